@@ -1,0 +1,22 @@
+/* Whole-file reads and atomic writes. */
+#ifndef CG_COMMON_FILE_H
+#define CG_COMMON_FILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+/* cg_file_read reads all of |path| (at most |max_len| bytes) into a heap buffer that is
+ * NUL-terminated for convenience; the caller frees |*out|. */
+int cg_file_read(const char *path, size_t max_len, char **out, size_t *out_len,
+                 struct cg_errbuf *err);
+
+/* cg_file_write_atomic replaces |path| with |data|: it writes a temporary file in the
+ * same directory with |mode|, fsyncs it, renames it over |path| and fsyncs the
+ * directory. Readers see the old or the new file, never a mix; on failure the old
+ * file is untouched and the temporary file removed. */
+int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct cg_errbuf *err);
+
+#endif

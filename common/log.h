@@ -1,0 +1,32 @@
+/* Diagnostic log: one line per event on stderr, gated by a run-time level.
+ * (The access/audit log is separate: proxy/access_log.h.) */
+#ifndef CG_COMMON_LOG_H
+#define CG_COMMON_LOG_H
+
+enum cg_log_level {
+    CG_LOG_ERROR = 0,
+    CG_LOG_WARN = 1,
+    CG_LOG_INFO = 2,
+    CG_LOG_DEBUG = 3,
+};
+
+/* cg_log_set_level sets the most verbose level that is printed (default INFO). */
+void cg_log_set_level(enum cg_log_level level);
+/* cg_log_level_parse maps "error", "warn", "info", "debug" to a level; -1 if unknown. */
+int cg_log_level_parse(const char *name);
+/* cg_log_enabled reports whether |level| is printed, to skip costly formatting. */
+int cg_log_enabled(enum cg_log_level level);
+/* cg_log prints one line with a UTC timestamp and the level. Thread-safe. */
+void cg_log(enum cg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define CG_LOG_ERROR(...) cg_log(CG_LOG_ERROR, __VA_ARGS__)
+#define CG_LOG_WARN(...) cg_log(CG_LOG_WARN, __VA_ARGS__)
+#define CG_LOG_INFO(...) cg_log(CG_LOG_INFO, __VA_ARGS__)
+#define CG_LOG_DEBUG(...)                                                                  \
+    do {                                                                                   \
+        if (cg_log_enabled(CG_LOG_DEBUG)) {                                                \
+            cg_log(CG_LOG_DEBUG, __VA_ARGS__);                                             \
+        }                                                                                  \
+    } while (0)
+
+#endif
