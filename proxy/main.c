@@ -1,6 +1,193 @@
+/* certgate: command-line entry point. Dispatches to the proxy (run, check) and to the
+ * certificate commands (ca, cert) of pki/. */
+#include <getopt.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "pki/bootstrap.h"
+#include "pki/cli.h"
+#include "proxy/config.h"
+#include "proxy/server.h"
+
+#define CERTGATE_VERSION "0.1.0"
+
+static void usage(FILE *f)
 {
-    puts("certgate");
+    fputs("usage: certgate <command> [options]\n"
+          "\n"
+          "certgate terminates TLS in front of a database and lets a request through only\n"
+          "when the client's certificate and address allow it.\n"
+          "\n"
+          "commands:\n"
+          "  run   [-c FILE]     run the proxy (default command). Without -c, creates or\n"
+          "                      reuses ./certgate-state (a private CA, certificates, a\n"
+          "                      policy and a config) and serves 127.0.0.1:8443 -> :8080\n"
+          "  check [-c FILE]     validate the configuration, policies and certificates\n"
+          "  ca init ...         create a private CA             (certgate ca --help)\n"
+          "  cert ...            issue, import, list, edit, delete client certificates\n"
+          "                      (certgate cert --help)\n"
+          "  version             print the version\n"
+          "\n"
+          "Documentation: README.md and docs/ in the source tree.\n",
+          f);
+}
+
+static void usage_run(FILE *f, const char *cmd)
+{
+    fprintf(f,
+            "usage: certgate %s [-c FILE] [--state-dir DIR]\n"
+            "\n"
+            "  -c, --config FILE    configuration file (docs/configuration.md)\n"
+            "      --state-dir DIR  without -c: where the built-in default keeps its CA,\n"
+            "                       certificates, policy and config (default ./certgate-state)\n"
+            "  -h, --help           this text\n"
+            "\n"
+            "%s",
+            cmd,
+            strcmp(cmd, "run") == 0
+                ? "Signals: SIGTERM/SIGINT drain in-flight requests then exit 0; SIGHUP\n"
+                  "reloads policies and certificates and reopens the access log.\n"
+                : "Exit status: 0 when everything is valid, 1 when something is not.\n");
+}
+
+/* parse_run_args reads -c and --state-dir. Returns 0, or 2 after printing usage. */
+static int parse_run_args(int argc, char **argv, const char *cmd, const char **config,
+                          const char **state_dir)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"state-dir", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 's':
+            *state_dir = optarg;
+            break;
+        case 'h':
+            usage_run(stdout, cmd);
+            exit(0);
+        default:
+            usage_run(stderr, cmd);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "certgate %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+        usage_run(stderr, cmd);
+        return 2;
+    }
     return 0;
+}
+
+static int load_config(const char *path, struct config **out)
+{
+    struct cg_errbuf err = {0};
+    if (config_load_file(path, out, &err) != CG_OK) {
+        fprintf(stderr, "certgate: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    const char *state_dir = PKI_BOOTSTRAP_DEFAULT_DIR;
+    int rc = parse_run_args(argc, argv, "run", &config_path, &state_dir);
+    if (rc != 0) {
+        return rc;
+    }
+    struct pki_bootstrap_result boot = {0};
+    if (config_path == NULL) {
+        struct cg_errbuf err = {0};
+        if (pki_bootstrap(state_dir, &boot, &err) != CG_OK) {
+            fprintf(stderr, "certgate: %s\n", err.msg);
+            return 1;
+        }
+        pki_bootstrap_print(&boot, stdout);
+        fflush(stdout);
+        config_path = boot.config_path;
+    }
+    struct config *cfg;
+    rc = load_config(config_path, &cfg);
+    pki_bootstrap_result_cleanup(&boot);
+    if (rc != 0) {
+        return rc;
+    }
+    return server_run(cfg);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    const char *state_dir = PKI_BOOTSTRAP_DEFAULT_DIR;
+    int rc = parse_run_args(argc, argv, "check", &config_path, &state_dir);
+    if (rc != 0) {
+        return rc;
+    }
+    char fallback[4096];
+    if (config_path == NULL) {
+        snprintf(fallback, sizeof(fallback), "%s/certgate.json", state_dir);
+        if (access(fallback, R_OK) != 0) {
+            fprintf(stderr, "certgate check: no -c FILE and no %s\n", fallback);
+            return 2;
+        }
+        config_path = fallback;
+    }
+    struct config *cfg;
+    rc = load_config(config_path, &cfg);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = server_check(cfg);
+    config_free(cfg);
+    if (rc == 0) {
+        printf("%s: OK\n", config_path);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-') {
+        if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+            usage(stdout);
+            return 0;
+        }
+        if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+            puts("certgate " CERTGATE_VERSION);
+            return 0;
+        }
+        /* No command: "run" with whatever options were given. */
+        return cmd_run(argc, argv);
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0) {
+        return cmd_run(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "check") == 0) {
+        return cmd_check(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "ca") == 0 || strcmp(cmd, "cert") == 0) {
+        return pki_cli_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "version") == 0) {
+        puts("certgate " CERTGATE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "certgate: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,260 @@
+#include "proxy/conn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/http1_server.h"
+#include "proxy/server.h"
+#include "proxy/tls_server.h"
+#include "proxy/worker.h"
+
+/* A graceful close waits this long for the client to take what is queued. */
+#define CLOSE_LINGER_MS 5000
+
+static void on_handshake(void *arg);
+static void on_read(void *arg);
+static void on_drain(void *arg);
+static void on_close(void *arg, enum tls_conn_end end);
+
+static const struct tls_conn_callbacks tls_cbs = {
+    .on_handshake = on_handshake,
+    .on_read = on_read,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
+
+uint64_t conn_now_us(const struct client_conn *c)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(c->w->base, &tv);
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static void destroy(struct client_conn *c)
+{
+    CG_LOG_DEBUG("w%uc%llu: closed", c->w->id, (unsigned long long)c->id);
+    h1_server_free(c->h1);
+    c->h1 = NULL;
+    tls_conn_cleanup(&c->tls);
+    event_free(c->ev_timer);
+    event_free(c->ev_free);
+    struct worker *w = c->w;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    atomic_fetch_sub(&w->srv->connections, 1);
+    free(c);
+    worker_conn_closed(w);
+}
+
+static void on_free(evutil_socket_t fd, short what, void *arg)
+{
+    destroy(arg);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct client_conn *c = arg;
+    if (c->closing) {
+        /* The client did not take the last bytes within the linger time. */
+        conn_abort(c);
+        return;
+    }
+    switch (c->proto) {
+    case CONN_PROTO_HANDSHAKE:
+        CG_LOG_DEBUG("w%uc%llu: TLS handshake timeout", c->w->id, (unsigned long long)c->id);
+        conn_abort(c);
+        break;
+    case CONN_PROTO_H1:
+        h1_server_on_timer(c->h1);
+        break;
+    }
+}
+
+void conn_set_timer(struct client_conn *c, uint64_t ms)
+{
+    if (ms == 0) {
+        evtimer_del(c->ev_timer);
+        return;
+    }
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->ev_timer, &tv);
+}
+
+static void peer_to_text(struct client_conn *c)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+        return;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+        inet_ntop(AF_INET, &a6->s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
+    } else {
+        inet_ntop(AF_INET6, a6, c->peer_ip, sizeof(c->peer_ip));
+    }
+}
+
+void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
+                 const struct sockaddr *sa, socklen_t sa_len)
+{
+    const struct config *cfg = w->srv->cfg;
+    if (atomic_fetch_add(&w->srv->connections, 1) >= cfg->limits.max_connections) {
+        atomic_fetch_sub(&w->srv->connections, 1);
+        CG_LOG_WARN("listener %s: max_connections (%u) reached, refusing a connection",
+                    lrt->cfg->name, cfg->limits.max_connections);
+        close(fd);
+        return;
+    }
+    struct client_conn *c = cg_xcalloc(1, sizeof(*c));
+    c->w = w;
+    c->lrt = lrt;
+    c->id = ++w->next_conn_id;
+    memcpy(&c->peer, sa, sa_len < sizeof(c->peer) ? sa_len : sizeof(c->peer));
+    c->peer_len = sa_len;
+    peer_to_text(c);
+    c->ev_timer = evtimer_new(w->base, on_timer, c);
+    c->ev_free = event_new(w->base, -1, 0, on_free, c);
+    c->accepted_us = conn_now_us(c);
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->num_conns++;
+
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SSL *ssl = tls_server_new_ssl(lrt->tls, &c->tls);
+    if (ssl == NULL) {
+        close(fd);
+        conn_abort(c);
+        return;
+    }
+    size_t low_water = cfg->limits.buffer_high_water / 2;
+    if (tls_conn_init(&c->tls, w->base, fd, ssl, &tls_cbs, c, low_water) != CG_OK) {
+        conn_abort(c);
+        return;
+    }
+    /* A client that stops reading what we send is dropped after this long. */
+    struct timeval send_tv = {.tv_sec = (time_t)(cfg->timeouts.upstream_idle / 1000),
+                              .tv_usec = (suseconds_t)(cfg->timeouts.upstream_idle % 1000) * 1000};
+    bufferevent_set_timeouts(c->tls.bev, NULL, &send_tv);
+    conn_set_timer(c, cfg->timeouts.tls_handshake);
+    CG_LOG_DEBUG("w%uc%llu: accepted from %s on %s", w->id, (unsigned long long)c->id,
+                 c->peer_ip, lrt->cfg->name);
+}
+
+static void on_handshake(void *arg)
+{
+    struct client_conn *c = arg;
+    conn_set_timer(c, 0);
+    tls_server_check_peer(c->lrt->tls, &c->tls);
+    const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(c->tls.ssl);
+    if (chain != NULL && sk_CRYPTO_BUFFER_num(chain) > 0) {
+        const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
+        c->cert_der = CRYPTO_BUFFER_data(leaf);
+        c->cert_der_len = CRYPTO_BUFFER_len(leaf);
+    }
+    if (c->w->draining) {
+        conn_close(c);
+        return;
+    }
+    size_t alpn_len;
+    const char *alpn = tls_conn_alpn(&c->tls, &alpn_len);
+    CG_LOG_DEBUG("w%uc%llu: handshake done %s %s alpn=%.*s sni=%s cert=%s resumed=%d",
+                 c->w->id, (unsigned long long)c->id, conn_tls_version(c), conn_cipher(c),
+                 (int)alpn_len, alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
+                 SSL_session_reused(c->tls.ssl));
+    c->proto = CONN_PROTO_H1;
+    c->h1 = h1_server_new(c);
+}
+
+static void on_read(void *arg)
+{
+    struct client_conn *c = arg;
+    if (c->closing) {
+        return;
+    }
+    if (c->proto == CONN_PROTO_H1) {
+        h1_server_on_read(c->h1);
+    }
+}
+
+static void on_drain(void *arg)
+{
+    struct client_conn *c = arg;
+    if (c->proto == CONN_PROTO_H1 && !c->closing) {
+        h1_server_on_drain(c->h1);
+    }
+}
+
+static void on_close(void *arg, enum tls_conn_end end)
+{
+    struct client_conn *c = arg;
+    CG_LOG_DEBUG("w%uc%llu: connection end: %s", c->w->id, (unsigned long long)c->id,
+                 tls_conn_end_str(end));
+    if (!c->closing && c->proto == CONN_PROTO_H1) {
+        h1_server_on_peer_closed(c->h1);
+    }
+    /* tls_conn allows freeing here, but protocol code may be on the stack via
+     * on_peer_closed paths: defer uniformly. */
+    conn_abort(c);
+}
+
+void conn_close(struct client_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    conn_set_timer(c, CLOSE_LINGER_MS);
+    if (c->tls.bev == NULL || c->tls.dead) {
+        conn_abort(c);
+        return;
+    }
+    tls_conn_close(&c->tls); /* on_close follows once flushed */
+}
+
+void conn_abort(struct client_conn *c)
+{
+    c->closing = true;
+    evtimer_del(c->ev_timer);
+    event_active(c->ev_free, EV_TIMEOUT, 0);
+}
+
+void conn_begin_drain(struct client_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    if (c->proto == CONN_PROTO_H1) {
+        h1_server_begin_drain(c->h1);
+    } else {
+        conn_abort(c);
+    }
+}
+
+const char *conn_tls_version(const struct client_conn *c)
+{
+    return c->tls.ssl ? SSL_get_version(c->tls.ssl) : "";
+}
+
+const char *conn_cipher(const struct client_conn *c)
+{
+    const SSL_CIPHER *cipher = c->tls.ssl ? SSL_get_current_cipher(c->tls.ssl) : NULL;
+    return cipher ? SSL_CIPHER_get_name(cipher) : "";
+}

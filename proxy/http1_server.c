@@ -1,0 +1,1142 @@
+#include "proxy/http1_server.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/bug.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/access_log.h"
+#include "proxy/conn.h"
+#include "proxy/http1_parse.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+/* Response heads from our own upstream get more room than client requests. */
+#define MAX_RESPONSE_HEAD (64 * 1024)
+#define MAX_RESPONSE_HEADERS 200
+#define MAX_METHOD 32
+#define MAX_HOST 256
+
+/* Where one connection is in its request/response cycle. */
+enum h1_state {
+    H1_IDLE = 0,     /* between requests: waiting for the first byte (keep-alive timer) */
+    H1_READING_HEAD, /* part of a request head has arrived (request_header timer) */
+    H1_CONNECTING,   /* request accepted, waiting for an upstream connection */
+    H1_FORWARDING,   /* request head sent upstream; bodies stream both ways */
+    H1_TUNNEL,       /* after 101 Switching Protocols: opaque bytes both ways */
+    H1_CLOSING,      /* a final answer is queued; the connection closes after it */
+};
+
+static const char *state_str(enum h1_state s)
+{
+    static const char *const names[] = {"idle",       "reading_head", "connecting",
+                                        "forwarding", "tunnel",       "closing"};
+    return names[s];
+}
+
+struct h1_server {
+    struct client_conn *c;
+    struct server *srv;
+    const struct config *cfg;
+    struct upstream_pool *pool;
+    enum h1_state state;
+    struct evbuffer *scratch;     /* heads and body runs on their way out */
+    struct evbuffer *head_out;    /* request head for the upstream, kept for a retry */
+    struct h1_header *headers;    /* parser output, limits.max_headers entries */
+    struct h1_header *resp_headers;
+    struct event *ev_up_timer;    /* upstream response / idle deadline */
+    struct event *ev_next;        /* parses a pipelined request from the loop */
+    unsigned requests;            /* requests started on this connection */
+
+    /* The request in progress (copied out of the receive buffer). */
+    char method[MAX_METHOD + 1];
+    char host[MAX_HOST + 1];
+    char *path;                   /* limits.max_request_line + 1 bytes, allocated once */
+    char request_id[40];
+    int minor;                    /* client's HTTP minor version */
+    bool head_request;
+    bool client_close;            /* close after this response */
+    bool expect_continue;
+    bool upgrade;                 /* the client asked for an Upgrade */
+    enum h1_body_kind req_body;
+    uint64_t req_remaining;
+    struct h1_chunked req_chunk;
+    bool req_done;                /* the whole request body went upstream */
+    uint64_t bytes_in;            /* request body bytes */
+    uint64_t start_us;
+
+    /* The upstream side. */
+    struct upstream_conn *uc;
+    bool uc_reused;
+    bool request_sent;            /* some bytes of this request went upstream */
+    unsigned attempts;            /* connection attempts for this request */
+    char upstream_server[64];
+
+    /* The response in progress. */
+    bool resp_head_done;
+    int status;
+    enum h1_body_kind resp_body;
+    uint64_t resp_remaining;
+    struct h1_chunked resp_chunk;
+    bool resp_chunked_out;        /* we chunk-encode towards the client */
+    bool upstream_keepalive;
+    bool resp_done;
+    uint64_t bytes_out;           /* response body bytes */
+    const char *reason;           /* why we answered ourselves / closed, for the log */
+};
+
+static void on_up_connected(void *arg);
+static void on_up_read(void *arg);
+static void on_up_drain(void *arg);
+static void on_up_close(void *arg, enum upstream_end end);
+
+static const struct upstream_callbacks up_cbs = {
+    .on_connected = on_up_connected,
+    .on_read = on_up_read,
+    .on_drain = on_up_drain,
+    .on_close = on_up_close,
+};
+
+static void parse_head(struct h1_server *h);
+static void finish_exchange(struct h1_server *h);
+
+static void set_up_timer(struct h1_server *h, uint64_t ms)
+{
+    if (ms == 0) {
+        evtimer_del(h->ev_up_timer);
+        return;
+    }
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(h->ev_up_timer, &tv);
+}
+
+/* ---- access log ---------------------------------------------------------------- */
+
+/* json_escape appends |s| as the inside of a JSON string. */
+static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void log_exchange(struct h1_server *h)
+{
+    struct access_log *log = h->srv->access_log;
+    if (log == NULL) {
+        return;
+    }
+    struct client_conn *c = h->c;
+    char path[1024], host[300], line[2048];
+    json_escape(path, sizeof(path), h->path, strlen(h->path));
+    json_escape(host, sizeof(host), h->host, strlen(h->host));
+    char ts[40];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = snprintf(
+        line, sizeof(line),
+        "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%" PRIu64 "\",\"request_id\":\"%s\","
+        "\"client\":\"%s\",\"listener\":\"%s\",\"sni\":\"%s\",\"alpn\":\"http/1.1\","
+        "\"tls\":\"%s\",\"cipher\":\"%s\",\"method\":\"%s\",\"authority\":\"%s\","
+        "\"path\":\"%s\",\"status\":%d,\"reason\":\"%s\",\"upstream\":\"%s\","
+        "\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"duration_us\":%" PRIu64 "}",
+        ts, now.tv_nsec / 1000, c->w->id, c->id, h->request_id, c->peer_ip, c->lrt->cfg->name,
+        c->tls.peer.sni, conn_tls_version(c), conn_cipher(c), h->method, host, path, h->status,
+        h->reason ? h->reason : "", h->upstream_server, h->bytes_in, h->bytes_out,
+        conn_now_us(c) - h->start_us);
+    if (n > 0) {
+        access_log_append(log, c->w->id, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
+}
+
+/* ---- answers certgate gives itself --------------------------------------------- */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+static const char *error_name(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 403: return "forbidden";
+    case 405: return "method_not_allowed";
+    case 408: return "request_timeout";
+    case 413: return "content_too_large";
+    case 414: return "uri_too_long";
+    case 417: return "expectation_failed";
+    case 421: return "misdirected_request";
+    case 431: return "header_fields_too_large";
+    case 502: return "bad_gateway";
+    case 503: return "service_unavailable";
+    case 504: return "gateway_timeout";
+    case 505: return "http_version_not_supported";
+    default: return "error";
+    }
+}
+
+static void make_request_id(struct h1_server *h)
+{
+    struct worker *w = h->c->w;
+    snprintf(h->request_id, sizeof(h->request_id), "%08x%02x%010" PRIx64, h->srv->instance_id,
+             w->id & 0xff, ++w->next_request_id);
+}
+
+static void drop_upstream(struct h1_server *h)
+{
+    set_up_timer(h, 0);
+    if (h->uc != NULL) {
+        upstream_release(h->uc, false);
+        h->uc = NULL;
+    }
+}
+
+/* send_error answers |status| with the JSON body of design.md §7. The connection is
+ * closed afterwards when |close| or when the request body was not consumed. */
+static void send_error(struct h1_server *h, int status, const char *reason, bool close)
+{
+    CG_BUG_ON(h->resp_head_done);
+    drop_upstream(h);
+    if (h->request_id[0] == '\0') {
+        make_request_id(h);
+    }
+    h->status = status;
+    h->reason = reason;
+    if (!h->req_done || h->state == H1_READING_HEAD || h->state == H1_IDLE) {
+        close = true;
+    }
+    close = close || h->client_close;
+    char body[256];
+    int body_len = snprintf(body, sizeof(body),
+                            "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
+                            error_name(status), reason, h->request_id);
+    evbuffer_add_printf(h->scratch,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
+                        status, status_text(status), body_len,
+                        close ? "Connection: close\r\n" : "");
+    if (!h->head_request) {
+        evbuffer_add(h->scratch, body, (size_t)body_len);
+    }
+    tls_conn_write(&h->c->tls, h->scratch);
+    h->resp_head_done = true;
+    h->resp_done = true;
+    h->client_close = close;
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": %d %s (%s)", h->c->w->id, h->c->id, status, reason,
+                 state_str(h->state));
+    finish_exchange(h);
+}
+
+/* ---- request head --------------------------------------------------------------- */
+
+static bool connection_lists(const struct h1_request *req, struct cg_str name)
+{
+    for (size_t i = 0; i < req->num_headers; i++) {
+        if (!cg_str_case_eq_cstr(req->headers[i].name, "connection")) {
+            continue;
+        }
+        struct cg_str list = req->headers[i].value, tok;
+        while (cg_str_next_token(&list, &tok)) {
+            if (cg_str_case_eq(tok, name)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* is_owned reports headers certgate sets itself: a client's copy is never forwarded. */
+static bool is_owned(struct cg_str name)
+{
+    static const char *const owned[] = {"x-forwarded-for", "x-forwarded-proto",
+                                        "x-forwarded-host", "forwarded", NULL};
+    for (const char *const *o = owned; *o != NULL; o++) {
+        if (cg_str_case_eq_cstr(name, *o)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void build_upstream_head(struct h1_server *h, const struct h1_request *req)
+{
+    struct evbuffer *out = h->head_out;
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", h->method, h->path);
+    bool has_host = false;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct h1_header *hd = &req->headers[i];
+        if (h1_header_is_hop_by_hop(hd->name) || connection_lists(req, hd->name) ||
+            cg_str_case_eq_cstr(hd->name, "content-length") ||
+            cg_str_case_eq_cstr(hd->name, "expect") || is_owned(hd->name)) {
+            continue;
+        }
+        if (cg_str_case_eq_cstr(hd->name, "host")) {
+            has_host = true;
+        }
+        evbuffer_add(out, hd->name.p, hd->name.len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, hd->value.p, hd->value.len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!has_host && h->host[0] != '\0') {
+        evbuffer_add_printf(out, "Host: %s\r\n", h->host);
+    }
+    if (h->req_body == H1_BODY_LENGTH) {
+        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", h->req_remaining);
+    } else if (h->req_body == H1_BODY_CHUNKED) {
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    }
+    if (h->upgrade) {
+        for (size_t i = 0; i < req->num_headers; i++) {
+            if (cg_str_case_eq_cstr(req->headers[i].name, "upgrade")) {
+                evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
+                evbuffer_add(out, req->headers[i].value.p, req->headers[i].value.len);
+                evbuffer_add(out, "\r\n", 2);
+                break;
+            }
+        }
+    }
+    evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n",
+                        h->c->peer_ip);
+    if (h->host[0] != '\0') {
+        evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", h->host);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static void copy_slice(char *dst, size_t cap, struct cg_str s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    memcpy(dst, s.p, n);
+    dst[n] = '\0';
+}
+
+static void start_upstream(struct h1_server *h);
+
+static void reset_exchange(struct h1_server *h)
+{
+    h->method[0] = h->host[0] = h->path[0] = '\0';
+    h->request_id[0] = '\0';
+    h->head_request = h->expect_continue = h->upgrade = false;
+    h->req_body = H1_BODY_NONE;
+    h->req_remaining = 0;
+    memset(&h->req_chunk, 0, sizeof(h->req_chunk));
+    h->req_done = false;
+    h->bytes_in = h->bytes_out = 0;
+    h->uc_reused = h->request_sent = false;
+    h->attempts = 0;
+    h->upstream_server[0] = '\0';
+    h->resp_head_done = false;
+    h->status = 0;
+    h->resp_body = H1_BODY_NONE;
+    h->resp_remaining = 0;
+    memset(&h->resp_chunk, 0, sizeof(h->resp_chunk));
+    h->resp_chunked_out = false;
+    h->upstream_keepalive = false;
+    h->resp_done = false;
+    h->reason = NULL;
+}
+
+static void process_request(struct h1_server *h, const struct h1_request *req)
+{
+    struct evbuffer *in = tls_conn_input(&h->c->tls);
+    conn_set_timer(h->c, 0);
+    h->requests++;
+    h->start_us = conn_now_us(h->c);
+    make_request_id(h);
+    copy_slice(h->method, sizeof(h->method), req->method);
+    copy_slice(h->path, h->cfg->limits.max_request_line + 1, req->path);
+    copy_slice(h->host, sizeof(h->host),
+               req->host.len > 0 ? req->host : req->authority);
+    h->minor = req->minor_version;
+    h->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
+    h->client_close = h->c->w->draining ||
+                      (req->minor_version == 1 ? (req->flags & H1_F_CONN_CLOSE) != 0
+                                               : (req->flags & H1_F_CONN_KEEPALIVE) == 0);
+    h->expect_continue = (req->flags & H1_F_EXPECT_CONTINUE) != 0;
+    h->upgrade = (req->flags & H1_F_HAS_UPGRADE) && (req->flags & H1_F_CONN_UPGRADE);
+    h->req_body = req->body;
+    h->req_remaining = req->body == H1_BODY_LENGTH ? req->content_length : 0;
+    h->req_done = req->body == H1_BODY_NONE ||
+                  (req->body == H1_BODY_LENGTH && req->content_length == 0);
+    h->state = H1_CONNECTING;
+
+    if (req->method.len > MAX_METHOD || req->host.len > MAX_HOST) {
+        evbuffer_drain(in, req->head_len);
+        send_error(h, 400, "request_too_unusual", true);
+        return;
+    }
+    if (cg_str_eq(req->method, CG_STR_LIT("CONNECT")) || req->path.len == 0 ||
+        (req->path.p[0] != '/' && !cg_str_eq(req->path, CG_STR_LIT("*")))) {
+        evbuffer_drain(in, req->head_len);
+        send_error(h, 405, "method_not_allowed", true);
+        return;
+    }
+    if (h->cfg->limits.max_body > 0 && req->body == H1_BODY_LENGTH &&
+        req->content_length > h->cfg->limits.max_body) {
+        evbuffer_drain(in, req->head_len);
+        send_error(h, 413, "body_too_large", true);
+        return;
+    }
+    build_upstream_head(h, req);
+    /* The slices in |req| point into |in|: everything needed was copied above. */
+    evbuffer_drain(in, req->head_len);
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, h->method,
+                 h->path, h->requests);
+    start_upstream(h);
+}
+
+static void parse_head(struct h1_server *h)
+{
+    struct evbuffer *in = tls_conn_input(&h->c->tls);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0) {
+        return;
+    }
+    if (h->state == H1_IDLE) {
+        h->state = H1_READING_HEAD;
+        conn_set_timer(h->c, h->cfg->timeouts.request_header);
+    }
+    const struct config_limits *lim = &h->cfg->limits;
+    struct h1_limits limits = {
+        .max_request_line = lim->max_request_line,
+        .max_head = lim->max_header_bytes,
+        .max_headers = lim->max_headers,
+    };
+    /* One byte past the limit lets the parser tell "too large" from "incomplete". */
+    size_t n = len < lim->max_header_bytes + 1 ? len : lim->max_header_bytes + 1;
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+    struct h1_request req;
+    enum h1_parse_result r = h1_parse_request(p, n, &limits, h->headers, lim->max_headers, &req);
+    if (r == H1_PARSE_INCOMPLETE) {
+        return;
+    }
+    if (r == H1_PARSE_ERROR) {
+        h->start_us = conn_now_us(h->c);
+        CG_LOG_DEBUG("w%uc%" PRIu64 ": bad request: %s", h->c->w->id, h->c->id,
+                     req.error_reason ? req.error_reason : "?");
+        tls_conn_pause_read(&h->c->tls);
+        evbuffer_drain(in, len);
+        send_error(h, req.error_status ? req.error_status : 400,
+                   req.error_reason ? req.error_reason : "malformed_request", true);
+        return;
+    }
+    process_request(h, &req);
+}
+
+/* ---- request body --------------------------------------------------------------- */
+
+static void write_chunk_header(struct evbuffer *out, size_t n)
+{
+    evbuffer_add_printf(out, "%zx\r\n", n);
+}
+
+/* pump_chunked decodes chunked data from |in| and writes body data to |out|, either
+ * re-chunked (|rechunk|) or raw. Returns 1 when the body ended, 0 when more input is
+ * needed, -1 on malformed framing. |*moved| counts body bytes. */
+static int pump_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,
+                        bool rechunk, uint64_t *moved)
+{
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            return 0;
+        }
+        size_t n = 0;
+        enum h1_chunked_result r = h1_chunked_step(ck, v.iov_base, v.iov_len, &n);
+        switch (r) {
+        case H1_CHUNKED_DATA:
+            if (rechunk) {
+                write_chunk_header(out, n);
+            }
+            evbuffer_remove_buffer(in, out, n);
+            if (rechunk) {
+                evbuffer_add(out, "\r\n", 2);
+            }
+            *moved += n;
+            break;
+        case H1_CHUNKED_FRAMING:
+        case H1_CHUNKED_INCOMPLETE:
+            evbuffer_drain(in, n);
+            break;
+        case H1_CHUNKED_DONE:
+            evbuffer_drain(in, n);
+            if (rechunk) {
+                evbuffer_add(out, "0\r\n\r\n", 5);
+            }
+            return 1;
+        case H1_CHUNKED_ERROR:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void pump_request_body(struct h1_server *h)
+{
+    if (h->req_done || h->uc == NULL || h->state != H1_FORWARDING) {
+        return;
+    }
+    struct evbuffer *in = tls_conn_input(&h->c->tls);
+    struct evbuffer *out = upstream_conn_output(h->uc);
+    uint64_t before = h->bytes_in;
+    if (h->req_body == H1_BODY_LENGTH) {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < h->req_remaining ? avail : (size_t)h->req_remaining;
+        if (n > 0) {
+            evbuffer_remove_buffer(in, out, n);
+            h->req_remaining -= n;
+            h->bytes_in += n;
+        }
+        h->req_done = h->req_remaining == 0;
+    } else if (h->req_body == H1_BODY_CHUNKED) {
+        int r = pump_chunked(&h->req_chunk, in, out, true, &h->bytes_in);
+        if (r < 0) {
+            if (!h->resp_head_done) {
+                send_error(h, 400, "bad_chunked_body", true);
+            } else {
+                h->reason = "bad_chunked_body";
+                drop_upstream(h);
+                conn_abort(h->c);
+            }
+            return;
+        }
+        h->req_done = r == 1;
+    }
+    if (h->cfg->limits.max_body > 0 && h->bytes_in > h->cfg->limits.max_body &&
+        !h->resp_head_done) {
+        send_error(h, 413, "body_too_large", true);
+        return;
+    }
+    if (h->req_done) {
+        conn_set_timer(h->c, 0);
+        if (!h->resp_head_done) {
+            set_up_timer(h, h->cfg->timeouts.upstream_response);
+        }
+        if (h->resp_done) {
+            finish_exchange(h);
+        }
+        return;
+    }
+    if (h->bytes_in != before) {
+        conn_set_timer(h->c, h->cfg->timeouts.client_body_idle);
+    }
+    /* Back-pressure: stop decrypting while the database is slow to take the body. */
+    if (evbuffer_get_length(out) > h->cfg->limits.buffer_high_water) {
+        tls_conn_pause_read(&h->c->tls);
+    }
+}
+
+/* ---- upstream connection -------------------------------------------------------- */
+
+static void start_upstream(struct h1_server *h)
+{
+    h->attempts++;
+    struct upstream_conn *uc;
+    bool reused;
+    int rc = upstream_acquire(h->pool, &up_cbs, h, &uc, &reused);
+    if (rc == CG_ERR_NOT_FOUND) {
+        send_error(h, h->attempts > 1 ? 502 : 503,
+                   h->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server", false);
+        return;
+    }
+    if (rc != CG_OK) {
+        /* An immediate connect failure marked the server down: the next attempt picks
+         * another server or ends in NOT_FOUND, so this recursion is bounded. */
+        start_upstream(h);
+        return;
+    }
+    h->uc = uc;
+    h->uc_reused = reused;
+    snprintf(h->upstream_server, sizeof(h->upstream_server), "%s", upstream_conn_server(uc));
+    /* Until the request body is complete the client keeps its body-idle timer. */
+    tls_conn_pause_read(&h->c->tls);
+    if (reused) {
+        on_up_connected(h);
+    }
+}
+
+static void on_up_connected(void *arg)
+{
+    struct h1_server *h = arg;
+    h->state = H1_FORWARDING;
+    h->request_sent = true;
+    struct evbuffer *out = upstream_conn_output(h->uc);
+    /* Copy rather than move: the head stays for a retry on a stale pooled connection. */
+    size_t head_len = evbuffer_get_length(h->head_out);
+    evbuffer_add(out, evbuffer_pullup(h->head_out, (ev_ssize_t)head_len), head_len);
+    if (h->expect_continue && !h->req_done) {
+        /* The request is accepted and the database reachable: let the body come. */
+        evbuffer_add(h->scratch, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        tls_conn_write(&h->c->tls, h->scratch);
+    }
+    tls_conn_resume_read(&h->c->tls);
+    if (h->req_done) {
+        set_up_timer(h, h->cfg->timeouts.upstream_response);
+    } else {
+        conn_set_timer(h->c, h->cfg->timeouts.client_body_idle);
+        pump_request_body(h);
+    }
+}
+
+/* ---- response ------------------------------------------------------------------- */
+
+static bool response_lists_in_connection(const struct h1_response *resp, struct cg_str name)
+{
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        if (!cg_str_case_eq_cstr(resp->headers[i].name, "connection")) {
+            continue;
+        }
+        struct cg_str list = resp->headers[i].value, tok;
+        while (cg_str_next_token(&list, &tok)) {
+            if (cg_str_case_eq(tok, name)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* write_response_head sends the status line and end-to-end headers of |resp| to the
+ * client, with framing decided here. |tunnel| keeps Upgrade for a 101. */
+static void write_response_head(struct h1_server *h, const struct h1_response *resp,
+                                bool tunnel)
+{
+    struct evbuffer *out = h->scratch;
+    evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
+    evbuffer_add(out, resp->reason.p, resp->reason.len);
+    evbuffer_add(out, "\r\n", 2);
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        const struct h1_header *hd = &resp->headers[i];
+        if (h1_header_is_hop_by_hop(hd->name) || response_lists_in_connection(resp, hd->name)) {
+            continue;
+        }
+        /* Content-Length is rewritten below for bodies we frame; a HEAD or 304 answer
+         * keeps the database's value, which describes the representation. */
+        if (cg_str_case_eq_cstr(hd->name, "content-length") &&
+            (resp->body != H1_BODY_NONE || resp->status == 204 || resp->status < 200)) {
+            continue;
+        }
+        evbuffer_add(out, hd->name.p, hd->name.len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, hd->value.p, hd->value.len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (tunnel) {
+        for (size_t i = 0; i < resp->num_headers; i++) {
+            if (cg_str_case_eq_cstr(resp->headers[i].name, "upgrade")) {
+                evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
+                evbuffer_add(out, resp->headers[i].value.p, resp->headers[i].value.len);
+                evbuffer_add(out, "\r\n", 2);
+                break;
+            }
+        }
+    } else if (resp->status >= 200) {
+        switch (resp->body) {
+        case H1_BODY_LENGTH:
+            evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", resp->content_length);
+            break;
+        case H1_BODY_CHUNKED:
+        case H1_BODY_UNTIL_CLOSE:
+            if (h->minor >= 1) {
+                evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+                h->resp_chunked_out = true;
+            } else {
+                h->client_close = true; /* HTTP/1.0: the end of the body is the close */
+            }
+            break;
+        case H1_BODY_NONE:
+            break;
+        }
+        if (h->client_close) {
+            evbuffer_add(out, "Connection: close\r\n", 19);
+        } else if (h->minor == 0) {
+            evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+        }
+    }
+    evbuffer_add(out, "\r\n", 2);
+    tls_conn_write(&h->c->tls, out);
+}
+
+static void start_tunnel(struct h1_server *h);
+static void pump_tunnel(struct h1_server *h);
+
+/* parse_response_head consumes interim responses and the final head. Returns false if
+ * the exchange ended (error sent or tunnel started) or more bytes are needed. */
+static bool parse_response_head(struct h1_server *h)
+{
+    struct evbuffer *in = upstream_conn_input(h->uc);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0) {
+            return false;
+        }
+        size_t n = len < MAX_RESPONSE_HEAD + 1 ? len : MAX_RESPONSE_HEAD + 1;
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+        struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
+                                   .max_head = MAX_RESPONSE_HEAD,
+                                   .max_headers = MAX_RESPONSE_HEADERS};
+        struct h1_response resp;
+        enum h1_parse_result r =
+            h1_parse_response(p, n, &limits, cg_str_from_cstr(h->method), h->resp_headers,
+                              MAX_RESPONSE_HEADERS, &resp);
+        if (r == H1_PARSE_INCOMPLETE) {
+            return false;
+        }
+        if (r == H1_PARSE_ERROR) {
+            CG_LOG_WARN("upstream %s sent a malformed response: %s", h->upstream_server,
+                        resp.error_reason ? resp.error_reason : "?");
+            send_error(h, 502, "bad_upstream_response", true);
+            return false;
+        }
+        if (resp.status == 101) {
+            if (!h->upgrade) {
+                send_error(h, 502, "unexpected_101", true);
+                return false;
+            }
+            h->status = 101;
+            write_response_head(h, &resp, true);
+            evbuffer_drain(in, resp.head_len);
+            h->resp_head_done = true;
+            start_tunnel(h);
+            return false;
+        }
+        if (resp.status < 200) {
+            /* 100 was answered by us (Expect is not forwarded); pass other interim
+             * responses such as 103 Early Hints through. */
+            if (resp.status != 100) {
+                write_response_head(h, &resp, false);
+            }
+            evbuffer_drain(in, resp.head_len);
+            continue;
+        }
+        h->status = resp.status;
+        h->resp_body = resp.body;
+        h->resp_remaining = resp.content_length;
+        h->upstream_keepalive = resp.body != H1_BODY_UNTIL_CLOSE &&
+                                (resp.minor_version == 1 ? !(resp.flags & H1_F_CONN_CLOSE)
+                                                         : (resp.flags & H1_F_CONN_KEEPALIVE));
+        if (!h->req_done) {
+            /* The database answered before taking the whole body: the rest of it can
+             * no longer be framed for either side. */
+            h->client_close = true;
+        }
+        write_response_head(h, &resp, false);
+        evbuffer_drain(in, resp.head_len);
+        h->resp_head_done = true;
+        h->resp_done = resp.body == H1_BODY_NONE ||
+                       (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
+        return true;
+    }
+}
+
+static void pump_response_body(struct h1_server *h)
+{
+    struct evbuffer *in = upstream_conn_input(h->uc);
+    struct evbuffer *out = h->scratch;
+    switch (h->resp_body) {
+    case H1_BODY_LENGTH: {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < h->resp_remaining ? avail : (size_t)h->resp_remaining;
+        evbuffer_remove_buffer(in, out, n);
+        h->resp_remaining -= n;
+        h->bytes_out += n;
+        h->resp_done = h->resp_remaining == 0;
+        break;
+    }
+    case H1_BODY_CHUNKED: {
+        int r = pump_chunked(&h->resp_chunk, in, out, h->resp_chunked_out, &h->bytes_out);
+        if (r < 0) {
+            CG_LOG_WARN("upstream %s sent a malformed chunked body", h->upstream_server);
+            h->reason = "bad_upstream_body";
+            tls_conn_write(&h->c->tls, out);
+            drop_upstream(h);
+            conn_abort(h->c);
+            return;
+        }
+        h->resp_done = r == 1;
+        break;
+    }
+    case H1_BODY_UNTIL_CLOSE: {
+        size_t n = evbuffer_get_length(in);
+        if (n > 0) {
+            if (h->resp_chunked_out) {
+                write_chunk_header(out, n);
+            }
+            evbuffer_remove_buffer(in, out, n);
+            if (h->resp_chunked_out) {
+                evbuffer_add(out, "\r\n", 2);
+            }
+            h->bytes_out += n;
+        }
+        break;
+    }
+    case H1_BODY_NONE:
+        h->resp_done = true;
+        break;
+    }
+    tls_conn_write(&h->c->tls, out);
+    if (!h->resp_done && tls_conn_output_pending(&h->c->tls) > h->cfg->limits.buffer_high_water) {
+        /* Back-pressure: a slow client stops us reading the database. */
+        upstream_conn_pause_read(h->uc);
+    }
+}
+
+static void on_up_read(void *arg)
+{
+    struct h1_server *h = arg;
+    if (h->state == H1_TUNNEL) {
+        pump_tunnel(h);
+        return;
+    }
+    if (h->state != H1_FORWARDING) {
+        return;
+    }
+    if (!h->resp_head_done && !parse_response_head(h)) {
+        return;
+    }
+    if (h->state != H1_FORWARDING || h->uc == NULL) {
+        return;
+    }
+    set_up_timer(h, h->cfg->timeouts.upstream_idle);
+    if (!h->resp_done) {
+        pump_response_body(h);
+    }
+    if (h->resp_done) {
+        finish_exchange(h);
+    }
+}
+
+static void on_up_drain(void *arg)
+{
+    struct h1_server *h = arg;
+    if (h->state == H1_TUNNEL || (h->state == H1_FORWARDING && !h->req_done)) {
+        /* The database took our backlog: read the client again. */
+        tls_conn_resume_read(&h->c->tls);
+    }
+}
+
+static void on_up_close(void *arg, enum upstream_end end)
+{
+    struct h1_server *h = arg;
+    h->uc = NULL; /* already freed by the pool */
+    set_up_timer(h, 0);
+    if (h->state == H1_TUNNEL) {
+        conn_close(h->c);
+        return;
+    }
+    if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
+        /* Nothing was sent: another server may take it. */
+        h->reason = upstream_end_str(end);
+        h->state = H1_CONNECTING;
+        start_upstream(h);
+        return;
+    }
+    if (!h->resp_head_done) {
+        bool nothing_sent_but_head = h->req_body == H1_BODY_NONE;
+        if (h->uc_reused && nothing_sent_but_head && h->attempts < 3) {
+            /* A pooled connection the database had closed: the request never reached
+             * it in a usable way, and has no body, so it is safe to send again. */
+            CG_LOG_DEBUG("w%uc%" PRIu64 ": stale upstream connection, retrying", h->c->w->id,
+                         h->c->id);
+            h->state = H1_CONNECTING;
+            start_upstream(h);
+            return;
+        }
+        send_error(h, 502, end == UPSTREAM_END_EOF ? "upstream_closed" : "upstream_reset", true);
+        return;
+    }
+    if (h->resp_body == H1_BODY_UNTIL_CLOSE && end == UPSTREAM_END_EOF) {
+        if (h->resp_chunked_out) {
+            evbuffer_add(h->scratch, "0\r\n\r\n", 5);
+            tls_conn_write(&h->c->tls, h->scratch);
+        }
+        h->resp_done = true;
+        h->upstream_keepalive = false;
+        finish_exchange(h);
+        return;
+    }
+    if (!h->resp_done) {
+        /* Truncated response: the client must not take it for complete. */
+        h->reason = "upstream_truncated";
+        log_exchange(h);
+        conn_abort(h->c);
+    }
+}
+
+static void on_up_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_server *h = arg;
+    if (h->state == H1_TUNNEL) {
+        h->reason = "tunnel_idle";
+        drop_upstream(h);
+        conn_close(h->c);
+        return;
+    }
+    if (!h->resp_head_done) {
+        send_error(h, 504, "upstream_timeout", true);
+        return;
+    }
+    h->reason = "upstream_idle_timeout";
+    log_exchange(h);
+    drop_upstream(h);
+    conn_abort(h->c);
+}
+
+/* ---- end of an exchange, keep-alive, pipelining ------------------------------- */
+
+static void on_next(evutil_socket_t fd, short what, void *arg)
+{
+    struct h1_server *h = arg;
+    if (h->state == H1_IDLE && !h->c->closing) {
+        parse_head(h);
+    }
+}
+
+static void finish_exchange(struct h1_server *h)
+{
+    if (!h->resp_done) {
+        return;
+    }
+    if (!h->req_done && h->state != H1_CLOSING) {
+        /* Response complete while the client is still sending: close after it. */
+        h->client_close = true;
+    }
+    log_exchange(h);
+    set_up_timer(h, 0);
+    if (h->uc != NULL) {
+        upstream_release(h->uc, h->upstream_keepalive && h->req_done);
+        h->uc = NULL;
+    }
+    if (h->client_close || h->c->w->draining) {
+        h->state = H1_CLOSING;
+        conn_close(h->c);
+        return;
+    }
+    h->state = H1_IDLE;
+    reset_exchange(h);
+    conn_set_timer(h->c, h->cfg->timeouts.keepalive_idle);
+    tls_conn_resume_read(&h->c->tls);
+    /* A pipelined request may already be buffered: parse it from the loop, not from
+     * inside the callback that finished this one. */
+    if (evbuffer_get_length(tls_conn_input(&h->c->tls)) > 0) {
+        event_active(h->ev_next, EV_TIMEOUT, 0);
+    }
+}
+
+/* ---- Upgrade tunnel ------------------------------------------------------------- */
+
+static void start_tunnel(struct h1_server *h)
+{
+    h->state = H1_TUNNEL;
+    h->reason = "upgraded";
+    log_exchange(h);
+    conn_set_timer(h->c, 0);
+    set_up_timer(h, h->cfg->timeouts.upstream_idle);
+    tls_conn_resume_read(&h->c->tls);
+    pump_tunnel(h);
+}
+
+static void pump_tunnel(struct h1_server *h)
+{
+    if (h->uc == NULL) {
+        return;
+    }
+    struct evbuffer *from_client = tls_conn_input(&h->c->tls);
+    struct evbuffer *to_up = upstream_conn_output(h->uc);
+    struct evbuffer *from_up = upstream_conn_input(h->uc);
+    bool moved = false;
+    if (evbuffer_get_length(from_client) > 0) {
+        evbuffer_add_buffer(to_up, from_client);
+        moved = true;
+    }
+    if (evbuffer_get_length(from_up) > 0) {
+        tls_conn_write(&h->c->tls, from_up);
+        moved = true;
+    }
+    if (moved) {
+        set_up_timer(h, h->cfg->timeouts.upstream_idle);
+    }
+    if (evbuffer_get_length(to_up) > h->cfg->limits.buffer_high_water) {
+        tls_conn_pause_read(&h->c->tls);
+    }
+    if (tls_conn_output_pending(&h->c->tls) > h->cfg->limits.buffer_high_water) {
+        upstream_conn_pause_read(h->uc);
+    }
+}
+
+/* ---- public entry points -------------------------------------------------------- */
+
+struct h1_server *h1_server_new(struct client_conn *c)
+{
+    struct h1_server *h = cg_xcalloc(1, sizeof(*h));
+    h->c = c;
+    h->srv = c->w->srv;
+    h->cfg = h->srv->cfg;
+    h->pool = c->w->pools[c->lrt->cfg->upstream_index];
+    h->scratch = evbuffer_new();
+    h->head_out = evbuffer_new();
+    h->headers = cg_xcalloc(h->cfg->limits.max_headers, sizeof(*h->headers));
+    h->resp_headers = cg_xcalloc(MAX_RESPONSE_HEADERS, sizeof(*h->resp_headers));
+    h->path = cg_xmalloc(h->cfg->limits.max_request_line + 1);
+    h->path[0] = '\0';
+    h->ev_up_timer = evtimer_new(c->w->base, on_up_timer, h);
+    h->ev_next = event_new(c->w->base, -1, 0, on_next, h);
+    CG_BUG_ON(h->scratch == NULL || h->head_out == NULL || h->ev_up_timer == NULL ||
+              h->ev_next == NULL);
+    h->state = H1_IDLE;
+    /* The first request must arrive within the request-header timeout. */
+    conn_set_timer(c, h->cfg->timeouts.request_header);
+    if (evbuffer_get_length(tls_conn_input(&c->tls)) > 0) {
+        parse_head(h);
+    }
+    return h;
+}
+
+void h1_server_free(struct h1_server *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->uc != NULL) {
+        upstream_release(h->uc, false);
+    }
+    event_free(h->ev_up_timer);
+    event_free(h->ev_next);
+    evbuffer_free(h->scratch);
+    evbuffer_free(h->head_out);
+    free(h->headers);
+    free(h->resp_headers);
+    free(h->path);
+    free(h);
+}
+
+void h1_server_on_read(struct h1_server *h)
+{
+    switch (h->state) {
+    case H1_IDLE:
+    case H1_READING_HEAD:
+        parse_head(h);
+        break;
+    case H1_CONNECTING:
+        /* Body bytes wait until the upstream connection is ready. */
+        tls_conn_pause_read(&h->c->tls);
+        break;
+    case H1_FORWARDING:
+        if (!h->req_done) {
+            pump_request_body(h);
+        } else if (evbuffer_get_length(tls_conn_input(&h->c->tls)) > 0) {
+            /* The next pipelined request waits for this response. */
+            tls_conn_pause_read(&h->c->tls);
+        }
+        break;
+    case H1_TUNNEL:
+        pump_tunnel(h);
+        break;
+    case H1_CLOSING:
+        evbuffer_drain(tls_conn_input(&h->c->tls), evbuffer_get_length(tls_conn_input(&h->c->tls)));
+        break;
+    }
+}
+
+void h1_server_on_drain(struct h1_server *h)
+{
+    if (h->uc != NULL && (h->state == H1_FORWARDING || h->state == H1_TUNNEL)) {
+        upstream_conn_resume_read(h->uc);
+    }
+}
+
+void h1_server_on_timer(struct h1_server *h)
+{
+    switch (h->state) {
+    case H1_IDLE:
+        if (h->requests == 0) {
+            h->reason = "request_header_timeout";
+            send_error(h, 408, "request_header_timeout", true);
+        } else {
+            conn_close(h->c);
+        }
+        break;
+    case H1_READING_HEAD:
+        send_error(h, 408, "request_header_timeout", true);
+        break;
+    case H1_CONNECTING:
+    case H1_FORWARDING:
+        if (!h->resp_head_done) {
+            send_error(h, 408, "client_body_timeout", true);
+        } else {
+            h->reason = "client_body_timeout";
+            log_exchange(h);
+            drop_upstream(h);
+            conn_abort(h->c);
+        }
+        break;
+    case H1_TUNNEL:
+    case H1_CLOSING:
+        conn_abort(h->c);
+        break;
+    }
+}
+
+void h1_server_on_peer_closed(struct h1_server *h)
+{
+    if (h->state == H1_FORWARDING || h->state == H1_CONNECTING) {
+        h->reason = "client_closed";
+        if (h->status == 0) {
+            h->status = 499; /* nginx's convention: the client went away first */
+        }
+        log_exchange(h);
+    }
+    drop_upstream(h);
+}
+
+void h1_server_begin_drain(struct h1_server *h)
+{
+    if (h->state == H1_IDLE) {
+        conn_close(h->c);
+        return;
+    }
+    /* Busy: the response in flight carries Connection: close (if not sent yet). */
+    h->client_close = true;
+}

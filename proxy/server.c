@@ -1,0 +1,258 @@
+#include "proxy/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/access_log.h"
+#include "proxy/tls_server.h"
+#include "proxy/worker.h"
+
+#include <openssl/rand.h>
+
+#define LISTEN_BACKLOG 1024
+
+static int open_listen_socket(const struct config_address *a, int *out, struct cg_errbuf *err)
+{
+    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return cg_errf(err, CG_ERR_IO, "listen %s: socket: %s", a->text, strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* One socket per worker on the same address: the kernel spreads connections. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        close(fd);
+        return cg_errf(err, CG_ERR_IO, "listen %s: SO_REUSEPORT: %s", a->text, strerror(errno));
+    }
+    if (a->addr.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (const struct sockaddr *)&a->addr, a->addr_len) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        return cg_errf(err, CG_ERR_IO, "listen %s: %s", a->text, strerror(e));
+    }
+    *out = fd;
+    return CG_OK;
+}
+
+static int setup_listeners(struct server *srv, struct cg_errbuf *err)
+{
+    const struct config *cfg = srv->cfg;
+    srv->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*srv->listeners));
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        struct listener_rt *rt = &srv->listeners[i];
+        rt->cfg = l;
+        rt->index = i;
+        struct tls_cert_set *certs;
+        int rc = tls_cert_set_load(&l->tls, &certs, err);
+        if (rc != CG_OK) {
+            return rc;
+        }
+        rc = tls_server_new(l, certs, &rt->tls, err);
+        tls_cert_set_unref(certs);
+        if (rc != CG_OK) {
+            return rc;
+        }
+        if (l->policy == NULL) {
+            CG_LOG_WARN("listener %s has no policy: every request is forwarded without "
+                        "authorization", l->name);
+        }
+    }
+    return CG_OK;
+}
+
+static int start_workers(struct server *srv, struct cg_errbuf *err)
+{
+    const struct config *cfg = srv->cfg;
+    size_t num_addrs = 0;
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        num_addrs += cfg->listeners[i].num_addresses;
+    }
+    srv->num_workers = cfg->workers;
+    srv->workers = cg_xcalloc(srv->num_workers, sizeof(*srv->workers));
+    int *fds = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
+    size_t *owners = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(size_t));
+    int rc = CG_OK;
+    /* Sockets are bound here, on the main thread, so that a port in use is one clear
+     * error before anything starts. */
+    for (unsigned w = 0; w < srv->num_workers; w++) {
+        size_t n = 0;
+        for (size_t i = 0; i < cfg->num_listeners; i++) {
+            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+                rc = open_listen_socket(&cfg->listeners[i].addresses[j], &fds[n], err);
+                if (rc != CG_OK) {
+                    for (size_t k = 0; k < n; k++) {
+                        close(fds[k]);
+                    }
+                    goto out;
+                }
+                owners[n++] = i;
+            }
+        }
+        srv->workers[w] = worker_new(srv, w, fds, owners, n);
+    }
+    /* Workers never see signals: the main thread handles them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    for (unsigned w = 0; w < srv->num_workers; w++) {
+        if (worker_start(srv->workers[w]) != CG_OK) {
+            rc = cg_errf(err, CG_ERR_IO, "cannot start worker thread %u", w);
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+    free(fds);
+    free(owners);
+    return rc;
+}
+
+struct main_loop {
+    struct server *srv;
+    struct event_base *base;
+    bool stopping;
+};
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    if (m->stopping) {
+        CG_LOG_WARN("second %s: exiting without waiting for the drain",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM");
+        _exit(1);
+    }
+    m->stopping = true;
+    CG_LOG_INFO("%s: draining (up to %llu ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                (unsigned long long)m->srv->cfg->timeouts.drain);
+    for (unsigned i = 0; i < m->srv->num_workers; i++) {
+        worker_post(m->srv->workers[i], worker_begin_drain, NULL);
+    }
+    event_base_loopexit(m->base, NULL);
+}
+
+/* server_reload is the SIGHUP hook: policies and certificates are reloaded here. */
+static void server_reload(struct server *srv)
+{
+    CG_LOG_INFO("SIGHUP: reloading");
+    if (srv->access_log != NULL) {
+        access_log_reopen(srv->access_log);
+    }
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    server_reload(m->srv);
+}
+
+static void server_free(struct server *srv)
+{
+    if (srv->listeners != NULL) {
+        for (size_t i = 0; i < srv->cfg->num_listeners; i++) {
+            tls_server_free(srv->listeners[i].tls);
+        }
+    }
+    free(srv->listeners);
+    free(srv->workers);
+    access_log_close(srv->access_log);
+    config_free(srv->cfg);
+    free(srv);
+}
+
+int server_run(struct config *cfg)
+{
+    struct cg_errbuf err = {0};
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+    cg_log_set_level(cfg->log.level);
+
+    struct server *srv = cg_xcalloc(1, sizeof(*srv));
+    srv->cfg = cfg;
+    srv->start_time = (uint64_t)time(NULL);
+    RAND_bytes((uint8_t *)&srv->instance_id, sizeof(srv->instance_id));
+    atomic_init(&srv->connections, 0);
+
+    int rc = setup_listeners(srv, &err);
+    if (rc == CG_OK && cfg->log.access_log != NULL) {
+        rc = access_log_open(cfg->log.access_log, cfg->workers, &srv->access_log, &err);
+    }
+    if (rc == CG_OK) {
+        rc = start_workers(srv, &err);
+    }
+    if (rc != CG_OK) {
+        fprintf(stderr, "certgate: %s\n", err.msg);
+        for (unsigned i = 0; i < srv->num_workers && srv->workers[i] != NULL; i++) {
+            worker_post(srv->workers[i], worker_begin_drain, NULL);
+        }
+        server_free(srv);
+        return 1;
+    }
+
+    struct main_loop m = {.srv = srv, .base = event_base_new()};
+    struct event *ev_term = evsignal_new(m.base, SIGTERM, on_stop_signal, &m);
+    struct event *ev_int = evsignal_new(m.base, SIGINT, on_stop_signal, &m);
+    struct event *ev_hup = evsignal_new(m.base, SIGHUP, on_hup, &m);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+            CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)", cfg->listeners[i].name,
+                        cfg->listeners[i].addresses[j].text, cfg->listeners[i].upstream->name,
+                        cfg->workers);
+        }
+    }
+    event_base_dispatch(m.base);
+
+    /* Stop signal received: workers are draining; keep SIGTERM handled meanwhile so a
+     * second one forces the exit. */
+    for (unsigned i = 0; i < srv->num_workers; i++) {
+        worker_join(srv->workers[i]);
+    }
+    CG_LOG_INFO("stopped");
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    event_base_free(m.base);
+    server_free(srv);
+    return 0;
+}
+
+int server_check(const struct config *cfg)
+{
+    int status = 0;
+    config_print_summary(cfg, stdout);
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        struct cg_errbuf err = {0};
+        struct tls_cert_set *certs = NULL;
+        struct tls_server *tls = NULL;
+        printf("listener %s:\n", l->name);
+        if (tls_cert_set_load(&l->tls, &certs, &err) != CG_OK ||
+            tls_server_new(l, certs, &tls, &err) != CG_OK) {
+            fprintf(stderr, "certgate: %s\n", err.msg);
+            status = 1;
+        } else {
+            tls_cert_set_describe(certs, stdout);
+        }
+        tls_server_free(tls);
+        tls_cert_set_unref(certs);
+    }
+    return status;
+}

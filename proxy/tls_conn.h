@@ -1,0 +1,110 @@
+/* TLS over a libevent socket: our own glue between BoringSSL and a bufferevent.
+ *
+ * A socket bufferevent does the I/O (one readv / writev per wakeup, watermarks,
+ * deferred writes) and a small custom BIO lets BoringSSL read ciphertext from its input
+ * evbuffer and append records to its output evbuffer. Decrypted bytes accumulate in
+ * tls_conn_input(); the owner writes plaintext with tls_conn_write.
+ *
+ * Back-pressure: tls_conn_pause_read stops decrypting and, once the socket input
+ * buffer holds a record's worth, stops reading the socket; tls_conn_output_pending
+ * tells the owner how much ciphertext waits for the peer, and on_drain fires when it
+ * falls below the low-water mark.
+ *
+ * Callbacks are the last thing the glue does in any libevent callback, so an owner may
+ * free the tls_conn from inside on_close (and only there). */
+#ifndef CG_PROXY_TLS_CONN_H
+#define CG_PROXY_TLS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/boringssl.h"
+
+#include <openssl/ssl.h>
+
+/* Why a connection ended, for logs. */
+enum tls_conn_end {
+    TLS_END_EOF = 0,        /* the peer closed (with or without close_notify) */
+    TLS_END_IO_ERROR,       /* socket error (reset, ...) */
+    TLS_END_TLS_ERROR,      /* handshake failure or bad record */
+    TLS_END_CLOSED,         /* tls_conn_close finished flushing */
+};
+
+const char *tls_conn_end_str(enum tls_conn_end end);
+
+struct tls_conn_callbacks {
+    void (*on_handshake)(void *arg); /* handshake done (also for resumed sessions) */
+    void (*on_read)(void *arg);      /* new plaintext in tls_conn_input() */
+    void (*on_drain)(void *arg);     /* ciphertext backlog fell to the low-water mark */
+    void (*on_close)(void *arg, enum tls_conn_end end); /* the connection is over; the
+                                        owner must free it (it may do so right here) */
+};
+
+/* What the client-certificate callbacks learnt during the handshake. */
+struct tls_peer_info {
+    bool chain_checked; /* a client CA is configured and the presented chain was checked */
+    bool chain_ok;      /* ... and it validated (and was not revoked) */
+    int chain_error;    /* X509_V_ERR_* when chain_checked && !chain_ok */
+    char sni[256];      /* server name the client asked for, lower case; "" if none */
+};
+
+struct tls_conn {
+    SSL *ssl;
+    struct bufferevent *bev;      /* socket I/O; ciphertext in both evbuffers */
+    struct evbuffer *plain_in;    /* decrypted bytes not yet consumed by the owner */
+    struct event *ev_deferred;    /* runs resume / close completion from the loop */
+    const struct tls_conn_callbacks *cbs;
+    void *arg;
+    struct tls_peer_info peer;
+    size_t low_water;             /* on_drain threshold for the socket output, bytes */
+    bool handshake_done;
+    bool read_paused;             /* owner asked to stop delivering plaintext */
+    bool eof;                     /* the socket reached EOF */
+    bool closing;                 /* tls_conn_close called: flushing, then on_close */
+    bool dead;                    /* on_close delivered; only tls_conn_free is valid */
+};
+
+/* tls_conn_init takes ownership of the connected socket |fd| and of |ssl| (server or
+ * client mode already set) and starts the handshake. Returns 0 or CG_ERR_IO.
+ * |low_water| is the socket output level at which on_drain fires. */
+int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl,
+                  const struct tls_conn_callbacks *cbs, void *arg, size_t low_water);
+
+/* tls_conn_cleanup closes the socket and frees the SSL and buffers; no callback runs
+ * afterwards. Safe on an all-zero struct. */
+void tls_conn_cleanup(struct tls_conn *tc);
+
+/* tls_conn_input returns the evbuffer of decrypted bytes; the owner drains it. */
+static inline struct evbuffer *tls_conn_input(struct tls_conn *tc)
+{
+    return tc->plain_in;
+}
+
+/* tls_conn_write encrypts and queues all of |plain| (which is drained). Returns 0, or
+ * CG_ERR_IO if the connection is no longer writable. */
+int tls_conn_write(struct tls_conn *tc, struct evbuffer *plain);
+
+/* tls_conn_write_bytes is tls_conn_write for a flat buffer. */
+int tls_conn_write_bytes(struct tls_conn *tc, const void *data, size_t len);
+
+/* tls_conn_output_pending returns the ciphertext bytes queued for the socket. */
+size_t tls_conn_output_pending(const struct tls_conn *tc);
+
+/* tls_conn_pause_read stops delivering plaintext (back-pressure); tls_conn_resume_read
+ * delivers what is buffered (from the event loop, never from inside this call) and
+ * reads again. */
+void tls_conn_pause_read(struct tls_conn *tc);
+void tls_conn_resume_read(struct tls_conn *tc);
+
+/* tls_conn_close sends close_notify, flushes what is queued, then calls on_close with
+ * TLS_END_CLOSED. Reading stops at once. Idempotent. */
+void tls_conn_close(struct tls_conn *tc);
+
+/* tls_conn_alpn returns the negotiated ALPN protocol (not NUL-terminated) or NULL. */
+const char *tls_conn_alpn(const struct tls_conn *tc, size_t *out_len);
+
+#endif

@@ -1,0 +1,194 @@
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/bug.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/conn.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+struct worker_msg {
+    void (*fn)(struct worker *w, void *arg);
+    void *arg;
+    struct worker_msg *next;
+};
+
+static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+                      int sa_len, void *arg)
+{
+    struct worker_listen_socket *s = arg;
+    struct worker *w = s->w;
+    if (w->draining) {
+        close(fd);
+        return;
+    }
+    conn_accept(w, &w->srv->listeners[s->listener_index], fd, sa, (socklen_t)sa_len);
+}
+
+static void on_accept_error(struct evconnlistener *evl, void *arg)
+{
+    /* EMFILE and friends: keep serving the connections we have; libevent retries. */
+    CG_LOG_WARN("accept failed: %s", strerror(errno));
+}
+
+static void on_msg(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    pthread_mutex_lock(&w->msg_lock);
+    struct worker_msg *m = w->msgs;
+    w->msgs = NULL;
+    w->msgs_tail = &w->msgs;
+    pthread_mutex_unlock(&w->msg_lock);
+    while (m != NULL) {
+        struct worker_msg *next = m->next;
+        m->fn(w, m->arg);
+        free(m);
+        m = next;
+    }
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    if (w->num_conns > 0) {
+        CG_LOG_WARN("worker %u: drain timeout, closing %zu connections", w->id, w->num_conns);
+    }
+    event_base_loopexit(w->base, NULL);
+}
+
+struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
+                          const size_t *listener_index, size_t num_fds)
+{
+    struct worker *w = cg_xcalloc(1, sizeof(*w));
+    w->srv = srv;
+    w->id = id;
+    w->base = event_base_new();
+    CG_BUG_ON(w->base == NULL);
+    pthread_mutex_init(&w->msg_lock, NULL);
+    w->msgs_tail = &w->msgs;
+    w->ev_msg = event_new(w->base, -1, EV_PERSIST, on_msg, w);
+    w->ev_drain_deadline = evtimer_new(w->base, on_drain_deadline, w);
+    /* Keep the loop alive while idle: messages arrive through event_active. */
+    struct timeval forever = {.tv_sec = 86400 * 365};
+    event_add(w->ev_msg, &forever);
+    w->socks = cg_xcalloc(num_fds ? num_fds : 1, sizeof(*w->socks));
+    w->num_socks = num_fds;
+    for (size_t i = 0; i < num_fds; i++) {
+        struct worker_listen_socket *s = &w->socks[i];
+        s->w = w;
+        s->listener_index = listener_index[i];
+        s->evl = evconnlistener_new(w->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
+        CG_BUG_ON(s->evl == NULL);
+        evconnlistener_set_error_cb(s->evl, on_accept_error);
+    }
+    const struct config *cfg = srv->cfg;
+    w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
+    for (size_t i = 0; i < cfg->num_upstreams; i++) {
+        w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg);
+    }
+    return w;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? CG_OK : CG_ERR_IO;
+}
+
+static void close_listeners(struct worker *w)
+{
+    for (size_t i = 0; i < w->num_socks; i++) {
+        if (w->socks[i].evl != NULL) {
+            evconnlistener_free(w->socks[i].evl);
+            w->socks[i].evl = NULL;
+        }
+    }
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+    /* Whatever survived the drain deadline goes now, without callbacks. */
+    close_listeners(w);
+    while (w->conns != NULL) {
+        struct client_conn *c = w->conns;
+        conn_abort(c);
+        event_base_loop(w->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+        if (w->conns == c) {
+            break; /* cannot happen: conn_abort frees from the loop */
+        }
+    }
+    for (size_t i = 0; i < w->srv->cfg->num_upstreams; i++) {
+        upstream_pool_free(w->pools[i]);
+    }
+    free(w->pools);
+    free(w->socks);
+    event_free(w->ev_msg);
+    event_free(w->ev_drain_deadline);
+    pthread_mutex_destroy(&w->msg_lock);
+    struct worker_msg *m = w->msgs;
+    while (m != NULL) {
+        struct worker_msg *next = m->next;
+        free(m);
+        m = next;
+    }
+    event_base_free(w->base);
+    free(w);
+}
+
+void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)
+{
+    struct worker_msg *m = cg_xmalloc(sizeof(*m));
+    m->fn = fn;
+    m->arg = arg;
+    m->next = NULL;
+    pthread_mutex_lock(&w->msg_lock);
+    *w->msgs_tail = m;
+    w->msgs_tail = &m->next;
+    /* event_active is thread-safe once evthread_use_pthreads() ran (server.c). */
+    event_active(w->ev_msg, EV_TIMEOUT, 0);
+    pthread_mutex_unlock(&w->msg_lock);
+}
+
+static void maybe_finish_drain(struct worker *w)
+{
+    if (w->draining && w->num_conns == 0) {
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+void worker_begin_drain(struct worker *w, void *arg)
+{
+    if (w->draining) {
+        return;
+    }
+    w->draining = true;
+    close_listeners(w);
+    uint64_t ms = w->srv->cfg->timeouts.drain;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(w->ev_drain_deadline, &tv);
+    CG_LOG_INFO("worker %u: draining %zu connections", w->id, w->num_conns);
+    for (struct client_conn *c = w->conns; c != NULL; c = c->next) {
+        conn_begin_drain(c);
+    }
+    maybe_finish_drain(w);
+}
+
+void worker_conn_closed(struct worker *w)
+{
+    CG_BUG_ON(w->num_conns == 0);
+    w->num_conns--;
+    maybe_finish_drain(w);
+}

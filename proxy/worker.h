@@ -1,0 +1,68 @@
+/* A worker thread: one event_base, its own SO_REUSEPORT listening sockets, its own
+ * upstream pools; every connection it accepts lives and dies on it (design.md §11). */
+#ifndef CG_PROXY_WORKER_H
+#define CG_PROXY_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+struct server;
+struct client_conn;
+struct upstream_pool;
+
+struct worker_listen_socket {
+    struct worker *w;
+    struct evconnlistener *evl;
+    size_t listener_index; /* in server->listeners */
+};
+
+struct worker_msg;
+
+struct worker {
+    struct server *srv;
+    unsigned id;
+    struct event_base *base;
+    pthread_t thread;
+    struct worker_listen_socket *socks;
+    size_t num_socks;
+    struct upstream_pool **pools;    /* one per config upstream, same order */
+    struct client_conn *conns;       /* all open client connections (for drain) */
+    size_t num_conns;
+    bool draining;                   /* no more accepts; close when idle */
+    struct event *ev_drain_deadline; /* drain timeout: close whatever is left */
+    struct event *ev_msg;            /* wakes the loop for queued messages */
+    pthread_mutex_t msg_lock;
+    struct worker_msg *msgs;         /* FIFO of messages from the main thread */
+    struct worker_msg **msgs_tail;
+    uint64_t next_conn_id;
+    uint64_t next_request_id;
+};
+
+/* worker_new creates worker |id| listening on the already bound sockets |fds| (one per
+ * entry of |listener_index|; ownership moves to the worker). */
+struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
+                          const size_t *listener_index, size_t num_fds);
+
+/* worker_start runs the worker's loop in a new thread. */
+int worker_start(struct worker *w);
+
+/* worker_join waits for the thread to end and frees the worker. */
+void worker_join(struct worker *w);
+
+/* worker_post queues |fn|(w, arg) to run on the worker's thread. Thread-safe. */
+void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);
+
+/* worker_begin_drain (on the worker thread, through worker_post) stops accepting,
+ * closes idle connections, lets requests in flight finish, and ends the loop when no
+ * connection is left or after |drain_ms|. */
+void worker_begin_drain(struct worker *w, void *arg);
+
+/* worker_conn_closed is called by a connection when it is freed, to keep counts and
+ * finish a drain. */
+void worker_conn_closed(struct worker *w);
+
+#endif
