@@ -5,10 +5,12 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "proxy/access_log.h"
 #include "proxy/http1_server.h"
 #include "proxy/server.h"
 #include "proxy/tls_server.h"
@@ -31,9 +33,9 @@ static const struct tls_conn_callbacks tls_cbs = {
 
 uint64_t conn_now_us(const struct client_conn *c)
 {
-    struct timeval tv;
-    event_base_gettimeofday_cached(c->w->base, &tv);
-    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void destroy(struct client_conn *c)
@@ -41,6 +43,7 @@ static void destroy(struct client_conn *c)
     CG_LOG_DEBUG("w%uc%llu: closed", c->w->id, (unsigned long long)c->id);
     h1_server_free(c->h1);
     c->h1 = NULL;
+    authz_conn_cleanup(&c->authz);
     tls_conn_cleanup(&c->tls);
     event_free(c->ev_timer);
     event_free(c->ev_free);
@@ -92,6 +95,30 @@ void conn_set_timer(struct client_conn *c, uint64_t ms)
     evtimer_add(c->ev_timer, &tv);
 }
 
+/* log_refusal writes the access-log line of a connection refused before TLS. */
+static void log_refusal(struct client_conn *c, const char *reason)
+{
+    struct access_log *log = c->w->srv->access_log;
+    if (log == NULL) {
+        return;
+    }
+    char line[512], ts[40];
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    int n = snprintf(line, sizeof(line),
+                     "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%llu\",\"client\":\"%s\","
+                     "\"listener\":\"%s\",\"decision\":\"deny\",\"reason\":\"%s\","
+                     "\"status\":0}",
+                     ts, now.tv_nsec / 1000, c->w->id, (unsigned long long)c->id, c->peer_ip,
+                     c->lrt->cfg->name, reason);
+    if (n > 0 && (size_t)n < sizeof(line)) {
+        access_log_append(log, c->w->id, line, (size_t)n);
+    }
+}
+
 static void peer_to_text(struct client_conn *c)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
@@ -136,6 +163,16 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
     w->conns = c;
     w->num_conns++;
 
+    if (!authz_peer_allowed(c)) {
+        /* Refused before any TLS byte: the address may not even learn what we serve. */
+        CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", lrt->cfg->name,
+                    c->peer_ip);
+        log_refusal(c, "ip_not_allowed");
+        close(fd);
+        conn_abort(c);
+        return;
+    }
+
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     SSL *ssl = tls_server_new_ssl(lrt->tls, &c->tls);
@@ -169,6 +206,9 @@ static void on_handshake(void *arg)
         c->cert_der = CRYPTO_BUFFER_data(leaf);
         c->cert_der_len = CRYPTO_BUFFER_len(leaf);
     }
+    const struct config_limits *lim = &c->w->srv->cfg->limits;
+    authz_conn_init(c, lim->max_request_line > lim->h2_max_header_list ? lim->max_request_line
+                                                                        : lim->h2_max_header_list);
     if (c->w->draining) {
         conn_close(c);
         return;

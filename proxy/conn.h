@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "proxy/authz.h"
 #include "proxy/tls_conn.h"
 
 struct worker;
@@ -43,6 +44,8 @@ struct client_conn {
     const uint8_t *cert_der;         /* leaf certificate presented, or NULL; owned by
                                         the SSL (valid while the connection lives) */
     size_t cert_der_len;
+    struct authz_conn authz;         /* certificate facts and decision scratch */
+    bool pin_logged;                 /* "trusted by pin" was logged for this connection */
     struct client_conn *prev, *next; /* worker's list */
 };
 
@@ -68,7 +71,7 @@ void conn_begin_drain(struct client_conn *c);
 const char *conn_tls_version(const struct client_conn *c);
 const char *conn_cipher(const struct client_conn *c);
 
-/* conn_now_us returns monotonic microseconds (cached per loop iteration). */
+/* conn_now_us returns monotonic microseconds. */
 uint64_t conn_now_us(const struct client_conn *c);
 
 #endif

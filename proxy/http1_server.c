@@ -9,9 +9,10 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "proxy/access_log.h"
+#include "proxy/authz.h"
 #include "proxy/conn.h"
 #include "proxy/http1_parse.h"
+#include "proxy/request_log.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -88,6 +89,8 @@ struct h1_server {
     bool resp_done;
     uint64_t bytes_out;           /* response body bytes */
     const char *reason;           /* why we answered ourselves / closed, for the log */
+    bool decided;                 /* |az| holds this request's decision */
+    struct authz_result az;
 };
 
 static void on_up_connected(void *arg);
@@ -117,56 +120,24 @@ static void set_up_timer(struct h1_server *h, uint64_t ms)
 
 /* ---- access log ---------------------------------------------------------------- */
 
-/* json_escape appends |s| as the inside of a JSON string. */
-static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 7 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
 static void log_exchange(struct h1_server *h)
 {
-    struct access_log *log = h->srv->access_log;
-    if (log == NULL) {
-        return;
-    }
-    struct client_conn *c = h->c;
-    char path[1024], host[300], line[2048];
-    json_escape(path, sizeof(path), h->path, strlen(h->path));
-    json_escape(host, sizeof(host), h->host, strlen(h->host));
-    char ts[40];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(
-        line, sizeof(line),
-        "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%" PRIu64 "\",\"request_id\":\"%s\","
-        "\"client\":\"%s\",\"listener\":\"%s\",\"sni\":\"%s\",\"alpn\":\"http/1.1\","
-        "\"tls\":\"%s\",\"cipher\":\"%s\",\"method\":\"%s\",\"authority\":\"%s\","
-        "\"path\":\"%s\",\"status\":%d,\"reason\":\"%s\",\"upstream\":\"%s\","
-        "\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"duration_us\":%" PRIu64 "}",
-        ts, now.tv_nsec / 1000, c->w->id, c->id, h->request_id, c->peer_ip, c->lrt->cfg->name,
-        c->tls.peer.sni, conn_tls_version(c), conn_cipher(c), h->method, host, path, h->status,
-        h->reason ? h->reason : "", h->upstream_server, h->bytes_in, h->bytes_out,
-        conn_now_us(c) - h->start_us);
-    if (n > 0) {
-        access_log_append(log, c->w->id, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-    }
+    struct request_log_fields f = {
+        .request_id = h->request_id,
+        .alpn = "http/1.1",
+        .method = h->method,
+        .authority = h->host,
+        .path = h->path,
+        .status = h->status,
+        .reason = h->reason,
+        .az = h->decided ? &h->az : NULL,
+        .upstream = h->upstream_server,
+        .bytes_in = h->bytes_in,
+        .bytes_out = h->bytes_out,
+        .duration_us = conn_now_us(h->c) - h->start_us,
+        .grpc_status = -1,
+    };
+    request_log_write(h->c, &f);
 }
 
 /* ---- answers certgate gives itself --------------------------------------------- */
@@ -285,19 +256,6 @@ static bool connection_lists(const struct h1_request *req, struct cg_str name)
     return false;
 }
 
-/* is_owned reports headers certgate sets itself: a client's copy is never forwarded. */
-static bool is_owned(struct cg_str name)
-{
-    static const char *const owned[] = {"x-forwarded-for", "x-forwarded-proto",
-                                        "x-forwarded-host", "forwarded", NULL};
-    for (const char *const *o = owned; *o != NULL; o++) {
-        if (cg_str_case_eq_cstr(name, *o)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void build_upstream_head(struct h1_server *h, const struct h1_request *req)
 {
     struct evbuffer *out = h->head_out;
@@ -308,7 +266,7 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
         const struct h1_header *hd = &req->headers[i];
         if (h1_header_is_hop_by_hop(hd->name) || connection_lists(req, hd->name) ||
             cg_str_case_eq_cstr(hd->name, "content-length") ||
-            cg_str_case_eq_cstr(hd->name, "expect") || is_owned(hd->name)) {
+            cg_str_case_eq_cstr(hd->name, "expect") || authz_header_is_owned(h->c, hd->name)) {
             continue;
         }
         if (cg_str_case_eq_cstr(hd->name, "host")) {
@@ -336,6 +294,13 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
                 break;
             }
         }
+    }
+    for (size_t i = 0; i < h->az.num_headers; i++) {
+        const struct policy_header *ph = &h->az.headers[i];
+        evbuffer_add(out, ph->name.p, ph->name.len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, ph->value.p, ph->value.len);
+        evbuffer_add(out, "\r\n", 2);
     }
     evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n",
                         h->c->peer_ip);
@@ -376,6 +341,7 @@ static void reset_exchange(struct h1_server *h)
     h->upstream_keepalive = false;
     h->resp_done = false;
     h->reason = NULL;
+    h->decided = false;
 }
 
 static void process_request(struct h1_server *h, const struct h1_request *req)
@@ -417,6 +383,23 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
         req->content_length > h->cfg->limits.max_body) {
         evbuffer_drain(in, req->head_len);
         send_error(h, 413, "body_too_large", true);
+        return;
+    }
+    /* Authorize against the policy current now; forward exactly what was authorized. */
+    authz_decide(h->c, req->method, req->host.len > 0 ? req->host : req->authority, req->path,
+                 &h->az);
+    h->decided = true;
+    if (!h->az.allow) {
+        evbuffer_drain(in, req->head_len);
+        send_error(h, h->az.status, h->az.reason, false);
+        return;
+    }
+    size_t cap = h->cfg->limits.max_request_line + 1;
+    int n = snprintf(h->path, cap, "%.*s%s%.*s", (int)h->az.path.len, h->az.path.p,
+                     h->az.has_query ? "?" : "", (int)h->az.query.len, h->az.query.p);
+    if (n < 0 || (size_t)n >= cap) {
+        evbuffer_drain(in, req->head_len);
+        send_error(h, 414, "target_too_long", true);
         return;
     }
     build_upstream_head(h, req);

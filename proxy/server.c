@@ -15,7 +15,9 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "policy/policy.h"
 #include "proxy/access_log.h"
+#include "proxy/reload.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
 
@@ -69,8 +71,9 @@ static int setup_listeners(struct server *srv, struct cg_errbuf *err)
             return rc;
         }
         if (l->policy == NULL) {
-            CG_LOG_WARN("listener %s has no policy: every request is forwarded without "
-                        "authorization", l->name);
+            CG_LOG_WARN("listener %s has no policy: every request is denied", l->name);
+        } else if ((rc = server_load_policy(srv, i, err)) != CG_OK) {
+            return rc;
         }
     }
     return CG_OK;
@@ -126,6 +129,7 @@ out:
 struct main_loop {
     struct server *srv;
     struct event_base *base;
+    struct reloader *reloader;
     bool stopping;
 };
 
@@ -146,19 +150,14 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(m->base, NULL);
 }
 
-/* server_reload is the SIGHUP hook: policies and certificates are reloaded here. */
-static void server_reload(struct server *srv)
-{
-    CG_LOG_INFO("SIGHUP: reloading");
-    if (srv->access_log != NULL) {
-        access_log_reopen(srv->access_log);
-    }
-}
-
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct main_loop *m = arg;
-    server_reload(m->srv);
+    CG_LOG_INFO("SIGHUP: reloading policies and certificates, reopening the access log");
+    reloader_reload(m->reloader, true);
+    if (m->srv->access_log != NULL) {
+        access_log_reopen(m->srv->access_log);
+    }
 }
 
 static void server_free(struct server *srv)
@@ -166,6 +165,7 @@ static void server_free(struct server *srv)
     if (srv->listeners != NULL) {
         for (size_t i = 0; i < srv->cfg->num_listeners; i++) {
             tls_server_free(srv->listeners[i].tls);
+            policy_unref(srv->listeners[i].policy);
         }
     }
     free(srv->listeners);
@@ -211,6 +211,7 @@ int server_run(struct config *cfg)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    reloader_new(srv, m.base, &m.reloader, &err);
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
             CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)", cfg->listeners[i].name,
@@ -229,6 +230,7 @@ int server_run(struct config *cfg)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    reloader_free(m.reloader);
     event_base_free(m.base);
     server_free(srv);
     return 0;
@@ -250,6 +252,21 @@ int server_check(const struct config *cfg)
             status = 1;
         } else {
             tls_cert_set_describe(certs, stdout);
+        }
+        if (l->policy != NULL) {
+            struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
+            struct policy *p = NULL;
+            struct cg_errbuf perr = {0};
+            if (policy_load_file(l->policy, &opts, &p, &perr) != CG_OK) {
+                fprintf(stderr, "certgate: %s\n", perr.msg);
+                status = 1;
+            } else {
+                printf("  policy %s: %zu certificates, %zu routes\n", l->policy,
+                       policy_num_certificates(p), policy_num_routes(p));
+                policy_free(p);
+            }
+        } else {
+            printf("  policy: none (every request is denied)\n");
         }
         tls_server_free(tls);
         tls_cert_set_unref(certs);

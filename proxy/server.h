@@ -13,6 +13,7 @@
 #include "proxy/config.h"
 
 struct access_log;
+struct policy;
 struct tls_server;
 struct worker;
 
@@ -21,6 +22,7 @@ struct listener_rt {
     const struct config_listener *cfg;
     size_t index;            /* in config->listeners */
     struct tls_server *tls;  /* shared by all workers (SSL_CTX is thread-safe) */
+    struct policy *policy;   /* main thread's reference to the current snapshot */
 };
 
 struct server {
@@ -32,6 +34,11 @@ struct server {
     atomic_uint connections;       /* open client connections, all workers */
     uint64_t start_time;           /* unix seconds */
     uint32_t instance_id;          /* random, makes request ids unique across restarts */
+    atomic_uint_fast64_t policy_generation;      /* last generation published */
+    atomic_uint_fast64_t policy_reloads;         /* successful reloads */
+    atomic_uint_fast64_t policy_reload_failures; /* refused reloads (bad file) */
+    atomic_uint_fast64_t cert_reloads;
+    atomic_uint_fast64_t cert_reload_failures;
 };
 
 /* server_run starts workers for |cfg| (ownership moves to the server), serves until

@@ -9,6 +9,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -88,6 +89,12 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
         evconnlistener_set_error_cb(s->evl, on_accept_error);
     }
     const struct config *cfg = srv->cfg;
+    w->policies = cg_xcalloc(cfg->num_listeners, sizeof(*w->policies));
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        if (srv->listeners[i].policy != NULL) {
+            w->policies[i] = policy_ref(srv->listeners[i].policy);
+        }
+    }
     w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg);
@@ -134,6 +141,10 @@ void worker_join(struct worker *w)
         upstream_pool_free(w->pools[i]);
     }
     free(w->pools);
+    for (size_t i = 0; i < w->srv->cfg->num_listeners; i++) {
+        policy_unref(w->policies[i]);
+    }
+    free(w->policies);
     free(w->socks);
     event_free(w->ev_msg);
     event_free(w->ev_drain_deadline);
@@ -191,4 +202,28 @@ void worker_conn_closed(struct worker *w)
     CG_BUG_ON(w->num_conns == 0);
     w->num_conns--;
     maybe_finish_drain(w);
+}
+
+struct policy_msg {
+    size_t index;
+    struct policy *policy;
+};
+
+void *worker_policy_msg_new(size_t index, struct policy *p)
+{
+    struct policy_msg *m = cg_xmalloc(sizeof(*m));
+    m->index = index;
+    m->policy = policy_ref(p);
+    return m;
+}
+
+void worker_set_policy(struct worker *w, void *arg)
+{
+    struct policy_msg *m = arg;
+    struct policy *old = w->policies[m->index];
+    w->policies[m->index] = m->policy;
+    /* Decisions are synchronous and copy what outlives them: nobody on this thread
+     * holds a pointer into |old| now. */
+    policy_unref(old);
+    free(m);
 }

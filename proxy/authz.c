@@ -1,0 +1,167 @@
+#include "proxy/authz.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/conn.h"
+#include "proxy/server.h"
+#include "proxy/worker.h"
+
+/* Header values need at most 2 * DER + 1 KiB (policy/headers.h); a client certificate
+ * larger than this is refused identity headers rather than given unbounded memory. */
+#define MAX_CERT_DER (16 * 1024)
+
+void authz_conn_init(struct client_conn *c, size_t max_target)
+{
+    struct authz_conn *a = &c->authz;
+    policy_cert_facts_cleanup(&a->facts);
+    a->has_cert = false;
+    a->thumbprint[0] = '\0';
+    if (c->cert_der != NULL) {
+        struct cg_errbuf err = {0};
+        if (policy_cert_facts_from_der(c->cert_der, c->cert_der_len, &a->facts, &err) == CG_OK) {
+            a->has_cert = true;
+            policy_hex_encode(a->facts.sha1, POLICY_SHA1_LEN, a->thumbprint);
+        } else {
+            CG_LOG_INFO("w%uc%" PRIu64 ": client certificate not parsable: %s", c->w->id, c->id,
+                        err.msg);
+        }
+    }
+    size_t der = c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : MAX_CERT_DER;
+    size_t need = POLICY_DECIDE_BUF_LEN(max_target) + 2 * der + 1024 + 64;
+    if (a->scratch_cap < need) {
+        free(a->scratch);
+        a->scratch = cg_xmalloc(need);
+        a->scratch_cap = need;
+    }
+}
+
+void authz_conn_cleanup(struct authz_conn *a)
+{
+    policy_cert_facts_cleanup(&a->facts);
+    free(a->scratch);
+    a->scratch = NULL;
+    a->scratch_cap = 0;
+    a->has_cert = false;
+}
+
+static struct policy *current_policy(const struct client_conn *c)
+{
+    return c->w->policies[c->lrt->index];
+}
+
+bool authz_peer_allowed(struct client_conn *c)
+{
+    const struct policy *p = current_policy(c);
+    if (p == NULL) {
+        return true; /* no policy: every request is denied later, with a reason */
+    }
+    bool audit = false;
+    bool ok = policy_allow_peer(p, (const struct sockaddr *)&c->peer, &audit);
+    if (audit) {
+        CG_LOG_WARN("audit: listener %s would refuse %s (ip_not_allowed), policy generation "
+                    "%" PRIu64,
+                    c->lrt->cfg->name, c->peer_ip, policy_generation(p));
+    }
+    return ok;
+}
+
+static void copy_str(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    if (n > 0) {
+        memcpy(dst, s, n);
+    }
+    dst[n] = '\0';
+}
+
+void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str authority,
+                  struct cg_str target, struct authz_result *out)
+{
+    struct authz_conn *a = &c->authz;
+    const struct policy *p = current_policy(c);
+    memset(out, 0, sizeof(*out));
+    out->clearance = out->requirement = out->level = "";
+    if (p == NULL) {
+        out->status = 403;
+        out->grpc_status = 7;
+        out->reason = "no_policy";
+        return;
+    }
+    out->generation = policy_generation(p);
+    if (POLICY_DECIDE_BUF_LEN(target.len) > a->scratch_cap) {
+        out->status = 414;
+        out->grpc_status = 3;
+        out->reason = "target_too_long";
+        return;
+    }
+    struct policy_identity id = {
+        .peer = (const struct sockaddr *)&c->peer,
+        .cert = a->has_cert ? &a->facts : NULL,
+        .chain_validated = c->tls.peer.chain_checked && c->tls.peer.chain_ok,
+    };
+    struct policy_request req = {
+        .now = time(NULL),
+        .sni = cg_str_from_cstr(c->tls.peer.sni),
+        .method = method,
+        .authority = authority,
+        .target = target,
+        .buf = a->scratch,
+        .buf_cap = POLICY_DECIDE_BUF_LEN(target.len),
+    };
+    struct policy_decision *d = &out->d;
+    policy_decide(p, &id, &req, d);
+    out->allow = d->allow;
+    out->status = d->http_status;
+    out->grpc_status = d->grpc_status;
+    out->reason = policy_reason_str(d->reason);
+    out->clearance = d->clearance != POLICY_CLEARANCE_NONE ? policy_clearance_str(d->clearance) : "";
+    out->requirement = d->route_index >= 0 ? policy_requirement_str(d->requirement) : "";
+    out->level = d->has_database ? policy_level_str(d->level) : "";
+    if (d->entry_name != NULL) {
+        copy_str(out->entry_name, sizeof(out->entry_name), d->entry_name, strlen(d->entry_name));
+    }
+    if (d->has_database) {
+        copy_str(out->database, sizeof(out->database), d->database.p, d->database.len);
+    }
+    out->path = d->path;
+    out->has_query = d->has_query;
+    out->query = d->query;
+    if (d->audit) {
+        CG_LOG_WARN("audit: w%uc%" PRIu64 " would deny %.*s %.*s from %s (%s, certificate "
+                    "%s), policy generation %" PRIu64,
+                    c->w->id, c->id, (int)method.len, method.p, (int)target.len, target.p,
+                    c->peer_ip, out->reason, out->entry_name[0] ? out->entry_name : "none",
+                    out->generation);
+    }
+    if (d->matched_by == POLICY_MATCH_PIN && !c->pin_logged) {
+        c->pin_logged = true;
+        CG_LOG_INFO("w%uc%" PRIu64 ": certificate %s trusted by its pinned key as entry \"%s\" "
+                    "(same public key, issuer and authority key id)",
+                    c->w->id, c->id, a->thumbprint, out->entry_name);
+    }
+    if (!out->allow || !d->identified || !a->has_cert) {
+        return;
+    }
+    size_t used = POLICY_DECIDE_BUF_LEN(target.len);
+    if (policy_headers_build(p, d, &a->facts, c->cert_der,
+                             c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : 0,
+                             a->scratch + used, a->scratch_cap - used, out->headers,
+                             &out->num_headers) != CG_OK) {
+        /* Cannot happen with the budget above; never forward without identity. */
+        out->allow = false;
+        out->status = 500;
+        out->grpc_status = 13;
+        out->reason = "identity_headers_too_large";
+    }
+}
+
+bool authz_header_is_owned(struct client_conn *c, struct cg_str name)
+{
+    return policy_header_is_owned(current_policy(c), name);
+}

@@ -1,0 +1,76 @@
+/* Authorization in the proxy: the glue between a connection and policy_decide.
+ *
+ * Protocol-neutral: HTTP/1.1 and HTTP/2 call authz_decide once per request (stream)
+ * with the method, authority and raw target; it decides against the policy snapshot
+ * the worker holds right now (so a reload or a deleted certificate applies to the next
+ * request of an open connection), writes the audit line inputs, and prepares the
+ * identity headers to inject. The proxy then forwards exactly result->path (+ query).
+ *
+ * Certificate facts (thumbprints, pin, issuer, SANs, validity) are computed once per
+ * connection by authz_conn_init after the handshake, fresh or resumed. */
+#ifndef CG_PROXY_AUTHZ_H
+#define CG_PROXY_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/str.h"
+#include "policy/cert_facts.h"
+#include "policy/headers.h"
+#include "policy/policy.h"
+
+struct client_conn;
+
+/* struct authz_conn is the per-connection part, embedded in struct client_conn. */
+struct authz_conn {
+    bool has_cert;                  /* the client presented a parsable certificate */
+    struct policy_cert_facts facts; /* valid when has_cert */
+    char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
+    char *scratch;                  /* normalized path, database, header values */
+    size_t scratch_cap;
+};
+
+/* struct authz_result is one request's outcome. Everything in it stays valid until the
+ * next authz_decide on the same connection (copy what must live longer). */
+struct authz_result {
+    struct policy_decision d;
+    bool allow;                     /* forward it (also true in audit mode) */
+    int status;                     /* when !allow: HTTP status to answer (400/403/421) */
+    int grpc_status;                /* when !allow: grpc-status for gRPC requests */
+    const char *reason;             /* policy_reason_str, or "no_policy" */
+    uint64_t generation;            /* policy generation that decided */
+    char entry_name[128];           /* copied for logs: the snapshot may go away */
+    char database[128];
+    const char *clearance;          /* static strings */
+    const char *requirement;
+    const char *level;
+    struct policy_header headers[POLICY_MAX_HEADERS]; /* identity headers to inject */
+    size_t num_headers;
+    struct cg_str path;             /* normalized path to forward (NUL-terminated) */
+    bool has_query;
+    struct cg_str query;            /* original query (slice of the request target) */
+};
+
+/* authz_conn_init extracts the client certificate's facts after a handshake and sizes
+ * the scratch buffer for targets up to |max_target| bytes. */
+void authz_conn_init(struct client_conn *c, size_t max_target);
+
+/* authz_conn_cleanup frees what authz_conn_init allocated. Safe on a zeroed struct. */
+void authz_conn_cleanup(struct authz_conn *a);
+
+/* authz_peer_allowed is the connection-level check before the TLS handshake: false if
+ * the listener's policy refuses the peer's address (the caller closes and logs). */
+bool authz_peer_allowed(struct client_conn *c);
+
+/* authz_decide authorizes one request. |target| is the raw path+query as received
+ * (origin-form, or the path of absolute-form / :path). Never fails: a denial is a
+ * result with allow == false. */
+void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str authority,
+                  struct cg_str target, struct authz_result *out);
+
+/* authz_header_is_owned reports whether a client-sent header must be stripped before
+ * forwarding (identity headers under configured and default names, X-Forwarded-*,
+ * Forwarded, ...). Case-insensitive. */
+bool authz_header_is_owned(struct client_conn *c, struct cg_str name);
+
+#endif
