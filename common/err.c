@@ -7,7 +7,8 @@
 
 #include <openssl/err.h>
 
-static void vset(struct cg_errbuf *err, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vset(struct cg_errbuf *err, const char *fmt,
+                                                       va_list ap)
 {
     if (err == NULL || err->msg[0] != '\0') {
         return;
