@@ -18,16 +18,17 @@ int cg_file_read(const char *path, size_t max_len, char **out, size_t *out_len,
     if (fd < 0) {
         return cg_errf(err, CG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
-    size_t cap = 4096, len = 0;
+    /* One byte of room past max_len tells "exactly max_len" from "larger". */
+    size_t cap = max_len < 4096 ? max_len + 1 : 4096, len = 0;
     char *buf = cg_xmalloc(cap + 1);
     for (;;) {
+        if (len > max_len) {
+            close(fd);
+            free(buf);
+            return cg_errf(err, CG_ERR_LIMIT, "%s: larger than %zu bytes", path, max_len);
+        }
         if (len == cap) {
-            if (cap >= max_len) {
-                close(fd);
-                free(buf);
-                return cg_errf(err, CG_ERR_LIMIT, "%s: larger than %zu bytes", path, max_len);
-            }
-            cap = cap * 2 > max_len ? max_len : cap * 2;
+            cap = cap * 2 > max_len + 1 ? max_len + 1 : cap * 2;
             buf = cg_xrealloc(buf, cap + 1);
         }
         ssize_t n = read(fd, buf + len, cap - len);
