@@ -1,0 +1,1095 @@
+"""certgate_harness: shared helpers for the integration tests in this directory.
+
+Everything runs on loopback (127.0.0.1 / ::1) with ports found free at run time, every
+wait is bounded, and every process started here is registered for cleanup by the caller
+(addCleanup / addClassCleanup) so that a failing test never leaves one behind.
+
+- make_pki(dir):           test CA, ECDSA and RSA server certificates, client certificates
+                           (admin, reader, writer, unknown, expired, notyet) via openssl CLI.
+- write_config(...):       certgate.json (design.md §4) plus a policy.json (§5).
+- Certgate:                start `$CERTGATE_BIN run -c FILE`, wait until it accepts TCP,
+                           SIGHUP, SIGTERM + bounded wait, access log as JSON, VmRSS.
+- Backend:                 echo_backend.py in its own process on a free port.
+- client_context, tls_connect, raw_exchange, read_response, http_request: TLS clients.
+- curl(...):               run curl with the test PKI and parse what it got.
+
+The names certgate's configuration uses for limits and timeouts are not fixed by the
+design yet; the ones used here are collected in LIMIT_KEYS / TIMEOUT_KEYS so that they
+can be adjusted in one place.
+"""
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import echo_backend  # noqa: E402  (pattern helpers shared with the backend)
+
+pattern_sha256 = echo_backend.pattern_sha256
+
+PYTHON = "/usr/bin/python3"
+DEFAULT_BIN = os.path.normpath(os.path.join(HERE, "..", "..", "build", "certgate"))
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0
+
+# Configuration key names for limits and timeouts (design.md §4 leaves them open; these
+# are the names proxy/config.c accepts). Timeouts are numbers in milliseconds.
+TIMEOUT_KEYS = {
+    "tls_handshake": "tls_handshake",
+    "request_header": "request_header",      # whole request head must arrive (slowloris)
+    "keepalive_idle": "keepalive_idle",      # idle keep-alive connection
+    "body_idle": "client_body_idle",         # no request body byte for this long
+    "upstream_connect": "upstream_connect",
+    "upstream_response": "upstream_response",
+    "upstream_down": "upstream_down",        # passive health: how long a server stays down
+    "drain": "drain",                        # graceful shutdown on SIGTERM
+}
+LIMIT_KEYS = {
+    "max_connections": "max_connections",
+    "max_header_bytes": "max_header_bytes",
+    "max_headers": "max_headers",
+    "max_request_line": "max_request_line",
+}
+
+
+def certgate_bin():
+    return os.environ.get("CERTGATE_BIN") or DEFAULT_BIN
+
+
+# ---------------------------------------------------------------------------------------
+# Ports and small utilities
+
+
+def free_port():
+    """free_port returns a TCP port free on both 127.0.0.1 and ::1 right now."""
+    for _ in range(50):
+        s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s4.bind(("127.0.0.1", 0))
+            port = s4.getsockname()[1]
+            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            try:
+                s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s6.bind(("::1", port))
+                return port
+            except OSError:
+                continue
+            finally:
+                s6.close()
+        finally:
+            s4.close()
+    raise RuntimeError("no free port found on 127.0.0.1 and ::1")
+
+
+def port_accepts(port, host="127.0.0.1", timeout=0.5):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """wait_until polls pred() until it is truthy (returned) or raises after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def write_pattern_file(path, size):
+    """write_pattern_file writes `size` pattern bytes to path; returns their SHA-256."""
+    with open(path, "wb") as f:
+        for c in echo_backend.pattern_chunks(size, 1 << 20):
+            f.write(c)
+    return pattern_sha256(size)
+
+
+def tail(path, limit=6000):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return "<%s>" % e
+    data = data[-limit:]
+    return data.decode("utf-8", "replace")
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def make_tempdir(prefix="certgate-it-"):
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# PKI
+
+
+class Cert:
+    """One certificate: PEM paths and thumbprints (upper-case hex, no colons)."""
+
+    def __init__(self, name, cert, key):
+        self.name = name
+        self.cert = cert
+        self.key = key
+        with open(cert) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        self.der = der
+        self.sha1 = hashlib.sha1(der).hexdigest().upper()
+        self.sha256 = hashlib.sha256(der).hexdigest().upper()
+
+    def __repr__(self):
+        return "Cert(%s, %s)" % (self.name, self.sha1)
+
+
+class PKI:
+    def __init__(self, dir):
+        self.dir = dir
+        self.ca = None          # Cert
+        self.server = None      # ECDSA P-256, localhost / 127.0.0.1 / ::1
+        self.server_rsa = None  # RSA 2048, rsa.test
+        self.clients = {}       # name -> Cert
+
+    def client(self, name):
+        return self.clients[name]
+
+
+_CA_CNF = """
+[ ca ]
+default_ca = testca
+[ testca ]
+dir = {dir}
+database = {dir}/index.txt
+new_certs_dir = {dir}/newcerts
+serial = {dir}/serial
+default_md = sha256
+default_days = 825
+policy = pol
+unique_subject = no
+copy_extensions = none
+email_in_dn = no
+[ pol ]
+commonName = supplied
+organizationName = optional
+[ client_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ server_ecdsa_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ server_rsa_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:rsa.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+CLIENT_NAMES = ("admin", "reader", "writer", "unknown", "expired", "notyet")
+
+
+def _openssl(*args, cwd=None):
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed (%d): %s" % (
+            " ".join(args), r.returncode, r.stderr.decode(errors="replace")))
+    return r.stdout.decode(errors="replace")
+
+
+def openssl_sha1_thumbprint(cert_path):
+    out = _openssl("x509", "-in", cert_path, "-noout", "-fingerprint", "-sha1")
+    return out.strip().split("=", 1)[1].replace(":", "").upper()
+
+
+def make_pki(dir):
+    """make_pki creates the test PKI under dir (which must exist) and returns a PKI.
+
+    CA: ECDSA P-256, self-signed. Server certificates: ECDSA P-256 for localhost,
+    127.0.0.1 and ::1; RSA 2048 for rsa.test. Clients (ECDSA, clientAuth): admin, reader,
+    writer, unknown (valid, never registered), expired (2020-2021), notyet (2090-2091).
+    All leaves are issued with `openssl ca`, which takes explicit -startdate/-enddate
+    (openssl 3.0's `x509 -req` cannot backdate). Raises RuntimeError when openssl fails.
+    """
+    os.makedirs(os.path.join(dir, "newcerts"), exist_ok=True)
+    open(os.path.join(dir, "index.txt"), "w").close()
+    with open(os.path.join(dir, "serial"), "w") as f:
+        f.write("1000\n")
+    cnf = os.path.join(dir, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write(_CA_CNF.format(dir=dir))
+    p = lambda name: os.path.join(dir, name)  # noqa: E731
+
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", p("ca.key"))
+    _openssl("req", "-x509", "-new", "-key", p("ca.key"), "-sha256", "-days", "3650",
+             "-subj", "/O=certgate-tests/CN=certgate test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-addext", "subjectKeyIdentifier=hash",
+             "-out", p("ca.crt"))
+
+    def issue(name, subj, ext, keyalg, start=None, end=None):
+        key, csr, crt = p(name + ".key"), p(name + ".csr"), p(name + ".crt")
+        if keyalg == "rsa":
+            _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                     "-out", key)
+        else:
+            _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-out", key)
+        os.chmod(key, 0o600)
+        _openssl("req", "-new", "-key", key, "-subj", subj, "-out", csr)
+        args = ["ca", "-batch", "-config", cnf, "-cert", p("ca.crt"), "-keyfile", p("ca.key"),
+                "-in", csr, "-out", crt, "-extensions", ext, "-notext"]
+        if start:
+            args += ["-startdate", start]
+        if end:
+            args += ["-enddate", end]
+        _openssl(*args)
+        return Cert(name, crt, key)
+
+    pki = PKI(dir)
+    pki.ca = Cert("ca", p("ca.crt"), p("ca.key"))
+    pki.server = issue("server", "/O=certgate-tests/CN=localhost", "server_ecdsa_ext", "ec")
+    pki.server_rsa = issue("server-rsa", "/O=certgate-tests/CN=rsa.test", "server_rsa_ext",
+                           "rsa")
+    for name in CLIENT_NAMES:
+        start = end = None
+        if name == "expired":
+            start, end = "20200101000000Z", "20210101000000Z"
+        elif name == "notyet":
+            start, end = "20900101000000Z", "20910101000000Z"
+        pki.clients[name] = issue("client-" + name, "/O=certgate-tests/CN=" + name,
+                                  "client_ext", "ec", start, end)
+    # Cross-check our thumbprint against openssl's -fingerprint once.
+    t = openssl_sha1_thumbprint(pki.clients["admin"].cert)
+    if t != pki.clients["admin"].sha1:
+        raise RuntimeError("thumbprint mismatch: %s vs %s" % (t, pki.clients["admin"].sha1))
+    return pki
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+
+DELETE = object()  # in overrides: remove this key
+
+
+def deep_merge(base, over):
+    """deep_merge returns base updated by over (dicts merged recursively; DELETE removes)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is DELETE:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def default_policy(pki):
+    """default_policy registers admin, reader, writer, expired and notyet ("unknown" is
+    left out on purpose) and lets any registered certificate reach any path."""
+    c = pki.clients
+    return {
+        "allow_ips": ["127.0.0.1", "::1"],
+        "routes": [
+            {"path": "/healthz", "require": "Public"},
+            {"path": "/*", "require": "Authenticated"},
+        ],
+        "certificates": [
+            {"name": "admin", "thumbprints": [c["admin"].sha1], "clearance": "ClusterAdmin"},
+            {"name": "reader", "thumbprints": [c["reader"].sha1], "clearance": "ValidUser",
+             "databases": {"db1": "ReadOnly"}},
+            {"name": "writer", "thumbprints": [c["writer"].sha1], "clearance": "ValidUser",
+             "databases": {"db1": "ReadWrite"}},
+            {"name": "expired", "thumbprints": [c["expired"].sha1],
+             "clearance": "ClusterAdmin"},
+            {"name": "notyet", "thumbprints": [c["notyet"].sha1],
+             "clearance": "ClusterAdmin"},
+        ],
+    }
+
+
+def build_config(workdir, pki, port, upstream_ports, *, listener=None, tls=None,
+                 upstream=None, limits=None, timeouts=None, overrides=None,
+                 policy_path=None, listen=None):
+    """build_config returns the certgate.json dict (design.md §4) for one listener on
+    127.0.0.1:port and [::1]:port forwarding to 127.0.0.1:upstream_ports.
+
+    listener / tls / upstream are merged into listeners[0], listeners[0].tls and
+    upstreams.db; limits / timeouts take the logical names of LIMIT_KEYS / TIMEOUT_KEYS
+    (or raw keys); overrides is deep-merged last into the whole document.
+    """
+    cfg = {
+        "workers": 2,
+        "state_dir": os.path.join(workdir, "state"),
+        "log": {"level": "info", "access_log": os.path.join(workdir, "access.log")},
+        "listeners": [{
+            "name": "db",
+            "listen": listen or ["127.0.0.1:%d" % port, "[::1]:%d" % port],
+            "tls": {
+                "certificates": [
+                    {"cert": pki.server.cert, "key": pki.server.key},
+                    {"cert": pki.server_rsa.cert, "key": pki.server_rsa.key},
+                ],
+                "min_version": "1.2",
+                "client_ca": None,
+                "crl": None,
+            },
+            "alpn": ["http/1.1"],
+            "policy": policy_path or os.path.join(workdir, "policy.json"),
+            "upstream": "db",
+        }],
+        "upstreams": {
+            "db": {
+                "servers": ["127.0.0.1:%d" % p for p in upstream_ports],
+                "protocol": "http/1.1",
+                "tls": None,
+            },
+        },
+        "limits": {LIMIT_KEYS.get(k, k): v for k, v in (limits or {}).items()},
+        "timeouts": {TIMEOUT_KEYS.get(k, k): v for k, v in (timeouts or {}).items()},
+    }
+    if tls:
+        cfg["listeners"][0]["tls"] = deep_merge(cfg["listeners"][0]["tls"], tls)
+    if listener:
+        cfg["listeners"][0] = deep_merge(cfg["listeners"][0], listener)
+    if upstream:
+        cfg["upstreams"]["db"] = deep_merge(cfg["upstreams"]["db"], upstream)
+    if overrides:
+        cfg = deep_merge(cfg, overrides)
+    return cfg
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.rename(tmp, path)
+
+
+def write_config(workdir, pki, port, upstream_ports, policy=None, name="certgate.json",
+                 **kw):
+    """write_config writes policy.json (default_policy unless given; pass policy=False to
+    write none) and certgate.json into workdir; returns the config path."""
+    os.makedirs(os.path.join(workdir, "state"), exist_ok=True)
+    if policy is not False:
+        write_json(os.path.join(workdir, "policy.json"),
+                   policy if policy is not None else default_policy(pki))
+    cfg = build_config(workdir, pki, port, upstream_ports, **kw)
+    path = os.path.join(workdir, name)
+    write_json(path, cfg)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Processes
+
+
+class Process:
+    """A child process with its output in files; stop() is idempotent and bounded."""
+
+    def __init__(self, argv, log_prefix, cwd=None):
+        self.argv = argv
+        self.stdout_path = log_prefix + ".stdout"
+        self.stderr_path = log_prefix + ".stderr"
+        self.cwd = cwd
+        self.proc = None
+
+    def start(self):
+        out = open(self.stdout_path, "ab")
+        err = open(self.stderr_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL, cwd=self.cwd)
+        finally:
+            out.close()
+            err.close()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self):
+        return "--- %s (stdout) ---\n%s\n--- (stderr) ---\n%s" % (
+            " ".join(self.argv), tail(self.stdout_path), tail(self.stderr_path))
+
+    def wait_listening(self, port, timeout=START_TIMEOUT, host="127.0.0.1"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("process exited with code %s before listening on %d\n%s"
+                                     % (self.proc.returncode, port, self.logs()))
+            if port_accepts(port, host):
+                return
+            time.sleep(0.05)
+        raise AssertionError("not listening on %s:%d after %.0f s\n%s" % (
+            host, port, timeout, self.logs()))
+
+    def signal(self, sig):
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """wait returns the exit code, or None if still running after timeout s."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """stop sends SIGTERM, waits up to timeout s, then SIGKILLs; returns the exit code
+        of the SIGTERM path or None when a kill was needed."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.wait(timeout)
+        if rc is None:
+            self.kill()
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+class Backend(Process):
+    """echo_backend.py on 127.0.0.1; port chosen by the backend itself unless given."""
+
+    def __init__(self, workdir, port=None, name="backend"):
+        self.workdir = workdir
+        self.fixed_port = port
+        self.port = port
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".requests.jsonl")
+        self.port_file = os.path.join(workdir, name + ".port")
+        argv = [PYTHON, os.path.join(HERE, "echo_backend.py"),
+                "--port", str(port or 0), "--log", self.log_path]
+        if not port:
+            argv += ["--port-file", self.port_file]
+        super().__init__(argv, os.path.join(workdir, name), cwd=workdir)
+
+    def start(self, timeout=START_TIMEOUT):
+        if not self.fixed_port:
+            try:
+                os.unlink(self.port_file)
+            except FileNotFoundError:
+                pass
+        super().start()
+        if not self.fixed_port:
+            def have_port():
+                if self.proc.poll() is not None:
+                    raise AssertionError("backend exited early\n" + self.logs())
+                try:
+                    with open(self.port_file) as f:
+                        return int(f.read())
+                except (FileNotFoundError, ValueError):
+                    return None
+            self.port = wait_until(have_port, timeout, what="backend port file")
+        self.wait_listening(self.port, timeout)
+        return self
+
+    def requests(self):
+        """requests returns the targets the backend has received (asked directly, not
+        through certgate)."""
+        status, _, body = http_plain("127.0.0.1", self.port, "GET", "/_requests")
+        assert status == 200, status
+        return json.loads(body)
+
+    def request_log(self):
+        out = []
+        try:
+            with open(self.log_path) as f:
+                for line in f:
+                    if line.strip():
+                        out.append(json.loads(line))
+        except FileNotFoundError:
+            pass
+        return out
+
+
+class Certgate(Process):
+    """certgate run -c CONFIG, listening on self.port (127.0.0.1 and ::1)."""
+
+    def __init__(self, workdir, config_path, port, name="certgate"):
+        self.workdir = workdir
+        self.config_path = config_path
+        self.port = port
+        with open(config_path) as f:
+            cfg = json.load(f)
+        self.access_log_path = cfg.get("log", {}).get("access_log")
+        super().__init__([certgate_bin(), "run", "-c", config_path],
+                         os.path.join(workdir, name), cwd=workdir)
+
+    def start(self, timeout=START_TIMEOUT):
+        b = certgate_bin()
+        if not os.access(b, os.X_OK):
+            raise AssertionError("certgate binary not found or not executable: %s "
+                                 "(set CERTGATE_BIN)" % b)
+        super().start()
+        self.wait_listening(self.port, timeout)
+        return self
+
+    def hup(self):
+        self.signal(signal.SIGHUP)
+
+    def rss_kb(self):
+        return rss_kb(self.pid)
+
+    def access_log(self):
+        """access_log returns the access log lines parsed as JSON (a line that does not
+        parse is returned as {"_unparsed": line})."""
+        out = []
+        if not self.access_log_path:
+            return out
+        try:
+            with open(self.access_log_path) as f:
+                for line in f:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        out.append({"_unparsed": line})
+        except FileNotFoundError:
+            pass
+        return out
+
+    def wait_access_log(self, pred, timeout=5.0, what="access log entries"):
+        """wait_access_log polls until pred(entries) is truthy; returns the entries."""
+        last = []
+
+        def check():
+            nonlocal last
+            last = self.access_log()
+            return pred(last)
+        try:
+            wait_until(check, timeout, 0.1, what)
+        except AssertionError as e:
+            raise AssertionError("%s; access log has %d lines, last: %r" % (
+                e, len(last), last[-3:]))
+        return last
+
+
+def start_certgate(workdir, pki, upstream_ports, name="certgate", attempts=3, **cfg_kw):
+    """start_certgate writes a config for a free port and starts certgate on it, retrying
+    with another port if the first is taken meanwhile. The caller must register
+    cg.kill / cg.stop for cleanup. Returns the Certgate."""
+    last = None
+    for _ in range(attempts):
+        port = free_port()
+        path = write_config(workdir, pki, port, upstream_ports, name=name + ".json", **cfg_kw)
+        cg = Certgate(workdir, path, port, name=name)
+        try:
+            return cg.start()
+        except AssertionError as e:
+            cg.kill()
+            last = e
+            if "in use" not in cg.logs().lower():
+                raise
+    raise last
+
+
+# ---------------------------------------------------------------------------------------
+# Clients
+
+
+def client_context(pki, client="admin", verify=True, min_version=None, max_version=None,
+                   alpn=("http/1.1",), check_hostname=True):
+    """client_context returns an ssl.SSLContext trusting the test CA, presenting the
+    client certificate `client` (None: none)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(pki.ca.cert)
+        ctx.check_hostname = check_hostname
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client:
+        c = pki.clients[client]
+        ctx.load_cert_chain(c.cert, c.key)
+    with warnings.catch_warnings():
+        # TLS 1.0/1.1 are deprecated in Python; tests still need to offer them.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if min_version:
+            ctx.minimum_version = min_version
+        if max_version:
+            ctx.maximum_version = max_version
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def tls_connect(port, ctx, server_hostname="localhost", host="127.0.0.1", timeout=10.0):
+    """tls_connect opens a TCP connection and completes the TLS handshake (bounded)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    raw = socket.socket(fam, socket.SOCK_STREAM)
+    raw.settimeout(timeout)
+    try:
+        raw.connect((host, port))
+        s = ctx.wrap_socket(raw, server_hostname=server_hostname)
+    except BaseException:
+        raw.close()
+        raise
+    s.settimeout(timeout)
+    return s
+
+
+def read_until_close(sock, timeout=5.0, limit=64 << 20, stop=None):
+    """read_until_close reads until EOF, timeout or error, or until stop(data) is true.
+
+    Returns (data, how) with how one of "eof", "timeout", "reset", "stopped" or
+    "error: ...".
+    """
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    chunks = []
+    total = 0
+    how = "timeout"
+    while total < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            b = sock.recv(65536)
+        except socket.timeout:
+            how = "timeout"
+            break
+        except ssl.SSLZeroReturnError:
+            how = "eof"
+            break
+        except ConnectionResetError:
+            how = "reset"
+            break
+        except (ssl.SSLError, OSError) as e:
+            # An EOF without close_notify is still an EOF for us.
+            how = "eof" if "EOF" in str(e) or "eof" in str(e) else "error: %s" % e
+            break
+        if not b:
+            how = "eof"
+            break
+        chunks.append(b)
+        total += len(b)
+        if stop and stop(b"".join(chunks)):
+            how = "stopped"
+            break
+    return b"".join(chunks), how
+
+
+def send_interleaved(sock, data, piece=4096):
+    """send_interleaved writes data in pieces and stops early when the server has
+    started to answer (it may answer an oversized head and close before reading it all;
+    writing on would only provoke a reset). Returns None, or the write error text."""
+    import select
+    view = memoryview(data)
+    off = 0
+    while off < len(view):
+        r, _, _ = select.select([sock], [], [], 0)
+        if r or sock.pending():
+            return None
+        try:
+            off += sock.send(view[off:off + piece])
+        except (OSError, ssl.SSLError) as e:
+            return "%s: %s" % (type(e).__name__, e)
+    return None
+
+
+def raw_exchange(port, data, pki, client="admin", timeout=5.0, server_hostname="localhost",
+                 host="127.0.0.1", stop=None):
+    """raw_exchange sends data in one write over a fresh TLS connection and reads until
+    the server closes, timeout s pass or stop(data) is true (see read_until_close).
+    Returns (response bytes, how it ended)."""
+    s = tls_connect(port, client_context(pki, client), server_hostname, host, timeout)
+    try:
+        err = send_interleaved(s, data)
+        got, how = read_until_close(s, timeout, stop=stop)
+        if err and not got:
+            how = "write failed (%s), then %s" % (err, how)
+        return got, how
+    finally:
+        s.close()
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, interim):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers      # [(name, value)] in order
+        self.body = body
+        self.interim = interim      # [(status, headers)] for 1xx responses seen first
+
+    def header(self, name, default=None):
+        v = self.all(name)
+        return v[0] if v else default
+
+    def all(self, name):
+        n = name.lower()
+        return [v for k, v in self.headers if k.lower() == n]
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "Response(%d, %r, body=%r)" % (self.status, self.headers, self.body[:200])
+
+
+class ResponseReader:
+    """Reads HTTP/1.1 responses, one after another, from a socket (pipelining aware)."""
+
+    def __init__(self, sock, timeout=10.0):
+        self.sock = sock
+        self.buf = bytearray()
+        self.timeout = timeout
+        self.eof = False
+
+    def _fill(self):
+        self.sock.settimeout(self.timeout)
+        try:
+            b = self.sock.recv(256 * 1024)
+        except ssl.SSLZeroReturnError:
+            b = b""
+        except ssl.SSLEOFError:
+            b = b""
+        if not b:
+            self.eof = True
+            return False
+        self.buf += b
+        return True
+
+    def _line(self, limit=1 << 20):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 2]
+                return line
+            if len(self.buf) > limit or not self._fill():
+                raise EOFError("connection closed in response head (got %r)" % bytes(self.buf[:200]))
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            if not self._fill():
+                raise EOFError("connection closed in body: %d of %d bytes" % (len(self.buf), n))
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def _head(self):
+        line = self._line().decode("latin-1")
+        parts = line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise ValueError("bad status line %r" % line)
+        version, status = parts[0], int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        headers = []
+        while True:
+            h = self._line().decode("latin-1")
+            if not h:
+                break
+            name, _, value = h.partition(":")
+            headers.append((name, value.strip()))
+        return version, status, reason, headers
+
+    def read(self, head_request=False):
+        """read returns the next final Response (1xx responses are collected in
+        .interim, 101 is returned as final). Raises EOFError / socket.timeout."""
+        interim = []
+        while True:
+            version, status, reason, headers = self._head()
+            if 100 <= status < 200 and status != 101:
+                interim.append((status, headers))
+                continue
+            break
+        lower = [(n.lower(), v) for n, v in headers]
+        te = ",".join(v for n, v in lower if n == "transfer-encoding").lower()
+        cl = [v for n, v in lower if n == "content-length"]
+        if head_request or status in (204, 304, 101):
+            body = b""
+        elif "chunked" in te:
+            out = bytearray()
+            while True:
+                size = int(self._line().split(b";")[0].strip(), 16)
+                if size == 0:
+                    break
+                out += self._exact(size)
+                if self._exact(2) != b"\r\n":
+                    raise ValueError("missing CRLF after chunk")
+            while self._line():
+                pass
+            body = bytes(out)
+        elif cl:
+            body = self._exact(int(cl[0]))
+        else:
+            while self._fill():
+                pass
+            body = bytes(self.buf)
+            self.buf.clear()
+        return Response(version, status, reason, headers, body, interim)
+
+    def at_eof(self, timeout=3.0):
+        """at_eof returns True when the server closes the connection within timeout s
+        with nothing more sent (a reset also counts as closed)."""
+        if self.buf:
+            return False
+        old = self.timeout
+        self.timeout = timeout
+        try:
+            return not self._fill()
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+        finally:
+            self.timeout = old
+
+
+def parse_responses(data):
+    """parse_responses parses every complete response in a byte string (read to close)."""
+    class _Buf:
+        def __init__(self, d):
+            self.d = d
+
+        def recv(self, n):
+            out, self.d = self.d[:n], self.d[n:]
+            return out
+
+        def settimeout(self, t):
+            pass
+    r = ResponseReader(_Buf(data))
+    out = []
+    while True:
+        if not r.buf and not r._fill():
+            return out
+        try:
+            out.append(r.read())
+        except (EOFError, ValueError):
+            return out
+
+
+def request_bytes(method, target, host, headers=(), body=b"", version="HTTP/1.1"):
+    """request_bytes builds a request; Content-Length is added when body is non-empty and
+    no framing header is given."""
+    lines = ["%s %s %s" % (method, target, version)]
+    if host is not None:
+        lines.append("Host: %s" % host)
+    names = {n.lower() for n, _ in headers}
+    for n, v in headers:
+        lines.append("%s: %s" % (n, v))
+    if body and "content-length" not in names and "transfer-encoding" not in names:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def http_plain(host, port, method, target, headers=(), body=b"", timeout=10.0):
+    """http_plain sends one request over plain TCP (to the backend); returns
+    (status, headers, body)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(request_bytes(method, target, "%s:%d" % (host, port),
+                                list(headers) + [("Connection", "close")], body))
+        r = ResponseReader(s, timeout).read(head_request=(method == "HEAD"))
+        return r.status, r.headers, r.body
+
+
+def https_request(port, pki, method, target, client="admin", headers=(), body=b"",
+                  timeout=10.0, server_hostname="localhost", host_header=None):
+    """https_request sends one request through certgate on a fresh TLS connection."""
+    s = tls_connect(port, client_context(pki, client), server_hostname, timeout=timeout)
+    try:
+        s.sendall(request_bytes(method, target, host_header or "localhost:%d" % port,
+                                headers, body))
+        return ResponseReader(s, timeout).read(head_request=(method == "HEAD"))
+    finally:
+        s.close()
+
+
+class CurlResult:
+    def __init__(self, rc, responses, body, body_path, stdout, stderr, argv):
+        self.rc = rc
+        self.responses = responses  # [(status, [(name, value)])] incl. 1xx, in order
+        finals = [r for r in responses if r[0] >= 200 or r[0] == 101]
+        self.status = finals[-1][0] if finals else None
+        self.headers = finals[-1][1] if finals else []
+        self.body = body
+        self.body_path = body_path
+        self.stdout = stdout
+        self.stderr = stderr
+        self.argv = argv
+
+    def header(self, name, default=None):
+        n = name.lower()
+        for k, v in self.headers:
+            if k.lower() == n:
+                return v
+        return default
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "CurlResult(rc=%d, status=%s, stderr=%r, stdout=%r, body=%r)" % (
+            self.rc, self.status, self.stderr[-500:], self.stdout[-500:],
+            (self.body or b"")[:300])
+
+
+def parse_header_dump(text):
+    responses = []
+    for block in re.split(r"\r?\n\r?\n", text):
+        lines = [l for l in block.splitlines() if l]
+        if not lines or not lines[0].startswith("HTTP/"):
+            continue
+        status = int(lines[0].split()[1])
+        hdrs = []
+        for l in lines[1:]:
+            n, _, v = l.partition(":")
+            hdrs.append((n, v.strip()))
+        responses.append((status, hdrs))
+    return responses
+
+
+def curl(pki, args, client="admin", timeout=60, http="1.1", body_file=None, tmpdir=None,
+         resolve=True):
+    """curl runs curl with the test CA and client certificate `client` (None: none).
+
+    args are extra arguments including the URL(s). The body goes to a temp file (or
+    body_file; then .body is None and the caller hashes .body_path). Hosts localhost and
+    rsa.test in https URLs are resolved to 127.0.0.1. Returns a CurlResult.
+    """
+    own_tmp = tempfile.mkdtemp(prefix="curl-", dir=tmpdir)
+    try:
+        hdr = os.path.join(own_tmp, "headers")
+        out = body_file or os.path.join(own_tmp, "body")
+        argv = ["curl", "-sS", "--max-time", str(timeout), "--connect-timeout", "10",
+                "--cacert", pki.ca.cert, "-D", hdr]
+        if "-o" not in args and "--output" not in args:
+            argv += ["-o", out]
+        if http == "1.1":
+            argv.append("--http1.1")
+        elif http == "2":
+            argv.append("--http2")
+        if client:
+            c = pki.clients[client]
+            argv += ["--cert", c.cert, "--key", c.key]
+        if resolve:
+            seen = set()
+            for a in args:
+                m = re.match(r"https?://(localhost|rsa\.test):(\d+)", str(a))
+                if m and m.groups() not in seen:
+                    seen.add(m.groups())
+                    argv += ["--resolve", "%s:%s:127.0.0.1" % m.groups()]
+        argv += [str(a) for a in args]
+        try:
+            r = subprocess.run(argv, capture_output=True, timeout=timeout + 15)
+            rc, so, se = r.returncode, r.stdout.decode(errors="replace"), \
+                r.stderr.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            rc, so, se = -1, "", "curl did not finish in time: %s" % e
+        try:
+            with open(hdr, encoding="latin-1") as f:
+                responses = parse_header_dump(f.read())
+        except FileNotFoundError:
+            responses = []
+        body = None
+        if body_file is None:
+            try:
+                with open(out, "rb") as f:
+                    body = f.read()
+            except FileNotFoundError:
+                body = b""
+        return CurlResult(rc, responses, body, out, so, se, argv)
+    finally:
+        shutil.rmtree(own_tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Test base class
+
+
+class CertgateTestCase:
+    """Mixin for unittest.TestCase classes: one temp dir, PKI, backend and certgate per
+    class (setUpClass), all cleaned up with addClassCleanup even when setUpClass fails.
+
+    Subclasses may set CONFIG (kwargs for write_config) and START_BACKEND.
+    """
+
+    CONFIG = {}
+    START_BACKEND = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = make_tempdir()
+        cls.addClassCleanup(remove_tree, cls.tmp)
+        pki_dir = os.path.join(cls.tmp, "pki")
+        os.makedirs(pki_dir)
+        cls.pki = make_pki(pki_dir)
+        cls.backend = None
+        if cls.START_BACKEND:
+            cls.backend = Backend(cls.tmp)
+            cls.addClassCleanup(cls.backend.kill)
+            cls.backend.start()
+        cls.cg = None
+        ports = [cls.backend.port] if cls.backend else [free_port()]
+        cls.cg = start_certgate(cls.tmp, cls.pki, ports, **cls.CONFIG)
+        cls.addClassCleanup(cls.cg.kill)
+        cls.port = cls.cg.port
+
+    def url(self, path, host="localhost"):
+        return "https://%s:%d%s" % (host, self.port, path)
