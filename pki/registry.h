@@ -1,0 +1,74 @@
+/* The "certificates" registry of a policy file (design.md §5): registering, editing and
+ * deleting client certificate entries for the command line, the bootstrap and the admin
+ * API. Functions work on a jansson document in memory; pki_registry_load and
+ * pki_registry_save move it to and from the file (atomically, two-space indent, key
+ * order kept). Thumbprints, pins and issuer strings come from policy/cert_facts.h, the
+ * code that matches them at run time. */
+#ifndef CG_PKI_REGISTRY_H
+#define CG_PKI_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "common/boringssl.h"
+#include "common/err.h"
+#include "pki/clearance.h"
+
+#define PKI_REGISTRY_MAX_FILE (16 * 1024 * 1024) /* bytes of a policy file */
+
+/* struct pki_entry_spec says what to write into an entry. */
+struct pki_entry_spec {
+    const char *name;               /* entry name; NULL keeps it (edit only) */
+    const char *clearance;          /* checked with pki_clearance_check; NULL keeps it */
+    const struct pki_db_grant *dbs; /* per-database levels */
+    size_t num_dbs;
+    bool set_dbs;                   /* edit: replace "databases" by |dbs| (add: always) */
+};
+
+/* pki_registry_new returns a fresh policy document: allow_ips 127.0.0.1 and ::1, one
+ * route for every path requiring Authenticated, no certificates. The caller owns it. */
+json_t *pki_registry_new(void);
+
+/* pki_registry_load reads the policy file |path| into |*out| (caller json_decrefs).
+ * A missing file yields pki_registry_new(). Fails with one line naming the file if it
+ * is not JSON, not an object, or its "certificates" member is not an array of
+ * objects. */
+int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err);
+
+/* pki_registry_save replaces |path| with |doc| atomically (temporary file, fsync,
+ * rename), keeping the mode of an existing file (default 0644). */
+int pki_registry_save(const char *path, const json_t *doc, struct cg_errbuf *err);
+
+/* pki_registry_add appends an entry for |certs| (1..n certificates, one identity) to
+ * |doc|: name, SHA-1 thumbprints (upper-case hex), pins (SPKI SHA-256 base64, issuer,
+ * issuer_key_id) for certificates that carry an authority key identifier, clearance,
+ * databases and the earliest expiry (RFC 3339). Fails with CG_ERR_EXISTS if one of the
+ * certificates is already registered, naming the entry. */
+int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const *certs,
+                     size_t num_certs, struct cg_errbuf *err);
+
+/* pki_registry_find sets |*out_index| to the entry of |doc| holding |thumbprint| (SHA-1
+ * or SHA-256, any case, ':' allowed). CG_ERR_INVALID if |thumbprint| is malformed,
+ * CG_ERR_NOT_FOUND if no entry holds it. */
+int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_index,
+                      struct cg_errbuf *err);
+
+/* pki_registry_edit changes the name, clearance and/or databases of the entry holding
+ * |thumbprint| as |spec| says. */
+int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entry_spec *spec,
+                      struct cg_errbuf *err);
+
+/* pki_registry_delete removes the whole entry holding |thumbprint| (all of its
+ * thumbprints and pins). */
+int pki_registry_delete(json_t *doc, const char *thumbprint, struct cg_errbuf *err);
+
+/* pki_registry_entries returns |doc|'s "certificates" array (borrowed), creating an
+ * empty one if absent. */
+json_t *pki_registry_entries(json_t *doc);
+
+/* pki_time_rfc3339 formats |t| as "2031-11-24T00:00:00Z" into |out| (21 bytes). */
+void pki_time_rfc3339(time_t t, char *out);
+
+#endif
