@@ -16,7 +16,12 @@
  * larger than this is refused identity headers rather than given unbounded memory. */
 #define MAX_CERT_DER (16 * 1024)
 
-void authz_conn_init(struct client_conn *c, size_t max_target)
+size_t authz_scratch_size(size_t max_target)
+{
+    return POLICY_DECIDE_BUF_LEN(max_target) + 2 * MAX_CERT_DER + 1024 + 64;
+}
+
+void authz_conn_init(struct client_conn *c)
 {
     struct authz_conn *a = &c->authz;
     policy_cert_facts_cleanup(&a->facts);
@@ -32,21 +37,11 @@ void authz_conn_init(struct client_conn *c, size_t max_target)
                         err.msg);
         }
     }
-    size_t der = c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : MAX_CERT_DER;
-    size_t need = POLICY_DECIDE_BUF_LEN(max_target) + 2 * der + 1024 + 64;
-    if (a->scratch_cap < need) {
-        free(a->scratch);
-        a->scratch = cg_xmalloc(need);
-        a->scratch_cap = need;
-    }
 }
 
 void authz_conn_cleanup(struct authz_conn *a)
 {
     policy_cert_facts_cleanup(&a->facts);
-    free(a->scratch);
-    a->scratch = NULL;
-    a->scratch_cap = 0;
     a->has_cert = false;
 }
 
@@ -85,6 +80,8 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
 {
     struct authz_conn *a = &c->authz;
     const struct policy *p = current_policy(c);
+    char *scratch = c->w->scratch.authz;
+    size_t scratch_cap = c->w->scratch.authz_cap;
     memset(out, 0, sizeof(*out));
     out->clearance = out->requirement = out->level = "";
     if (p == NULL) {
@@ -94,7 +91,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         return;
     }
     out->generation = policy_generation(p);
-    if (POLICY_DECIDE_BUF_LEN(target.len) > a->scratch_cap) {
+    if (POLICY_DECIDE_BUF_LEN(target.len) + 2 * MAX_CERT_DER + 1024 > scratch_cap) {
         out->status = 414;
         out->grpc_status = 3;
         out->reason = "target_too_long";
@@ -111,7 +108,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         .method = method,
         .authority = authority,
         .target = target,
-        .buf = a->scratch,
+        .buf = scratch,
         .buf_cap = POLICY_DECIDE_BUF_LEN(target.len),
     };
     struct policy_decision *d = &out->d;
@@ -151,7 +148,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     size_t used = POLICY_DECIDE_BUF_LEN(target.len);
     if (policy_headers_build(p, d, &a->facts, c->cert_der,
                              c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : 0,
-                             a->scratch + used, a->scratch_cap - used, out->headers,
+                             scratch + used, scratch_cap - used, out->headers,
                              &out->num_headers) != CG_OK) {
         /* Cannot happen with the budget above; never forward without identity. */
         out->allow = false;

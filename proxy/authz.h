@@ -26,12 +26,11 @@ struct authz_conn {
     bool has_cert;                  /* the client presented a parsable certificate */
     struct policy_cert_facts facts; /* valid when has_cert */
     char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
-    char *scratch;                  /* normalized path, database, header values */
-    size_t scratch_cap;
 };
 
-/* struct authz_result is one request's outcome. Everything in it stays valid until the
- * next authz_decide on the same connection (copy what must live longer). */
+/* struct authz_result is one request's outcome. Its slices (path, query, header
+ * values) live in the worker's scratch buffer: use them before returning to the event
+ * loop, copy what must live longer. The string fields are copies. */
 struct authz_result {
     struct policy_decision d;
     bool allow;                     /* forward it (also true in audit mode) */
@@ -51,9 +50,12 @@ struct authz_result {
     struct cg_str query;            /* original query (slice of the request target) */
 };
 
-/* authz_conn_init extracts the client certificate's facts after a handshake and sizes
- * the scratch buffer for targets up to |max_target| bytes. */
-void authz_conn_init(struct client_conn *c, size_t max_target);
+/* authz_conn_init extracts the client certificate's facts after a handshake. */
+void authz_conn_init(struct client_conn *c);
+
+/* authz_scratch_size is the per-worker scratch authz_decide needs for request targets
+ * up to |max_target| bytes. */
+size_t authz_scratch_size(size_t max_target);
 
 /* authz_conn_cleanup frees what authz_conn_init allocated. Safe on a zeroed struct. */
 void authz_conn_cleanup(struct authz_conn *a);

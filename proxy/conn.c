@@ -206,9 +206,7 @@ static void on_handshake(void *arg)
         c->cert_der = CRYPTO_BUFFER_data(leaf);
         c->cert_der_len = CRYPTO_BUFFER_len(leaf);
     }
-    const struct config_limits *lim = &c->w->srv->cfg->limits;
-    authz_conn_init(c, lim->max_request_line > lim->h2_max_header_list ? lim->max_request_line
-                                                                        : lim->h2_max_header_list);
+    authz_conn_init(c);
     if (c->w->draining) {
         conn_close(c);
         return;

@@ -19,7 +19,8 @@
 
 /* Response heads from our own upstream get more room than client requests. */
 #define MAX_RESPONSE_HEAD (64 * 1024)
-#define MAX_RESPONSE_HEADERS 200
+/* Paths up to this length live inside struct h1_server; longer ones get the heap. */
+#define PATH_INLINE 240
 #define MAX_METHOD 32
 #define MAX_HOST 256
 
@@ -48,8 +49,6 @@ struct h1_server {
     enum h1_state state;
     struct evbuffer *scratch;     /* heads and body runs on their way out */
     struct evbuffer *head_out;    /* request head for the upstream, kept for a retry */
-    struct h1_header *headers;    /* parser output, limits.max_headers entries */
-    struct h1_header *resp_headers;
     struct event *ev_up_timer;    /* upstream response / idle deadline */
     struct event *ev_next;        /* parses a pipelined request from the loop */
     unsigned requests;            /* requests started on this connection */
@@ -57,7 +56,9 @@ struct h1_server {
     /* The request in progress (copied out of the receive buffer). */
     char method[MAX_METHOD + 1];
     char host[MAX_HOST + 1];
-    char *path;                   /* limits.max_request_line + 1 bytes, allocated once */
+    char *path;                   /* path_inline, or the heap when longer */
+    size_t path_cap;
+    char path_inline[PATH_INLINE];
     char request_id[40];
     int minor;                    /* client's HTTP minor version */
     bool head_request;
@@ -319,8 +320,37 @@ static void copy_slice(char *dst, size_t cap, struct cg_str s)
 
 static void start_upstream(struct h1_server *h);
 
+/* set_path stores |path| (+ "?" + |query| when query is not NULL) as the request's
+ * target, inline when it fits. */
+static void set_path(struct h1_server *h, const char *path, size_t path_len, const char *query,
+                     size_t query_len)
+{
+    size_t need = path_len + (query ? 1 + query_len : 0) + 1;
+    if (need > h->path_cap) {
+        if (h->path != h->path_inline) {
+            free(h->path);
+        }
+        h->path = cg_xmalloc(need);
+        h->path_cap = need;
+    }
+    char *p = h->path;
+    memcpy(p, path, path_len);
+    p += path_len;
+    if (query != NULL) {
+        *p++ = '?';
+        memcpy(p, query, query_len);
+        p += query_len;
+    }
+    *p = '\0';
+}
+
 static void reset_exchange(struct h1_server *h)
 {
+    if (h->path != h->path_inline) {
+        free(h->path);
+        h->path = h->path_inline;
+        h->path_cap = sizeof(h->path_inline);
+    }
     h->method[0] = h->host[0] = h->path[0] = '\0';
     h->request_id[0] = '\0';
     h->head_request = h->expect_continue = h->upgrade = false;
@@ -352,7 +382,7 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     h->start_us = conn_now_us(h->c);
     make_request_id(h);
     copy_slice(h->method, sizeof(h->method), req->method);
-    copy_slice(h->path, h->cfg->limits.max_request_line + 1, req->path);
+    set_path(h, req->path.p, req->path.len, NULL, 0);
     copy_slice(h->host, sizeof(h->host),
                req->host.len > 0 ? req->host : req->authority);
     h->minor = req->minor_version;
@@ -394,14 +424,8 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
         send_error(h, h->az.status, h->az.reason, false);
         return;
     }
-    size_t cap = h->cfg->limits.max_request_line + 1;
-    int n = snprintf(h->path, cap, "%.*s%s%.*s", (int)h->az.path.len, h->az.path.p,
-                     h->az.has_query ? "?" : "", (int)h->az.query.len, h->az.query.p);
-    if (n < 0 || (size_t)n >= cap) {
-        evbuffer_drain(in, req->head_len);
-        send_error(h, 414, "target_too_long", true);
-        return;
-    }
+    set_path(h, h->az.path.p, h->az.path.len, h->az.has_query ? h->az.query.p : NULL,
+             h->az.query.len);
     build_upstream_head(h, req);
     /* The slices in |req| point into |in|: everything needed was copied above. */
     evbuffer_drain(in, req->head_len);
@@ -431,7 +455,9 @@ static void parse_head(struct h1_server *h)
     size_t n = len < lim->max_header_bytes + 1 ? len : lim->max_header_bytes + 1;
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
     struct h1_request req;
-    enum h1_parse_result r = h1_parse_request(p, n, &limits, h->headers, lim->max_headers, &req);
+    struct worker_scratch *ws = &h->c->w->scratch;
+    enum h1_parse_result r =
+        h1_parse_request(p, n, &limits, ws->req_headers, ws->req_headers_cap, &req);
     if (r == H1_PARSE_INCOMPLETE) {
         return;
     }
@@ -699,11 +725,11 @@ static bool parse_response_head(struct h1_server *h)
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
         struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
                                    .max_head = MAX_RESPONSE_HEAD,
-                                   .max_headers = MAX_RESPONSE_HEADERS};
+                                   .max_headers = WORKER_MAX_RESPONSE_HEADERS};
         struct h1_response resp;
         enum h1_parse_result r =
-            h1_parse_response(p, n, &limits, cg_str_from_cstr(h->method), h->resp_headers,
-                              MAX_RESPONSE_HEADERS, &resp);
+            h1_parse_response(p, n, &limits, cg_str_from_cstr(h->method),
+                              h->c->w->scratch.resp_headers, WORKER_MAX_RESPONSE_HEADERS, &resp);
         if (r == H1_PARSE_INCOMPLETE) {
             return false;
         }
@@ -1000,9 +1026,8 @@ struct h1_server *h1_server_new(struct client_conn *c)
     h->pool = c->w->pools[c->lrt->cfg->upstream_index];
     h->scratch = evbuffer_new();
     h->head_out = evbuffer_new();
-    h->headers = cg_xcalloc(h->cfg->limits.max_headers, sizeof(*h->headers));
-    h->resp_headers = cg_xcalloc(MAX_RESPONSE_HEADERS, sizeof(*h->resp_headers));
-    h->path = cg_xmalloc(h->cfg->limits.max_request_line + 1);
+    h->path = h->path_inline;
+    h->path_cap = sizeof(h->path_inline);
     h->path[0] = '\0';
     h->ev_up_timer = evtimer_new(c->w->base, on_up_timer, h);
     h->ev_next = event_new(c->w->base, -1, 0, on_next, h);
@@ -1029,9 +1054,9 @@ void h1_server_free(struct h1_server *h)
     event_free(h->ev_next);
     evbuffer_free(h->scratch);
     evbuffer_free(h->head_out);
-    free(h->headers);
-    free(h->resp_headers);
-    free(h->path);
+    if (h->path != h->path_inline) {
+        free(h->path);
+    }
     free(h);
 }
 

@@ -1,6 +1,7 @@
 #include "proxy/tls_conn.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/bug.h"
@@ -100,7 +101,13 @@ static void finish(struct tls_conn *tc, enum tls_conn_end end)
 static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
 {
     int got = 0;
+    struct evbuffer *sock_in = bufferevent_get_input(tc->bev);
     while (evbuffer_get_length(tc->plain_in) < PLAIN_IN_MAX) {
+        /* Reserve plaintext room only when a record may be waiting: an idle connection
+         * must not keep an empty 16 KiB chain. */
+        if (evbuffer_get_length(sock_in) == 0 && SSL_pending(tc->ssl) == 0 && !tc->eof) {
+            break;
+        }
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(tc->plain_in, RECORD_MAX, &v, 1) < 1) {
             *out_end = TLS_END_IO_ERROR;
@@ -182,9 +189,30 @@ static void drive(struct tls_conn *tc)
     }
 }
 
+/* linger: our side is done and flushed; half-close and discard what the peer still
+ * sends until it closes too (bounded by the owner's timer), so that a client still
+ * writing a request we refused reads our answer instead of a reset. */
+static void linger(struct tls_conn *tc)
+{
+    if (tc->eof) {
+        finish(tc, TLS_END_CLOSED);
+        return;
+    }
+    tc->lingering = true;
+    shutdown(bufferevent_getfd(tc->bev), SHUT_WR);
+    evbuffer_drain(bufferevent_get_input(tc->bev),
+                   evbuffer_get_length(bufferevent_get_input(tc->bev)));
+    bufferevent_enable(tc->bev, EV_READ);
+}
+
 static void on_sock_read(struct bufferevent *bev, void *arg)
 {
-    drive(arg);
+    struct tls_conn *tc = arg;
+    if (tc->lingering) {
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        return;
+    }
+    drive(tc);
 }
 
 static void on_sock_write(struct bufferevent *bev, void *arg)
@@ -194,8 +222,8 @@ static void on_sock_write(struct bufferevent *bev, void *arg)
         return;
     }
     if (tc->closing) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            finish(tc, TLS_END_CLOSED);
+        if (!tc->lingering && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+            linger(tc);
         }
         return;
     }
@@ -234,8 +262,8 @@ static void on_deferred(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (tc->closing) {
-        if (evbuffer_get_length(bufferevent_get_output(tc->bev)) == 0) {
-            finish(tc, TLS_END_CLOSED);
+        if (!tc->lingering && evbuffer_get_length(bufferevent_get_output(tc->bev)) == 0) {
+            linger(tc);
         }
         return;
     }

@@ -65,6 +65,7 @@ struct tls_conn {
     bool read_paused;             /* owner asked to stop delivering plaintext */
     bool eof;                     /* the socket reached EOF */
     bool closing;                 /* tls_conn_close called: flushing, then on_close */
+    bool lingering;               /* flushed and half-closed: discarding until EOF */
     bool dead;                    /* on_close delivered; only tls_conn_free is valid */
 };
 
@@ -100,8 +101,9 @@ size_t tls_conn_output_pending(const struct tls_conn *tc);
 void tls_conn_pause_read(struct tls_conn *tc);
 void tls_conn_resume_read(struct tls_conn *tc);
 
-/* tls_conn_close sends close_notify, flushes what is queued, then calls on_close with
- * TLS_END_CLOSED. Reading stops at once. Idempotent. */
+/* tls_conn_close sends close_notify, flushes what is queued, half-closes the socket and
+ * discards input until the peer closes, then calls on_close with TLS_END_CLOSED. The
+ * owner bounds the whole with a timer. Idempotent. */
 void tls_conn_close(struct tls_conn *tc);
 
 /* tls_conn_alpn returns the negotiated ALPN protocol (not NUL-terminated) or NULL. */

@@ -10,7 +10,9 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "policy/policy.h"
+#include "proxy/authz.h"
 #include "proxy/conn.h"
+#include "proxy/http1_parse.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
@@ -95,6 +97,14 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
             w->policies[i] = policy_ref(srv->listeners[i].policy);
         }
     }
+    w->scratch.req_headers_cap = cfg->limits.max_headers;
+    w->scratch.req_headers = cg_xcalloc(cfg->limits.max_headers, sizeof(struct h1_header));
+    w->scratch.resp_headers = cg_xcalloc(WORKER_MAX_RESPONSE_HEADERS, sizeof(struct h1_header));
+    size_t max_target = cfg->limits.max_request_line > cfg->limits.h2_max_header_list
+                            ? cfg->limits.max_request_line
+                            : cfg->limits.h2_max_header_list;
+    w->scratch.authz_cap = authz_scratch_size(max_target);
+    w->scratch.authz = cg_xmalloc(w->scratch.authz_cap);
     w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg);
@@ -145,6 +155,9 @@ void worker_join(struct worker *w)
         policy_unref(w->policies[i]);
     }
     free(w->policies);
+    free(w->scratch.req_headers);
+    free(w->scratch.resp_headers);
+    free(w->scratch.authz);
     free(w->socks);
     event_free(w->ev_msg);
     event_free(w->ev_drain_deadline);

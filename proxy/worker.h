@@ -21,6 +21,21 @@ struct worker_listen_socket {
 };
 
 struct worker_msg;
+struct h1_header;
+
+/* struct worker_scratch holds buffers used synchronously by one request at a time
+ * (parsing a head, taking a decision): one set per worker instead of one per
+ * connection keeps idle connections small. Nothing may keep a pointer into them
+ * across a return to the event loop. */
+struct worker_scratch {
+    struct h1_header *req_headers;  /* limits.max_headers entries */
+    size_t req_headers_cap;
+    struct h1_header *resp_headers; /* WORKER_MAX_RESPONSE_HEADERS entries */
+    char *authz;                    /* authz_decide: normalized path, header values */
+    size_t authz_cap;
+};
+
+#define WORKER_MAX_RESPONSE_HEADERS 200
 
 struct worker {
     struct server *srv;
@@ -41,6 +56,7 @@ struct worker {
     pthread_mutex_t msg_lock;
     struct worker_msg *msgs;         /* FIFO of messages from the main thread */
     struct worker_msg **msgs_tail;
+    struct worker_scratch scratch;
     uint64_t next_conn_id;
     uint64_t next_request_id;
 };

@@ -1,0 +1,164 @@
+/* One HTTP/2 request stream of a client connection, and the interface between the
+ * client-facing session (proxy/http2_server.c, which owns every struct h2_stream) and
+ * the backend that carries the request to the database: proxy/http2_h1.c (HTTP/1.1
+ * translation over the upstream pool) or proxy/upstream_h2.c (multiplexed h2c / h2).
+ *
+ * Ownership: the server allocates a stream when its HEADERS begin and frees it when
+ * nghttp2 closes it, never from inside a backend callback. A backend is attached with
+ * s->ops / s->backend when the request is authorized; it detaches itself (and frees
+ * its own state) when it calls h2_stream_response_end or h2_stream_fail, and the server
+ * detaches it through ops->cancel when the stream goes away first. After either, no
+ * call crosses between them.
+ *
+ * Bytes: request DATA accumulates in s->req_body; the backend removes what it forwards
+ * and reports it with h2_stream_request_consumed, which reopens the client's flow
+ * control window by exactly that much (so the window never exceeds what is buffered).
+ * Response bytes go the other way through s->resp_body; the server reports what the
+ * client took with ops->on_response_consumed. */
+#ifndef CG_PROXY_HTTP2_STREAM_H
+#define CG_PROXY_HTTP2_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+
+#include "proxy/authz.h"
+
+struct client_conn;
+struct config;
+struct h2_server;
+struct h2_stream;
+
+/* struct h2_fields is a list of header fields owned by the list (copies). Names are
+ * lower case. An all-zero struct is an empty list. */
+struct h2_fields {
+    nghttp2_nv *nv;   /* num entries; pointers valid after h2_fields_finish */
+    size_t num, cap;
+    char *buf;        /* name and value bytes, each NUL-terminated */
+    size_t len, buf_cap;
+    bool finished;
+};
+
+/* h2_fields_add appends a copy of one field; |lower| lower-cases the name. */
+void h2_fields_add(struct h2_fields *f, const char *name, size_t name_len, const char *value,
+                   size_t value_len, bool lower);
+/* h2_fields_finish makes f->nv usable; adding afterwards is allowed (finish again). */
+void h2_fields_finish(struct h2_fields *f);
+/* h2_fields_find returns the value of the first field called |name| or NULL. */
+const nghttp2_nv *h2_fields_find(struct h2_fields *f, const char *name);
+void h2_fields_clear(struct h2_fields *f);
+void h2_fields_cleanup(struct h2_fields *f);
+
+/* Operations a backend offers to the stream. Each may be called only while attached. */
+struct h2_backend_ops {
+    const char *name;
+    /* start forwards the authorized request (s->fwd); errors are reported through
+     * h2_stream_fail, possibly from inside start. */
+    void (*start)(struct h2_stream *s);
+    /* on_request_data: new bytes in s->req_body, or s->req_end became true. */
+    void (*on_request_data)(struct h2_stream *s);
+    /* on_response_consumed: the client took |n| bytes out of s->resp_body. */
+    void (*on_response_consumed)(struct h2_stream *s, size_t n);
+    /* cancel: the stream is going away (client reset, deadline, connection end): stop
+     * all work, free the backend state, never call the stream again. */
+    void (*cancel)(struct h2_stream *s);
+};
+
+/* Where a stream is. */
+enum h2_stream_state {
+    H2S_HEADERS = 0, /* the request head is arriving */
+    H2S_PENDING,     /* authorized, waiting to be started after the current read */
+    H2S_FORWARDING,  /* a backend carries it */
+    H2S_DONE,        /* certgate or the backend gave the final answer; closing */
+};
+
+struct h2_stream {
+    struct h2_server *h;
+    struct client_conn *c;
+    const struct config *cfg;
+    int32_t id;
+    enum h2_stream_state state;
+
+    /* Request as received. */
+    struct h2_fields req;         /* regular fields, lower case, in order */
+    char *method, *scheme, *authority, *path; /* pseudo-header copies or NULL */
+    size_t header_bytes;          /* RFC 9113 size (name + value + 32) so far */
+    bool too_large;               /* header list over the limit: answer 431 */
+    bool bad;                     /* malformed in a way nghttp2 lets through: 400 */
+    bool is_grpc;                 /* content-type application/grpc* */
+    bool req_end;                 /* END_STREAM received */
+    bool has_req_trailers;
+    struct h2_fields req_trailers;
+    int64_t content_length;       /* -1 when absent */
+    uint64_t grpc_timeout_ms;     /* 0 when absent */
+    struct evbuffer *req_body;    /* DATA not yet taken by the backend */
+    uint64_t bytes_in;
+
+    /* Decision and what goes upstream. */
+    bool decided;
+    struct authz_result az;       /* for the log; az.headers/path are stale later */
+    struct h2_fields fwd;         /* :method :scheme :authority :path, then fields */
+    char request_id[40];
+    char upstream[64];            /* server "ip:port" for the log */
+    uint64_t start_us;
+    struct event *ev_deadline;    /* grpc-timeout */
+
+    /* Response. */
+    int status;
+    bool resp_submitted;          /* response HEADERS submitted */
+    bool resp_end;                /* no more body bytes will come */
+    bool deferred;                /* the data provider returned DEFERRED */
+    struct h2_fields resp_trailers;
+    struct evbuffer *resp_body;   /* bytes for the client's DATA frames */
+    uint64_t bytes_out;
+    int grpc_status;              /* -1 unless known, for the log */
+    const char *reason;
+    bool logged;
+
+    const struct h2_backend_ops *ops; /* NULL when no backend is attached */
+    void *backend;
+    struct h2_stream *next_pending;   /* h2_server's start queue */
+    bool queued;                      /* on that queue */
+    struct h2_stream *prev, *next;    /* h2_server's list of live streams */
+};
+
+/* h2_stream_response_head submits the response head. |fields| (regular fields,
+ * lower case) is copied. With |end_stream| the response has no body and the backend
+ * is detached. */
+void h2_stream_response_head(struct h2_stream *s, int status, struct h2_fields *fields,
+                             bool end_stream);
+
+/* h2_stream_response_data tells that bytes were appended to s->resp_body. */
+void h2_stream_response_data(struct h2_stream *s);
+
+/* h2_stream_response_end ends the body, with |trailers| (copied; NULL or empty for
+ * none). The backend is detached. */
+void h2_stream_response_end(struct h2_stream *s, struct h2_fields *trailers);
+
+/* h2_stream_fail ends the stream with an error: before the head, a JSON error response
+ * |status| (or gRPC trailers-only |grpc_status|); after it, gRPC trailers with
+ * |grpc_status| or RST_STREAM INTERNAL_ERROR. The backend is detached. */
+void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char *reason);
+
+/* h2_stream_request_consumed reopens the client's window by |n| bytes the backend
+ * took out of s->req_body. */
+void h2_stream_request_consumed(struct h2_stream *s, size_t n);
+
+/* h2_stream_buffer_limit returns how many response bytes a backend may buffer in
+ * s->resp_body before it stops reading from the database. */
+size_t h2_stream_buffer_limit(const struct h2_stream *s);
+
+/* h2_stream_log_id writes "w1c2s3" for logs. */
+const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap);
+
+/* The HTTP/1.1 translation backend (proxy/http2_h1.c). */
+extern const struct h2_backend_ops h2_h1_backend_ops;
+
+/* The multiplexed h2c / h2 backend (proxy/upstream_h2.c). */
+extern const struct h2_backend_ops upstream_h2_backend_ops;
+
+#endif
