@@ -18,6 +18,7 @@
 #include "policy/policy.h"
 #include "proxy/access_log.h"
 #include "proxy/reload.h"
+#include "proxy/renew.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
 
@@ -212,6 +213,7 @@ int server_run(struct config *cfg)
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
     reloader_new(srv, m.base, &m.reloader, &err);
+    struct renewer *renewer = renewer_new(srv, m.base, m.reloader);
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
             CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)", cfg->listeners[i].name,
@@ -230,6 +232,7 @@ int server_run(struct config *cfg)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    renewer_free(renewer);
     reloader_free(m.reloader);
     event_base_free(m.base);
     server_free(srv);
