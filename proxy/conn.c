@@ -12,6 +12,8 @@
 #include "common/mem.h"
 #include "proxy/access_log.h"
 #include "proxy/http1_server.h"
+#include "proxy/proxy_protocol.h"
+#include "proxy/http2_server.h"
 #include "proxy/server.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
@@ -20,15 +22,19 @@
 #define CLOSE_LINGER_MS 5000
 
 static void on_handshake(void *arg);
+static void peer_to_text(struct client_conn *c);
+static void log_refusal(struct client_conn *c, const char *reason);
 static void on_read(void *arg);
 static void on_drain(void *arg);
 static void on_close(void *arg, enum tls_conn_end end);
+static int on_preamble(void *arg, struct evbuffer *raw);
 
 static const struct tls_conn_callbacks tls_cbs = {
     .on_handshake = on_handshake,
     .on_read = on_read,
     .on_drain = on_drain,
     .on_close = on_close,
+    .on_preamble = on_preamble,
 };
 
 uint64_t conn_now_us(const struct client_conn *c)
@@ -43,6 +49,8 @@ static void destroy(struct client_conn *c)
     CG_LOG_DEBUG("w%uc%llu: closed", c->w->id, (unsigned long long)c->id);
     h1_server_free(c->h1);
     c->h1 = NULL;
+    h2_server_free(c->h2);
+    c->h2 = NULL;
     authz_conn_cleanup(&c->authz);
     tls_conn_cleanup(&c->tls);
     event_free(c->ev_timer);
@@ -81,6 +89,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         break;
     case CONN_PROTO_H1:
         h1_server_on_timer(c->h1);
+        break;
+    case CONN_PROTO_H2:
+        h2_server_on_timer(c->h2);
         break;
     }
 }
@@ -135,6 +146,46 @@ static void peer_to_text(struct client_conn *c)
     }
 }
 
+/* peer_allowed applies the policy's address rules before any TLS byte is exchanged:
+ * a refused address does not even learn what certgate serves. */
+static bool peer_allowed(struct client_conn *c)
+{
+    if (authz_peer_allowed(c)) {
+        return true;
+    }
+    CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", c->lrt->cfg->name,
+                c->peer_ip);
+    log_refusal(c, "ip_not_allowed");
+    return false;
+}
+
+static int on_preamble(void *arg, struct evbuffer *raw)
+{
+    struct client_conn *c = arg;
+    size_t len = evbuffer_get_length(raw);
+    size_t n = len < PP_MAX_HEADER ? len : PP_MAX_HEADER;
+    struct pp_header hdr;
+    int r = pp_parse(evbuffer_pullup(raw, (ev_ssize_t)n), n, &hdr);
+    if (r == PP_INCOMPLETE) {
+        return len >= PP_MAX_HEADER ? -1 : 0;
+    }
+    if (r < 0) {
+        CG_LOG_INFO("listener %s: bad PROXY protocol header from %s", c->lrt->cfg->name,
+                    c->peer_ip);
+        log_refusal(c, "bad_proxy_header");
+        return -1;
+    }
+    evbuffer_drain(raw, (size_t)r);
+    if (hdr.has_address) {
+        CG_LOG_DEBUG("w%uc%llu: PROXY header from %s", c->w->id, (unsigned long long)c->id,
+                     c->peer_ip);
+        memcpy(&c->peer, &hdr.src, hdr.src_len);
+        c->peer_len = hdr.src_len;
+        peer_to_text(c);
+    }
+    return peer_allowed(c) ? 1 : -1;
+}
+
 void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
                  const struct sockaddr *sa, socklen_t sa_len)
 {
@@ -163,11 +214,11 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
     w->conns = c;
     w->num_conns++;
 
-    if (!authz_peer_allowed(c)) {
-        /* Refused before any TLS byte: the address may not even learn what we serve. */
-        CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", lrt->cfg->name,
-                    c->peer_ip);
-        log_refusal(c, "ip_not_allowed");
+    /* A load balancer allowed to send a PROXY header must send one; the address check
+     * then applies to the client it names (on_preamble). */
+    bool expect_proxy = !ipset_is_empty(&lrt->proxy_from) &&
+                        ipset_contains(&lrt->proxy_from, (const struct sockaddr *)&c->peer);
+    if (!expect_proxy && !peer_allowed(c)) {
         close(fd);
         conn_abort(c);
         return;
@@ -190,6 +241,9 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
     struct timeval send_tv = {.tv_sec = (time_t)(cfg->timeouts.upstream_idle / 1000),
                               .tv_usec = (suseconds_t)(cfg->timeouts.upstream_idle % 1000) * 1000};
     bufferevent_set_timeouts(c->tls.bev, NULL, &send_tv);
+    if (expect_proxy) {
+        tls_conn_expect_preamble(&c->tls);
+    }
     conn_set_timer(c, cfg->timeouts.tls_handshake);
     CG_LOG_DEBUG("w%uc%llu: accepted from %s on %s", w->id, (unsigned long long)c->id,
                  c->peer_ip, lrt->cfg->name);
@@ -217,6 +271,11 @@ static void on_handshake(void *arg)
                  c->w->id, (unsigned long long)c->id, conn_tls_version(c), conn_cipher(c),
                  (int)alpn_len, alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
                  SSL_session_reused(c->tls.ssl));
+    if (alpn != NULL && alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
+        c->proto = CONN_PROTO_H2;
+        c->h2 = h2_server_new(c);
+        return;
+    }
     c->proto = CONN_PROTO_H1;
     c->h1 = h1_server_new(c);
 }
@@ -229,6 +288,8 @@ static void on_read(void *arg)
     }
     if (c->proto == CONN_PROTO_H1) {
         h1_server_on_read(c->h1);
+    } else if (c->proto == CONN_PROTO_H2 && c->h2 != NULL) {
+        h2_server_on_read(c->h2);
     }
 }
 
@@ -237,6 +298,8 @@ static void on_drain(void *arg)
     struct client_conn *c = arg;
     if (c->proto == CONN_PROTO_H1 && !c->closing) {
         h1_server_on_drain(c->h1);
+    } else if (c->proto == CONN_PROTO_H2 && c->h2 != NULL && !c->closing) {
+        h2_server_on_drain(c->h2);
     }
 }
 
@@ -247,6 +310,8 @@ static void on_close(void *arg, enum tls_conn_end end)
                  tls_conn_end_str(end));
     if (!c->closing && c->proto == CONN_PROTO_H1) {
         h1_server_on_peer_closed(c->h1);
+    } else if (c->proto == CONN_PROTO_H2 && c->h2 != NULL) {
+        h2_server_on_peer_closed(c->h2);
     }
     /* tls_conn allows freeing here, but protocol code may be on the stack via
      * on_peer_closed paths: defer uniformly. */
@@ -281,6 +346,8 @@ void conn_begin_drain(struct client_conn *c)
     }
     if (c->proto == CONN_PROTO_H1) {
         h1_server_begin_drain(c->h1);
+    } else if (c->proto == CONN_PROTO_H2 && c->h2 != NULL) {
+        h2_server_begin_drain(c->h2);
     } else {
         conn_abort(c);
     }

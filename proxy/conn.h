@@ -20,11 +20,13 @@
 struct worker;
 struct listener_rt;
 struct h1_server;
+struct h2_server;
 
 /* Which protocol owns the decrypted bytes. */
 enum conn_proto {
     CONN_PROTO_HANDSHAKE = 0, /* TLS handshake in progress */
     CONN_PROTO_H1,            /* HTTP/1.1 (ALPN http/1.1 or none) */
+    CONN_PROTO_H2,            /* HTTP/2 (ALPN h2) */
 };
 
 struct client_conn {
@@ -37,6 +39,7 @@ struct client_conn {
     struct tls_conn tls;
     enum conn_proto proto;
     struct h1_server *h1;            /* when proto == CONN_PROTO_H1 */
+    struct h2_server *h2;            /* when proto == CONN_PROTO_H2 */
     struct event *ev_timer;          /* handshake deadline, then the protocol's timer */
     struct event *ev_free;           /* deferred destruction */
     uint64_t accepted_us;            /* monotonic microseconds */

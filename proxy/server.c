@@ -61,6 +61,13 @@ static int setup_listeners(struct server *srv, struct cg_errbuf *err)
         struct listener_rt *rt = &srv->listeners[i];
         rt->cfg = l;
         rt->index = i;
+        for (size_t k = 0; k < l->proxy_protocol.num_from; k++) {
+            int prc = ipset_add(&rt->proxy_from, l->proxy_protocol.from[k], err);
+            if (prc != CG_OK) {
+                return prc;
+            }
+        }
+        ipset_finish(&rt->proxy_from);
         struct tls_cert_set *certs;
         int rc = tls_cert_set_load(&l->tls, &certs, err);
         if (rc != CG_OK) {
@@ -167,6 +174,7 @@ static void server_free(struct server *srv)
         for (size_t i = 0; i < srv->cfg->num_listeners; i++) {
             tls_server_free(srv->listeners[i].tls);
             policy_unref(srv->listeners[i].policy);
+            ipset_cleanup(&srv->listeners[i].proxy_from);
         }
     }
     free(srv->listeners);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "policy/ipset.h"
 #include "proxy/config.h"
 
 struct access_log;
@@ -23,6 +24,7 @@ struct listener_rt {
     size_t index;            /* in config->listeners */
     struct tls_server *tls;  /* shared by all workers (SSL_CTX is thread-safe) */
     struct policy *policy;   /* main thread's reference to the current snapshot */
+    struct ipset proxy_from; /* peers that must send a PROXY header (empty: none) */
 };
 
 struct server {

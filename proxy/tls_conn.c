@@ -147,6 +147,20 @@ static void drive(struct tls_conn *tc)
     if (tc->dead || tc->closing) {
         return;
     }
+    if (tc->preamble) {
+        int r = tc->cbs->on_preamble(tc->arg, bufferevent_get_input(tc->bev));
+        if (tc->dead || tc->closing) {
+            return;
+        }
+        if (r < 0 || (r == 0 && tc->eof)) {
+            finish(tc, TLS_END_TLS_ERROR);
+            return;
+        }
+        if (r == 0) {
+            return;
+        }
+        tc->preamble = false;
+    }
     if (!tc->handshake_done) {
         int r = SSL_do_handshake(tc->ssl);
         if (r != 1) {
@@ -297,6 +311,11 @@ int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl
     bufferevent_setwatermark(tc->bev, EV_WRITE, low_water, 0);
     bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
     return CG_OK;
+}
+
+void tls_conn_start_handshake(struct tls_conn *tc)
+{
+    event_active(tc->ev_deferred, EV_TIMEOUT, 0);
 }
 
 void tls_conn_cleanup(struct tls_conn *tc)

@@ -42,6 +42,10 @@ struct tls_conn_callbacks {
     void (*on_drain)(void *arg);     /* ciphertext backlog fell to the low-water mark */
     void (*on_close)(void *arg, enum tls_conn_end end); /* the connection is over; the
                                         owner must free it (it may do so right here) */
+    /* on_preamble (only with tls_conn_expect_preamble) sees the raw socket bytes before
+     * the handshake, e.g. a PROXY protocol header: it drains what it consumed and
+     * returns 1 when done, 0 for more bytes, -1 to fail the connection. */
+    int (*on_preamble)(void *arg, struct evbuffer *raw);
 };
 
 /* What the client-certificate callbacks learnt during the handshake. */
@@ -61,6 +65,7 @@ struct tls_conn {
     void *arg;
     struct tls_peer_info peer;
     size_t low_water;             /* on_drain threshold for the socket output, bytes */
+    bool preamble;                /* on_preamble must finish before the handshake */
     bool handshake_done;
     bool read_paused;             /* owner asked to stop delivering plaintext */
     bool eof;                     /* the socket reached EOF */
@@ -74,6 +79,17 @@ struct tls_conn {
  * |low_water| is the socket output level at which on_drain fires. */
 int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl,
                   const struct tls_conn_callbacks *cbs, void *arg, size_t low_water);
+
+/* tls_conn_expect_preamble makes the connection hand its first bytes to on_preamble
+ * before starting TLS. Call right after tls_conn_init. */
+static inline void tls_conn_expect_preamble(struct tls_conn *tc)
+{
+    tc->preamble = true;
+}
+
+/* tls_conn_start_handshake starts the handshake of a client-mode connection (the
+ * ClientHello is queued from the event loop); a server waits for the peer instead. */
+void tls_conn_start_handshake(struct tls_conn *tc);
 
 /* tls_conn_cleanup closes the socket and frees the SSL and buffers; no callback runs
  * afterwards. Safe on an all-zero struct. */

@@ -476,11 +476,7 @@ int tls_server_new(const struct config_listener *listener, struct tls_cert_set *
 {
     struct tls_server *srv = cg_xcalloc(1, sizeof(*srv));
     pthread_mutex_init(&srv->lock, NULL);
-    /* HTTP/2 is not served yet: never select "h2", so h2-capable clients use 1.1. */
-    srv->alpn = listener->alpn & ~(unsigned)CONFIG_ALPN_H2;
-    if (srv->alpn == 0) {
-        srv->alpn = CONFIG_ALPN_HTTP11;
-    }
+    srv->alpn = listener->alpn;
     srv->strict_sni = listener->tls.strict_sni;
     srv->certs = tls_cert_set_ref(certs);
     int rc;

@@ -386,3 +386,27 @@ void upstream_conn_resume_read(struct upstream_conn *uc)
         event_active(uc->ev_deferred, EV_TIMEOUT, 0);
     }
 }
+
+int upstream_pool_pick_server(struct upstream_pool *pool)
+{
+    struct upstream_server *s = pick(pool);
+    return s == NULL ? -1 : (int)(s - pool->servers);
+}
+
+const struct config_address *upstream_pool_server_addr(struct upstream_pool *pool, size_t index)
+{
+    return pool->servers[index].addr;
+}
+
+void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why)
+{
+    struct upstream_server *s = &pool->servers[index];
+    s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
+    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name,
+                s->addr->text, why, (unsigned long long)pool->cfg->timeouts.upstream_down);
+}
+
+void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)
+{
+    pool->servers[index].down_until_ms = 0;
+}

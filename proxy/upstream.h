@@ -70,4 +70,16 @@ const char *upstream_conn_server(const struct upstream_conn *uc);
 void upstream_conn_pause_read(struct upstream_conn *uc);
 void upstream_conn_resume_read(struct upstream_conn *uc);
 
+/* Shared passive health for other kinds of upstream connections (proxy/upstream_h2.c
+ * keeps its own multiplexed sessions but the same round robin and "down" marks).
+ * upstream_pool_pick_server returns the index of the next healthy server, or -1 when
+ * every server is marked down. */
+int upstream_pool_pick_server(struct upstream_pool *pool);
+/* upstream_pool_server_addr returns the address of server |index|. */
+const struct config_address *upstream_pool_server_addr(struct upstream_pool *pool, size_t index);
+/* upstream_pool_mark_down marks server |index| down for timeouts.upstream_down (|why| is
+ * logged); upstream_pool_mark_up clears the mark after a successful connect. */
+void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why);
+void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
+
 #endif

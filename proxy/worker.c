@@ -15,6 +15,7 @@
 #include "proxy/http1_parse.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
+#include "proxy/upstream_h2.h"
 
 struct worker_msg {
     void (*fn)(struct worker *w, void *arg);
@@ -109,6 +110,12 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg);
     }
+    w->h2_pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->h2_pools));
+    for (size_t i = 0; i < cfg->num_upstreams; i++) {
+        if (cfg->upstreams[i].protocol != CONFIG_UPSTREAM_HTTP11) {
+            w->h2_pools[i] = upstream_h2_pool_new(w, &cfg->upstreams[i], w->pools[i]);
+        }
+    }
     return w;
 }
 
@@ -148,8 +155,10 @@ void worker_join(struct worker *w)
         }
     }
     for (size_t i = 0; i < w->srv->cfg->num_upstreams; i++) {
+        upstream_h2_pool_free(w->h2_pools[i]);
         upstream_pool_free(w->pools[i]);
     }
+    free(w->h2_pools);
     free(w->pools);
     for (size_t i = 0; i < w->srv->cfg->num_listeners; i++) {
         policy_unref(w->policies[i]);

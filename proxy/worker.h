@@ -13,6 +13,7 @@
 struct server;
 struct client_conn;
 struct upstream_pool;
+struct upstream_h2_pool;
 
 struct worker_listen_socket {
     struct worker *w;
@@ -45,6 +46,7 @@ struct worker {
     struct worker_listen_socket *socks;
     size_t num_socks;
     struct upstream_pool **pools;    /* one per config upstream, same order */
+    struct upstream_h2_pool **h2_pools; /* same order; non-NULL for h2c / h2 upstreams */
     struct policy **policies;        /* per listener: this worker's reference to the
                                         current snapshot (NULL: no policy, deny all);
                                         replaced by worker_set_policy messages */

@@ -1,0 +1,476 @@
+/* HTTP/2 stream -> HTTP/1.1 upstream translation (design.md §11): each stream takes one
+ * connection of the worker's upstream pool for the time of its exchange.
+ *
+ * Request: ":method :path HTTP/1.1", Host from :authority, the forwarded fields (cookie
+ * fields joined with "; " as RFC 9113 §8.2.3 says), Content-Length when the client sent
+ * one, else Transfer-Encoding: chunked when a body follows. Body bytes move from the
+ * stream to the socket only while the socket's output is under the high-water mark,
+ * and each move reopens the client's window by the same amount. Request trailers are
+ * dropped (HTTP/1.1 databases do not use them).
+ *
+ * Response: parsed with h1_parse_response; 1xx skipped; hop-by-hop fields and those
+ * listed in Connection dropped, names lower-cased; the body is de-chunked into DATA
+ * frames. Reading from the database pauses while the stream holds more than
+ * h2_stream_buffer_limit bytes the client has not taken. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bug.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/conn.h"
+#include "proxy/grpc.h"
+#include "proxy/http1_parse.h"
+#include "proxy/http2_stream.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#define MAX_RESPONSE_HEAD (64 * 1024)
+#define MAX_RESPONSE_HEADERS 200
+
+struct h2h1 {
+    struct h2_stream *s;
+    struct upstream_pool *pool;
+    struct upstream_conn *uc;
+    bool reused;
+    unsigned attempts;
+    struct evbuffer *head;      /* request head, kept for a retry */
+    bool chunked;               /* we chunk-encode the request body */
+    bool head_sent;
+    bool req_sent_end;          /* the whole request went to the socket */
+    bool body_started;          /* some body bytes went: no retry any more */
+    struct h1_header *resp_headers;
+    bool resp_head_done;
+    enum h1_body_kind resp_body;
+    uint64_t resp_remaining;
+    struct h1_chunked resp_chunk;
+    bool keepalive;
+    bool paused;
+    struct event *ev_timer;     /* upstream_response, then upstream_idle */
+};
+
+static void on_up_connected(void *arg);
+static void on_up_read(void *arg);
+static void on_up_drain(void *arg);
+static void on_up_close(void *arg, enum upstream_end end);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static const struct upstream_callbacks up_cbs = {
+    .on_connected = on_up_connected,
+    .on_read = on_up_read,
+    .on_drain = on_up_drain,
+    .on_close = on_up_close,
+};
+
+static void set_timer(struct h2h1 *b, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(b->ev_timer, &tv);
+}
+
+/* destroy frees the backend state; |reusable| returns the connection to the pool. */
+static void destroy(struct h2h1 *b, bool reusable)
+{
+    if (b->uc != NULL) {
+        upstream_release(b->uc, reusable);
+    }
+    event_free(b->ev_timer);
+    evbuffer_free(b->head);
+    free(b->resp_headers);
+    free(b);
+}
+
+static void fail(struct h2h1 *b, int status, const char *reason)
+{
+    struct h2_stream *s = b->s;
+    destroy(b, false);
+    h2_stream_fail(s, status, grpc_status_from_http(status), reason);
+}
+
+static void build_head(struct h2h1 *b)
+{
+    struct h2_stream *s = b->s;
+    struct h2_fields *f = &s->fwd;
+    h2_fields_finish(f);
+    const nghttp2_nv *method = h2_fields_find(f, ":method");
+    const nghttp2_nv *path = h2_fields_find(f, ":path");
+    const nghttp2_nv *auth = h2_fields_find(f, ":authority");
+    evbuffer_add_printf(b->head, "%s %s HTTP/1.1\r\n", method->value, path->value);
+    if (auth != NULL) {
+        evbuffer_add_printf(b->head, "Host: %s\r\n", auth->value);
+    }
+    bool cookie = false;
+    for (size_t i = 0; i < f->num; i++) {
+        const nghttp2_nv *nv = &f->nv[i];
+        if (nv->namelen > 0 && nv->name[0] == ':') {
+            continue;
+        }
+        if (nv->namelen == 14 && memcmp(nv->name, "content-length", 14) == 0) {
+            continue;
+        }
+        if (nv->namelen == 2 && memcmp(nv->name, "te", 2) == 0) {
+            continue;
+        }
+        if (nv->namelen == 6 && memcmp(nv->name, "cookie", 6) == 0) {
+            if (cookie) {
+                continue;
+            }
+            cookie = true;
+            evbuffer_add(b->head, "cookie: ", 8);
+            bool first = true;
+            for (size_t j = i; j < f->num; j++) {
+                if (f->nv[j].namelen == 6 && memcmp(f->nv[j].name, "cookie", 6) == 0) {
+                    if (!first) {
+                        evbuffer_add(b->head, "; ", 2);
+                    }
+                    evbuffer_add(b->head, f->nv[j].value, f->nv[j].valuelen);
+                    first = false;
+                }
+            }
+            evbuffer_add(b->head, "\r\n", 2);
+            continue;
+        }
+        evbuffer_add(b->head, nv->name, nv->namelen);
+        evbuffer_add(b->head, ": ", 2);
+        evbuffer_add(b->head, nv->value, nv->valuelen);
+        evbuffer_add(b->head, "\r\n", 2);
+    }
+    if (s->content_length >= 0) {
+        evbuffer_add_printf(b->head, "Content-Length: %" PRId64 "\r\n", s->content_length);
+    } else if (!s->req_end || evbuffer_get_length(s->req_body) > 0) {
+        evbuffer_add(b->head, "Transfer-Encoding: chunked\r\n", 28);
+        b->chunked = true;
+    }
+    evbuffer_add(b->head, "\r\n", 2);
+}
+
+static void acquire(struct h2h1 *b)
+{
+    for (;;) {
+        b->attempts++;
+        bool reused = false;
+        int rc = upstream_acquire(b->pool, &up_cbs, b, &b->uc, &reused);
+        if (rc == CG_ERR_NOT_FOUND) {
+            b->uc = NULL;
+            fail(b, b->attempts > 1 ? 502 : 503,
+                 b->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server");
+            return;
+        }
+        if (rc != CG_OK) {
+            /* An immediate connect failure marked the server down: try the next one. */
+            b->uc = NULL;
+            continue;
+        }
+        b->reused = reused;
+        snprintf(b->s->upstream, sizeof(b->s->upstream), "%s", upstream_conn_server(b->uc));
+        if (reused) {
+            on_up_connected(b);
+        }
+        return;
+    }
+}
+
+static void start(struct h2_stream *s)
+{
+    struct h2h1 *b = cg_xcalloc(1, sizeof(*b));
+    b->s = s;
+    s->backend = b;
+    b->pool = s->c->w->pools[s->c->lrt->cfg->upstream_index];
+    b->head = evbuffer_new();
+    b->resp_headers = cg_xcalloc(MAX_RESPONSE_HEADERS, sizeof(*b->resp_headers));
+    b->ev_timer = evtimer_new(s->c->w->base, on_timer, b);
+    CG_BUG_ON(b->head == NULL || b->ev_timer == NULL);
+    build_head(b);
+    acquire(b);
+}
+
+/* pump_request moves body bytes to the socket while it has room. */
+static void pump_request(struct h2h1 *b)
+{
+    struct h2_stream *s = b->s;
+    if (!b->head_sent || b->req_sent_end || b->uc == NULL) {
+        return;
+    }
+    struct evbuffer *out = upstream_conn_output(b->uc);
+    size_t hw = s->cfg->limits.buffer_high_water;
+    size_t moved = 0;
+    for (;;) {
+        size_t avail = evbuffer_get_length(s->req_body);
+        size_t outlen = evbuffer_get_length(out);
+        if (avail == 0 || outlen >= hw) {
+            break;
+        }
+        size_t n = avail < hw - outlen ? avail : hw - outlen;
+        if (b->chunked) {
+            evbuffer_add_printf(out, "%zx\r\n", n);
+        }
+        evbuffer_remove_buffer(s->req_body, out, n);
+        if (b->chunked) {
+            evbuffer_add(out, "\r\n", 2);
+        }
+        moved += n;
+    }
+    if (moved > 0) {
+        b->body_started = true;
+        h2_stream_request_consumed(s, moved);
+    }
+    if (s->req_end && evbuffer_get_length(s->req_body) == 0) {
+        if (b->chunked) {
+            evbuffer_add(out, "0\r\n\r\n", 5);
+        }
+        b->req_sent_end = true;
+        if (!b->resp_head_done) {
+            set_timer(b, s->cfg->timeouts.upstream_response);
+        }
+    }
+}
+
+static void on_up_connected(void *arg)
+{
+    struct h2h1 *b = arg;
+    size_t len = evbuffer_get_length(b->head);
+    evbuffer_add(upstream_conn_output(b->uc), evbuffer_pullup(b->head, (ev_ssize_t)len), len);
+    b->head_sent = true;
+    set_timer(b, b->s->cfg->timeouts.upstream_response);
+    pump_request(b);
+}
+
+static void on_request_data(struct h2_stream *s)
+{
+    pump_request(s->backend);
+}
+
+static void on_up_drain(void *arg)
+{
+    pump_request(arg);
+}
+
+static bool lists_in_connection(const struct h1_response *resp, struct cg_str name)
+{
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        if (!cg_str_case_eq_cstr(resp->headers[i].name, "connection")) {
+            continue;
+        }
+        struct cg_str list = resp->headers[i].value, tok;
+        while (cg_str_next_token(&list, &tok)) {
+            if (cg_str_case_eq(tok, name)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* parse_head handles interim responses and the final head. Returns 1 when the head
+ * was delivered and a body follows, 0 when more bytes are needed, -1 when the backend
+ * is gone (error or complete response). */
+static int parse_head(struct h2h1 *b)
+{
+    struct h2_stream *s = b->s;
+    struct evbuffer *in = upstream_conn_input(b->uc);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0) {
+            return 0;
+        }
+        size_t n = len < MAX_RESPONSE_HEAD + 1 ? len : MAX_RESPONSE_HEAD + 1;
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+        struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
+                                   .max_head = MAX_RESPONSE_HEAD,
+                                   .max_headers = MAX_RESPONSE_HEADERS};
+        struct h1_response resp;
+        enum h1_parse_result r =
+            h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method), b->resp_headers,
+                              MAX_RESPONSE_HEADERS, &resp);
+        if (r == H1_PARSE_INCOMPLETE) {
+            return 0;
+        }
+        if (r == H1_PARSE_ERROR || resp.status == 101) {
+            CG_LOG_WARN("upstream %s sent a malformed response: %s", s->upstream,
+                        resp.error_reason ? resp.error_reason : "101");
+            fail(b, 502, "bad_upstream_response");
+            return -1;
+        }
+        if (resp.status < 200) {
+            evbuffer_drain(in, resp.head_len);
+            continue;
+        }
+        struct h2_fields f = {0};
+        for (size_t i = 0; i < resp.num_headers; i++) {
+            const struct h1_header *hd = &resp.headers[i];
+            if (h1_header_is_hop_by_hop(hd->name) || lists_in_connection(&resp, hd->name)) {
+                continue;
+            }
+            if (cg_str_case_eq_cstr(hd->name, "content-length") && resp.body != H1_BODY_LENGTH &&
+                resp.body != H1_BODY_NONE) {
+                continue;
+            }
+            h2_fields_add(&f, hd->name.p, hd->name.len, hd->value.p, hd->value.len, true);
+        }
+        int status = resp.status;
+        b->resp_body = resp.body;
+        b->resp_remaining = resp.content_length;
+        b->keepalive = resp.body != H1_BODY_UNTIL_CLOSE &&
+                       (resp.minor_version == 1 ? !(resp.flags & H1_F_CONN_CLOSE)
+                                                : (resp.flags & H1_F_CONN_KEEPALIVE));
+        bool end = resp.body == H1_BODY_NONE ||
+                   (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
+        evbuffer_drain(in, resp.head_len);
+        b->resp_head_done = true;
+        if (end) {
+            destroy(b, b->keepalive && b->req_sent_end);
+            h2_stream_response_head(s, status, &f, true);
+            h2_fields_cleanup(&f);
+            return -1;
+        }
+        h2_stream_response_head(s, status, &f, false);
+        h2_fields_cleanup(&f);
+        return 1;
+    }
+}
+
+/* pump_response moves body bytes to the stream. Returns false when the backend is
+ * gone. */
+static bool pump_response(struct h2h1 *b)
+{
+    struct h2_stream *s = b->s;
+    struct evbuffer *in = upstream_conn_input(b->uc);
+    struct evbuffer *out = s->resp_body;
+    bool done = false;
+    size_t before = evbuffer_get_length(out);
+    switch (b->resp_body) {
+    case H1_BODY_LENGTH: {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < b->resp_remaining ? avail : (size_t)b->resp_remaining;
+        evbuffer_remove_buffer(in, out, n);
+        b->resp_remaining -= n;
+        done = b->resp_remaining == 0;
+        break;
+    }
+    case H1_BODY_CHUNKED:
+        while (evbuffer_get_length(in) > 0 && !done) {
+            struct evbuffer_iovec v;
+            if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+                break;
+            }
+            size_t n = 0;
+            switch (h1_chunked_step(&b->resp_chunk, v.iov_base, v.iov_len, &n)) {
+            case H1_CHUNKED_DATA:
+                evbuffer_remove_buffer(in, out, n);
+                break;
+            case H1_CHUNKED_FRAMING:
+            case H1_CHUNKED_INCOMPLETE:
+                evbuffer_drain(in, n);
+                break;
+            case H1_CHUNKED_DONE:
+                evbuffer_drain(in, n);
+                done = true;
+                break;
+            case H1_CHUNKED_ERROR:
+                CG_LOG_WARN("upstream %s sent a malformed chunked body", s->upstream);
+                fail(b, 502, "bad_upstream_body");
+                return false;
+            }
+        }
+        break;
+    case H1_BODY_UNTIL_CLOSE:
+        evbuffer_add_buffer(out, in);
+        break;
+    case H1_BODY_NONE:
+        done = true;
+        break;
+    }
+    if (done) {
+        destroy(b, b->keepalive && b->req_sent_end);
+        h2_stream_response_end(s, NULL);
+        return false;
+    }
+    if (evbuffer_get_length(out) != before) {
+        h2_stream_response_data(s);
+    }
+    if (evbuffer_get_length(out) > h2_stream_buffer_limit(s) && !b->paused) {
+        b->paused = true;
+        upstream_conn_pause_read(b->uc);
+    }
+    return true;
+}
+
+static void on_up_read(void *arg)
+{
+    struct h2h1 *b = arg;
+    if (!b->resp_head_done && parse_head(b) <= 0) {
+        return;
+    }
+    set_timer(b, b->s->cfg->timeouts.upstream_idle);
+    pump_response(b);
+}
+
+static void on_response_consumed(struct h2_stream *s, size_t n)
+{
+    struct h2h1 *b = s->backend;
+    if (b->paused && b->uc != NULL &&
+        evbuffer_get_length(s->resp_body) < h2_stream_buffer_limit(s) / 2) {
+        b->paused = false;
+        upstream_conn_resume_read(b->uc); /* delivers from the loop, not from here */
+    }
+}
+
+static void on_up_close(void *arg, enum upstream_end end)
+{
+    struct h2h1 *b = arg;
+    struct h2_stream *s = b->s;
+    b->uc = NULL; /* already freed by the pool */
+    if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
+        b->head_sent = false;
+        acquire(b);
+        return;
+    }
+    if (!b->resp_head_done) {
+        if (b->reused && !b->body_started && b->attempts < 3) {
+            /* A pooled connection the database had closed: nothing usable reached it. */
+            b->head_sent = false;
+            b->req_sent_end = false;
+            acquire(b);
+            return;
+        }
+        fail(b, 502, end == UPSTREAM_END_EOF ? "upstream_closed" : "upstream_reset");
+        return;
+    }
+    if (b->resp_body == H1_BODY_UNTIL_CLOSE && end == UPSTREAM_END_EOF) {
+        destroy(b, false);
+        h2_stream_response_end(s, NULL);
+        return;
+    }
+    fail(b, 502, "upstream_truncated");
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2h1 *b = arg;
+    if (!b->resp_head_done) {
+        if (b->req_sent_end) {
+            fail(b, 504, "upstream_timeout");
+        } else {
+            /* The client is slow to send its body: the upstream waited long enough. */
+            fail(b, 408, "client_body_timeout");
+        }
+        return;
+    }
+    fail(b, 504, "upstream_idle_timeout");
+}
+
+static void cancel(struct h2_stream *s)
+{
+    destroy(s->backend, false);
+}
+
+const struct h2_backend_ops h2_h1_backend_ops = {
+    .name = "http/1.1",
+    .start = start,
+    .on_request_data = on_request_data,
+    .on_response_consumed = on_response_consumed,
+    .cancel = cancel,
+};

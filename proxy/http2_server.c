@@ -1,0 +1,938 @@
+#include "proxy/http2_server.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bug.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "proxy/authz.h"
+#include "proxy/conn.h"
+#include "proxy/grpc.h"
+#include "proxy/http2_stream.h"
+#include "proxy/request_log.h"
+#include "proxy/server.h"
+#include "proxy/worker.h"
+
+#define MAX_METHOD 32
+#define MAX_AUTHORITY 256
+/* Outbound SETTINGS/PING ACKs queued while the client does not read: beyond this the
+ * connection is a flood (nghttp2 answers GOAWAY ENHANCE_YOUR_CALM). */
+#define MAX_OUTBOUND_ACK 1000
+/* SETTINGS entries in one frame. */
+#define MAX_SETTINGS 32
+/* Bytes produced by nghttp2 per TLS write call (several records). */
+#define SEND_BATCH (64 * 1024)
+
+struct h2_server {
+    struct client_conn *c;
+    const struct config *cfg;
+    nghttp2_session *ng;
+    struct evbuffer *out;          /* frames on their way to tls_conn_write */
+    struct event *ev_flush;        /* runs flush() from the loop */
+    struct h2_stream *streams;     /* live streams (user data of nghttp2 streams) */
+    unsigned num_streams;
+    struct h2_stream *pending;     /* authorized, to start after the current read */
+    struct h2_stream **pending_tail;
+    bool draining;                 /* GOAWAY submitted */
+    bool paused;                   /* we paused reading for output back-pressure */
+    bool failed;                   /* nghttp2 reported a fatal error */
+};
+
+static void flush(struct h2_server *h);
+
+static void schedule(struct h2_server *h)
+{
+    event_active(h->ev_flush, EV_TIMEOUT, 0);
+}
+
+const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "w%uc%" PRIu64 "s%d", s->c->w->id, s->c->id, s->id);
+    return buf;
+}
+
+size_t h2_stream_buffer_limit(const struct h2_stream *s)
+{
+    return s->cfg->limits.buffer_high_water / 4 > 65536 ? s->cfg->limits.buffer_high_water / 4
+                                                         : 65536;
+}
+
+/* ---- streams ------------------------------------------------------------------- */
+
+static struct h2_stream *stream_new(struct h2_server *h, int32_t id)
+{
+    struct h2_stream *s = cg_xcalloc(1, sizeof(*s));
+    s->h = h;
+    s->c = h->c;
+    s->cfg = h->cfg;
+    s->id = id;
+    s->content_length = -1;
+    s->grpc_status = -1;
+    s->req_body = evbuffer_new();
+    s->resp_body = evbuffer_new();
+    CG_BUG_ON(s->req_body == NULL || s->resp_body == NULL);
+    s->start_us = conn_now_us(h->c);
+    s->next = h->streams;
+    if (h->streams != NULL) {
+        h->streams->prev = s;
+    }
+    h->streams = s;
+    h->num_streams++;
+    conn_set_timer(h->c, 0);
+    return s;
+}
+
+static void log_stream(struct h2_stream *s)
+{
+    if (s->logged) {
+        return;
+    }
+    s->logged = true;
+    struct request_log_fields f = {
+        .request_id = s->request_id,
+        .stream_id = (uint32_t)s->id,
+        .alpn = "h2",
+        .method = s->method ? s->method : "",
+        .authority = s->authority ? s->authority : "",
+        .path = s->decided && s->az.path.p ? s->az.path.p : (s->path ? s->path : ""),
+        .status = s->status,
+        .reason = s->reason,
+        .az = s->decided ? &s->az : NULL,
+        .upstream = s->upstream,
+        .bytes_in = s->bytes_in,
+        .bytes_out = s->bytes_out,
+        .duration_us = conn_now_us(s->c) - s->start_us,
+        .grpc_status = s->is_grpc ? s->grpc_status : -1,
+    };
+    request_log_write(s->c, &f);
+}
+
+static void cancel_backend(struct h2_stream *s)
+{
+    if (s->ops != NULL) {
+        const struct h2_backend_ops *ops = s->ops;
+        ops->cancel(s);
+        s->ops = NULL;
+        s->backend = NULL;
+    }
+}
+
+static void unqueue(struct h2_stream *s)
+{
+    if (!s->queued) {
+        return;
+    }
+    struct h2_stream **pp = &s->h->pending;
+    while (*pp != s) {
+        pp = &(*pp)->next_pending;
+    }
+    *pp = s->next_pending;
+    if (*pp == NULL) {
+        s->h->pending_tail = pp;
+    }
+    s->queued = false;
+}
+
+static void stream_free(struct h2_stream *s)
+{
+    struct h2_server *h = s->h;
+    cancel_backend(s);
+    unqueue(s);
+    log_stream(s);
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        h->streams = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    h->num_streams--;
+    if (s->ev_deadline != NULL) {
+        event_free(s->ev_deadline);
+    }
+    h2_fields_cleanup(&s->req);
+    h2_fields_cleanup(&s->req_trailers);
+    h2_fields_cleanup(&s->fwd);
+    h2_fields_cleanup(&s->resp_trailers);
+    evbuffer_free(s->req_body);
+    evbuffer_free(s->resp_body);
+    free(s->method);
+    free(s->scheme);
+    free(s->authority);
+    free(s->path);
+    free(s);
+}
+
+/* ---- answers ------------------------------------------------------------------- */
+
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct h2_stream *s = src->ptr;
+    int n = evbuffer_remove(s->resp_body, buf, length);
+    if (n < 0) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    s->bytes_out += (size_t)n;
+    if (n > 0 && s->ops != NULL) {
+        s->ops->on_response_consumed(s, (size_t)n);
+    }
+    if (evbuffer_get_length(s->resp_body) == 0 && s->resp_end) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (s->resp_trailers.num > 0) {
+            h2_fields_finish(&s->resp_trailers);
+            if (nghttp2_submit_trailer(ng, id, s->resp_trailers.nv, s->resp_trailers.num) == 0) {
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            }
+        }
+        return n;
+    }
+    if (n == 0) {
+        s->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return n;
+}
+
+static void submit(struct h2_stream *s, int status, struct h2_fields *fields, bool end_stream)
+{
+    nghttp2_nv stack[64];
+    size_t num = fields ? fields->num : 0;
+    nghttp2_nv *nva = num + 1 <= 64 ? stack : cg_xcalloc(num + 1, sizeof(*nva));
+    char st[8];
+    int st_len = snprintf(st, sizeof(st), "%d", status);
+    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, (size_t)st_len,
+                          NGHTTP2_NV_FLAG_NONE};
+    if (num > 0) {
+        h2_fields_finish(fields);
+        memcpy(nva + 1, fields->nv, num * sizeof(*nva));
+    }
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
+    int rv = nghttp2_submit_response(s->h->ng, s->id, nva, num + 1, end_stream ? NULL : &prd);
+    if (nva != stack) {
+        free(nva);
+    }
+    s->status = status;
+    s->resp_submitted = true;
+    if (rv != 0) {
+        char id[64];
+        CG_LOG_DEBUG("%s: submit_response: %s", h2_stream_log_id(s, id, sizeof(id)),
+                     nghttp2_strerror(rv));
+        nghttp2_submit_rst_stream(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    }
+    schedule(s->h);
+}
+
+static const char *error_name(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 403: return "forbidden";
+    case 405: return "method_not_allowed";
+    case 413: return "content_too_large";
+    case 414: return "uri_too_long";
+    case 421: return "misdirected_request";
+    case 431: return "header_fields_too_large";
+    case 502: return "bad_gateway";
+    case 503: return "service_unavailable";
+    case 504: return "gateway_timeout";
+    default: return "error";
+    }
+}
+
+static void add_grpc_status(struct h2_fields *f, int grpc_status, const char *reason)
+{
+    char gs[16];
+    int n = snprintf(gs, sizeof(gs), "%d", grpc_status);
+    h2_fields_add(f, "grpc-status", 11, gs, (size_t)n, false);
+    const char *msg = grpc_message_for(reason);
+    h2_fields_add(f, "grpc-message", 12, msg, strlen(msg), false);
+}
+
+/* answer gives certgate's own final answer on a stream whose head was not sent. */
+static void answer(struct h2_stream *s, int status, int grpc_status, const char *reason)
+{
+    s->reason = reason;
+    s->state = H2S_DONE;
+    struct h2_fields f = {0};
+    if (s->is_grpc) {
+        /* Trailers-only (gRPC over HTTP/2 spec): one HEADERS with END_STREAM. */
+        s->grpc_status = grpc_status;
+        h2_fields_add(&f, "content-type", 12, "application/grpc", 16, false);
+        add_grpc_status(&f, grpc_status, reason);
+        submit(s, 200, &f, true);
+        s->status = status; /* the log shows what was meant */
+    } else {
+        char body[256];
+        int n = snprintf(body, sizeof(body),
+                         "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
+                         error_name(status), reason, s->request_id);
+        char len[16];
+        int ln = snprintf(len, sizeof(len), "%d", n);
+        h2_fields_add(&f, "content-type", 12, "application/json", 16, false);
+        h2_fields_add(&f, "content-length", 14, len, (size_t)ln, false);
+        h2_fields_add(&f, "cache-control", 13, "no-store", 8, false);
+        bool head = s->method != NULL && strcmp(s->method, "HEAD") == 0;
+        if (!head) {
+            evbuffer_drain(s->resp_body, evbuffer_get_length(s->resp_body));
+            evbuffer_add(s->resp_body, body, (size_t)n);
+            s->bytes_out = 0;
+        }
+        s->resp_end = true;
+        submit(s, status, &f, head);
+    }
+    h2_fields_cleanup(&f);
+}
+
+void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char *reason)
+{
+    s->ops = NULL;
+    s->backend = NULL;
+    if (s->state == H2S_DONE) {
+        return;
+    }
+    char id[64];
+    CG_LOG_DEBUG("%s: fail %d/%d %s", h2_stream_log_id(s, id, sizeof(id)), status, grpc_status,
+                 reason);
+    if (!s->resp_submitted) {
+        answer(s, status, grpc_status, reason);
+        return;
+    }
+    s->reason = reason;
+    s->state = H2S_DONE;
+    if (s->is_grpc) {
+        s->grpc_status = grpc_status;
+        h2_fields_clear(&s->resp_trailers);
+        add_grpc_status(&s->resp_trailers, grpc_status, reason);
+        s->resp_end = true;
+        h2_stream_response_data(s);
+        return;
+    }
+    nghttp2_submit_rst_stream(s->h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    schedule(s->h);
+}
+
+/* fail_here ends a stream for a reason found by the server itself. */
+static void fail_here(struct h2_stream *s, int status, int grpc_status, const char *reason)
+{
+    cancel_backend(s);
+    h2_stream_fail(s, status, grpc_status, reason);
+}
+
+void h2_stream_response_head(struct h2_stream *s, int status, struct h2_fields *fields,
+                             bool end_stream)
+{
+    if (end_stream) {
+        s->ops = NULL;
+        s->backend = NULL;
+        s->state = H2S_DONE;
+        s->resp_end = true;
+        if (s->is_grpc && fields != NULL) {
+            const nghttp2_nv *gs = h2_fields_find(fields, "grpc-status");
+            if (gs != NULL) {
+                s->grpc_status = atoi((const char *)gs->value);
+            }
+        }
+    }
+    submit(s, status, fields, end_stream);
+}
+
+void h2_stream_response_data(struct h2_stream *s)
+{
+    if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(s->h->ng, s->id);
+    }
+    schedule(s->h);
+}
+
+void h2_stream_response_end(struct h2_stream *s, struct h2_fields *trailers)
+{
+    s->ops = NULL;
+    s->backend = NULL;
+    s->state = H2S_DONE;
+    s->resp_end = true;
+    if (trailers != NULL && trailers->num > 0) {
+        h2_fields_finish(trailers);
+        for (size_t i = 0; i < trailers->num; i++) {
+            h2_fields_add(&s->resp_trailers, (const char *)trailers->nv[i].name,
+                          trailers->nv[i].namelen, (const char *)trailers->nv[i].value,
+                          trailers->nv[i].valuelen, true);
+        }
+        const nghttp2_nv *gs = h2_fields_find(&s->resp_trailers, "grpc-status");
+        if (gs != NULL) {
+            s->grpc_status = atoi((const char *)gs->value);
+        }
+    }
+    h2_stream_response_data(s);
+}
+
+void h2_stream_request_consumed(struct h2_stream *s, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    nghttp2_session_consume(s->h->ng, s->id, n);
+    schedule(s->h);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *s = arg;
+    if (s->state == H2S_DONE) {
+        return;
+    }
+    fail_here(s, 504, GRPC_DEADLINE_EXCEEDED, "deadline_exceeded");
+}
+
+static void make_request_id(struct h2_stream *s)
+{
+    struct worker *w = s->c->w;
+    snprintf(s->request_id, sizeof(s->request_id), "%08x%02x%010" PRIx64, w->srv->instance_id,
+             w->id & 0xff, ++w->next_request_id);
+}
+
+static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
+{
+    struct cg_str name = {(const char *)nv->name, nv->namelen};
+    /* nghttp2 already refuses connection-specific fields in requests (RFC 9113 §8.2.2);
+     * Host is carried as :authority, Content-Length is re-derived by each backend. */
+    return cg_str_eq(name, CG_STR_LIT("host")) || cg_str_eq(name, CG_STR_LIT("te")) ||
+           authz_header_is_owned(s->c, name);
+}
+
+static void build_forward(struct h2_stream *s)
+{
+    struct h2_fields *f = &s->fwd;
+    char target[8192 + 2];
+    const struct authz_result *az = &s->az;
+    int tn = snprintf(target, sizeof(target), "%.*s%s%.*s", (int)az->path.len, az->path.p,
+                      az->has_query ? "?" : "", (int)az->query.len, az->query.p);
+    if (tn < 0 || (size_t)tn >= sizeof(target)) {
+        tn = 0;
+    }
+    h2_fields_add(f, ":method", 7, s->method, strlen(s->method), false);
+    h2_fields_add(f, ":scheme", 7, "https", 5, false);
+    if (s->authority != NULL) {
+        h2_fields_add(f, ":authority", 10, s->authority, strlen(s->authority), false);
+    }
+    h2_fields_add(f, ":path", 5, target, (size_t)tn, false);
+    h2_fields_finish(&s->req);
+    for (size_t i = 0; i < s->req.num; i++) {
+        const nghttp2_nv *nv = &s->req.nv[i];
+        if (is_owned_or_hop(s, nv)) {
+            continue;
+        }
+        h2_fields_add(f, (const char *)nv->name, nv->namelen, (const char *)nv->value,
+                      nv->valuelen, false);
+    }
+    if (s->is_grpc) {
+        /* gRPC servers require it; it was dropped above as a hop-by-hop field. */
+        h2_fields_add(f, "te", 2, "trailers", 8, false);
+    }
+    for (size_t i = 0; i < az->num_headers; i++) {
+        const struct policy_header *ph = &az->headers[i];
+        h2_fields_add(f, ph->name.p, ph->name.len, ph->value.p, ph->value.len, true);
+    }
+    h2_fields_add(f, "x-forwarded-for", 15, s->c->peer_ip, strlen(s->c->peer_ip), false);
+    h2_fields_add(f, "x-forwarded-proto", 17, "https", 5, false);
+    if (s->authority != NULL) {
+        h2_fields_add(f, "x-forwarded-host", 16, s->authority, strlen(s->authority), false);
+    }
+    h2_fields_finish(f);
+}
+
+static void process_request(struct h2_stream *s)
+{
+    struct h2_server *h = s->h;
+    make_request_id(s);
+    if (s->too_large) {
+        answer(s, 431, GRPC_RESOURCE_EXHAUSTED, "header_list_too_large");
+        return;
+    }
+    if (s->bad || s->method == NULL || s->path == NULL || strlen(s->method) > MAX_METHOD ||
+        (s->authority != NULL && strlen(s->authority) > MAX_AUTHORITY)) {
+        answer(s, 400, GRPC_INTERNAL, "malformed_request");
+        return;
+    }
+    if (strcmp(s->method, "CONNECT") == 0) {
+        answer(s, 405, GRPC_UNIMPLEMENTED, "method_not_allowed");
+        return;
+    }
+    if (s->path[0] != '/' && strcmp(s->path, "*") != 0) {
+        answer(s, 400, GRPC_INTERNAL, "bad_path");
+        return;
+    }
+    if (h->cfg->limits.max_body > 0 && s->content_length > 0 &&
+        (uint64_t)s->content_length > h->cfg->limits.max_body) {
+        answer(s, 413, GRPC_RESOURCE_EXHAUSTED, "body_too_large");
+        return;
+    }
+    const char *auth = s->authority;
+    if (auth == NULL) {
+        const nghttp2_nv *host = h2_fields_find(&s->req, "host");
+        if (host != NULL && host->valuelen <= MAX_AUTHORITY) {
+            s->authority = cg_xstrndup((const char *)host->value, host->valuelen);
+            auth = s->authority;
+        }
+    }
+    authz_decide(s->c, cg_str_from_cstr(s->method), cg_str_from_cstr(auth),
+                 cg_str_from_cstr(s->path), &s->az);
+    s->decided = true;
+    if (!s->az.allow) {
+        answer(s, s->az.status, s->az.grpc_status, s->az.reason);
+        return;
+    }
+    const struct config_upstream *up = s->c->lrt->cfg->upstream;
+    if (s->is_grpc && up->protocol == CONFIG_UPSTREAM_HTTP11) {
+        answer(s, 502, GRPC_UNIMPLEMENTED, "grpc_needs_h2_upstream");
+        return;
+    }
+    build_forward(s);
+    /* The path copied into |target| above is what is logged from now on. */
+    s->az.path = (struct cg_str){NULL, 0};
+    free(s->path);
+    s->path = cg_xstrndup((const char *)h2_fields_find(&s->fwd, ":path")->value,
+                          h2_fields_find(&s->fwd, ":path")->valuelen);
+    if (s->grpc_timeout_ms > 0) {
+        s->ev_deadline = evtimer_new(s->c->w->base, on_deadline, s);
+        struct timeval tv = {.tv_sec = (time_t)(s->grpc_timeout_ms / 1000),
+                             .tv_usec = (suseconds_t)(s->grpc_timeout_ms % 1000) * 1000};
+        evtimer_add(s->ev_deadline, &tv);
+    }
+    s->state = H2S_PENDING;
+    s->queued = true;
+    s->next_pending = NULL;
+    *h->pending_tail = s;
+    h->pending_tail = &s->next_pending;
+}
+
+/* start_pending starts the backends of the streams authorized during the last read;
+ * a stream the client reset in the same read never costs an upstream connection. */
+static void start_pending(struct h2_server *h)
+{
+    while (h->pending != NULL) {
+        struct h2_stream *s = h->pending;
+        h->pending = s->next_pending;
+        if (h->pending == NULL) {
+            h->pending_tail = &h->pending;
+        }
+        s->queued = false;
+        if (s->state != H2S_PENDING) {
+            continue;
+        }
+        s->state = H2S_FORWARDING;
+        s->ops = s->c->lrt->cfg->upstream->protocol == CONFIG_UPSTREAM_HTTP11
+                     ? &h2_h1_backend_ops
+                     : &upstream_h2_backend_ops;
+        s->ops->start(s);
+    }
+}
+
+/* ---- nghttp2 callbacks --------------------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    struct h2_server *h = ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+    if (h->num_streams >= h->cfg->limits.h2_max_concurrent_streams) {
+        /* Streams whose upstream work is still being cancelled count too. */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    struct h2_stream *s = stream_new(h, frame->hd.stream_id);
+    nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, s);
+    return 0;
+}
+
+static char *dup_nv(const uint8_t *v, size_t len)
+{
+    return cg_xstrndup((const char *)v, len);
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    struct h2_server *h = ud;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (s == NULL || frame->hd.type != NGHTTP2_HEADERS) {
+        return 0;
+    }
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > h->cfg->limits.h2_max_header_list ||
+        s->req.num + s->req_trailers.num >= h->cfg->limits.max_headers) {
+        s->too_large = true;
+        return 0;
+    }
+    if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        h2_fields_add(&s->req_trailers, (const char *)name, namelen, (const char *)value,
+                      valuelen, false);
+        return 0;
+    }
+    if (namelen > 0 && name[0] == ':') {
+        char **slot = NULL;
+        if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+            slot = &s->method;
+        } else if (namelen == 7 && memcmp(name, ":scheme", 7) == 0) {
+            slot = &s->scheme;
+        } else if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+            slot = &s->authority;
+        } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+            slot = &s->path;
+        } else {
+            s->bad = true;
+            return 0;
+        }
+        if (*slot != NULL || memchr(value, '\0', valuelen) != NULL) {
+            s->bad = true;
+            return 0;
+        }
+        *slot = dup_nv(value, valuelen);
+        return 0;
+    }
+    if (namelen == 12 && memcmp(name, "content-type", 12) == 0 &&
+        grpc_is_content_type((const char *)value, valuelen)) {
+        s->is_grpc = true;
+    } else if (namelen == 12 && memcmp(name, "grpc-timeout", 12) == 0) {
+        if (!grpc_parse_timeout((const char *)value, valuelen, &s->grpc_timeout_ms)) {
+            s->bad = true;
+        }
+    } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+        /* nghttp2 validated the syntax and checks DATA against it. */
+        s->content_length = strtoll((const char *)value, NULL, 10);
+    }
+    h2_fields_add(&s->req, (const char *)name, namelen, (const char *)value, valuelen, false);
+    return 0;
+}
+
+static void request_data_changed(struct h2_stream *s)
+{
+    if (s->state == H2S_FORWARDING && s->ops != NULL) {
+        s->ops->on_request_data(s);
+    }
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    struct h2_stream *s = frame->hd.stream_id
+                              ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)
+                              : NULL;
+    if (s == NULL) {
+        return 0;
+    }
+    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+            s->req_end = end;
+            process_request(s);
+        } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+            if (s->too_large && s->state != H2S_DONE) {
+                fail_here(s, 431, GRPC_RESOURCE_EXHAUSTED, "trailers_too_large");
+            }
+            s->has_req_trailers = true;
+            s->req_end = true;
+            request_data_changed(s);
+        }
+        break;
+    case NGHTTP2_DATA:
+        if (end) {
+            s->req_end = true;
+            request_data_changed(s);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *ud)
+{
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (s == NULL || s->state == H2S_DONE) {
+        /* Nobody will forward these bytes: give the window back at once. */
+        nghttp2_session_consume(ng, stream_id, len);
+        return 0;
+    }
+    evbuffer_add(s->req_body, data, len);
+    s->bytes_in += len;
+    uint64_t max_body = s->cfg->limits.max_body;
+    if (max_body > 0 && s->bytes_in > max_body) {
+        fail_here(s, 413, GRPC_RESOURCE_EXHAUSTED, "body_too_large");
+        return 0;
+    }
+    request_data_changed(s);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        return 0;
+    }
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (s != NULL && !s->req_end) {
+        /* Complete response before the complete request (a denial, an early answer):
+         * tell the client to stop sending (RFC 9113 §8.1). */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code,
+                           void *ud)
+{
+    struct h2_server *h = ud;
+    struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (s == NULL) {
+        return 0;
+    }
+    nghttp2_session_set_stream_user_data(ng, stream_id, NULL);
+    if (s->state != H2S_DONE || !s->resp_end || evbuffer_get_length(s->resp_body) > 0) {
+        if (s->reason == NULL) {
+            s->reason = error_code == NGHTTP2_NO_ERROR ? "incomplete" : "client_reset";
+        }
+        if (!s->resp_submitted) {
+            s->status = 499;
+        }
+    }
+    /* Bytes that were buffered but never forwarded still count in the connection
+     * window: return them. */
+    size_t unconsumed = evbuffer_get_length(s->req_body);
+    if (unconsumed > 0) {
+        nghttp2_session_consume_connection(ng, unconsumed);
+    }
+    stream_free(s);
+    if (h->num_streams == 0 && !h->draining) {
+        conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
+    }
+    return 0;
+}
+
+static int on_error(nghttp2_session *ng, int lib_error_code, const char *msg, size_t len,
+                    void *ud)
+{
+    struct h2_server *h = ud;
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": h2: %.*s", h->c->w->id, h->c->id, (int)len, msg);
+    return 0;
+}
+
+/* ---- I/O ----------------------------------------------------------------------- */
+
+static void flush(struct h2_server *h)
+{
+    struct client_conn *c = h->c;
+    if (c->closing || h->ng == NULL) {
+        return;
+    }
+    size_t hw = h->cfg->limits.buffer_high_water;
+    for (;;) {
+        if (tls_conn_output_pending(&c->tls) > hw) {
+            /* Back-pressure: frames wait in nghttp2 until on_drain. */
+            break;
+        }
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+        if (n < 0) {
+            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 send: %s", c->w->id, c->id,
+                         nghttp2_strerror((int)n));
+            conn_abort(c);
+            return;
+        }
+        if (n > 0) {
+            evbuffer_add(h->out, data, (size_t)n);
+        }
+        if (n == 0 || evbuffer_get_length(h->out) >= SEND_BATCH) {
+            if (evbuffer_get_length(h->out) > 0 && tls_conn_write(&c->tls, h->out) != CG_OK) {
+                conn_abort(c);
+                return;
+            }
+            if (n == 0) {
+                break;
+            }
+        }
+    }
+    if (tls_conn_output_pending(&c->tls) > hw) {
+        if (!h->paused) {
+            h->paused = true;
+            tls_conn_pause_read(&c->tls);
+        }
+    } else if (h->paused) {
+        h->paused = false;
+        tls_conn_resume_read(&c->tls);
+    }
+    if (h->failed || (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))) {
+        conn_close(c);
+    }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    flush(arg);
+}
+
+struct h2_server *h2_server_new(struct client_conn *c)
+{
+    struct h2_server *h = cg_xcalloc(1, sizeof(*h));
+    h->c = c;
+    h->cfg = c->w->srv->cfg;
+    h->pending_tail = &h->pending;
+    h->out = evbuffer_new();
+    h->ev_flush = event_new(c->w->base, -1, 0, on_flush, h);
+    CG_BUG_ON(h->out == NULL || h->ev_flush == NULL);
+    const struct config_limits *lim = &h->cfg->limits;
+
+    nghttp2_session_callbacks *cbs;
+    CG_BUG_ON(nghttp2_session_callbacks_new(&cbs) != 0);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_error_callback2(cbs, on_error);
+    nghttp2_option *opt;
+    CG_BUG_ON(nghttp2_option_new(&opt) != 0);
+    /* Windows open only when the backend has taken the bytes (h2_stream_request_consumed). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_continuations(opt, lim->h2_max_continuations);
+    nghttp2_option_set_stream_reset_rate_limit(opt, lim->h2_reset_burst, lim->h2_reset_rate);
+    nghttp2_option_set_max_outbound_ack(opt, MAX_OUTBOUND_ACK);
+    nghttp2_option_set_max_settings(opt, MAX_SETTINGS);
+    int rv = nghttp2_session_server_new2(&h->ng, cbs, h, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0) {
+        h->ng = NULL;
+        h2_server_free(h);
+        conn_abort(c);
+        return NULL;
+    }
+    uint32_t window = (uint32_t)(lim->buffer_high_water < (1u << 20) ? lim->buffer_high_water
+                                                                      : (1u << 20));
+    if (window < 65535) {
+        window = 65535;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->h2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->h2_max_header_list},
+    };
+    nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    /* The connection window lets 16 streams use their whole window at once. */
+    uint64_t conn_window = (uint64_t)window * 16;
+    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
+                                          (int32_t)(conn_window < 0x7fffffff ? conn_window
+                                                                              : 0x7fffffff));
+    conn_set_timer(c, h->cfg->timeouts.h2_idle);
+    flush(h);
+    if (evbuffer_get_length(tls_conn_input(&c->tls)) > 0) {
+        h2_server_on_read(h);
+    }
+    return h;
+}
+
+void h2_server_free(struct h2_server *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    while (h->streams != NULL) {
+        struct h2_stream *s = h->streams;
+        if (s->reason == NULL && (s->state != H2S_DONE || !s->resp_end)) {
+            s->reason = "connection_closed";
+            if (!s->resp_submitted) {
+                s->status = 499;
+            }
+        }
+        stream_free(s);
+    }
+    if (h->ng != NULL) {
+        nghttp2_session_del(h->ng);
+    }
+    event_free(h->ev_flush);
+    evbuffer_free(h->out);
+    free(h);
+}
+
+void h2_server_on_read(struct h2_server *h)
+{
+    struct client_conn *c = h->c;
+    struct evbuffer *in = tls_conn_input(&c->tls);
+    size_t len;
+    while ((len = evbuffer_get_length(in)) > 0 && !c->closing) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
+            break;
+        }
+        ssize_t n = nghttp2_session_mem_recv(h->ng, v.iov_base, v.iov_len);
+        if (n < 0) {
+            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 recv: %s", c->w->id, c->id,
+                         nghttp2_strerror((int)n));
+            evbuffer_drain(in, len);
+            h->failed = true;
+            break;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    if (c->closing) {
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    start_pending(h);
+    flush(h);
+}
+
+void h2_server_on_drain(struct h2_server *h)
+{
+    flush(h);
+}
+
+void h2_server_on_timer(struct h2_server *h)
+{
+    /* h2_idle: no stream for that long. */
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 idle timeout", h->c->w->id, h->c->id);
+    nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+    h->draining = true;
+    flush(h);
+    if (!h->c->closing) {
+        conn_close(h->c);
+    }
+}
+
+void h2_server_on_peer_closed(struct h2_server *h)
+{
+    for (struct h2_stream *s = h->streams; s != NULL; s = s->next) {
+        if (s->reason == NULL && (s->state != H2S_DONE || !s->resp_end)) {
+            s->reason = "client_closed";
+            if (!s->resp_submitted) {
+                s->status = 499;
+            }
+        }
+        cancel_backend(s);
+    }
+}
+
+void h2_server_begin_drain(struct h2_server *h)
+{
+    if (h->draining) {
+        return;
+    }
+    h->draining = true;
+    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    flush(h);
+}
