@@ -34,9 +34,8 @@ static void check_decision(const struct policy *p, const char *target, bool with
     cert.not_after = 4000000000;
     struct sockaddr_in sin = {.sin_family = AF_INET};
     sin.sin_addr.s_addr = htonl(0x0a000001);
-    struct policy_identity id = {.peer = (struct sockaddr *)&sin,
-                                 .cert = with_cert ? &cert : NULL,
-                                 .chain_validated = true};
+    struct policy_identity id = {
+        .peer = (struct sockaddr *)&sin, .cert = with_cert ? &cert : NULL, .chain_validated = true};
     char buf[256];
     struct policy_request req = {.now = 1800000000,
                                  .method = CG_STR_LIT("GET"),
@@ -79,8 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(err.msg[0] != '\0');
         return 0;
     }
-    static const char *const targets[] = {"/", "/databases/hr/docs?id=1", "/admin/cluster/x",
-                                          "/query?db=hr", "/etcdserverpb.KV/Range", "/a/../b"};
+    static const char *const targets[] = {"/",
+                                          "/databases/hr/docs?id=1",
+                                          "/admin/cluster/x",
+                                          "/query?db=hr",
+                                          "/etcdserverpb.KV/Range",
+                                          "/a/../b"};
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         check_decision(p, targets[i], true);
         check_decision(p, targets[i], false);

@@ -1,0 +1,365 @@
+/* policy_decide: the per-request authorization, a pure function of the policy
+ * snapshot, the peer's identity and the request. No allocation, no locks.
+ *
+ * Order of the checks (the first failure is the reason):
+ *   1. the target normalizes                      else bad_path (400, never audited)
+ *   2. Host/:authority names the SNI host          else misdirected (421, never audited)
+ *   3. the peer is in the policy's allow_ips      else ip_not_allowed
+ *   4. a route matches method and path            else no_matching_route
+ *   5. the route is not Deny                      else route_denied
+ *   6. the database parameter is unambiguous      else bad_path (400, never audited)
+ *   7. Public routes stop here (allowed).
+ *   8. a certificate was sent                     else no_certificate
+ *      it is within its validity period           else certificate_not_yet_valid/_expired
+ *      it is registered (thumbprint, pin, identity) else unknown_certificate
+ *      its entry has not expired                  else certificate_expired
+ *      the peer is in the entry's allow_ips       else ip_not_allowed
+ *   9. clearance / database level suffice         else insufficient_clearance or
+ *                                                 database_not_allowed
+ * A failure at 3-9 under audit mode (the route's "mode", else the policy's) is allowed
+ * with audit = true and the reason kept. */
+#include <string.h>
+
+#include "policy/path_normalize.h"
+#include "policy/policy_internal.h"
+
+static void set_status(struct policy_decision *out, enum policy_reason reason)
+{
+    switch (reason) {
+    case POLICY_REASON_OK:
+        out->http_status = 0;
+        out->grpc_status = 0;
+        break;
+    case POLICY_REASON_BAD_PATH:
+        out->http_status = 400;
+        out->grpc_status = 3; /* INVALID_ARGUMENT */
+        break;
+    case POLICY_REASON_MISDIRECTED:
+        out->http_status = 421;
+        out->grpc_status = 7;
+        break;
+    case POLICY_REASON_NO_CERTIFICATE:
+    case POLICY_REASON_UNKNOWN_CERTIFICATE:
+    case POLICY_REASON_CERTIFICATE_EXPIRED:
+    case POLICY_REASON_CERTIFICATE_NOT_YET_VALID:
+        out->http_status = 403;
+        out->grpc_status = 16; /* UNAUTHENTICATED */
+        break;
+    case POLICY_REASON_IP_NOT_ALLOWED:
+    case POLICY_REASON_INSUFFICIENT_CLEARANCE:
+    case POLICY_REASON_DATABASE_NOT_ALLOWED:
+    case POLICY_REASON_NO_MATCHING_ROUTE:
+    case POLICY_REASON_ROUTE_DENIED:
+        out->http_status = 403;
+        out->grpc_status = 7; /* PERMISSION_DENIED */
+        break;
+    }
+}
+
+/* finish records |reason|; under audit mode a denial becomes an audited allow. */
+static void finish(struct policy_decision *out, enum policy_reason reason, enum policy_mode mode)
+{
+    out->reason = reason;
+    set_status(out, reason);
+    if (reason == POLICY_REASON_OK) {
+        out->allow = true;
+        return;
+    }
+    bool auditable = reason != POLICY_REASON_BAD_PATH && reason != POLICY_REASON_MISDIRECTED;
+    if (auditable && mode == POLICY_MODE_AUDIT) {
+        out->allow = true;
+        out->audit = true;
+        return;
+    }
+    out->allow = false;
+}
+
+/* authority_host strips the port (and IPv6 brackets stay: an IP literal never equals
+ * an SNI host name) and one trailing dot. */
+static struct cg_str authority_host(struct cg_str a)
+{
+    if (a.len > 0 && a.p[0] == '[') {
+        const char *close = memchr(a.p, ']', a.len);
+        a.len = close ? (size_t)(close - a.p) + 1 : a.len;
+        return a;
+    }
+    const char *colon = memchr(a.p, ':', a.len);
+    if (colon != NULL) {
+        a.len = (size_t)(colon - a.p);
+    }
+    if (a.len > 0 && a.p[a.len - 1] == '.') {
+        a.len--;
+    }
+    return a;
+}
+
+static bool host_matches_sni(struct cg_str authority, struct cg_str sni)
+{
+    if (sni.len > 0 && sni.p[sni.len - 1] == '.') {
+        sni.len--;
+    }
+    return cg_str_case_eq(authority_host(authority), sni);
+}
+
+/* query_param finds the value of |name| in |query| (pairs separated by '&' or ';', keys
+ * percent-decoded). It returns 0 and sets |*found| (and |*value|, raw) when it appears
+ * once, 0 with |*found| false when absent, -1 when it appears more than once or a key
+ * is malformed: a second copy could be what the database reads. |scratch| holds a
+ * decoded key. */
+static int query_param(struct cg_str query, const char *name, char *scratch, size_t scratch_cap,
+                       bool *found, struct cg_str *value)
+{
+    size_t name_len = strlen(name);
+    *found = false;
+    size_t i = 0;
+    while (i <= query.len) {
+        size_t end = i;
+        while (end < query.len && query.p[end] != '&' && query.p[end] != ';') {
+            end++;
+        }
+        struct cg_str pair = {query.p + i, end - i};
+        if (pair.len > 0) {
+            const char *eq = memchr(pair.p, '=', pair.len);
+            struct cg_str key = {pair.p, eq ? (size_t)(eq - pair.p) : pair.len};
+            size_t key_len;
+            int rc = policy_pct_decode(key, true, scratch, scratch_cap, &key_len);
+            if (rc != CG_OK) {
+                return -1;
+            }
+            if (key_len == name_len && memcmp(scratch, name, name_len) == 0) {
+                if (*found) {
+                    return -1;
+                }
+                *found = true;
+                *value = eq ? (struct cg_str){eq + 1, pair.len - key.len - 1}
+                            : (struct cg_str){pair.p + pair.len, 0};
+            }
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+static const struct policy_route *find_route(const struct policy *p,
+                                             const struct policy_request *req, struct cg_str path,
+                                             int *out_index, struct cg_str *out_capture)
+{
+    for (size_t i = 0; i < p->num_routes; i++) {
+        if (policy_route_match(&p->routes[i], p->case_sensitive_paths, req->method, path,
+                               out_capture)) {
+            *out_index = (int)i;
+            return &p->routes[i];
+        }
+    }
+    *out_index = -1;
+    return NULL;
+}
+
+/* identify ties the certificate to an entry and checks what must hold for it whatever
+ * the route: validity, the entry's expiry and its allow_ips. */
+static enum policy_reason identify(const struct policy *p, const struct policy_identity *id,
+                                   time_t now, struct policy_decision *out,
+                                   const struct policy_entry **out_entry)
+{
+    const struct policy_cert_facts *cert = id->cert;
+    *out_entry = NULL;
+    if (cert == NULL) {
+        return POLICY_REASON_NO_CERTIFICATE;
+    }
+    if (now < cert->not_before) {
+        return POLICY_REASON_CERTIFICATE_NOT_YET_VALID;
+    }
+    if (now > cert->not_after) {
+        return POLICY_REASON_CERTIFICATE_EXPIRED;
+    }
+    enum policy_match how;
+    int idx = policy_registry_find(p, cert, id->chain_validated, &how);
+    if (idx < 0) {
+        return POLICY_REASON_UNKNOWN_CERTIFICATE;
+    }
+    const struct policy_entry *e = &p->entries[idx];
+    /* Named in the decision (for the audit log) even when refused below. */
+    out->matched_by = how;
+    out->entry_name = e->name;
+    out->clearance = e->clearance;
+    if (e->has_expires && now >= e->expires) {
+        return POLICY_REASON_CERTIFICATE_EXPIRED;
+    }
+    if (e->has_allow_ips && !ipset_contains(&e->allow_ips, id->peer)) {
+        return POLICY_REASON_IP_NOT_ALLOWED;
+    }
+    *out_entry = e;
+    out->identified = true;
+    return POLICY_REASON_OK;
+}
+
+static enum policy_level required_level(enum policy_requirement r)
+{
+    switch (r) {
+    case POLICY_REQUIRE_READ_ONLY:
+        return POLICY_LEVEL_READ_ONLY;
+    case POLICY_REQUIRE_READ_WRITE:
+        return POLICY_LEVEL_READ_WRITE;
+    case POLICY_REQUIRE_ADMIN:
+        return POLICY_LEVEL_ADMIN;
+    default:
+        return POLICY_LEVEL_NONE;
+    }
+}
+
+void policy_decide(const struct policy *p, const struct policy_identity *id,
+                   const struct policy_request *req, struct policy_decision *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->route_index = -1;
+    out->requirement = POLICY_REQUIRE_DENY;
+
+    /* 1. One normalized path for authorization and for the database. */
+    struct policy_path pp;
+    if (req->buf == NULL || req->buf_cap < POLICY_DECIDE_BUF_LEN(req->target.len) ||
+        policy_path_normalize(req->target.p, req->target.len, req->buf, req->buf_cap, &pp) !=
+            CG_OK) {
+        finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
+        return;
+    }
+    out->path = (struct cg_str){req->buf, pp.path_len};
+    out->has_query = pp.has_query;
+    out->query = pp.query;
+    char *scratch = req->buf + pp.path_len + 1;
+    size_t scratch_cap = req->buf_cap - pp.path_len - 1;
+
+    /* 2. Host vs SNI. */
+    if (req->sni.len > 0 && req->authority.len > 0 && !host_matches_sni(req->authority, req->sni)) {
+        finish(out, POLICY_REASON_MISDIRECTED, POLICY_MODE_ENFORCE);
+        return;
+    }
+
+    struct cg_str capture = {NULL, 0};
+    const struct policy_route *route = find_route(p, req, out->path, &out->route_index, &capture);
+    enum policy_mode mode = route && route->has_mode ? route->mode : p->mode;
+
+    /* 3. The policy's IP rules (also checked per connection, but a reload may have
+     * narrowed them since the connection was accepted). */
+    if (p->has_allow_ips && !ipset_contains(&p->allow_ips, id->peer)) {
+        finish(out, POLICY_REASON_IP_NOT_ALLOWED, mode);
+        return;
+    }
+    /* 4, 5. */
+    if (route == NULL) {
+        finish(out, POLICY_REASON_NO_MATCHING_ROUTE, mode);
+        return;
+    }
+    out->route_pattern = route->pattern;
+    out->requirement = route->require;
+    if (route->require == POLICY_REQUIRE_DENY) {
+        finish(out, POLICY_REASON_ROUTE_DENIED, mode);
+        return;
+    }
+
+    /* 6. The database the route is about. */
+    size_t db_len = 0;
+    switch (route->db_source) {
+    case POLICY_DB_NONE:
+        break;
+    case POLICY_DB_CAPTURE:
+        if (policy_pct_decode(capture, false, scratch, scratch_cap, &db_len) != CG_OK) {
+            finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
+            return;
+        }
+        out->database = (struct cg_str){scratch, db_len};
+        out->has_database = true;
+        break;
+    case POLICY_DB_FIXED:
+        out->database = cg_str_from_cstr(route->database);
+        out->has_database = true;
+        break;
+    case POLICY_DB_QUERY: {
+        bool found;
+        struct cg_str raw;
+        if (!pp.has_query) {
+            break;
+        }
+        if (query_param(pp.query, route->query_param, scratch, scratch_cap, &found, &raw) != 0 ||
+            (found && policy_pct_decode(raw, true, scratch, scratch_cap, &db_len) != CG_OK)) {
+            finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
+            return;
+        }
+        if (found && db_len > 0) {
+            out->database = (struct cg_str){scratch, db_len};
+            out->has_database = true;
+        }
+        break;
+    }
+    }
+
+    /* 7, 8. Who is calling. */
+    const struct policy_entry *e;
+    enum policy_reason who = identify(p, id, req->now, out, &e);
+    if (e != NULL && out->has_database) {
+        out->level = policy_entry_level(e, out->database);
+    }
+    if (route->require == POLICY_REQUIRE_PUBLIC) {
+        if (e == NULL) {
+            /* An unidentified or refused certificate on a public route: anonymous. */
+            out->matched_by = POLICY_MATCH_NONE;
+            out->entry_name = NULL;
+            out->clearance = POLICY_CLEARANCE_NONE;
+        }
+        finish(out, POLICY_REASON_OK, mode);
+        return;
+    }
+    if (who != POLICY_REASON_OK) {
+        finish(out, who, mode);
+        return;
+    }
+
+    /* 9. Clearance and database level. */
+    enum policy_reason reason = POLICY_REASON_OK;
+    switch (route->require) {
+    case POLICY_REQUIRE_AUTHENTICATED:
+        break;
+    case POLICY_REQUIRE_OPERATOR:
+        if (e->clearance < POLICY_CLEARANCE_OPERATOR) {
+            reason = POLICY_REASON_INSUFFICIENT_CLEARANCE;
+        }
+        break;
+    case POLICY_REQUIRE_CLUSTER_ADMIN:
+        if (e->clearance < POLICY_CLEARANCE_CLUSTER_ADMIN) {
+            reason = POLICY_REASON_INSUFFICIENT_CLEARANCE;
+        }
+        break;
+    case POLICY_REQUIRE_READ_ONLY:
+    case POLICY_REQUIRE_READ_WRITE:
+    case POLICY_REQUIRE_ADMIN:
+        if (e->clearance >= POLICY_CLEARANCE_OPERATOR) {
+            /* Admin on every database, also when the request names none. */
+            out->level = POLICY_LEVEL_ADMIN;
+        } else if (!out->has_database || out->level == POLICY_LEVEL_NONE) {
+            reason = POLICY_REASON_DATABASE_NOT_ALLOWED;
+        } else if (out->level < required_level(route->require)) {
+            reason = POLICY_REASON_INSUFFICIENT_CLEARANCE;
+        }
+        break;
+    case POLICY_REQUIRE_PUBLIC:
+    case POLICY_REQUIRE_DENY:
+        break; /* handled above */
+    }
+    finish(out, reason, mode);
+}
+
+bool policy_allow_peer(const struct policy *p, const struct sockaddr *peer, bool *out_audit)
+{
+    if (out_audit != NULL) {
+        *out_audit = false;
+    }
+    if (!p->has_allow_ips || ipset_contains(&p->allow_ips, peer)) {
+        return true;
+    }
+    if (p->mode == POLICY_MODE_AUDIT) {
+        if (out_audit != NULL) {
+            *out_audit = true;
+        }
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,175 @@
+#include "policy/headers.h"
+
+#include <string.h>
+
+#include "common/boringssl.h"
+
+#include <openssl/base64.h>
+
+#include "policy/policy_internal.h"
+
+static const char *const default_owned[] = {"X-Client-Cert-Thumbprint",
+                                            "X-Client-Name",
+                                            "X-Client-Clearance",
+                                            "X-Client-Database-Access",
+                                            "Client-Cert",
+                                            "Client-Cert-Chain",
+                                            "X-Forwarded-Client-Cert",
+                                            "X-Forwarded-For",
+                                            "X-Forwarded-Proto",
+                                            "X-Forwarded-Host",
+                                            "Forwarded",
+                                            "X-Real-IP",
+                                            NULL};
+
+bool policy_header_is_owned(const struct policy *p, struct cg_str name)
+{
+    for (const char *const *d = default_owned; *d != NULL; d++) {
+        if (cg_str_case_eq_cstr(name, *d)) {
+            return true;
+        }
+    }
+    if (p == NULL) {
+        return false;
+    }
+    const struct policy_header_names *h = &p->headers;
+    const char *configured[] = {h->thumbprint,      h->name,        h->clearance,
+                                h->database_access, h->client_cert, h->xfcc};
+    for (size_t i = 0; i < sizeof(configured) / sizeof(configured[0]); i++) {
+        if (configured[i] != NULL && cg_str_case_eq_cstr(name, configured[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* struct out_buf appends values to the caller's buffer; |failed| sticks. */
+struct out_buf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void put(struct out_buf *b, const char *s, size_t len)
+{
+    if (b->failed || b->cap - b->len < len) {
+        b->failed = true;
+        return;
+    }
+    memcpy(b->p + b->len, s, len);
+    b->len += len;
+}
+
+static void puts_(struct out_buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+/* put_xfcc_value writes |s| bare when it holds only safe characters, else as a quoted
+ * string with '"' and '\' escaped, so that it cannot end its field early. */
+static void put_xfcc_value(struct out_buf *b, const char *s, bool always_quote)
+{
+    bool quote = always_quote || *s == '\0';
+    for (const char *c = s; *c && !quote; c++) {
+        quote = *c == ',' || *c == ';' || *c == '=' || *c == '"' || *c == '\\' ||
+                (unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f;
+    }
+    if (!quote) {
+        puts_(b, s);
+        return;
+    }
+    put(b, "\"", 1);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            put(b, "\\", 1);
+        }
+        put(b, c, 1);
+    }
+    put(b, "\"", 1);
+}
+
+static void add(struct policy_header *out, size_t *num, const char *name, struct out_buf *b,
+                size_t start)
+{
+    out[*num].name = cg_str_from_cstr(name);
+    out[*num].value = (struct cg_str){b->p + start, b->len - start};
+    (*num)++;
+}
+
+int policy_headers_build(const struct policy *p, const struct policy_decision *d,
+                         const struct policy_cert_facts *cert, const uint8_t *der, size_t der_len,
+                         char *buf, size_t buf_cap, struct policy_header *out, size_t *out_num)
+{
+    const struct policy_header_names *h = &p->headers;
+    struct out_buf b = {buf, 0, buf_cap, false};
+    size_t num = 0, start;
+    *out_num = 0;
+    if (!d->allow || !d->identified || cert == NULL || d->entry_name == NULL) {
+        return CG_OK;
+    }
+
+    char hex[2 * POLICY_SHA256_LEN + 1];
+    policy_hex_encode(cert->sha1, POLICY_SHA1_LEN, hex);
+    start = b.len;
+    puts_(&b, hex);
+    add(out, &num, h->thumbprint, &b, start);
+
+    start = b.len;
+    puts_(&b, d->entry_name);
+    add(out, &num, h->name, &b, start);
+
+    start = b.len;
+    puts_(&b, policy_clearance_str(d->clearance));
+    add(out, &num, h->clearance, &b, start);
+
+    if (d->has_database && d->level != POLICY_LEVEL_NONE) {
+        start = b.len;
+        puts_(&b, policy_level_str(d->level));
+        add(out, &num, h->database_access, &b, start);
+    }
+
+    if (h->client_cert_on && der != NULL && der_len > 0) {
+        size_t enc_len;
+        if (!EVP_EncodedLength(&enc_len, der_len) || b.cap - b.len < enc_len + 2) {
+            return CG_ERR_LIMIT;
+        }
+        start = b.len;
+        put(&b, ":", 1);
+        /* EVP_EncodeBlock writes a NUL after the base64 text: it is overwritten by the
+         * closing ':' (enc_len counts it). */
+        size_t n = EVP_EncodeBlock((uint8_t *)b.p + b.len, der, der_len);
+        b.len += n;
+        put(&b, ":", 1);
+        add(out, &num, h->client_cert, &b, start);
+    }
+
+    if (h->xfcc_on) {
+        start = b.len;
+        char lower[2 * POLICY_SHA256_LEN + 1];
+        policy_hex_encode(cert->sha256, POLICY_SHA256_LEN, lower);
+        for (char *c = lower; *c; c++) {
+            *c = cg_ascii_lower(*c);
+        }
+        puts_(&b, "Hash=");
+        puts_(&b, lower);
+        if (cert->subject != NULL) {
+            puts_(&b, ";Subject=");
+            put_xfcc_value(&b, cert->subject, true);
+        }
+        for (size_t i = 0; i < cert->num_uri_sans; i++) {
+            puts_(&b, ";URI=");
+            put_xfcc_value(&b, cert->uri_sans[i], false);
+        }
+        for (size_t i = 0; i < cert->num_dns_sans; i++) {
+            puts_(&b, ";DNS=");
+            put_xfcc_value(&b, cert->dns_sans[i], false);
+        }
+        add(out, &num, h->xfcc, &b, start);
+    }
+
+    if (b.failed) {
+        return CG_ERR_LIMIT;
+    }
+    *out_num = num;
+    return CG_OK;
+}

@@ -1,0 +1,191 @@
+/* The certificate registry's lookup tables: open addressing with linear probing over
+ * digests. The keys are cryptographic hashes, so their first bytes are already
+ * uniformly distributed and serve as the hash. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/bug.h"
+#include "common/mem.h"
+#include "policy/policy_internal.h"
+
+static size_t stride(const struct policy_hashtab *t)
+{
+    return t->key_len + sizeof(uint32_t);
+}
+
+static size_t slot_hash(const struct policy_hashtab *t, const uint8_t *key)
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h));
+    /* Mix anyway: a policy author could choose keys, and this costs one multiply. */
+    h ^= h >> 29;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 32;
+    return (size_t)h & (t->cap - 1);
+}
+
+static uint32_t slot_value(const uint8_t *slot, size_t key_len)
+{
+    uint32_t v;
+    memcpy(&v, slot + key_len, sizeof(v));
+    return v;
+}
+
+void policy_hashtab_init(struct policy_hashtab *t, size_t key_len)
+{
+    memset(t, 0, sizeof(*t));
+    t->key_len = key_len;
+}
+
+static void put(struct policy_hashtab *t, const uint8_t *key, uint32_t value_plus1)
+{
+    size_t i = slot_hash(t, key);
+    for (;;) {
+        uint8_t *slot = t->slots + i * stride(t);
+        if (slot_value(slot, t->key_len) == 0) {
+            memcpy(slot, key, t->key_len);
+            memcpy(slot + t->key_len, &value_plus1, sizeof(value_plus1));
+            t->num++;
+            return;
+        }
+        i = (i + 1) & (t->cap - 1);
+    }
+}
+
+static void grow(struct policy_hashtab *t)
+{
+    struct policy_hashtab old = *t;
+    t->cap = old.cap ? old.cap * 2 : 16;
+    t->num = 0;
+    t->slots = cg_xcalloc(t->cap, stride(t));
+    for (size_t i = 0; i < old.cap; i++) {
+        const uint8_t *slot = old.slots + i * stride(&old);
+        uint32_t v = slot_value(slot, old.key_len);
+        if (v != 0) {
+            put(t, slot, v);
+        }
+    }
+    free(old.slots);
+}
+
+int policy_hashtab_insert(struct policy_hashtab *t, const uint8_t *key, uint32_t value, bool unique,
+                          uint32_t *out_existing)
+{
+    CG_BUG_ON(value == UINT32_MAX);
+    if (unique) {
+        size_t cursor = 0;
+        uint32_t existing;
+        if (policy_hashtab_next(t, key, &cursor, &existing)) {
+            if (out_existing != NULL) {
+                *out_existing = existing;
+            }
+            return CG_ERR_EXISTS;
+        }
+    }
+    if ((t->num + 1) * 2 > t->cap) {
+        grow(t);
+    }
+    put(t, key, value + 1);
+    return CG_OK;
+}
+
+bool policy_hashtab_next(const struct policy_hashtab *t, const uint8_t *key, size_t *cursor,
+                         uint32_t *out_value)
+{
+    if (t->cap == 0) {
+        return false;
+    }
+    /* |*cursor| counts the probes already made from the home slot. */
+    size_t home = slot_hash(t, key);
+    for (size_t n = *cursor; n < t->cap; n++) {
+        const uint8_t *slot = t->slots + ((home + n) & (t->cap - 1)) * stride(t);
+        uint32_t v = slot_value(slot, t->key_len);
+        if (v == 0) {
+            *cursor = t->cap;
+            return false;
+        }
+        if (memcmp(slot, key, t->key_len) == 0) {
+            *cursor = n + 1;
+            *out_value = v - 1;
+            return true;
+        }
+    }
+    *cursor = t->cap;
+    return false;
+}
+
+void policy_hashtab_cleanup(struct policy_hashtab *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = 0;
+    t->num = 0;
+}
+
+static bool matcher_ok(const struct policy_matcher *m, const struct policy_cert_facts *f)
+{
+    if (m->subject_cn != NULL &&
+        (f->subject_cn == NULL || strcmp(m->subject_cn, f->subject_cn) != 0)) {
+        return false;
+    }
+    if (m->dns_san != NULL) {
+        bool found = false;
+        for (size_t i = 0; i < f->num_dns_sans && !found; i++) {
+            found = strcasecmp(m->dns_san, f->dns_sans[i]) == 0;
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    if (m->uri_san != NULL) {
+        bool found = false;
+        for (size_t i = 0; i < f->num_uri_sans && !found; i++) {
+            found = strcmp(m->uri_san, f->uri_sans[i]) == 0;
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
+                         bool chain_validated, enum policy_match *out_match)
+{
+    uint32_t idx;
+    size_t cursor = 0;
+    if (policy_hashtab_next(&p->by_sha1, f->sha1, &cursor, &idx)) {
+        *out_match = POLICY_MATCH_THUMBPRINT;
+        return (int)idx;
+    }
+    cursor = 0;
+    if (policy_hashtab_next(&p->by_sha256, f->sha256, &cursor, &idx)) {
+        *out_match = POLICY_MATCH_THUMBPRINT;
+        return (int)idx;
+    }
+    /* RavenDB's renewal rule: same key, same issuer, same issuer key. */
+    cursor = 0;
+    while (policy_hashtab_next(&p->by_spki, f->spki_sha256, &cursor, &idx)) {
+        const struct policy_pin *pin = &p->pins[idx];
+        if (f->issuer != NULL && strcmp(pin->issuer, f->issuer) == 0 &&
+            pin->aki_len == f->aki_len && memcmp(pin->aki, f->aki, f->aki_len) == 0) {
+            *out_match = POLICY_MATCH_PIN;
+            return (int)pin->entry;
+        }
+    }
+    /* Identity matchers only vouch for chains the listener validated. */
+    if (chain_validated) {
+        for (size_t i = 0; i < p->num_matcher_entries; i++) {
+            const struct policy_entry *e = &p->entries[p->matcher_entries[i]];
+            for (size_t j = 0; j < e->num_matchers; j++) {
+                if (matcher_ok(&e->matchers[j], f)) {
+                    *out_match = POLICY_MATCH_IDENTITY;
+                    return (int)p->matcher_entries[i];
+                }
+            }
+        }
+    }
+    *out_match = POLICY_MATCH_NONE;
+    return -1;
+}

@@ -1,0 +1,676 @@
+/* Tests for policy/decide.c: a table over clearance x requirement x database listed or
+ * not, every reason code, pins, identity matchers, expiry, audit mode, Host vs SNI,
+ * databases from {db} and from the query, and concurrent readers. Certificates are
+ * synthetic policy_cert_facts (cert_facts_test.c covers real ones). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+#define NOW 1800000000 /* 2027-01-15T08:00:00Z */
+
+enum cert_id { NO_CERT, ADMIN, OP, USER, PINNED, RESTRICTED, EXPIRING, SPIFFE, CATALOG, STRANGER };
+
+static const char policy_json[] =
+    "{\n"
+    "  \"allow_ips\": [\"10.0.0.0/8\", \"127.0.0.1\", \"::1\"],\n"
+    "  \"routes\": [\n"
+    "    {\"path\": \"/public/*\", \"require\": \"Public\"},\n"
+    "    {\"path\": \"/auth/*\", \"require\": \"Authenticated\"},\n"
+    "    {\"path\": \"/deny/*\", \"require\": \"Deny\"},\n"
+    "    {\"path\": \"/op/*\", \"require\": \"Operator\"},\n"
+    "    {\"path\": \"/ca/*\", \"require\": \"ClusterAdmin\"},\n"
+    "    {\"path\": \"/db/{db}/ro/*\", \"require\": \"ReadOnly\"},\n"
+    "    {\"path\": \"/db/{db}/rw/*\", \"require\": \"ReadWrite\"},\n"
+    "    {\"path\": \"/db/{db}/admin/*\", \"require\": \"Admin\"},\n"
+    "    {\"path\": \"/fixed\", \"database\": \"hr\", \"require\": \"ReadWrite\"},\n"
+    "    {\"path\": \"/query\", \"database_from_query\": \"db\", \"require\": \"ReadOnly\"},\n"
+    "    {\"path\": \"/audit/*\", \"require\": \"ClusterAdmin\", \"mode\": \"audit\"},\n"
+    "    {\"path\": \"/get-only\", \"methods\": [\"GET\", \"HEAD\"], \"require\": "
+    "\"Authenticated\"},\n"
+    "    {\"path\": \"/pub-db/{db}\", \"require\": \"Public\"}\n"
+    "  ],\n"
+    "  \"certificates\": [\n"
+    "    {\"name\": \"admin\", \"clearance\": \"ClusterAdmin\",\n"
+    "     \"thumbprints\": [\"a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\"]},\n"
+    "    {\"name\": \"op\", \"clearance\": \"Operator\", \"thumbprints\": [\n"
+    "     "
+    "\"B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:B2:"
+    "B2:B2\"]},\n"
+    "    {\"name\": \"user\", \"clearance\": \"ValidUser\",\n"
+    "     \"thumbprints\": [\"C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3\"],\n"
+    "     \"databases\": {\"hr\": \"ReadWrite\", \"my db\": \"ReadOnly\"}},\n"
+    "    {\"name\": \"pinned\", \"clearance\": \"ValidUser\", \"databases\": {\"hr\": "
+    "\"ReadOnly\"},\n"
+    "     \"pins\": [{\"spki_sha256\": \"1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ=\",\n"
+    "                \"issuer\": \"CN=Pin CA,O=Acme\\\\, Inc.\", \"issuer_key_id\": "
+    "\"01:02:03\"}]},\n"
+    "    {\"name\": \"restricted\", \"clearance\": \"ClusterAdmin\", \"allow_ips\": "
+    "[\"10.1.0.0/16\"],\n"
+    "     \"thumbprints\": [\"E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5\"]},\n"
+    "    {\"name\": \"expiring\", \"clearance\": \"ClusterAdmin\", \"expires\": "
+    "\"2027-06-01T00:00:00Z\",\n"
+    "     \"thumbprints\": [\"F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6F6\"]},\n"
+    "    {\"name\": \"spiffe\", \"clearance\": \"ValidUser\", \"databases\": {\"hr\": "
+    "\"ReadOnly\"},\n"
+    "     \"match\": {\"uri_san\": \"spiffe://example.org/app\"}},\n"
+    "    {\"name\": \"catalog\", \"clearance\": \"ValidUser\",\n"
+    "     \"thumbprints\": [\"1717171717171717171717171717171717171717\"],\n"
+    "     \"databases\": {\"Catalog\": \"ReadOnly\", \"ops\": \"Admin\"}}\n"
+    "  ]\n"
+    "}\n";
+
+static struct policy *pol;
+static struct policy_cert_facts certs[STRANGER + 1];
+static char *spiffe_uri = (char[]){"spiffe://example.org/app"};
+static char *pin_issuer = (char[]){"CN=Pin CA,O=Acme\\, Inc."};
+
+static void fake_cert(struct policy_cert_facts *f, uint8_t tag)
+{
+    memset(f, 0, sizeof(*f));
+    memset(f->sha1, tag, sizeof(f->sha1));
+    memset(f->sha256, tag, sizeof(f->sha256));
+    memset(f->spki_sha256, tag, sizeof(f->spki_sha256));
+    f->not_before = NOW - 86400;
+    f->not_after = NOW + 86400 * 365;
+}
+
+static struct policy *load(const char *json, const struct policy_load_opts *opts)
+{
+    struct policy *p = NULL;
+    struct cg_errbuf err = {{0}};
+    int rc = policy_load_json("test.json", json, strlen(json), opts, &p, &err);
+    ck_assert_msg(rc == 0, "load failed: %s", err.msg);
+    return p;
+}
+
+static void setup(void)
+{
+    struct policy_load_opts opts = {.client_ca = true};
+    pol = load(policy_json, &opts);
+    fake_cert(&certs[ADMIN], 0xa1);
+    fake_cert(&certs[OP], 0xb2);
+    fake_cert(&certs[USER], 0xc3);
+    fake_cert(&certs[PINNED], 0x99);
+    memset(certs[PINNED].spki_sha256, 0xd4, 32);
+    certs[PINNED].issuer = pin_issuer;
+    certs[PINNED].aki[0] = 1;
+    certs[PINNED].aki[1] = 2;
+    certs[PINNED].aki[2] = 3;
+    certs[PINNED].aki_len = 3;
+    fake_cert(&certs[RESTRICTED], 0xe5);
+    fake_cert(&certs[EXPIRING], 0xf6);
+    fake_cert(&certs[SPIFFE], 0x55);
+    certs[SPIFFE].uri_sans[0] = spiffe_uri;
+    certs[SPIFFE].num_uri_sans = 1;
+    fake_cert(&certs[CATALOG], 0x17);
+    fake_cert(&certs[STRANGER], 0x42);
+}
+
+static void teardown(void)
+{
+    policy_unref(pol);
+    pol = NULL;
+}
+
+static struct sockaddr_storage peer_of(const char *text)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+    } else {
+        ck_assert_int_eq(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
+        sin6->sin6_family = AF_INET6;
+    }
+    return ss;
+}
+
+struct call {
+    const struct policy *p;
+    enum cert_id cert;
+    const char *peer;   /* default 10.0.0.1 */
+    const char *method; /* default GET */
+    const char *target;
+    const char *sni;
+    const char *authority;
+    time_t now; /* default NOW */
+    bool chain_validated;
+};
+
+static char scratch[4096];
+
+static struct policy_decision run(struct call c)
+{
+    struct sockaddr_storage ss = peer_of(c.peer ? c.peer : "10.0.0.1");
+    struct policy_identity id = {
+        .peer = (const struct sockaddr *)&ss,
+        .cert = c.cert == NO_CERT ? NULL : &certs[c.cert],
+        .chain_validated = c.chain_validated,
+    };
+    struct policy_request req = {
+        .now = c.now ? c.now : NOW,
+        .sni = cg_str_from_cstr(c.sni ? c.sni : ""),
+        .method = cg_str_from_cstr(c.method ? c.method : "GET"),
+        .authority = cg_str_from_cstr(c.authority ? c.authority : ""),
+        .target = cg_str_from_cstr(c.target),
+        .buf = scratch,
+        .buf_cap = sizeof(scratch),
+    };
+    struct policy_decision d;
+    policy_decide(c.p ? c.p : pol, &id, &req, &d);
+    /* Invariants of every decision. */
+    ck_assert(d.allow == (d.reason == POLICY_REASON_OK || d.audit));
+    ck_assert(d.allow ? d.http_status == 0 || d.audit : d.http_status != 0);
+    return d;
+}
+
+#define R(x) POLICY_REASON_##x
+
+/* ---- the clearance x requirement x database matrix ---- */
+
+struct matrix_case {
+    enum cert_id cert;
+    const char *target;
+    enum policy_reason want;
+    enum policy_level level; /* expected effective level when a database is named */
+};
+
+static const struct matrix_case matrix[] = {
+    /* ClusterAdmin: everything but Deny. */
+    {ADMIN, "/public/x", R(OK), 0},
+    {ADMIN, "/auth/x", R(OK), 0},
+    {ADMIN, "/db/hr/ro/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/db/hr/rw/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/db/hr/admin/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/db/sales/ro/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/db/sales/rw/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/db/sales/admin/x", R(OK), POLICY_LEVEL_ADMIN},
+    {ADMIN, "/op/x", R(OK), 0},
+    {ADMIN, "/ca/x", R(OK), 0},
+    {ADMIN, "/deny/x", R(ROUTE_DENIED), 0},
+    /* Operator: Admin on every database, not ClusterAdmin. */
+    {OP, "/public/x", R(OK), 0},
+    {OP, "/auth/x", R(OK), 0},
+    {OP, "/db/hr/ro/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/db/hr/rw/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/db/hr/admin/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/db/sales/ro/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/db/sales/rw/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/db/sales/admin/x", R(OK), POLICY_LEVEL_ADMIN},
+    {OP, "/op/x", R(OK), 0},
+    {OP, "/ca/x", R(INSUFFICIENT_CLEARANCE), 0},
+    {OP, "/deny/x", R(ROUTE_DENIED), 0},
+    /* ValidUser with hr: ReadWrite. */
+    {USER, "/public/x", R(OK), 0},
+    {USER, "/auth/x", R(OK), 0},
+    {USER, "/db/hr/ro/x", R(OK), POLICY_LEVEL_READ_WRITE},
+    {USER, "/db/hr/rw/x", R(OK), POLICY_LEVEL_READ_WRITE},
+    {USER, "/db/hr/admin/x", R(INSUFFICIENT_CLEARANCE), POLICY_LEVEL_READ_WRITE},
+    {USER, "/db/sales/ro/x", R(DATABASE_NOT_ALLOWED), POLICY_LEVEL_NONE},
+    {USER, "/db/sales/rw/x", R(DATABASE_NOT_ALLOWED), POLICY_LEVEL_NONE},
+    {USER, "/db/sales/admin/x", R(DATABASE_NOT_ALLOWED), POLICY_LEVEL_NONE},
+    {USER, "/op/x", R(INSUFFICIENT_CLEARANCE), 0},
+    {USER, "/ca/x", R(INSUFFICIENT_CLEARANCE), 0},
+    {USER, "/deny/x", R(ROUTE_DENIED), 0},
+    /* ValidUser with Catalog: ReadOnly (names case-insensitive) and ops: Admin. */
+    {CATALOG, "/db/catalog/ro/x", R(OK), POLICY_LEVEL_READ_ONLY},
+    {CATALOG, "/db/CATALOG/rw/x", R(INSUFFICIENT_CLEARANCE), POLICY_LEVEL_READ_ONLY},
+    {CATALOG, "/db/catalog/admin/x", R(INSUFFICIENT_CLEARANCE), POLICY_LEVEL_READ_ONLY},
+    {CATALOG, "/db/ops/ro/x", R(OK), POLICY_LEVEL_ADMIN},
+    {CATALOG, "/db/ops/rw/x", R(OK), POLICY_LEVEL_ADMIN},
+    {CATALOG, "/db/ops/admin/x", R(OK), POLICY_LEVEL_ADMIN},
+    {CATALOG, "/db/hr/ro/x", R(DATABASE_NOT_ALLOWED), POLICY_LEVEL_NONE},
+    /* No certificate: only Public (and Deny is still Deny). */
+    {NO_CERT, "/public/x", R(OK), 0},
+    {NO_CERT, "/auth/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/db/hr/ro/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/db/hr/rw/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/db/hr/admin/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/op/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/ca/x", R(NO_CERTIFICATE), 0},
+    {NO_CERT, "/deny/x", R(ROUTE_DENIED), 0},
+    /* Unregistered certificate. */
+    {STRANGER, "/public/x", R(OK), 0},
+    {STRANGER, "/auth/x", R(UNKNOWN_CERTIFICATE), 0},
+    {STRANGER, "/db/hr/ro/x", R(UNKNOWN_CERTIFICATE), 0},
+    {STRANGER, "/op/x", R(UNKNOWN_CERTIFICATE), 0},
+    {STRANGER, "/ca/x", R(UNKNOWN_CERTIFICATE), 0},
+    {STRANGER, "/deny/x", R(ROUTE_DENIED), 0},
+    /* Fixed database and the prefix itself matched by "/x/" + "*". */
+    {USER, "/fixed", R(OK), POLICY_LEVEL_READ_WRITE},
+    {CATALOG, "/fixed", R(DATABASE_NOT_ALLOWED), POLICY_LEVEL_NONE},
+    {USER, "/op", R(INSUFFICIENT_CLEARANCE), 0},
+    {USER, "/op/", R(INSUFFICIENT_CLEARANCE), 0},
+    {USER, "/ca", R(INSUFFICIENT_CLEARANCE), 0},
+    {USER, "/OP/x", R(INSUFFICIENT_CLEARANCE), 0}, /* literals match case-insensitively */
+    {USER, "/nothing", R(NO_MATCHING_ROUTE), 0},
+    {USER, "/opx", R(NO_MATCHING_ROUTE), 0},
+};
+
+START_TEST(test_matrix)
+{
+    const struct matrix_case *c = &matrix[_i];
+    struct policy_decision d = run((struct call){.cert = c->cert, .target = c->target});
+    ck_assert_msg(d.reason == c->want, "cert %d %s: got %s, want %s", c->cert, c->target,
+                  policy_reason_str(d.reason), policy_reason_str(c->want));
+    ck_assert(d.allow == (c->want == R(OK)));
+    ck_assert(!d.audit);
+    if (d.has_database) {
+        ck_assert_msg(d.level == c->level, "%s: level %s", c->target, policy_level_str(d.level));
+    }
+    if (c->want == R(INSUFFICIENT_CLEARANCE) || c->want == R(DATABASE_NOT_ALLOWED) ||
+        c->want == R(ROUTE_DENIED) || c->want == R(NO_MATCHING_ROUTE)) {
+        ck_assert_int_eq(d.http_status, 403);
+        ck_assert_int_eq(d.grpc_status, 7);
+    }
+    if (c->want == R(NO_CERTIFICATE) || c->want == R(UNKNOWN_CERTIFICATE)) {
+        ck_assert_int_eq(d.http_status, 403);
+        ck_assert_int_eq(d.grpc_status, 16);
+    }
+}
+END_TEST
+
+START_TEST(test_decision_fields)
+{
+    struct policy_decision d = run((struct call){.cert = USER, .target = "/db/h%72/rw/docs?id=1"});
+    ck_assert(d.allow);
+    ck_assert(d.identified);
+    ck_assert_str_eq(d.entry_name, "user");
+    ck_assert_int_eq(d.clearance, POLICY_CLEARANCE_VALID_USER);
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_THUMBPRINT);
+    ck_assert_int_eq(d.route_index, 6);
+    ck_assert_str_eq(d.route_pattern, "/db/{db}/rw/*");
+    ck_assert_int_eq(d.requirement, POLICY_REQUIRE_READ_WRITE);
+    ck_assert(d.has_database);
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("hr")));
+    ck_assert(cg_str_eq(d.path, CG_STR_LIT("/db/hr/rw/docs")));
+    ck_assert_int_eq(d.path.p[d.path.len], '\0');
+    ck_assert(d.has_query);
+    ck_assert(cg_str_eq(d.query, CG_STR_LIT("id=1")));
+
+    /* A database name with an escape is decoded before it is compared. */
+    d = run((struct call){.cert = USER, .target = "/db/my%20db/ro/x"});
+    ck_assert_str_eq(policy_reason_str(d.reason), "ok");
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("my db")));
+    ck_assert_int_eq(d.level, POLICY_LEVEL_READ_ONLY);
+
+    /* SHA-256 thumbprint. */
+    d = run((struct call){.cert = OP, .target = "/op/x"});
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_THUMBPRINT);
+    ck_assert_str_eq(d.entry_name, "op");
+
+    /* Public route: an unknown certificate is anonymous, a known one is named. */
+    d = run((struct call){.cert = STRANGER, .target = "/public/x"});
+    ck_assert(d.allow && !d.identified && d.entry_name == NULL);
+    d = run((struct call){.cert = USER, .target = "/pub-db/hr"});
+    ck_assert(d.allow && d.identified);
+    ck_assert_int_eq(d.level, POLICY_LEVEL_READ_WRITE);
+}
+END_TEST
+
+START_TEST(test_methods)
+{
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/get-only"}).reason, R(OK));
+    ck_assert_int_eq(
+        run((struct call){.cert = USER, .method = "HEAD", .target = "/get-only"}).reason, R(OK));
+    ck_assert_int_eq(
+        run((struct call){.cert = USER, .method = "POST", .target = "/get-only"}).reason,
+        R(NO_MATCHING_ROUTE));
+    ck_assert_int_eq(
+        run((struct call){.cert = USER, .method = "get", .target = "/get-only"}).reason,
+        R(NO_MATCHING_ROUTE));
+}
+END_TEST
+
+START_TEST(test_ip_rules)
+{
+    struct policy_decision d =
+        run((struct call){.cert = ADMIN, .peer = "192.168.1.1", .target = "/public/x"});
+    ck_assert_int_eq(d.reason, R(IP_NOT_ALLOWED));
+    ck_assert_int_eq(d.http_status, 403);
+    ck_assert_int_eq(run((struct call){.cert = ADMIN, .peer = "::1", .target = "/ca/x"}).reason,
+                     R(OK));
+    ck_assert_int_eq(
+        run((struct call){.cert = ADMIN, .peer = "::ffff:10.9.9.9", .target = "/ca/x"}).reason,
+        R(OK));
+    ck_assert_int_eq(run((struct call){.cert = ADMIN, .peer = "::2", .target = "/ca/x"}).reason,
+                     R(IP_NOT_ALLOWED));
+    /* Per-entry allow_ips narrow further. */
+    ck_assert_int_eq(
+        run((struct call){.cert = RESTRICTED, .peer = "10.1.2.3", .target = "/ca/x"}).reason,
+        R(OK));
+    d = run((struct call){.cert = RESTRICTED, .peer = "10.2.0.1", .target = "/ca/x"});
+    ck_assert_int_eq(d.reason, R(IP_NOT_ALLOWED));
+    ck_assert_str_eq(d.entry_name, "restricted"); /* named for the log */
+    ck_assert(!d.identified);
+
+    struct sockaddr_storage in = peer_of("10.200.0.1"), out = peer_of("8.8.8.8");
+    bool audit = true;
+    ck_assert(policy_allow_peer(pol, (struct sockaddr *)&in, &audit));
+    ck_assert(!audit);
+    ck_assert(!policy_allow_peer(pol, (struct sockaddr *)&out, &audit));
+    ck_assert(!audit);
+    ck_assert(!policy_allow_peer(pol, NULL, NULL));
+}
+END_TEST
+
+START_TEST(test_validity_and_expiry)
+{
+    struct policy_decision d =
+        run((struct call){.cert = ADMIN, .target = "/ca/x", .now = NOW - 2 * 86400});
+    ck_assert_int_eq(d.reason, R(CERTIFICATE_NOT_YET_VALID));
+    ck_assert_int_eq(d.grpc_status, 16);
+    d = run((struct call){.cert = ADMIN, .target = "/ca/x", .now = NOW + 400 * 86400});
+    ck_assert_int_eq(d.reason, R(CERTIFICATE_EXPIRED));
+    ck_assert_int_eq(d.http_status, 403);
+    ck_assert_int_eq(d.grpc_status, 16);
+    /* Boundaries are inclusive: valid at notBefore and at notAfter. */
+    ck_assert_int_eq(
+        run((struct call){.cert = ADMIN, .target = "/ca/x", .now = NOW - 86400}).reason, R(OK));
+    ck_assert_int_eq(
+        run((struct call){.cert = ADMIN, .target = "/ca/x", .now = NOW + 86400 * 365}).reason,
+        R(OK));
+    /* The entry's "expires" (2027-06-01T00:00:00Z = 1811808000). */
+    ck_assert_int_eq(
+        run((struct call){.cert = EXPIRING, .target = "/ca/x", .now = 1811807999}).reason, R(OK));
+    d = run((struct call){.cert = EXPIRING, .target = "/ca/x", .now = 1811808000});
+    ck_assert_int_eq(d.reason, R(CERTIFICATE_EXPIRED));
+    /* Expired certificates get no identity on public routes either. */
+    d = run((struct call){.cert = EXPIRING, .target = "/public/x", .now = 1811808000});
+    ck_assert(d.allow && !d.identified && d.entry_name == NULL);
+}
+END_TEST
+
+START_TEST(test_pin_rule)
+{
+    struct policy_decision d = run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"});
+    ck_assert_int_eq(d.reason, R(OK));
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_PIN);
+    ck_assert_str_eq(d.entry_name, "pinned");
+
+    /* Same key, other issuer: not trusted. */
+    struct policy_cert_facts saved = certs[PINNED];
+    char other_issuer[] = "CN=Pin CA,O=Evil";
+    certs[PINNED].issuer = other_issuer;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    /* Same key and issuer, other AKI. */
+    certs[PINNED] = saved;
+    certs[PINNED].aki[2] = 4;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    /* No AKI at all. */
+    certs[PINNED] = saved;
+    certs[PINNED].aki_len = 0;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    /* Other key. */
+    certs[PINNED] = saved;
+    certs[PINNED].spki_sha256[31] ^= 1;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    certs[PINNED] = saved;
+}
+END_TEST
+
+START_TEST(test_identity_matcher)
+{
+    /* Only with a validated chain. */
+    ck_assert_int_eq(run((struct call){.cert = SPIFFE, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    struct policy_decision d =
+        run((struct call){.cert = SPIFFE, .target = "/db/hr/ro/x", .chain_validated = true});
+    ck_assert_int_eq(d.reason, R(OK));
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_IDENTITY);
+    ck_assert_str_eq(d.entry_name, "spiffe");
+    ck_assert_int_eq(
+        run((struct call){.cert = SPIFFE, .target = "/db/hr/rw/x", .chain_validated = true}).reason,
+        R(INSUFFICIENT_CLEARANCE));
+    ck_assert_int_eq(
+        run((struct call){.cert = STRANGER, .target = "/auth/x", .chain_validated = true}).reason,
+        R(UNKNOWN_CERTIFICATE));
+}
+END_TEST
+
+START_TEST(test_bad_path_and_misdirected)
+{
+    static const char *const bad[] = {"/db/hr/../admin/x", "/db//x", "/a%2Fb", "x", "/a\\b",
+                                      "/%2e%2e/ca/x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct policy_decision d = run((struct call){.cert = ADMIN, .target = bad[i]});
+        ck_assert_int_eq(d.reason, R(BAD_PATH));
+        ck_assert_int_eq(d.http_status, 400);
+        ck_assert(!d.allow);
+    }
+    struct call c = {.cert = ADMIN, .target = "/ca/x", .sni = "db.example.com"};
+    static const char *const same[] = {"db.example.com", "DB.Example.COM", "db.example.com:8443",
+                                       "db.example.com.", ""};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        c.authority = same[i];
+        ck_assert_msg(run(c).reason == R(OK), "authority %s", same[i]);
+    }
+    static const char *const other[] = {"other.example.com", "db.example.co", "[::1]:8443",
+                                        "127.0.0.1", "db.example.com.evil"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        c.authority = other[i];
+        struct policy_decision d = run(c);
+        ck_assert_msg(d.reason == R(MISDIRECTED), "authority %s", other[i]);
+        ck_assert_int_eq(d.http_status, 421);
+    }
+    /* No SNI: nothing to compare. */
+    c.sni = NULL;
+    c.authority = "anything";
+    ck_assert_int_eq(run(c).reason, R(OK));
+
+    /* A scratch buffer that is too small is a bad path, never an overflow. */
+    struct sockaddr_storage ss = peer_of("10.0.0.1");
+    struct policy_identity id = {.peer = (struct sockaddr *)&ss, .cert = &certs[ADMIN]};
+    char small[8];
+    struct policy_request req = {.now = NOW,
+                                 .method = CG_STR_LIT("GET"),
+                                 .target = CG_STR_LIT("/ca/x"),
+                                 .buf = small,
+                                 .buf_cap = 8};
+    struct policy_decision d;
+    policy_decide(pol, &id, &req, &d);
+    ck_assert_int_eq(d.reason, R(BAD_PATH));
+    req.buf_cap = POLICY_DECIDE_BUF_LEN(5);
+    policy_decide(pol, &id, &req, &d);
+    ck_assert_int_eq(d.reason, R(OK));
+}
+END_TEST
+
+START_TEST(test_database_from_query)
+{
+    struct policy_decision d =
+        run((struct call){.cert = USER, .target = "/query?db=hr&q=SELECT+1"});
+    ck_assert_int_eq(d.reason, R(OK));
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("hr")));
+    ck_assert(cg_str_eq(d.query, CG_STR_LIT("db=hr&q=SELECT+1")));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?q=x&db=h%72"}).reason,
+                     R(OK));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?db=my+db"}).reason, R(OK));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?db=sales"}).reason,
+                     R(DATABASE_NOT_ALLOWED));
+    /* Absent or empty: ValidUser has no database to be allowed on; Operator+ has all. */
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query"}).reason,
+                     R(DATABASE_NOT_ALLOWED));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?db="}).reason,
+                     R(DATABASE_NOT_ALLOWED));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?dbx=hr"}).reason,
+                     R(DATABASE_NOT_ALLOWED));
+    ck_assert_int_eq(run((struct call){.cert = OP, .target = "/query?q=1"}).reason, R(OK));
+    /* Ambiguous: the database might read the other copy. */
+    static const char *const ambiguous[] = {"/query?db=hr&db=sales",   "/query?db=sales&db=hr",
+                                            "/query?d%62=sales&db=hr", "/query?x=1;db=sales&db=hr",
+                                            "/query?db=hr&db",         "/query?db=%zz",
+                                            "/query?%zz=1&db=hr",      "/query?db=h%00r"};
+    for (size_t i = 0; i < sizeof(ambiguous) / sizeof(ambiguous[0]); i++) {
+        struct policy_decision a = run((struct call){.cert = USER, .target = ambiguous[i]});
+        ck_assert_msg(a.reason == R(BAD_PATH), "%s: %s", ambiguous[i], policy_reason_str(a.reason));
+        ck_assert_int_eq(a.http_status, 400);
+    }
+}
+END_TEST
+
+START_TEST(test_audit_mode)
+{
+    /* Route in audit mode: would-deny is allowed with audit set and the reason kept. */
+    struct policy_decision d = run((struct call){.cert = USER, .target = "/audit/x"});
+    ck_assert(d.allow && d.audit);
+    ck_assert_int_eq(d.reason, R(INSUFFICIENT_CLEARANCE));
+    ck_assert_int_eq(d.http_status, 403);
+    d = run((struct call){.cert = ADMIN, .target = "/audit/x"});
+    ck_assert(d.allow && !d.audit);
+    ck_assert_int_eq(d.reason, R(OK));
+    /* Other routes still enforce. */
+    d = run((struct call){.cert = USER, .target = "/ca/x"});
+    ck_assert(!d.allow && !d.audit);
+
+    /* Policy-wide audit, with one route forced to enforce. */
+    static const char audit_json[] =
+        "{\"mode\": \"audit\", \"allow_ips\": [\"10.0.0.0/8\"], \"routes\": ["
+        " {\"path\": \"/strict/*\", \"require\": \"ClusterAdmin\", \"mode\": \"enforce\"},"
+        " {\"path\": \"/*\", \"require\": \"ClusterAdmin\"}],"
+        " \"certificates\": [{\"name\": \"u\", \"clearance\": \"ValidUser\","
+        "   \"thumbprints\": [\"C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3\"]}]}";
+    struct policy *p = load(audit_json, NULL);
+    d = run((struct call){.p = p, .cert = USER, .target = "/x"});
+    ck_assert(d.allow && d.audit);
+    ck_assert_int_eq(d.reason, R(INSUFFICIENT_CLEARANCE));
+    d = run((struct call){.p = p, .cert = STRANGER, .target = "/x"});
+    ck_assert(d.allow && d.audit);
+    ck_assert_int_eq(d.reason, R(UNKNOWN_CERTIFICATE));
+    ck_assert(!d.identified);
+    d = run((struct call){.p = p, .cert = NO_CERT, .peer = "192.168.0.1", .target = "/x"});
+    ck_assert(d.allow && d.audit);
+    ck_assert_int_eq(d.reason, R(IP_NOT_ALLOWED));
+    d = run((struct call){.p = p, .cert = USER, .target = "/strict/x"});
+    ck_assert(!d.allow && !d.audit);
+    /* Never audited: a path that cannot be normalized, a misdirected request. */
+    d = run((struct call){.p = p, .cert = USER, .target = "/a/../x"});
+    ck_assert(!d.allow && !d.audit);
+    ck_assert_int_eq(d.reason, R(BAD_PATH));
+    d = run((struct call){.p = p, .cert = USER, .target = "/x", .sni = "a", .authority = "b"});
+    ck_assert(!d.allow);
+    ck_assert_int_eq(d.reason, R(MISDIRECTED));
+    /* Connection level. */
+    struct sockaddr_storage out = peer_of("8.8.8.8");
+    bool audit = false;
+    ck_assert(policy_allow_peer(p, (struct sockaddr *)&out, &audit));
+    ck_assert(audit);
+    policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_no_routes_no_ips)
+{
+    /* An empty policy denies every request but allows every address. */
+    struct policy *p = load("{}", NULL);
+    struct sockaddr_storage ss = peer_of("203.0.113.9");
+    ck_assert(policy_allow_peer(p, (struct sockaddr *)&ss, NULL));
+    ck_assert_int_eq(run((struct call){.p = p, .cert = ADMIN, .target = "/"}).reason,
+                     R(NO_MATCHING_ROUTE));
+    policy_unref(p);
+}
+END_TEST
+
+START_TEST(test_reason_strings)
+{
+    static const char *const names[] = {"ok",
+                                        "ip_not_allowed",
+                                        "no_certificate",
+                                        "unknown_certificate",
+                                        "certificate_expired",
+                                        "certificate_not_yet_valid",
+                                        "insufficient_clearance",
+                                        "database_not_allowed",
+                                        "no_matching_route",
+                                        "route_denied",
+                                        "bad_path",
+                                        "misdirected"};
+    for (int i = 0; i <= (int)POLICY_REASON_MISDIRECTED; i++) {
+        ck_assert_str_eq(policy_reason_str((enum policy_reason)i), names[i]);
+    }
+    ck_assert_str_eq(policy_clearance_str(POLICY_CLEARANCE_CLUSTER_ADMIN), "ClusterAdmin");
+    ck_assert_str_eq(policy_level_str(POLICY_LEVEL_READ_WRITE), "ReadWrite");
+    ck_assert_str_eq(policy_requirement_str(POLICY_REQUIRE_AUTHENTICATED), "Authenticated");
+    ck_assert_str_eq(policy_match_str(POLICY_MATCH_PIN), "pin");
+}
+END_TEST
+
+/* Concurrent readers on one snapshot, each with its own reference. */
+static void *reader(void *arg)
+{
+    struct policy *p = policy_ref(arg);
+    struct sockaddr_storage ss = peer_of("10.0.0.1");
+    struct policy_identity id = {.peer = (struct sockaddr *)&ss, .cert = &certs[USER]};
+    char buf[256];
+    struct policy_request req = {.now = NOW,
+                                 .method = CG_STR_LIT("GET"),
+                                 .target = CG_STR_LIT("/db/hr/rw/docs?id=1"),
+                                 .buf = buf,
+                                 .buf_cap = sizeof(buf)};
+    long ok = 0;
+    for (int i = 0; i < 20000; i++) {
+        struct policy_decision d;
+        policy_decide(p, &id, &req, &d);
+        ok += d.allow;
+    }
+    policy_unref(p);
+    return (void *)ok;
+}
+
+START_TEST(test_concurrent_readers)
+{
+    struct policy *p = policy_ref(pol);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader, p), 0);
+    }
+    policy_unref(p);
+    for (int i = 0; i < 4; i++) {
+        void *ok;
+        pthread_join(t[i], &ok);
+        ck_assert_int_eq((long)ok, 20000);
+    }
+    policy_set_generation(pol, 42);
+    ck_assert_uint_eq(policy_generation(pol), 42);
+    ck_assert_uint_eq(policy_num_routes(pol), 13);
+    ck_assert_uint_eq(policy_num_certificates(pol), 8);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("decide");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_matrix, 0, sizeof(matrix) / sizeof(matrix[0]));
+    tcase_add_test(tc, test_decision_fields);
+    tcase_add_test(tc, test_methods);
+    tcase_add_test(tc, test_ip_rules);
+    tcase_add_test(tc, test_validity_and_expiry);
+    tcase_add_test(tc, test_pin_rule);
+    tcase_add_test(tc, test_identity_matcher);
+    tcase_add_test(tc, test_bad_path_and_misdirected);
+    tcase_add_test(tc, test_database_from_query);
+    tcase_add_test(tc, test_audit_mode);
+    tcase_add_test(tc, test_no_routes_no_ips);
+    tcase_add_test(tc, test_reason_strings);
+    tcase_add_test(tc, test_concurrent_readers);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
