@@ -16,6 +16,7 @@
 #define PLAIN_IN_MAX (64 * 1024)
 #define SOCK_IN_MAX (64 * 1024)
 #define RECORD_MAX 16384
+#define SOCK_IO_MAX_WRITE (256 * 1024)
 
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
@@ -307,6 +308,9 @@ int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl
     BIO_set_data(bio, tc);
     SSL_set_bio(ssl, bio, bio);
     bufferevent_setcb(tc->bev, on_sock_read, on_sock_write, on_sock_event, tc);
+    /* libevent 2.1 reads 4 KiB per syscall by default: far too little for bulk. */
+    bufferevent_set_max_single_read(tc->bev, SOCK_IN_MAX);
+    bufferevent_set_max_single_write(tc->bev, SOCK_IO_MAX_WRITE);
     bufferevent_setwatermark(tc->bev, EV_READ, 0, SOCK_IN_MAX);
     bufferevent_setwatermark(tc->bev, EV_WRITE, low_water, 0);
     bufferevent_enable(tc->bev, EV_READ | EV_WRITE);

@@ -302,6 +302,9 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     }
     size_t hw = pool->cfg->limits.buffer_high_water;
     bufferevent_setcb(uc->bev, on_read, on_write, on_event, uc);
+    /* libevent 2.1 moves 4 KiB per syscall by default: far too little for bulk. */
+    bufferevent_set_max_single_read(uc->bev, 64 * 1024);
+    bufferevent_set_max_single_write(uc->bev, 256 * 1024);
     bufferevent_setwatermark(uc->bev, EV_READ, 0, hw);
     bufferevent_setwatermark(uc->bev, EV_WRITE, hw / 2, 0);
     struct timeval tv;
