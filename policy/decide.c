@@ -42,6 +42,7 @@ static void set_status(struct policy_decision *out, enum policy_reason reason)
     case POLICY_REASON_UNKNOWN_CERTIFICATE:
     case POLICY_REASON_CERTIFICATE_EXPIRED:
     case POLICY_REASON_CERTIFICATE_NOT_YET_VALID:
+    case POLICY_REASON_UNTRUSTED_CHAIN:
         out->http_status = 403;
         out->grpc_status = 16; /* UNAUTHENTICATED */
         break;
@@ -171,6 +172,11 @@ static enum policy_reason identify(const struct policy *p, const struct policy_i
     }
     if (now > cert->not_after) {
         return POLICY_REASON_CERTIFICATE_EXPIRED;
+    }
+    /* design.md §5: with a client CA the chain must validate too, also for
+     * certificates registered by thumbprint or pin. */
+    if (id->chain_required && !id->chain_validated) {
+        return POLICY_REASON_UNTRUSTED_CHAIN;
     }
     enum policy_match how;
     int idx = policy_registry_find(p, cert, id->chain_validated, &how);

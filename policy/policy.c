@@ -136,6 +136,8 @@ const char *policy_reason_str(enum policy_reason r)
         return "bad_path";
     case POLICY_REASON_MISDIRECTED:
         return "misdirected";
+    case POLICY_REASON_UNTRUSTED_CHAIN:
+        return "untrusted_chain";
     }
     return "unknown";
 }

@@ -69,6 +69,9 @@ enum policy_reason {
     POLICY_REASON_ROUTE_DENIED,              /* the matching route says Deny */
     POLICY_REASON_BAD_PATH,                  /* target cannot be normalized safely: 400 */
     POLICY_REASON_MISDIRECTED,               /* Host/:authority differs from SNI: 421 */
+    POLICY_REASON_UNTRUSTED_CHAIN,           /* the listener has a client_ca and the
+                                                certificate's chain did not validate
+                                                against it (or is revoked) */
 };
 
 /* enum policy_match says how the certificate was tied to its registry entry. */
@@ -99,6 +102,9 @@ struct policy_identity {
     const struct policy_cert_facts *cert; /* NULL when no client certificate was sent */
     bool chain_validated;                 /* the chain validated against the listener's
                                              client_ca (and CRL) */
+    bool chain_required;                  /* the listener has a client_ca: a certificate
+                                             whose chain did not validate is refused,
+                                             whatever the registry says */
 };
 
 /* struct policy_request is one request, HTTP/1.1 or HTTP/2 alike. */

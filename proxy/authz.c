@@ -101,6 +101,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         .peer = (const struct sockaddr *)&c->peer,
         .cert = a->has_cert ? &a->facts : NULL,
         .chain_validated = c->tls.peer.chain_checked && c->tls.peer.chain_ok,
+        .chain_required = c->lrt->cfg->tls.client_ca != NULL,
     };
     struct policy_request req = {
         .now = time(NULL),

@@ -143,6 +143,7 @@ struct call {
     const char *authority;
     time_t now; /* default NOW */
     bool chain_validated;
+    bool chain_required;
 };
 
 static char scratch[4096];
@@ -154,6 +155,7 @@ static struct policy_decision run(struct call c)
         .peer = (const struct sockaddr *)&ss,
         .cert = c.cert == NO_CERT ? NULL : &certs[c.cert],
         .chain_validated = c.chain_validated,
+        .chain_required = c.chain_required,
     };
     struct policy_request req = {
         .now = c.now ? c.now : NOW,
@@ -440,6 +442,24 @@ START_TEST(test_identity_matcher)
 }
 END_TEST
 
+START_TEST(test_chain_required)
+{
+    /* With a listener client_ca, a registered certificate whose chain did not validate
+     * is refused (design.md §5), and one that validated passes. */
+    struct policy_decision d = run((struct call){.cert = ADMIN, .target = "/auth/x",
+                                                 .chain_required = true});
+    ck_assert_int_eq(d.reason, R(UNTRUSTED_CHAIN));
+    ck_assert_int_eq(d.http_status, 403);
+    ck_assert_int_eq(d.grpc_status, 16);
+    d = run((struct call){.cert = ADMIN, .target = "/auth/x", .chain_required = true,
+                          .chain_validated = true});
+    ck_assert_int_eq(d.reason, R(OK));
+    /* Public routes need no certificate, so no chain either. */
+    d = run((struct call){.cert = NO_CERT, .target = "/public/x", .chain_required = true});
+    ck_assert_int_eq(d.reason, R(OK));
+}
+END_TEST
+
 START_TEST(test_bad_path_and_misdirected)
 {
     static const char *const bad[] = {"/db/hr/../admin/x", "/db//x", "/a%2Fb", "x", "/a\\b",
@@ -596,8 +616,9 @@ START_TEST(test_reason_strings)
                                         "no_matching_route",
                                         "route_denied",
                                         "bad_path",
-                                        "misdirected"};
-    for (int i = 0; i <= (int)POLICY_REASON_MISDIRECTED; i++) {
+                                        "misdirected",
+                                        "untrusted_chain"};
+    for (int i = 0; i <= (int)POLICY_REASON_UNTRUSTED_CHAIN; i++) {
         ck_assert_str_eq(policy_reason_str((enum policy_reason)i), names[i]);
     }
     ck_assert_str_eq(policy_clearance_str(POLICY_CLEARANCE_CLUSTER_ADMIN), "ClusterAdmin");
@@ -666,6 +687,7 @@ int main(void)
     tcase_add_test(tc, test_audit_mode);
     tcase_add_test(tc, test_no_routes_no_ips);
     tcase_add_test(tc, test_reason_strings);
+    tcase_add_test(tc, test_chain_required);
     tcase_add_test(tc, test_concurrent_readers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
