@@ -89,11 +89,27 @@ static void flush_all(struct access_log *log, char **scratch, size_t *scratch_ca
     }
 }
 
+/* report_loss logs lost lines at most every 10 s, so a full disk is visible without
+ * flooding the diagnostic log. */
+static void report_loss(struct access_log *log, uint64_t *reported, time_t *last)
+{
+    uint64_t dropped = atomic_load(&log->dropped);
+    time_t now = time(NULL);
+    if (dropped != *reported && now - *last >= 10) {
+        CG_LOG_WARN("access log %s: %llu lines lost so far (disk full or too slow)", log->path,
+                    (unsigned long long)dropped);
+        *reported = dropped;
+        *last = now;
+    }
+}
+
 static void *flusher(void *arg)
 {
     struct access_log *log = arg;
     char *scratch = NULL;
     size_t scratch_cap = 0;
+    uint64_t reported = 0;
+    time_t last_report = 0;
     pthread_mutex_lock(&log->lock);
     for (;;) {
         bool stop = log->stop;
@@ -109,6 +125,7 @@ static void *flusher(void *arg)
         }
         pthread_mutex_unlock(&log->lock);
         flush_all(log, &scratch, &scratch_cap);
+        report_loss(log, &reported, &last_report);
         if (stop) {
             break;
         }
