@@ -421,7 +421,8 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     h->decided = true;
     if (!h->az.allow) {
         evbuffer_drain(in, req->head_len);
-        send_error(h, h->az.status, h->az.reason, false);
+        /* A target that cannot be normalized is a malformed request: close after it. */
+        send_error(h, h->az.status, h->az.reason, h->az.status == 400);
         return;
     }
     set_path(h, h->az.path.p, h->az.path.len, h->az.has_query ? h->az.query.p : NULL,

@@ -180,7 +180,9 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
         }
         any = true;
     }
-    if (any) {
+    /* Arm once per burst and never push it back: a directory that keeps changing (a
+     * sidecar's scratch files next to the policy) must not starve the reload. */
+    if (any && !evtimer_pending(r->ev_debounce, NULL)) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = DEBOUNCE_MS * 1000};
         evtimer_add(r->ev_debounce, &tv);
     }
