@@ -38,11 +38,14 @@ static void usage(FILE *f)
 static void usage_run(FILE *f, const char *cmd)
 {
     fprintf(f,
-            "usage: certgate %s [-c FILE] [--state-dir DIR]\n"
+            "usage: certgate %s [-c FILE] [--state-dir DIR] [--listen ADDR] [--upstream ADDR]\n"
             "\n"
             "  -c, --config FILE    configuration file (docs/configuration.md)\n"
             "      --state-dir DIR  without -c: where the built-in default keeps its CA,\n"
             "                       certificates, policy and config (default ./certgate-state)\n"
+            "      --listen ADDR    without -c, when the state directory is created: where\n"
+            "                       to listen (default 127.0.0.1:8443)\n"
+            "      --upstream ADDR  likewise: the database (default 127.0.0.1:8080)\n"
             "  -h, --help           this text\n"
             "\n"
             "%s",
@@ -53,12 +56,20 @@ static void usage_run(FILE *f, const char *cmd)
                 : "Exit status: 0 when everything is valid, 1 when something is not.\n");
 }
 
-/* parse_run_args reads -c and --state-dir. Returns 0, or 2 after printing usage. */
-static int parse_run_args(int argc, char **argv, const char *cmd, const char **config,
-                          const char **state_dir)
+struct run_args {
+    const char *config;
+    const char *state_dir;
+    struct pki_bootstrap_options boot; /* --listen / --upstream */
+};
+
+/* parse_run_args reads the options of run and check. Returns 0, or 2 after printing
+ * usage. */
+static int parse_run_args(int argc, char **argv, const char *cmd, struct run_args *a)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"state-dir", required_argument, NULL, 's'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"upstream", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     optind = 1;
@@ -66,10 +77,16 @@ static int parse_run_args(int argc, char **argv, const char *cmd, const char **c
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            *config = optarg;
+            a->config = optarg;
             break;
         case 's':
-            *state_dir = optarg;
+            a->state_dir = optarg;
+            break;
+        case 'l':
+            a->boot.listen = optarg;
+            break;
+        case 'u':
+            a->boot.upstream = optarg;
             break;
         case 'h':
             usage_run(stdout, cmd);
@@ -82,6 +99,11 @@ static int parse_run_args(int argc, char **argv, const char *cmd, const char **c
     if (optind != argc) {
         fprintf(stderr, "certgate %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
         usage_run(stderr, cmd);
+        return 2;
+    }
+    if (a->config != NULL && (a->boot.listen != NULL || a->boot.upstream != NULL)) {
+        fprintf(stderr, "certgate %s: --listen and --upstream apply to the built-in default "
+                        "only; with -c they come from the configuration file\n", cmd);
         return 2;
     }
     return 0;
@@ -99,16 +121,16 @@ static int load_config(const char *path, struct config **out)
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    const char *state_dir = PKI_BOOTSTRAP_DEFAULT_DIR;
-    int rc = parse_run_args(argc, argv, "run", &config_path, &state_dir);
+    struct run_args a = {.state_dir = PKI_BOOTSTRAP_DEFAULT_DIR};
+    int rc = parse_run_args(argc, argv, "run", &a);
     if (rc != 0) {
         return rc;
     }
+    const char *config_path = a.config;
     struct pki_bootstrap_result boot = {0};
     if (config_path == NULL) {
         struct cg_errbuf err = {0};
-        if (pki_bootstrap(state_dir, &boot, &err) != CG_OK) {
+        if (pki_bootstrap_with(a.state_dir, &a.boot, &boot, &err) != CG_OK) {
             fprintf(stderr, "certgate: %s\n", err.msg);
             return 1;
         }
@@ -127,15 +149,15 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    const char *state_dir = PKI_BOOTSTRAP_DEFAULT_DIR;
-    int rc = parse_run_args(argc, argv, "check", &config_path, &state_dir);
+    struct run_args a = {.state_dir = PKI_BOOTSTRAP_DEFAULT_DIR};
+    int rc = parse_run_args(argc, argv, "check", &a);
     if (rc != 0) {
         return rc;
     }
+    const char *config_path = a.config;
     char fallback[4096];
     if (config_path == NULL) {
-        snprintf(fallback, sizeof(fallback), "%s/certgate.json", state_dir);
+        snprintf(fallback, sizeof(fallback), "%s/certgate.json", a.state_dir);
         if (access(fallback, R_OK) != 0) {
             fprintf(stderr, "certgate check: no -c FILE and no %s\n", fallback);
             return 2;
