@@ -31,7 +31,7 @@ class BootstrapTest(unittest.TestCase):
         argv = [h.certgate_bin(), "run", "--state-dir", self.state,
                 "--listen", "127.0.0.1:%d" % self.port,
                 "--upstream", "127.0.0.1:%d" % self.backend.port]
-        p = h.Process(argv, name, cwd=self.tmp)
+        p = h.Process(argv, os.path.join(self.tmp, name), cwd=self.tmp)
         self.addCleanup(p.kill)
         p.start()
         p.wait_listening(self.port)
@@ -48,7 +48,7 @@ class BootstrapTest(unittest.TestCase):
                            timeout=20)
         out = r.stdout.decode()
         body, _, code = out.rpartition("\n")
-        return r.returncode, int(code or 0), body
+        return r.returncode, int(code or 0), body or r.stderr.decode()
 
     def test_bootstrap_printed_curl_works_and_state_is_reused(self):
         p = self.start()
