@@ -26,8 +26,16 @@
 /* Bytes produced by nghttp2 per TLS write call (several records). */
 #define SEND_BATCH (64 * 1024)
 
+/* Upstream work still being cancelled for streams already closed (shared with the
+ * backends holding it, freed by the last reference). */
+struct h2_zombies {
+    unsigned num;
+    unsigned refs;
+};
+
 struct h2_server {
     struct client_conn *c;
+    struct h2_zombies *zombies;
     const struct config *cfg;
     nghttp2_session *ng;
     struct evbuffer *out;          /* frames on their way to tls_conn_write */
@@ -39,6 +47,7 @@ struct h2_server {
     bool draining;                 /* GOAWAY submitted */
     bool paused;                   /* we paused reading for output back-pressure */
     bool failed;                   /* nghttp2 reported a fatal error */
+    bool got_frame;                /* a first frame arrived (else request_header runs) */
 };
 
 static void flush(struct h2_server *h);
@@ -58,6 +67,22 @@ size_t h2_stream_buffer_limit(const struct h2_stream *s)
 {
     return s->cfg->limits.buffer_high_water / 4 > 65536 ? s->cfg->limits.buffer_high_water / 4
                                                          : 65536;
+}
+
+struct h2_zombies *h2_stream_zombie_begin(struct h2_stream *s)
+{
+    struct h2_zombies *z = s->h->zombies;
+    z->num++;
+    z->refs++;
+    return z;
+}
+
+void h2_zombie_end(struct h2_zombies *z)
+{
+    z->num--;
+    if (--z->refs == 0) {
+        free(z);
+    }
 }
 
 /* ---- streams ------------------------------------------------------------------- */
@@ -97,7 +122,7 @@ static void log_stream(struct h2_stream *s)
         .alpn = "h2",
         .method = s->method ? s->method : "",
         .authority = s->authority ? s->authority : "",
-        .path = s->decided && s->az.path.p ? s->az.path.p : (s->path ? s->path : ""),
+        .path = s->path ? s->path : "",
         .status = s->status,
         .reason = s->reason,
         .az = s->decided ? &s->az : NULL,
@@ -376,7 +401,7 @@ void h2_stream_request_consumed(struct h2_stream *s, size_t n)
     if (n == 0) {
         return;
     }
-    nghttp2_session_consume(s->h->ng, s->id, n);
+    nghttp2_session_consume_stream(s->h->ng, s->id, n);
     schedule(s->h);
 }
 
@@ -410,19 +435,13 @@ static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
 static void build_forward(struct h2_stream *s)
 {
     struct h2_fields *f = &s->fwd;
-    char target[8192 + 2];
     const struct authz_result *az = &s->az;
-    int tn = snprintf(target, sizeof(target), "%.*s%s%.*s", (int)az->path.len, az->path.p,
-                      az->has_query ? "?" : "", (int)az->query.len, az->query.p);
-    if (tn < 0 || (size_t)tn >= sizeof(target)) {
-        tn = 0;
-    }
     h2_fields_add(f, ":method", 7, s->method, strlen(s->method), false);
     h2_fields_add(f, ":scheme", 7, "https", 5, false);
     if (s->authority != NULL) {
         h2_fields_add(f, ":authority", 10, s->authority, strlen(s->authority), false);
     }
-    h2_fields_add(f, ":path", 5, target, (size_t)tn, false);
+    h2_fields_add(f, ":path", 5, s->path, strlen(s->path), false);
     h2_fields_finish(&s->req);
     for (size_t i = 0; i < s->req.num; i++) {
         const nghttp2_nv *nv = &s->req.nv[i];
@@ -485,6 +504,18 @@ static void process_request(struct h2_stream *s)
     authz_decide(s->c, cg_str_from_cstr(s->method), cg_str_from_cstr(auth),
                  cg_str_from_cstr(s->path), &s->az);
     s->decided = true;
+    if (s->az.path.p != NULL) {
+        /* From now on the normalized target is what is forwarded and logged; the
+         * decision's slices point into per-connection scratch the next stream reuses. */
+        size_t cap = s->az.path.len + 1 + s->az.query.len + 1;
+        char *target = cg_xmalloc(cap);
+        snprintf(target, cap, "%.*s%s%.*s", (int)s->az.path.len, s->az.path.p,
+                 s->az.has_query ? "?" : "", (int)s->az.query.len, s->az.query.p);
+        free(s->path);
+        s->path = target;
+        s->az.path = (struct cg_str){NULL, 0};
+        s->az.query = (struct cg_str){NULL, 0};
+    }
     if (!s->az.allow) {
         answer(s, s->az.status, s->az.grpc_status, s->az.reason);
         return;
@@ -495,11 +526,8 @@ static void process_request(struct h2_stream *s)
         return;
     }
     build_forward(s);
-    /* The path copied into |target| above is what is logged from now on. */
-    s->az.path = (struct cg_str){NULL, 0};
-    free(s->path);
-    s->path = cg_xstrndup((const char *)h2_fields_find(&s->fwd, ":path")->value,
-                          h2_fields_find(&s->fwd, ":path")->valuelen);
+    /* Identity header values point into the same scratch: copied by build_forward. */
+    s->az.num_headers = 0;
     if (s->grpc_timeout_ms > 0) {
         s->ev_deadline = evtimer_new(s->c->w->base, on_deadline, s);
         struct timeval tv = {.tv_sec = (time_t)(s->grpc_timeout_ms / 1000),
@@ -543,7 +571,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
         return 0;
     }
-    if (h->num_streams >= h->cfg->limits.h2_max_concurrent_streams) {
+    if (h->num_streams + h->zombies->num >= h->cfg->limits.h2_max_concurrent_streams) {
         /* Streams whose upstream work is still being cancelled count too. */
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_REFUSED_STREAM);
@@ -624,6 +652,14 @@ static void request_data_changed(struct h2_stream *s)
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
+    struct h2_server *h = ud;
+    if (!h->got_frame) {
+        /* Preface and SETTINGS arrived in time: from now on h2_idle governs. */
+        h->got_frame = true;
+        if (h->num_streams == 0) {
+            conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
+        }
+    }
     struct h2_stream *s = frame->hd.stream_id
                               ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)
                               : NULL;
@@ -660,10 +696,13 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
 static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *ud)
 {
+    /* The connection window reopens at once: a stream that waits on a slow database
+     * must not stall its siblings. The stream window waits for the backend. */
+    nghttp2_session_consume_connection(ng, len);
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, stream_id);
     if (s == NULL || s->state == H2S_DONE) {
-        /* Nobody will forward these bytes: give the window back at once. */
-        nghttp2_session_consume(ng, stream_id, len);
+        /* Nobody will forward these bytes: give the stream window back too. */
+        nghttp2_session_consume_stream(ng, stream_id, len);
         return 0;
     }
     evbuffer_add(s->req_body, data, len);
@@ -708,12 +747,6 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
         if (!s->resp_submitted) {
             s->status = 499;
         }
-    }
-    /* Bytes that were buffered but never forwarded still count in the connection
-     * window: return them. */
-    size_t unconsumed = evbuffer_get_length(s->req_body);
-    if (unconsumed > 0) {
-        nghttp2_session_consume_connection(ng, unconsumed);
     }
     stream_free(s);
     if (h->num_streams == 0 && !h->draining) {
@@ -790,6 +823,8 @@ struct h2_server *h2_server_new(struct client_conn *c)
     h->c = c;
     h->cfg = c->w->srv->cfg;
     h->pending_tail = &h->pending;
+    h->zombies = cg_xcalloc(1, sizeof(*h->zombies));
+    h->zombies->refs = 1;
     h->out = evbuffer_new();
     h->ev_flush = event_new(c->w->base, -1, 0, on_flush, h);
     CG_BUG_ON(h->out == NULL || h->ev_flush == NULL);
@@ -837,7 +872,8 @@ struct h2_server *h2_server_new(struct client_conn *c)
     nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
                                           (int32_t)(conn_window < 0x7fffffff ? conn_window
                                                                               : 0x7fffffff));
-    conn_set_timer(c, h->cfg->timeouts.h2_idle);
+    /* Until the client's first frame, the slowloris bound of HTTP/1.1 applies. */
+    conn_set_timer(c, h->cfg->timeouts.request_header);
     flush(h);
     if (evbuffer_get_length(tls_conn_input(&c->tls)) > 0) {
         h2_server_on_read(h);
@@ -865,6 +901,9 @@ void h2_server_free(struct h2_server *h)
     }
     event_free(h->ev_flush);
     evbuffer_free(h->out);
+    if (--h->zombies->refs == 0) {
+        free(h->zombies);
+    }
     free(h);
 }
 
@@ -883,6 +922,12 @@ void h2_server_on_read(struct h2_server *h)
             CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 recv: %s", c->w->id, c->id,
                          nghttp2_strerror((int)n));
             evbuffer_drain(in, len);
+            /* Fatal for the connection (flood, CONTINUATION limit, bad preface): say
+             * so with a GOAWAY when nghttp2 has not queued one itself. */
+            nghttp2_session_terminate_session(h->ng, n == NGHTTP2_ERR_FLOODED ||
+                                                             n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+                                                         ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                         : NGHTTP2_PROTOCOL_ERROR);
             h->failed = true;
             break;
         }
@@ -903,8 +948,9 @@ void h2_server_on_drain(struct h2_server *h)
 
 void h2_server_on_timer(struct h2_server *h)
 {
-    /* h2_idle: no stream for that long. */
-    CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 idle timeout", h->c->w->id, h->c->id);
+    /* h2_idle: no stream for that long (request_header before the first frame). */
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 %s timeout", h->c->w->id, h->c->id,
+                 h->got_frame ? "idle" : "preface");
     nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
     h->draining = true;
     flush(h);

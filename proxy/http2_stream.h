@@ -152,6 +152,14 @@ void h2_stream_request_consumed(struct h2_stream *s, size_t n);
  * s->resp_body before it stops reading from the database. */
 size_t h2_stream_buffer_limit(const struct h2_stream *s);
 
+/* h2_stream_zombie_begin is called by a backend whose cancel leaves work running after
+ * the stream is gone (an upstream RST_STREAM not yet sent): until h2_zombie_end, that
+ * work counts against the client connection's concurrent stream limit, so a client
+ * cannot open and reset streams faster than the database lets go of them. The returned
+ * handle stays valid even if the connection ends first. */
+struct h2_zombies *h2_stream_zombie_begin(struct h2_stream *s);
+void h2_zombie_end(struct h2_zombies *z);
+
 /* h2_stream_log_id writes "w1c2s3" for logs. */
 const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap);
 
