@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CG_BUG_ON(cond)                                                                    \
-    do {                                                                                   \
-        if (__builtin_expect(!!(cond), 0)) {                                               \
-            fprintf(stderr, "certgate: BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-            abort();                                                                       \
-        }                                                                                  \
+#define CG_BUG_ON(cond)                                                                            \
+    do {                                                                                           \
+        if (__builtin_expect(!!(cond), 0)) {                                                       \
+            fprintf(stderr, "certgate: BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

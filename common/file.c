@@ -77,8 +77,8 @@ int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
     snprintf(tmp, tmp_len, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        int rc = cg_errf(err, CG_ERR_IO, "%s: cannot create temporary file: %s", path,
-                         strerror(errno));
+        int rc =
+            cg_errf(err, CG_ERR_IO, "%s: cannot create temporary file: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }

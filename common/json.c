@@ -15,8 +15,7 @@ static const char *doc_name(const struct cg_json_ctx *ctx)
 static int syntax_error(const char *name, const json_error_t *je, struct cg_errbuf *err)
 {
     if (je->line > 0) {
-        return cg_errf(err, CG_ERR_INVALID, "%s:%d:%d: %s", name, je->line, je->column,
-                       je->text);
+        return cg_errf(err, CG_ERR_INVALID, "%s:%d:%d: %s", name, je->line, je->column, je->text);
     }
     return cg_errf(err, CG_ERR_INVALID, "%s: %s", name, je->text);
 }
@@ -76,7 +75,8 @@ int cg_json_check_keys(const struct cg_json_ctx *ctx, const json_t *obj, const c
     }
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)obj, key, value) {
+    json_object_foreach((json_t *)obj, key, value)
+    {
         bool known = false;
         for (const char *const *a = allowed; *a != NULL; a++) {
             if (strcmp(*a, key) == 0) {
@@ -86,8 +86,8 @@ int cg_json_check_keys(const struct cg_json_ctx *ctx, const json_t *obj, const c
         }
         if (!known) {
             char p[256];
-            return cg_json_fail(ctx, cg_json_path(p, sizeof(p), path, key, 0),
-                                "unknown key \"%s\"", key);
+            return cg_json_fail(ctx, cg_json_path(p, sizeof(p), path, key, 0), "unknown key \"%s\"",
+                                key);
         }
     }
     return CG_OK;
@@ -142,8 +142,8 @@ int cg_json_get_uint(const struct cg_json_ctx *ctx, const json_t *obj, const cha
         return CG_OK;
     }
     char p[256];
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
+        (uint64_t)json_integer_value(v) > max) {
         return cg_json_fail(ctx, cg_json_path(p, sizeof(p), path, key, 0),
                             "expected an integer from %" PRIu64 " to %" PRIu64, min, max);
     }
@@ -208,12 +208,11 @@ static int get_scaled(const struct cg_json_ctx *ctx, const json_t *obj, const ch
     return CG_OK;
 }
 
-int cg_json_get_duration_ms(const struct cg_json_ctx *ctx, const json_t *obj,
-                            const char *path, const char *key, uint64_t max_ms,
-                            uint64_t *out)
+int cg_json_get_duration_ms(const struct cg_json_ctx *ctx, const json_t *obj, const char *path,
+                            const char *key, uint64_t max_ms, uint64_t *out)
 {
-    static const struct unit units[] = {
-        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1}, {NULL, 0}};
+    static const struct unit units[] = {{"ms", 1},      {"s", 1000}, {"m", 60000},
+                                        {"h", 3600000}, {"", 1},     {NULL, 0}};
     return get_scaled(ctx, obj, path, key, units, 0, max_ms,
                       "a duration (milliseconds, or \"30s\", \"5m\")", out);
 }

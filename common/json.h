@@ -14,8 +14,8 @@
 
 /* struct cg_json_ctx names the document being read, for error messages. */
 struct cg_json_ctx {
-    const char *file;       /* shown in errors; "<input>" if NULL */
-    struct cg_errbuf *err;  /* receives the first error; may be NULL */
+    const char *file;      /* shown in errors; "<input>" if NULL */
+    struct cg_errbuf *err; /* receives the first error; may be NULL */
 };
 
 /* cg_json_load_file parses |path| (rejecting duplicate keys) into |*out|, owned by the
@@ -52,9 +52,8 @@ int cg_json_get_uint(const struct cg_json_ctx *ctx, const json_t *obj, const cha
                      const char *key, uint64_t min, uint64_t max, uint64_t *out);
 /* cg_json_get_duration_ms reads a number of milliseconds (integer) or a string with a
  * unit: "250ms", "30s", "5m", "1h". */
-int cg_json_get_duration_ms(const struct cg_json_ctx *ctx, const json_t *obj,
-                            const char *path, const char *key, uint64_t max_ms,
-                            uint64_t *out);
+int cg_json_get_duration_ms(const struct cg_json_ctx *ctx, const json_t *obj, const char *path,
+                            const char *key, uint64_t max_ms, uint64_t *out);
 /* cg_json_get_size reads a byte count: an integer or a string "16k", "8KiB", "1m", "2MiB". */
 int cg_json_get_size(const struct cg_json_ctx *ctx, const json_t *obj, const char *path,
                      const char *key, uint64_t min, uint64_t max, uint64_t *out);

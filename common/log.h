@@ -22,11 +22,11 @@ void cg_log(enum cg_log_level level, const char *fmt, ...) __attribute__((format
 #define CG_LOG_ERROR(...) cg_log(CG_LOG_ERROR, __VA_ARGS__)
 #define CG_LOG_WARN(...) cg_log(CG_LOG_WARN, __VA_ARGS__)
 #define CG_LOG_INFO(...) cg_log(CG_LOG_INFO, __VA_ARGS__)
-#define CG_LOG_DEBUG(...)                                                                  \
-    do {                                                                                   \
-        if (cg_log_enabled(CG_LOG_DEBUG)) {                                                \
-            cg_log(CG_LOG_DEBUG, __VA_ARGS__);                                             \
-        }                                                                                  \
+#define CG_LOG_DEBUG(...)                                                                          \
+    do {                                                                                           \
+        if (cg_log_enabled(CG_LOG_DEBUG)) {                                                        \
+            cg_log(CG_LOG_DEBUG, __VA_ARGS__);                                                     \
+        }                                                                                          \
     } while (0)
 
 #endif

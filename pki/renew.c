@@ -65,7 +65,8 @@ static int add_key_ids(X509 *cert, X509 *issuer)
     X509_EXTENSION *ski = X509V3_EXT_nconf_nid(NULL, &ctx, NID_subject_key_identifier, "hash");
     X509_EXTENSION *aki =
         X509V3_EXT_nconf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-    int ok = ski != NULL && aki != NULL && X509_add_ext(cert, ski, -1) && X509_add_ext(cert, aki, -1);
+    int ok =
+        ski != NULL && aki != NULL && X509_add_ext(cert, ski, -1) && X509_add_ext(cert, aki, -1);
     X509_EXTENSION_free(ski);
     X509_EXTENSION_free(aki);
     return ok;

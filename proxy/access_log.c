@@ -153,8 +153,7 @@ int access_log_open(const char *path, unsigned num_workers, struct access_log **
     log->path = cg_xstrdup(path);
     log->fd = log->is_stderr ? STDERR_FILENO : open_file(path);
     if (log->fd < 0) {
-        int rc = cg_errf(err, CG_ERR_IO, "access log %s: cannot open: %s", path,
-                         strerror(errno));
+        int rc = cg_errf(err, CG_ERR_IO, "access log %s: cannot open: %s", path, strerror(errno));
         free(log->path);
         free(log);
         return rc;

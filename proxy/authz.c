@@ -118,7 +118,8 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     out->status = d->http_status;
     out->grpc_status = d->grpc_status;
     out->reason = policy_reason_str(d->reason);
-    out->clearance = d->clearance != POLICY_CLEARANCE_NONE ? policy_clearance_str(d->clearance) : "";
+    out->clearance =
+        d->clearance != POLICY_CLEARANCE_NONE ? policy_clearance_str(d->clearance) : "";
     out->requirement = d->route_index >= 0 ? policy_requirement_str(d->requirement) : "";
     out->level = d->has_database ? policy_level_str(d->level) : "";
     if (d->entry_name != NULL) {
@@ -148,9 +149,8 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     }
     size_t used = POLICY_DECIDE_BUF_LEN(target.len);
     if (policy_headers_build(p, d, &a->facts, c->cert_der,
-                             c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : 0,
-                             scratch + used, scratch_cap - used, out->headers,
-                             &out->num_headers) != CG_OK) {
+                             c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : 0, scratch + used,
+                             scratch_cap - used, out->headers, &out->num_headers) != CG_OK) {
         /* Cannot happen with the budget above; never forward without identity. */
         out->allow = false;
         out->status = 500;

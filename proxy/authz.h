@@ -23,8 +23,8 @@ struct client_conn;
 
 /* struct authz_conn is the per-connection part, embedded in struct client_conn. */
 struct authz_conn {
-    bool has_cert;                  /* the client presented a parsable certificate */
-    struct policy_cert_facts facts; /* valid when has_cert */
+    bool has_cert;                            /* the client presented a parsable certificate */
+    struct policy_cert_facts facts;           /* valid when has_cert */
     char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
 };
 
@@ -33,21 +33,21 @@ struct authz_conn {
  * loop, copy what must live longer. The string fields are copies. */
 struct authz_result {
     struct policy_decision d;
-    bool allow;                     /* forward it (also true in audit mode) */
-    int status;                     /* when !allow: HTTP status to answer (400/403/421) */
-    int grpc_status;                /* when !allow: grpc-status for gRPC requests */
-    const char *reason;             /* policy_reason_str, or "no_policy" */
-    uint64_t generation;            /* policy generation that decided */
-    char entry_name[128];           /* copied for logs: the snapshot may go away */
+    bool allow;           /* forward it (also true in audit mode) */
+    int status;           /* when !allow: HTTP status to answer (400/403/421) */
+    int grpc_status;      /* when !allow: grpc-status for gRPC requests */
+    const char *reason;   /* policy_reason_str, or "no_policy" */
+    uint64_t generation;  /* policy generation that decided */
+    char entry_name[128]; /* copied for logs: the snapshot may go away */
     char database[128];
-    const char *clearance;          /* static strings */
+    const char *clearance; /* static strings */
     const char *requirement;
     const char *level;
     struct policy_header headers[POLICY_MAX_HEADERS]; /* identity headers to inject */
     size_t num_headers;
-    struct cg_str path;             /* normalized path to forward (NUL-terminated) */
+    struct cg_str path; /* normalized path to forward (NUL-terminated) */
     bool has_query;
-    struct cg_str query;            /* original query (slice of the request target) */
+    struct cg_str query; /* original query (slice of the request target) */
 };
 
 /* authz_conn_init extracts the client certificate's facts after a handshake. */

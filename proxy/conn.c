@@ -12,8 +12,8 @@
 #include "common/mem.h"
 #include "proxy/access_log.h"
 #include "proxy/http1_server.h"
-#include "proxy/proxy_protocol.h"
 #include "proxy/http2_server.h"
+#include "proxy/proxy_protocol.h"
 #include "proxy/server.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
@@ -186,8 +186,8 @@ static int on_preamble(void *arg, struct evbuffer *raw)
     return peer_allowed(c) ? 1 : -1;
 }
 
-void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
-                 const struct sockaddr *sa, socklen_t sa_len)
+void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const struct sockaddr *sa,
+                 socklen_t sa_len)
 {
     const struct config *cfg = w->srv->cfg;
     if (atomic_fetch_add(&w->srv->connections, 1) >= cfg->limits.max_connections) {
@@ -245,8 +245,8 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
         tls_conn_expect_preamble(&c->tls);
     }
     conn_set_timer(c, cfg->timeouts.tls_handshake);
-    CG_LOG_DEBUG("w%uc%llu: accepted from %s on %s", w->id, (unsigned long long)c->id,
-                 c->peer_ip, lrt->cfg->name);
+    CG_LOG_DEBUG("w%uc%llu: accepted from %s on %s", w->id, (unsigned long long)c->id, c->peer_ip,
+                 lrt->cfg->name);
 }
 
 static void on_handshake(void *arg)
@@ -267,9 +267,9 @@ static void on_handshake(void *arg)
     }
     size_t alpn_len;
     const char *alpn = tls_conn_alpn(&c->tls, &alpn_len);
-    CG_LOG_DEBUG("w%uc%llu: handshake done %s %s alpn=%.*s sni=%s cert=%s resumed=%d",
-                 c->w->id, (unsigned long long)c->id, conn_tls_version(c), conn_cipher(c),
-                 (int)alpn_len, alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
+    CG_LOG_DEBUG("w%uc%llu: handshake done %s %s alpn=%.*s sni=%s cert=%s resumed=%d", c->w->id,
+                 (unsigned long long)c->id, conn_tls_version(c), conn_cipher(c), (int)alpn_len,
+                 alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
                  SSL_session_reused(c->tls.ssl));
     if (alpn != NULL && alpn_len == 2 && memcmp(alpn, "h2", 2) == 0) {
         c->proto = CONN_PROTO_H2;

@@ -32,20 +32,20 @@ enum conn_proto {
 struct client_conn {
     struct worker *w;
     const struct listener_rt *lrt;
-    uint64_t id;                     /* unique per worker; logs show "w<N>c<id>" */
+    uint64_t id; /* unique per worker; logs show "w<N>c<id>" */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    char peer_ip[48];                /* numeric text, IPv4-mapped shown as IPv4 */
+    char peer_ip[48]; /* numeric text, IPv4-mapped shown as IPv4 */
     struct tls_conn tls;
     enum conn_proto proto;
-    struct h1_server *h1;            /* when proto == CONN_PROTO_H1 */
-    struct h2_server *h2;            /* when proto == CONN_PROTO_H2 */
-    struct event *ev_timer;          /* handshake deadline, then the protocol's timer */
-    struct event *ev_free;           /* deferred destruction */
-    uint64_t accepted_us;            /* monotonic microseconds */
-    bool closing;                    /* conn_close / conn_abort called */
-    const uint8_t *cert_der;         /* leaf certificate presented, or NULL; owned by
-                                        the SSL (valid while the connection lives) */
+    struct h1_server *h1;    /* when proto == CONN_PROTO_H1 */
+    struct h2_server *h2;    /* when proto == CONN_PROTO_H2 */
+    struct event *ev_timer;  /* handshake deadline, then the protocol's timer */
+    struct event *ev_free;   /* deferred destruction */
+    uint64_t accepted_us;    /* monotonic microseconds */
+    bool closing;            /* conn_close / conn_abort called */
+    const uint8_t *cert_der; /* leaf certificate presented, or NULL; owned by
+                                the SSL (valid while the connection lives) */
     size_t cert_der_len;
     struct authz_conn authz;         /* certificate facts and decision scratch */
     bool pin_logged;                 /* "trusted by pin" was logged for this connection */
@@ -53,8 +53,8 @@ struct client_conn {
 };
 
 /* conn_accept takes over the accepted socket |fd| on worker |w| for listener |lrt|. */
-void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd,
-                 const struct sockaddr *sa, socklen_t sa_len);
+void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const struct sockaddr *sa,
+                 socklen_t sa_len);
 
 /* conn_close ends the connection gracefully: what is queued is flushed (bounded in
  * time), close_notify sent, then the connection is freed. Idempotent. */

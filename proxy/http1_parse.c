@@ -1060,3 +1060,20 @@ error:
     *out_len = 0;
     return H1_CHUNKED_ERROR;
 }
+
+bool h1_connection_lists(const struct h1_header *headers, size_t num_headers,
+                         struct cg_str name)
+{
+    for (size_t i = 0; i < num_headers; i++) {
+        if (!cg_str_case_eq_cstr(headers[i].name, "connection")) {
+            continue;
+        }
+        struct cg_str list = headers[i].value, tok;
+        while (cg_str_next_token(&list, &tok)) {
+            if (cg_str_case_eq(tok, name)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}

@@ -187,6 +187,12 @@ enum h1_chunked_result h1_chunked_step(struct h1_chunked *c, const char *buf, si
 /* h1_is_token_char reports whether |c| may appear in a token (RFC 9110 §5.6.2). */
 bool h1_is_token_char(unsigned char c);
 
+/* h1_connection_lists reports whether |name| is one of the comma-separated tokens of
+ * the Connection fields among |headers| (case-insensitive): such a field is hop-by-hop
+ * too (RFC 9110 §7.6.1). */
+bool h1_connection_lists(const struct h1_header *headers, size_t num_headers,
+                         struct cg_str name);
+
 /* h1_header_is_hop_by_hop reports whether |name| is a hop-by-hop field a proxy must not
  * forward (RFC 9110 §7.6.1): Connection, Keep-Alive, Proxy-Connection, TE,
  * Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, Trailer. */

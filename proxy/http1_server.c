@@ -47,36 +47,36 @@ struct h1_server {
     const struct config *cfg;
     struct upstream_pool *pool;
     enum h1_state state;
-    struct evbuffer *scratch;     /* heads and body runs on their way out */
-    struct evbuffer *head_out;    /* request head for the upstream, kept for a retry */
-    struct event *ev_up_timer;    /* upstream response / idle deadline */
-    struct event *ev_next;        /* parses a pipelined request from the loop */
-    unsigned requests;            /* requests started on this connection */
+    struct evbuffer *scratch;  /* heads and body runs on their way out */
+    struct evbuffer *head_out; /* request head for the upstream, kept for a retry */
+    struct event *ev_up_timer; /* upstream response / idle deadline */
+    struct event *ev_next;     /* parses a pipelined request from the loop */
+    unsigned requests;         /* requests started on this connection */
 
     /* The request in progress (copied out of the receive buffer). */
     char method[MAX_METHOD + 1];
     char host[MAX_HOST + 1];
-    char *path;                   /* path_inline, or the heap when longer */
+    char *path; /* path_inline, or the heap when longer */
     size_t path_cap;
     char path_inline[PATH_INLINE];
     char request_id[40];
-    int minor;                    /* client's HTTP minor version */
+    int minor; /* client's HTTP minor version */
     bool head_request;
-    bool client_close;            /* close after this response */
+    bool client_close; /* close after this response */
     bool expect_continue;
-    bool upgrade;                 /* the client asked for an Upgrade */
+    bool upgrade; /* the client asked for an Upgrade */
     enum h1_body_kind req_body;
     uint64_t req_remaining;
     struct h1_chunked req_chunk;
-    bool req_done;                /* the whole request body went upstream */
-    uint64_t bytes_in;            /* request body bytes */
+    bool req_done;     /* the whole request body went upstream */
+    uint64_t bytes_in; /* request body bytes */
     uint64_t start_us;
 
     /* The upstream side. */
     struct upstream_conn *uc;
     bool uc_reused;
-    bool request_sent;            /* some bytes of this request went upstream */
-    unsigned attempts;            /* connection attempts for this request */
+    bool request_sent; /* some bytes of this request went upstream */
+    unsigned attempts; /* connection attempts for this request */
     char upstream_server[64];
 
     /* The response in progress. */
@@ -85,12 +85,12 @@ struct h1_server {
     enum h1_body_kind resp_body;
     uint64_t resp_remaining;
     struct h1_chunked resp_chunk;
-    bool resp_chunked_out;        /* we chunk-encode towards the client */
+    bool resp_chunked_out; /* we chunk-encode towards the client */
     bool upstream_keepalive;
     bool resp_done;
-    uint64_t bytes_out;           /* response body bytes */
-    const char *reason;           /* why we answered ourselves / closed, for the log */
-    bool decided;                 /* |az| holds this request's decision */
+    uint64_t bytes_out; /* response body bytes */
+    const char *reason; /* why we answered ourselves / closed, for the log */
+    bool decided;       /* |az| holds this request's decision */
     struct authz_result az;
 };
 
@@ -146,44 +146,76 @@ static void log_exchange(struct h1_server *h)
 static const char *status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 100:
+        return "Continue";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
     }
 }
 
 static const char *error_name(int status)
 {
     switch (status) {
-    case 400: return "bad_request";
-    case 403: return "forbidden";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 413: return "content_too_large";
-    case 414: return "uri_too_long";
-    case 417: return "expectation_failed";
-    case 421: return "misdirected_request";
-    case 431: return "header_fields_too_large";
-    case 502: return "bad_gateway";
-    case 503: return "service_unavailable";
-    case 504: return "gateway_timeout";
-    case 505: return "http_version_not_supported";
-    default: return "error";
+    case 400:
+        return "bad_request";
+    case 403:
+        return "forbidden";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "content_too_large";
+    case 414:
+        return "uri_too_long";
+    case 417:
+        return "expectation_failed";
+    case 421:
+        return "misdirected_request";
+    case 431:
+        return "header_fields_too_large";
+    case 502:
+        return "bad_gateway";
+    case 503:
+        return "service_unavailable";
+    case 504:
+        return "gateway_timeout";
+    case 505:
+        return "http_version_not_supported";
+    default:
+        return "error";
     }
 }
 
@@ -219,9 +251,9 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
     }
     close = close || h->client_close;
     char body[256];
-    int body_len = snprintf(body, sizeof(body),
-                            "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                            error_name(status), reason, h->request_id);
+    int body_len =
+        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
+                 error_name(status), reason, h->request_id);
     evbuffer_add_printf(h->scratch,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
@@ -241,22 +273,6 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
 
 /* ---- request head --------------------------------------------------------------- */
 
-static bool connection_lists(const struct h1_request *req, struct cg_str name)
-{
-    for (size_t i = 0; i < req->num_headers; i++) {
-        if (!cg_str_case_eq_cstr(req->headers[i].name, "connection")) {
-            continue;
-        }
-        struct cg_str list = req->headers[i].value, tok;
-        while (cg_str_next_token(&list, &tok)) {
-            if (cg_str_case_eq(tok, name)) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 static void build_upstream_head(struct h1_server *h, const struct h1_request *req)
 {
     struct evbuffer *out = h->head_out;
@@ -265,7 +281,8 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
     bool has_host = false;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct h1_header *hd = &req->headers[i];
-        if (h1_header_is_hop_by_hop(hd->name) || connection_lists(req, hd->name) ||
+        if (h1_header_is_hop_by_hop(hd->name) ||
+            h1_connection_lists(req->headers, req->num_headers, hd->name) ||
             cg_str_case_eq_cstr(hd->name, "content-length") ||
             cg_str_case_eq_cstr(hd->name, "expect") || authz_header_is_owned(h->c, hd->name)) {
             continue;
@@ -303,8 +320,7 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
         evbuffer_add(out, ph->value.p, ph->value.len);
         evbuffer_add(out, "\r\n", 2);
     }
-    evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n",
-                        h->c->peer_ip);
+    evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n", h->c->peer_ip);
     if (h->host[0] != '\0') {
         evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", h->host);
     }
@@ -383,19 +399,18 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     make_request_id(h);
     copy_slice(h->method, sizeof(h->method), req->method);
     set_path(h, req->path.p, req->path.len, NULL, 0);
-    copy_slice(h->host, sizeof(h->host),
-               req->host.len > 0 ? req->host : req->authority);
+    copy_slice(h->host, sizeof(h->host), req->host.len > 0 ? req->host : req->authority);
     h->minor = req->minor_version;
     h->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
-    h->client_close = h->c->w->draining ||
-                      (req->minor_version == 1 ? (req->flags & H1_F_CONN_CLOSE) != 0
-                                               : (req->flags & H1_F_CONN_KEEPALIVE) == 0);
+    h->client_close =
+        h->c->w->draining || (req->minor_version == 1 ? (req->flags & H1_F_CONN_CLOSE) != 0
+                                                      : (req->flags & H1_F_CONN_KEEPALIVE) == 0);
     h->expect_continue = (req->flags & H1_F_EXPECT_CONTINUE) != 0;
     h->upgrade = (req->flags & H1_F_HAS_UPGRADE) && (req->flags & H1_F_CONN_UPGRADE);
     h->req_body = req->body;
     h->req_remaining = req->body == H1_BODY_LENGTH ? req->content_length : 0;
-    h->req_done = req->body == H1_BODY_NONE ||
-                  (req->body == H1_BODY_LENGTH && req->content_length == 0);
+    h->req_done =
+        req->body == H1_BODY_NONE || (req->body == H1_BODY_LENGTH && req->content_length == 0);
     h->state = H1_CONNECTING;
 
     if (req->method.len > MAX_METHOD || req->host.len > MAX_HOST) {
@@ -430,8 +445,8 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     build_upstream_head(h, req);
     /* The slices in |req| point into |in|: everything needed was copied above. */
     evbuffer_drain(in, req->head_len);
-    CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, h->method,
-                 h->path, h->requests);
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, h->method, h->path,
+                 h->requests);
     start_upstream(h);
 }
 
@@ -632,26 +647,9 @@ static void on_up_connected(void *arg)
 
 /* ---- response ------------------------------------------------------------------- */
 
-static bool response_lists_in_connection(const struct h1_response *resp, struct cg_str name)
-{
-    for (size_t i = 0; i < resp->num_headers; i++) {
-        if (!cg_str_case_eq_cstr(resp->headers[i].name, "connection")) {
-            continue;
-        }
-        struct cg_str list = resp->headers[i].value, tok;
-        while (cg_str_next_token(&list, &tok)) {
-            if (cg_str_case_eq(tok, name)) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 /* write_response_head sends the status line and end-to-end headers of |resp| to the
  * client, with framing decided here. |tunnel| keeps Upgrade for a 101. */
-static void write_response_head(struct h1_server *h, const struct h1_response *resp,
-                                bool tunnel)
+static void write_response_head(struct h1_server *h, const struct h1_response *resp, bool tunnel)
 {
     struct evbuffer *out = h->scratch;
     evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
@@ -659,7 +657,8 @@ static void write_response_head(struct h1_server *h, const struct h1_response *r
     evbuffer_add(out, "\r\n", 2);
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct h1_header *hd = &resp->headers[i];
-        if (h1_header_is_hop_by_hop(hd->name) || response_lists_in_connection(resp, hd->name)) {
+        if (h1_header_is_hop_by_hop(hd->name) ||
+            h1_connection_lists(resp->headers, resp->num_headers, hd->name)) {
             continue;
         }
         /* Content-Length is rewritten below for bodies we frame; a HEAD or 304 answer
@@ -775,8 +774,8 @@ static bool parse_response_head(struct h1_server *h)
         write_response_head(h, &resp, false);
         evbuffer_drain(in, resp.head_len);
         h->resp_head_done = true;
-        h->resp_done = resp.body == H1_BODY_NONE ||
-                       (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
+        h->resp_done =
+            resp.body == H1_BODY_NONE || (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
         return true;
     }
 }

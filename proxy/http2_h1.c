@@ -248,22 +248,6 @@ static void on_up_drain(void *arg)
     pump_request(arg);
 }
 
-static bool lists_in_connection(const struct h1_response *resp, struct cg_str name)
-{
-    for (size_t i = 0; i < resp->num_headers; i++) {
-        if (!cg_str_case_eq_cstr(resp->headers[i].name, "connection")) {
-            continue;
-        }
-        struct cg_str list = resp->headers[i].value, tok;
-        while (cg_str_next_token(&list, &tok)) {
-            if (cg_str_case_eq(tok, name)) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 /* parse_head handles interim responses and the final head. Returns 1 when the head
  * was delivered and a body follows, 0 when more bytes are needed, -1 when the backend
  * is gone (error or complete response). */
@@ -301,7 +285,7 @@ static int parse_head(struct h2h1 *b)
         struct h2_fields f = {0};
         for (size_t i = 0; i < resp.num_headers; i++) {
             const struct h1_header *hd = &resp.headers[i];
-            if (h1_header_is_hop_by_hop(hd->name) || lists_in_connection(&resp, hd->name)) {
+            if (h1_header_is_hop_by_hop(hd->name) || h1_connection_lists(resp.headers, resp.num_headers, hd->name)) {
                 continue;
             }
             if (cg_str_case_eq_cstr(hd->name, "content-length") && resp.body != H1_BODY_LENGTH &&

@@ -66,12 +66,10 @@ struct run_args {
  * usage. */
 static int parse_run_args(int argc, char **argv, const char *cmd, struct run_args *a)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"state-dir", required_argument, NULL, 's'},
-                                         {"listen", required_argument, NULL, 'l'},
-                                         {"upstream", required_argument, NULL, 'u'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'}, {"upstream", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -102,8 +100,10 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         return 2;
     }
     if (a->config != NULL && (a->boot.listen != NULL || a->boot.upstream != NULL)) {
-        fprintf(stderr, "certgate %s: --listen and --upstream apply to the built-in default "
-                        "only; with -c they come from the configuration file\n", cmd);
+        fprintf(stderr,
+                "certgate %s: --listen and --upstream apply to the built-in default "
+                "only; with -c they come from the configuration file\n",
+                cmd);
         return 2;
     }
     return 0;

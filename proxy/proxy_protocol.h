@@ -20,9 +20,9 @@ enum pp_result {
 
 /* struct pp_header is a parsed header. */
 struct pp_header {
-    bool has_address;             /* false for v1 UNKNOWN and v2 LOCAL / UNSPEC: keep
-                                     the connection's own peer address */
-    struct sockaddr_storage src;  /* the client's address and port when has_address */
+    bool has_address;            /* false for v1 UNKNOWN and v2 LOCAL / UNSPEC: keep
+                                    the connection's own peer address */
+    struct sockaddr_storage src; /* the client's address and port when has_address */
     socklen_t src_len;
 };
 

@@ -38,11 +38,11 @@ struct watched {
 
 struct reloader {
     struct server *srv;
-    int fd;                      /* inotify descriptor, -1 if unavailable */
+    int fd; /* inotify descriptor, -1 if unavailable */
     struct event *ev_inotify;
     struct event *ev_debounce;
     struct watched *listeners;
-    char **dirs;                 /* watched directories (for logs) */
+    char **dirs; /* watched directories (for logs) */
     size_t num_dirs;
 };
 
@@ -62,9 +62,8 @@ static struct file_id file_id_of(const char *path)
 
 static bool file_id_eq(const struct file_id *a, const struct file_id *b)
 {
-    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
-           a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-           a->mtime.tv_nsec == b->mtime.tv_nsec;
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 static const char *cert_file_path(const struct config_listener *l, size_t k)

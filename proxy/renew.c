@@ -70,8 +70,8 @@ static void check(struct renewer *r)
             }
             struct cg_errbuf err = {0};
             if (pki_renew_files(&r->ca, c->cert, c->key, &err) != CG_OK) {
-                CG_LOG_ERROR("listener %s: renewing %s failed, retrying in a minute: %s",
-                             l->name, c->cert, err.msg);
+                CG_LOG_ERROR("listener %s: renewing %s failed, retrying in a minute: %s", l->name,
+                             c->cert, err.msg);
                 next = now + 60 < next ? now + 60 : next;
                 continue;
             }

@@ -49,7 +49,10 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    const char *decision = az == NULL ? "none" : !az->allow ? "deny" : az->d.audit ? "audit" : "allow";
+    const char *decision = az == NULL    ? "none"
+                           : !az->allow  ? "deny"
+                           : az->d.audit ? "audit"
+                                         : "allow";
     char grpc[32] = "";
     if (f->grpc_status >= 0) {
         snprintf(grpc, sizeof(grpc), ",\"grpc_status\":%d", f->grpc_status);

@@ -10,19 +10,19 @@ struct authz_result;
 
 struct request_log_fields {
     const char *request_id;
-    uint32_t stream_id;             /* 0 for HTTP/1.1 */
-    const char *alpn;               /* "http/1.1", "h2" */
+    uint32_t stream_id; /* 0 for HTTP/1.1 */
+    const char *alpn;   /* "http/1.1", "h2" */
     const char *method;
     const char *authority;
-    const char *path;               /* normalized path (raw target if refused before) */
-    int status;                     /* sent to the client; 0 if none */
-    const char *reason;             /* why certgate answered or closed, or NULL */
-    const struct authz_result *az;  /* the decision, or NULL when none was taken */
-    const char *upstream;           /* "ip:port" or "" */
-    uint64_t bytes_in;              /* request body bytes */
-    uint64_t bytes_out;             /* response body bytes */
+    const char *path;              /* normalized path (raw target if refused before) */
+    int status;                    /* sent to the client; 0 if none */
+    const char *reason;            /* why certgate answered or closed, or NULL */
+    const struct authz_result *az; /* the decision, or NULL when none was taken */
+    const char *upstream;          /* "ip:port" or "" */
+    uint64_t bytes_in;             /* request body bytes */
+    uint64_t bytes_out;            /* response body bytes */
     uint64_t duration_us;
-    int grpc_status;                /* -1 when not gRPC */
+    int grpc_status; /* -1 when not gRPC */
 };
 
 /* request_log_write formats |f| as one JSON line and queues it on the access log of

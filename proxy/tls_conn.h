@@ -28,10 +28,10 @@
 
 /* Why a connection ended, for logs. */
 enum tls_conn_end {
-    TLS_END_EOF = 0,        /* the peer closed (with or without close_notify) */
-    TLS_END_IO_ERROR,       /* socket error (reset, ...) */
-    TLS_END_TLS_ERROR,      /* handshake failure or bad record */
-    TLS_END_CLOSED,         /* tls_conn_close finished flushing */
+    TLS_END_EOF = 0,   /* the peer closed (with or without close_notify) */
+    TLS_END_IO_ERROR,  /* socket error (reset, ...) */
+    TLS_END_TLS_ERROR, /* handshake failure or bad record */
+    TLS_END_CLOSED,    /* tls_conn_close finished flushing */
 };
 
 const char *tls_conn_end_str(enum tls_conn_end end);
@@ -58,20 +58,20 @@ struct tls_peer_info {
 
 struct tls_conn {
     SSL *ssl;
-    struct bufferevent *bev;      /* socket I/O; ciphertext in both evbuffers */
-    struct evbuffer *plain_in;    /* decrypted bytes not yet consumed by the owner */
-    struct event *ev_deferred;    /* runs resume / close completion from the loop */
+    struct bufferevent *bev;   /* socket I/O; ciphertext in both evbuffers */
+    struct evbuffer *plain_in; /* decrypted bytes not yet consumed by the owner */
+    struct event *ev_deferred; /* runs resume / close completion from the loop */
     const struct tls_conn_callbacks *cbs;
     void *arg;
     struct tls_peer_info peer;
-    size_t low_water;             /* on_drain threshold for the socket output, bytes */
-    bool preamble;                /* on_preamble must finish before the handshake */
+    size_t low_water; /* on_drain threshold for the socket output, bytes */
+    bool preamble;    /* on_preamble must finish before the handshake */
     bool handshake_done;
-    bool read_paused;             /* owner asked to stop delivering plaintext */
-    bool eof;                     /* the socket reached EOF */
-    bool closing;                 /* tls_conn_close called: flushing, then on_close */
-    bool lingering;               /* flushed and half-closed: discarding until EOF */
-    bool dead;                    /* on_close delivered; only tls_conn_free is valid */
+    bool read_paused; /* owner asked to stop delivering plaintext */
+    bool eof;         /* the socket reached EOF */
+    bool closing;     /* tls_conn_close called: flushing, then on_close */
+    bool lingering;   /* flushed and half-closed: discarding until EOF */
+    bool dead;        /* on_close delivered; only tls_conn_free is valid */
 };
 
 /* tls_conn_init takes ownership of the connected socket |fd| and of |ssl| (server or

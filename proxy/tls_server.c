@@ -31,7 +31,7 @@ struct tls_cert {
     bool is_rsa;
     char *names[MAX_NAMES]; /* lower-case DNS SANs (or the CN), "*.x" wildcards kept */
     size_t num_names;
-    CRYPTO_BUFFER *ocsp;    /* DER OCSP response to staple, or NULL */
+    CRYPTO_BUFFER *ocsp; /* DER OCSP response to staple, or NULL */
     time_t not_after;
     char *subject;
 };
@@ -87,8 +87,8 @@ static void collect_names(struct tls_cert *c, X509 *leaf)
     GENERAL_NAMES_free(sans);
     if (c->num_names == 0) {
         char cn[256];
-        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn,
-                                          sizeof(cn));
+        int n =
+            X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
         if (n > 0) {
             c->names[c->num_names++] = lower_dup(cn, (size_t)n);
         }
@@ -107,8 +107,7 @@ static time_t asn1_time_to_epoch(const ASN1_TIME *t)
     return out;
 }
 
-static int load_cert(const struct config_certificate *cc, struct tls_cert *c,
-                     struct cg_errbuf *err)
+static int load_cert(const struct config_certificate *cc, struct tls_cert *c, struct cg_errbuf *err)
 {
     int rc = CG_ERR_INVALID;
     X509 *leaf = NULL;
@@ -279,8 +278,8 @@ static bool client_accepts_ecdsa(const SSL *ssl)
 
 /* choose returns the certificate for |sni|: a name match (ECDSA preferred when the
  * client can verify it), else the first certificate unless strict. */
-static const struct tls_cert *choose(const struct tls_cert_set *set, const char *sni,
-                                     bool ecdsa_ok, bool strict)
+static const struct tls_cert *choose(const struct tls_cert_set *set, const char *sni, bool ecdsa_ok,
+                                     bool strict)
 {
     const struct tls_cert *fallback = NULL;
     if (sni[0] != '\0') {
@@ -332,8 +331,7 @@ static bool parse_sni(const uint8_t *data, size_t len, char *out, size_t out_len
         if (type != TLSEXT_NAMETYPE_host_name) {
             continue;
         }
-        if (CBS_len(&name) == 0 || CBS_len(&name) >= out_len ||
-            CBS_contains_zero_byte(&name)) {
+        if (CBS_len(&name) == 0 || CBS_len(&name) >= out_len || CBS_contains_zero_byte(&name)) {
             return false;
         }
         for (size_t i = 0; i < CBS_len(&name); i++) {

@@ -17,7 +17,7 @@ enum conn_state {
 
 struct upstream_server {
     const struct config_address *addr;
-    uint64_t down_until_ms; /* monotonic ms; 0 = healthy */
+    uint64_t down_until_ms;     /* monotonic ms; 0 = healthy */
     struct upstream_conn *idle; /* most recently used first */
     unsigned num_idle;
 };
@@ -40,9 +40,9 @@ struct upstream_conn {
     void *arg;
     enum conn_state state;
     bool paused;
-    bool eof;              /* the server closed; delivered once input is consumed */
-    unsigned in_cb;        /* owner callbacks on the stack: release must wait */
-    bool release_pending;  /* upstream_release was called from inside a callback */
+    bool eof;             /* the server closed; delivered once input is consumed */
+    unsigned in_cb;       /* owner callbacks on the stack: release must wait */
+    bool release_pending; /* upstream_release was called from inside a callback */
     bool release_reusable;
     struct upstream_conn *next_idle;
 };
@@ -75,8 +75,7 @@ static void ms_to_tv(uint64_t ms, struct timeval *tv)
     tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
-struct upstream_pool *upstream_pool_new(struct event_base *base,
-                                        const struct config_upstream *up,
+struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
                                         const struct config *cfg)
 {
     struct upstream_pool *pool = cg_xcalloc(1, sizeof(*pool));
@@ -137,8 +136,7 @@ static void end_conn(struct upstream_conn *uc, enum upstream_end end)
     const struct upstream_callbacks *cbs = uc->cbs;
     void *arg = uc->arg;
     if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
-        uc->server->down_until_ms =
-            now_ms(uc->pool->base) + uc->pool->cfg->timeouts.upstream_down;
+        uc->server->down_until_ms = now_ms(uc->pool->base) + uc->pool->cfg->timeouts.upstream_down;
         CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", uc->pool->up->name,
                     uc->server->addr->text, upstream_end_str(end),
                     (unsigned long long)uc->pool->cfg->timeouts.upstream_down);
@@ -229,7 +227,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
     if (uc->state == CONN_CONNECTING) {
         end_conn(uc, (what & BEV_EVENT_TIMEOUT) ? UPSTREAM_END_CONNECT_TIMEOUT
-                                                 : UPSTREAM_END_CONNECT_FAILED);
+                                                : UPSTREAM_END_CONNECT_FAILED);
         return;
     }
     if (what & BEV_EVENT_EOF) {
@@ -262,8 +260,8 @@ static struct upstream_server *pick(struct upstream_pool *pool)
     return NULL;
 }
 
-int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks *cbs,
-                     void *arg, struct upstream_conn **out, bool *out_reused)
+int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks *cbs, void *arg,
+                     struct upstream_conn **out, bool *out_reused)
 {
     struct upstream_server *s = pick(pool);
     if (s == NULL) {
@@ -405,8 +403,8 @@ void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const cha
 {
     struct upstream_server *s = &pool->servers[index];
     s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
-    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name,
-                s->addr->text, why, (unsigned long long)pool->cfg->timeouts.upstream_down);
+    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name, s->addr->text,
+                why, (unsigned long long)pool->cfg->timeouts.upstream_down);
 }
 
 void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)

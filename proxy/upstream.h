@@ -31,16 +31,15 @@ enum upstream_end {
 const char *upstream_end_str(enum upstream_end end);
 
 struct upstream_callbacks {
-    void (*on_connected)(void *arg);                 /* fresh connection is ready */
-    void (*on_read)(void *arg);                      /* bytes in upstream_conn_input() */
-    void (*on_drain)(void *arg);                     /* output fell to the low-water mark */
+    void (*on_connected)(void *arg);                    /* fresh connection is ready */
+    void (*on_read)(void *arg);                         /* bytes in upstream_conn_input() */
+    void (*on_drain)(void *arg);                        /* output fell to the low-water mark */
     void (*on_close)(void *arg, enum upstream_end end); /* the connection is gone and
                                                         already freed: forget it */
 };
 
 /* upstream_pool_new creates the pool of |up| for the worker running |base|. */
-struct upstream_pool *upstream_pool_new(struct event_base *base,
-                                        const struct config_upstream *up,
+struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
                                         const struct config *cfg);
 
 /* upstream_pool_free closes idle connections and frees the pool. Busy connections
@@ -51,8 +50,8 @@ void upstream_pool_free(struct upstream_pool *pool);
  * an idle pooled one (*out_reused = true: usable at once, on_connected is not called)
  * or a new one (*out_reused = false: on_connected or on_close follows). Returns 0, or
  * CG_ERR_NOT_FOUND when every server is marked down, or CG_ERR_IO. */
-int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks *cbs,
-                     void *arg, struct upstream_conn **out, bool *out_reused);
+int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks *cbs, void *arg,
+                     struct upstream_conn **out, bool *out_reused);
 
 /* upstream_release ends the caller's use of |uc|. With |reusable| (a complete
  * response, a complete request, no Connection: close) it returns to the idle pool,

@@ -29,7 +29,7 @@ struct h1_header;
  * connection keeps idle connections small. Nothing may keep a pointer into them
  * across a return to the event loop. */
 struct worker_scratch {
-    struct h1_header *req_headers;  /* limits.max_headers entries */
+    struct h1_header *req_headers; /* limits.max_headers entries */
     size_t req_headers_cap;
     struct h1_header *resp_headers; /* WORKER_MAX_RESPONSE_HEADERS entries */
     char *authz;                    /* authz_decide: normalized path, header values */
@@ -45,18 +45,18 @@ struct worker {
     pthread_t thread;
     struct worker_listen_socket *socks;
     size_t num_socks;
-    struct upstream_pool **pools;    /* one per config upstream, same order */
+    struct upstream_pool **pools;       /* one per config upstream, same order */
     struct upstream_h2_pool **h2_pools; /* same order; non-NULL for h2c / h2 upstreams */
-    struct policy **policies;        /* per listener: this worker's reference to the
-                                        current snapshot (NULL: no policy, deny all);
-                                        replaced by worker_set_policy messages */
-    struct client_conn *conns;       /* all open client connections (for drain) */
+    struct policy **policies;           /* per listener: this worker's reference to the
+                                           current snapshot (NULL: no policy, deny all);
+                                           replaced by worker_set_policy messages */
+    struct client_conn *conns;          /* all open client connections (for drain) */
     size_t num_conns;
     bool draining;                   /* no more accepts; close when idle */
     struct event *ev_drain_deadline; /* drain timeout: close whatever is left */
     struct event *ev_msg;            /* wakes the loop for queued messages */
     pthread_mutex_t msg_lock;
-    struct worker_msg *msgs;         /* FIFO of messages from the main thread */
+    struct worker_msg *msgs; /* FIFO of messages from the main thread */
     struct worker_msg **msgs_tail;
     struct worker_scratch scratch;
     uint64_t next_conn_id;

@@ -48,17 +48,17 @@ END_TEST
 START_TEST(test_v1_errors)
 {
     static const char *const bad[] = {
-        "GET / HTTP/1.1\r\n",                           /* not PROXY at all */
-        "\x16\x03\x01",                                 /* a TLS ClientHello */
-        "PROXY TCP4 10.1.2.3 192.0.2.1 40000 8443\n",   /* bare LF */
-        "PROXY TCP4 10.1.2.3 192.0.2.1 40000\r\n",      /* missing port */
-        "PROXY TCP4 10.1.2.3  192.0.2.1 1 2\r\n",       /* double space */
-        "PROXY TCP4 10.1.2.300 192.0.2.1 1 2\r\n",      /* bad address */
-        "PROXY TCP4 2001:db8::1 192.0.2.1 1 2\r\n",     /* family mismatch */
-        "PROXY TCP4 10.1.2.3 192.0.2.1 65536 2\r\n",    /* port range */
-        "PROXY TCP4 10.1.2.3 192.0.2.1 01 2\r\n",       /* leading zero */
-        "PROXY UDP4 10.1.2.3 192.0.2.1 1 2\r\n",        /* protocol */
-        "PROXY TCP4 10.1.2.3 192.0.2.1 1 2 3\r\n",      /* extra field */
+        "GET / HTTP/1.1\r\n",                         /* not PROXY at all */
+        "\x16\x03\x01",                               /* a TLS ClientHello */
+        "PROXY TCP4 10.1.2.3 192.0.2.1 40000 8443\n", /* bare LF */
+        "PROXY TCP4 10.1.2.3 192.0.2.1 40000\r\n",    /* missing port */
+        "PROXY TCP4 10.1.2.3  192.0.2.1 1 2\r\n",     /* double space */
+        "PROXY TCP4 10.1.2.300 192.0.2.1 1 2\r\n",    /* bad address */
+        "PROXY TCP4 2001:db8::1 192.0.2.1 1 2\r\n",   /* family mismatch */
+        "PROXY TCP4 10.1.2.3 192.0.2.1 65536 2\r\n",  /* port range */
+        "PROXY TCP4 10.1.2.3 192.0.2.1 01 2\r\n",     /* leading zero */
+        "PROXY UDP4 10.1.2.3 192.0.2.1 1 2\r\n",      /* protocol */
+        "PROXY TCP4 10.1.2.3 192.0.2.1 1 2 3\r\n",    /* extra field */
     };
     struct pp_header h;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -100,7 +100,8 @@ START_TEST(test_v2)
         ck_assert_int_eq(pp_parse(b, i, &h), PP_INCOMPLETE);
     }
     /* TLVs after the addresses are skipped. */
-    unsigned char a4tlv[20] = {10, 9, 8, 7, 192, 0, 2, 1, 0, 1, 0, 2, 0x04, 0, 4, 'a', 'b', 'c', 'd', 0};
+    unsigned char a4tlv[20] = {10, 9, 8,    7, 192, 0,   2,   1,   0,   1,
+                               0,  2, 0x04, 0, 4,   'a', 'b', 'c', 'd', 0};
     n = v2(b, 1, 0x11, a4tlv, 19);
     ck_assert_int_eq(pp_parse(b, n, &h), (int)n);
     /* LOCAL keeps the real peer. */
