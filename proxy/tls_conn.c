@@ -7,6 +7,7 @@
 #include "common/bug.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "proxy/bev_read.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -177,6 +178,12 @@ static void drive(struct tls_conn *tc)
             return;
         }
         tc->handshake_done = true;
+        /* BoringSSL keeps the TLS 1.3 NewSessionTicket messages until the first write:
+         * push them now, or a client with Nagle's algorithm waits for our delayed ACK
+         * (40 ms) before it sends its first request. */
+        if (SSL_write(tc->ssl, "", 0) < 0) {
+            ERR_clear_error();
+        }
         tc->cbs->on_handshake(tc->arg);
         if (tc->dead || tc->closing) {
             return;
@@ -227,6 +234,7 @@ static void on_sock_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
         return;
     }
+    bev_read_more(bev, SOCK_IN_MAX);
     drive(tc);
 }
 
@@ -308,8 +316,7 @@ int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl
     BIO_set_data(bio, tc);
     SSL_set_bio(ssl, bio, bio);
     bufferevent_setcb(tc->bev, on_sock_read, on_sock_write, on_sock_event, tc);
-    /* libevent 2.1 reads 4 KiB per syscall by default: far too little for bulk. */
-    bufferevent_set_max_single_read(tc->bev, SOCK_IN_MAX);
+    /* Writes may go out in large writev calls (reads: see bev_read_more). */
     bufferevent_set_max_single_write(tc->bev, SOCK_IO_MAX_WRITE);
     bufferevent_setwatermark(tc->bev, EV_READ, 0, SOCK_IN_MAX);
     bufferevent_setwatermark(tc->bev, EV_WRITE, low_water, 0);

@@ -8,6 +8,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "proxy/bev_read.h"
 
 enum conn_state {
     CONN_CONNECTING, /* TCP connect in progress, owned by a request */
@@ -191,6 +192,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         conn_free(uc);
         return;
     }
+    bev_read_more(bev, 64 * 1024);
     deliver_input(uc);
 }
 
@@ -300,8 +302,7 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     }
     size_t hw = pool->cfg->limits.buffer_high_water;
     bufferevent_setcb(uc->bev, on_read, on_write, on_event, uc);
-    /* libevent 2.1 moves 4 KiB per syscall by default: far too little for bulk. */
-    bufferevent_set_max_single_read(uc->bev, 64 * 1024);
+    /* Writes may go out in large writev calls (reads: see bev_read_more). */
     bufferevent_set_max_single_write(uc->bev, 256 * 1024);
     bufferevent_setwatermark(uc->bev, EV_READ, 0, hw);
     bufferevent_setwatermark(uc->bev, EV_WRITE, hw / 2, 0);

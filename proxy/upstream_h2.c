@@ -11,6 +11,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "proxy/bev_read.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
 #include "proxy/http2_stream.h"
@@ -492,6 +493,7 @@ static void session_ready(struct uh2_session *x)
 static void on_bev_read(struct bufferevent *bev, void *arg)
 {
     struct uh2_session *x = arg;
+    bev_read_more(bev, 64 * 1024);
     session_recv(x, bufferevent_get_input(bev));
 }
 

@@ -72,7 +72,12 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
     struct worker *w = cg_xcalloc(1, sizeof(*w));
     w->srv = srv;
     w->id = id;
-    w->base = event_base_new();
+    struct event_config *ec = event_config_new();
+    /* Coalesce event_del + event_add of one fd within a loop iteration (pause and resume
+     * of reads, EV_WRITE on and off) into at most one epoll_ctl. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     CG_BUG_ON(w->base == NULL);
     pthread_mutex_init(&w->msg_lock, NULL);
     w->msgs_tail = &w->msgs;

@@ -737,19 +737,35 @@ def read_until_close(sock, timeout=5.0, limit=64 << 20, stop=None):
 def send_interleaved(sock, data, piece=4096):
     """send_interleaved writes data in pieces and stops early when the server has
     started to answer (it may answer an oversized head and close before reading it all;
-    writing on would only provoke a reset). Returns None, or the write error text."""
+    writing on would only provoke a reset). Readable TLS records that carry no
+    application data (TLS 1.3 session tickets) do not count as an answer.
+    Returns (error text or None, application bytes already received)."""
     import select
     view = memoryview(data)
     off = 0
+    early = b""
     while off < len(view):
         r, _, _ = select.select([sock], [], [], 0)
         if r or sock.pending():
-            return None
+            timeout = sock.gettimeout()
+            sock.setblocking(False)
+            try:
+                early = sock.recv(65536)
+            except ssl.SSLWantReadError:
+                early = None  # only handshake messages: keep writing
+            except (OSError, ssl.SSLError):
+                early = b""
+            finally:
+                sock.settimeout(timeout)
+            if early is None:
+                early = b""
+            else:
+                return None, early
         try:
             off += sock.send(view[off:off + piece])
         except (OSError, ssl.SSLError) as e:
-            return "%s: %s" % (type(e).__name__, e)
-    return None
+            return "%s: %s" % (type(e).__name__, e), early
+    return None, early
 
 
 def raw_exchange(port, data, pki, client="admin", timeout=5.0, server_hostname="localhost",
@@ -759,8 +775,11 @@ def raw_exchange(port, data, pki, client="admin", timeout=5.0, server_hostname="
     Returns (response bytes, how it ended)."""
     s = tls_connect(port, client_context(pki, client), server_hostname, host, timeout)
     try:
-        err = send_interleaved(s, data)
-        got, how = read_until_close(s, timeout, stop=stop)
+        err, early = send_interleaved(s, data)
+        if early and stop is not None and stop(early):
+            return early, "stopped"
+        got, how = read_until_close(s, timeout, stop=(lambda d: stop(early + d)) if stop else None)
+        got = early + got
         if err and not got:
             how = "write failed (%s), then %s" % (err, how)
         return got, how
