@@ -96,8 +96,23 @@ static void add(struct policy_header *out, size_t *num, const char *name, struct
     (*num)++;
 }
 
+size_t policy_client_cert_value(const uint8_t *der, size_t der_len, char *out, size_t out_cap)
+{
+    size_t enc_len;
+    if (der_len == 0 || !EVP_EncodedLength(&enc_len, der_len) || out_cap < enc_len + 2) {
+        return 0;
+    }
+    out[0] = ':';
+    /* EVP_EncodeBlock writes a NUL after the base64 text (enc_len counts it): it is
+     * overwritten by the closing ':'. */
+    size_t n = EVP_EncodeBlock((uint8_t *)out + 1, der, der_len);
+    out[1 + n] = ':';
+    out[2 + n] = '\0';
+    return n + 2;
+}
+
 int policy_headers_build(const struct policy *p, const struct policy_decision *d,
-                         const struct policy_cert_facts *cert, const uint8_t *der, size_t der_len,
+                         const struct policy_cert_facts *cert, struct cg_str client_cert,
                          char *buf, size_t buf_cap, struct policy_header *out, size_t *out_num)
 {
     const struct policy_header_names *h = &p->headers;
@@ -128,19 +143,10 @@ int policy_headers_build(const struct policy *p, const struct policy_decision *d
         add(out, &num, h->database_access, &b, start);
     }
 
-    if (h->client_cert_on && der != NULL && der_len > 0) {
-        size_t enc_len;
-        if (!EVP_EncodedLength(&enc_len, der_len) || b.cap - b.len < enc_len + 2) {
-            return CG_ERR_LIMIT;
-        }
-        start = b.len;
-        put(&b, ":", 1);
-        /* EVP_EncodeBlock writes a NUL after the base64 text: it is overwritten by the
-         * closing ':' (enc_len counts it). */
-        size_t n = EVP_EncodeBlock((uint8_t *)b.p + b.len, der, der_len);
-        b.len += n;
-        put(&b, ":", 1);
-        add(out, &num, h->client_cert, &b, start);
+    if (h->client_cert_on && client_cert.len > 0) {
+        out[num].name = cg_str_from_cstr(h->client_cert);
+        out[num].value = client_cert;
+        num++;
     }
 
     if (h->xfcc_on) {

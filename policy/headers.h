@@ -30,20 +30,30 @@ struct policy_header {
  * the X-Forwarded-* ones itself). |p| may be NULL: then only the default names. */
 bool policy_header_is_owned(const struct policy *p, struct cg_str name);
 
+/* policy_client_cert_value encodes the DER certificate |der| as the RFC 9440
+ * Client-Cert value (a structured-field byte sequence, ":base64:") into |out|, which
+ * needs POLICY_CLIENT_CERT_VALUE_LEN(der_len) bytes (the value is NUL-terminated).
+ * Returns the value's length, or 0 if |out_cap| is too small. Callers compute it once
+ * per connection: base64 of a certificate costs more than the rest of a decision. */
+#define POLICY_CLIENT_CERT_VALUE_LEN(n) ((((n) + 2) / 3) * 4 + 3)
+size_t policy_client_cert_value(const uint8_t *der, size_t der_len, char *out, size_t out_cap);
+
 /* policy_headers_build produces the identity headers for an allowed decision |d|
- * about the certificate |cert| (DER |der|, |der_len| bytes, for Client-Cert): the
- * thumbprint (SHA-1, upper-case hex), entry name, clearance, database access (when
- * the route has a database), Client-Cert (RFC 9440, ":base64:") unless disabled, and
- * X-Forwarded-Client-Cert when enabled (Envoy's format with Subject, URI and DNS values
- * quoted so that '"', ';' and ',' in them cannot add a field). Nothing is produced when
- * the request was not allowed or the certificate not identified (d->identified).
+ * about the certificate |cert|: the thumbprint (SHA-1, upper-case hex), entry name,
+ * clearance, database access (when the route has a database), Client-Cert with the
+ * value |client_cert| from policy_client_cert_value (unless disabled in the policy or
+ * |client_cert| is empty), and X-Forwarded-Client-Cert when enabled (Envoy's format
+ * with Subject, URI and DNS values quoted so that '"', ';' and ',' in them cannot add
+ * a field). Nothing is produced when the request was not allowed or the certificate
+ * not identified (d->identified). Client-Cert's value is not copied: it must outlive
+ * the use of |out|.
  *
  * Values go to |buf| (|buf_cap| bytes); |out| must have room for POLICY_MAX_HEADERS.
- * Returns 0 and sets |*out_num|, or CG_ERR_LIMIT when |buf| is too small (a budget of
- * 2 * der_len + 1024 bytes is always enough for certificates whose subject fits in
- * 256 bytes and SANs in 512). */
+ * Returns 0 and sets |*out_num|, or CG_ERR_LIMIT when |buf| is too small (1024 bytes
+ * are always enough for certificates whose subject fits in 256 bytes and SANs in
+ * 512). */
 int policy_headers_build(const struct policy *p, const struct policy_decision *d,
-                         const struct policy_cert_facts *cert, const uint8_t *der, size_t der_len,
+                         const struct policy_cert_facts *cert, struct cg_str client_cert,
                          char *buf, size_t buf_cap, struct policy_header *out, size_t *out_num);
 
 #endif

@@ -12,19 +12,22 @@
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
-/* Header values need at most 2 * DER + 1 KiB (policy/headers.h); a client certificate
- * larger than this is refused identity headers rather than given unbounded memory. */
+/* The Client-Cert value of a larger client certificate is not sent: memory per
+ * connection stays bounded. */
 #define MAX_CERT_DER (16 * 1024)
 
 size_t authz_scratch_size(size_t max_target)
 {
-    return POLICY_DECIDE_BUF_LEN(max_target) + 2 * MAX_CERT_DER + 1024 + 64;
+    return POLICY_DECIDE_BUF_LEN(max_target) + 1024 + 64;
 }
 
 void authz_conn_init(struct client_conn *c)
 {
     struct authz_conn *a = &c->authz;
     policy_cert_facts_cleanup(&a->facts);
+    free(a->client_cert);
+    a->client_cert = NULL;
+    a->client_cert_len = 0;
     a->has_cert = false;
     a->thumbprint[0] = '\0';
     if (c->cert_der != NULL) {
@@ -42,6 +45,9 @@ void authz_conn_init(struct client_conn *c)
 void authz_conn_cleanup(struct authz_conn *a)
 {
     policy_cert_facts_cleanup(&a->facts);
+    free(a->client_cert);
+    a->client_cert = NULL;
+    a->client_cert_len = 0;
     a->has_cert = false;
 }
 
@@ -91,7 +97,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         return;
     }
     out->generation = policy_generation(p);
-    if (POLICY_DECIDE_BUF_LEN(target.len) + 2 * MAX_CERT_DER + 1024 > scratch_cap) {
+    if (POLICY_DECIDE_BUF_LEN(target.len) + 1024 > scratch_cap) {
         out->status = 414;
         out->grpc_status = 3;
         out->reason = "target_too_long";
@@ -147,10 +153,16 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     if (!out->allow || !d->identified || !a->has_cert) {
         return;
     }
+    if (a->client_cert == NULL && c->cert_der_len <= MAX_CERT_DER) {
+        size_t cap = POLICY_CLIENT_CERT_VALUE_LEN(c->cert_der_len);
+        a->client_cert = cg_xmalloc(cap);
+        a->client_cert_len =
+            policy_client_cert_value(c->cert_der, c->cert_der_len, a->client_cert, cap);
+    }
     size_t used = POLICY_DECIDE_BUF_LEN(target.len);
-    if (policy_headers_build(p, d, &a->facts, c->cert_der,
-                             c->cert_der_len < MAX_CERT_DER ? c->cert_der_len : 0, scratch + used,
-                             scratch_cap - used, out->headers, &out->num_headers) != CG_OK) {
+    struct cg_str client_cert = {a->client_cert, a->client_cert_len};
+    if (policy_headers_build(p, d, &a->facts, client_cert, scratch + used, scratch_cap - used,
+                             out->headers, &out->num_headers) != CG_OK) {
         /* Cannot happen with the budget above; never forward without identity. */
         out->allow = false;
         out->status = 500;

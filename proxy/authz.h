@@ -26,6 +26,9 @@ struct authz_conn {
     bool has_cert;                            /* the client presented a parsable certificate */
     struct policy_cert_facts facts;           /* valid when has_cert */
     char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
+    char *client_cert;              /* RFC 9440 Client-Cert value, made at the first
+                                       allowed request (idle connections never pay) */
+    size_t client_cert_len;
 };
 
 /* struct authz_result is one request's outcome. Its slices (path, query, header

@@ -54,8 +54,8 @@ static void check_decision(const struct policy *p, const char *target, bool with
     char hbuf[4096];
     struct policy_header hs[POLICY_MAX_HEADERS];
     size_t n;
-    static const uint8_t der[] = {0x30, 0x00};
-    if (policy_headers_build(p, &d, &cert, der, sizeof(der), hbuf, sizeof(hbuf), hs, &n) == 0) {
+    if (policy_headers_build(p, &d, &cert, CG_STR_LIT(":MAA=:"), hbuf, sizeof(hbuf), hs, &n) ==
+        0) {
         CHECK(n <= POLICY_MAX_HEADERS);
         for (size_t i = 0; i < n; i++) {
             CHECK(policy_header_is_owned(p, hs[i].name));
