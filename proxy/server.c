@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "common/mem.h"
 #include "policy/policy.h"
 #include "proxy/access_log.h"
+#include "proxy/admin.h"
 #include "proxy/reload.h"
 #include "proxy/renew.h"
 #include "proxy/tls_server.h"
@@ -191,6 +193,15 @@ int server_run(struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     cg_log_set_level(cfg->log.level);
 
+    /* Hold the signals we handle until their handlers exist: listeners accept before
+     * the main loop is set up, and a SIGHUP in between would kill the process. */
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &handled, NULL);
+
     struct server *srv = cg_xcalloc(1, sizeof(*srv));
     srv->cfg = cfg;
     srv->start_time = (uint64_t)time(NULL);
@@ -220,16 +231,31 @@ int server_run(struct config *cfg)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
     reloader_new(srv, m.base, &m.reloader, &err);
     struct renewer *renewer = renewer_new(srv, m.base, m.reloader);
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
+    /* The admin API runs on this (main) loop: its operations write files and publish. */
+    struct admin_server *admin = NULL;
+    int status = 0;
+    if (cfg->admin.enabled && admin_server_new(srv, m.base, m.reloader, &admin, &err) != CG_OK) {
+        fprintf(stderr, "certgate: %s\n", err.msg);
+        status = 1;
+        m.stopping = true;
+        for (unsigned i = 0; i < srv->num_workers; i++) {
+            worker_post(srv->workers[i], worker_begin_drain, NULL);
+        }
+    }
+    for (size_t i = 0; i < cfg->num_listeners && status == 0; i++) {
         for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
             CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)", cfg->listeners[i].name,
                         cfg->listeners[i].addresses[j].text, cfg->listeners[i].upstream->name,
                         cfg->workers);
         }
     }
-    event_base_dispatch(m.base);
+    if (status == 0) {
+        event_base_dispatch(m.base);
+    }
+    admin_server_free(admin);
 
     /* Stop signal received: workers are draining; keep SIGTERM handled meanwhile so a
      * second one forces the exit. */
@@ -244,7 +270,7 @@ int server_run(struct config *cfg)
     reloader_free(m.reloader);
     event_base_free(m.base);
     server_free(srv);
-    return 0;
+    return status;
 }
 
 int server_check(const struct config *cfg)
