@@ -131,7 +131,8 @@ static int write_admin(const char *dir, const struct pki_identity *ca, json_t *p
         rc = pki_bundle_build(&leaf, ca->cert, false, password, &b, err);
     }
     if (rc == CG_OK) {
-        struct pki_entry_spec spec = {ADMIN_NAME, "ClusterAdmin", NULL, 0, true};
+        struct pki_entry_spec spec = {.name = ADMIN_NAME, .clearance = "ClusterAdmin",
+                                      .set_dbs = true};
         rc = pki_registry_add(policy, &spec, &leaf.cert, 1, err);
     }
     if (rc == CG_OK) {

@@ -63,6 +63,41 @@ int pki_level_check(const char *text, struct cg_errbuf *err)
     return check_word("access level", levels, text, NULL, err);
 }
 
+static bool valid_db_name(const char *name, size_t name_len)
+{
+    if (name_len == 0 || name_len > MAX_DB_NAME) {
+        return false;
+    }
+    for (size_t i = 0; i < name_len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int pki_db_grant_make(const char *name, size_t name_len, const char *level,
+                      struct pki_db_grant *out, struct cg_errbuf *err)
+{
+    if (!valid_db_name(name, name_len)) {
+        return cg_errf(err, CG_ERR_INVALID,
+                       "database '%.*s': names are 1 to %d letters, digits, '-', '_' or '.'",
+                       (int)(name_len > MAX_DB_NAME ? MAX_DB_NAME : name_len), name,
+                       MAX_DB_NAME);
+    }
+    const char *canonical = NULL;
+    struct cg_errbuf local = {{0}};
+    if (check_word("access level", levels, level, &canonical, &local) != CG_OK) {
+        return cg_errf(err, CG_ERR_INVALID, "database '%.*s': %s", (int)name_len, name,
+                       local.msg);
+    }
+    out->name = (struct cg_str){name, name_len};
+    out->level = canonical;
+    return CG_OK;
+}
+
 int pki_db_grant_parse(const char *arg, struct pki_db_grant *out, struct cg_errbuf *err)
 {
     const char *eq = strchr(arg, '=');
@@ -75,13 +110,9 @@ int pki_db_grant_parse(const char *arg, struct pki_db_grant *out, struct cg_errb
         return cg_errf(err, CG_ERR_INVALID, "--db '%s': database name must be 1 to %d bytes",
                        arg, MAX_DB_NAME);
     }
-    for (size_t i = 0; i < name_len; i++) {
-        char c = arg[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.')) {
-            return cg_errf(err, CG_ERR_INVALID, "--db '%s': database names use letters, digits, "
-                           "'-', '_' and '.'", arg);
-        }
+    if (!valid_db_name(arg, name_len)) {
+        return cg_errf(err, CG_ERR_INVALID, "--db '%s': database names use letters, digits, "
+                       "'-', '_' and '.'", arg);
     }
     const char *level = NULL;
     struct cg_errbuf local = {{0}};

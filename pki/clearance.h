@@ -21,6 +21,12 @@ int pki_clearance_check(const char *text, struct cg_errbuf *err);
 /* pki_level_check is pki_clearance_check for "Admin", "ReadWrite", "ReadOnly". */
 int pki_level_check(const char *text, struct cg_errbuf *err);
 
+/* pki_db_grant_make checks the database name |name| (|name_len| bytes, same rules as
+ * pki_db_grant_parse) and the level |level| (pki_level_check) and fills |out|, whose
+ * name points to |name|. Messages name the database, not a command-line option. */
+int pki_db_grant_make(const char *name, size_t name_len, const char *level,
+                      struct pki_db_grant *out, struct cg_errbuf *err);
+
 /* pki_db_grant_parse splits "NAME=LEVEL" into |out|. NAME is 1..128 bytes of letters,
  * digits, '-', '_' or '.'; LEVEL is checked with pki_level_check. |arg| must outlive
  * |out|. */

@@ -328,7 +328,9 @@ static int run_cert_client(const struct cli_opts *o)
     if (o->policy != NULL) {
         /* Register in memory first: a broken policy file stops us before any file is
          * written. */
-        struct pki_entry_spec spec = {o->name, o->clearance, grants, o->num_dbs, true};
+        struct pki_entry_spec spec = {
+            .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs,
+            .set_dbs = true};
         if (pki_registry_load(o->policy, &policy, &err) != CG_OK ||
             pki_registry_add(policy, &spec, &leaf.cert, 1, &err) != CG_OK) {
             rc = cli_fail(&err);

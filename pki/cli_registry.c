@@ -46,7 +46,8 @@ int cli_cert_import(const struct cli_opts *o)
     }
     X509 *ids[PKI_IMPORT_MAX_CERTS];
     size_t num_ids = pki_import_identities(&imp, ids);
-    struct pki_entry_spec spec = {o->name, o->clearance, grants, o->num_dbs, true};
+    struct pki_entry_spec spec = {.name = o->name, .clearance = o->clearance, .dbs = grants,
+                                  .num_dbs = o->num_dbs, .set_dbs = true};
     if (pki_registry_load(o->policy, &policy, &err) != CG_OK ||
         pki_registry_add(policy, &spec, ids, num_ids, &err) != CG_OK ||
         pki_registry_save(o->policy, policy, &err) != CG_OK) {
@@ -189,7 +190,8 @@ int cli_cert_edit(const struct cli_opts *o)
         return cli_fail(&err);
     }
     json_t *policy = NULL;
-    struct pki_entry_spec spec = {o->name, o->clearance, grants, o->num_dbs, o->num_dbs > 0};
+    struct pki_entry_spec spec = {.name = o->name, .clearance = o->clearance, .dbs = grants,
+                                  .num_dbs = o->num_dbs, .set_dbs = o->num_dbs > 0};
     int rc = CLI_OK;
     if (load_existing(o->policy, &policy, &err) != CG_OK ||
         pki_registry_edit(policy, o->positional[0], &spec, &err) != CG_OK ||

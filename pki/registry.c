@@ -155,6 +155,15 @@ static json_t *databases_json(const struct pki_entry_spec *spec)
     return obj;
 }
 
+static json_t *allow_ips_json(const struct pki_entry_spec *spec)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < spec->num_allow_ips; i++) {
+        json_array_append_new(arr, json_string(spec->allow_ips[i]));
+    }
+    return arr;
+}
+
 static bool same_pin(const json_t *a, const json_t *b)
 {
     return json_equal((json_t *)a, (json_t *)b);
@@ -245,6 +254,9 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
     json_object_set_new(entry, "pins", pins);
     json_object_set_new(entry, "clearance", json_string(spec->clearance));
     json_object_set_new(entry, "databases", databases_json(spec));
+    if (spec->set_allow_ips && spec->allow_ips != NULL) {
+        json_object_set_new(entry, "allow_ips", allow_ips_json(spec));
+    }
     json_object_set_new(entry, "expires", json_string(when));
     json_array_append_new(pki_registry_entries(doc), entry);
     return CG_OK;
@@ -300,6 +312,11 @@ int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entr
     }
     if (spec->set_dbs) {
         json_object_set_new(entry, "databases", databases_json(spec));
+    }
+    if (spec->set_allow_ips && spec->allow_ips == NULL) {
+        json_object_del(entry, "allow_ips");
+    } else if (spec->set_allow_ips) {
+        json_object_set_new(entry, "allow_ips", allow_ips_json(spec));
     }
     return CG_OK;
 }

@@ -25,6 +25,10 @@ struct pki_entry_spec {
     const struct pki_db_grant *dbs; /* per-database levels */
     size_t num_dbs;
     bool set_dbs;                   /* edit: replace "databases" by |dbs| (add: always) */
+    const char *const *allow_ips;   /* CIDRs for the entry's own "allow_ips" */
+    size_t num_allow_ips;
+    bool set_allow_ips;             /* write "allow_ips" from |allow_ips|; with a NULL
+                                       list, remove it (edit) or leave it out (add) */
 };
 
 /* pki_registry_new returns a fresh policy document: allow_ips 127.0.0.1 and ::1, one
@@ -55,8 +59,9 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
 int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_index,
                       struct cg_errbuf *err);
 
-/* pki_registry_edit changes the name, clearance and/or databases of the entry holding
- * |thumbprint| as |spec| says. */
+/* pki_registry_edit changes the name, clearance, databases and/or allow_ips of the entry
+ * holding |thumbprint| as |spec| says. CIDR syntax is not checked here: the policy
+ * loader validates the document. */
 int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entry_spec *spec,
                       struct cg_errbuf *err);
 

@@ -353,6 +353,24 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     finish(out, reason, mode);
 }
 
+void policy_identify(const struct policy *p, const struct policy_identity *id, time_t now,
+                     enum policy_clearance min, struct policy_decision *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->route_index = -1;
+    out->requirement = POLICY_REQUIRE_DENY;
+    if (p->has_allow_ips && !ipset_contains(&p->allow_ips, id->peer)) {
+        finish(out, POLICY_REASON_IP_NOT_ALLOWED, POLICY_MODE_ENFORCE);
+        return;
+    }
+    const struct policy_entry *e;
+    enum policy_reason who = identify(p, id, now, out, &e);
+    if (who == POLICY_REASON_OK && e->clearance < min) {
+        who = POLICY_REASON_INSUFFICIENT_CLEARANCE;
+    }
+    finish(out, who, POLICY_MODE_ENFORCE);
+}
+
 bool policy_allow_peer(const struct policy *p, const struct sockaddr *peer, bool *out_audit)
 {
     if (out_audit != NULL) {

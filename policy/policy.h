@@ -196,6 +196,18 @@ bool policy_allow_peer(const struct policy *p, const struct sockaddr *peer, bool
 void policy_decide(const struct policy *p, const struct policy_identity *id,
                    const struct policy_request *req, struct policy_decision *out);
 
+/* policy_identify authorizes a caller outside the routes (certgate's own admin API):
+ * it checks, as steps 3 and 8 of policy_decide do, the policy's allow_ips, the
+ * certificate's validity, the chain requirement, the registry (thumbprint, pin,
+ * identity) and the entry's expiry and allow_ips, then that the entry's clearance is at
+ * least |min| (POLICY_CLEARANCE_NONE: any registered certificate), else
+ * insufficient_clearance. Audit mode never applies: a failure is a denial. Fills
+ * allow, reason, http_status, grpc_status, identified, matched_by, entry_name and
+ * clearance of |*out| (entry_name and clearance also when refused afterwards); the
+ * other fields are zero. Pure, like policy_decide. */
+void policy_identify(const struct policy *p, const struct policy_identity *id, time_t now,
+                     enum policy_clearance min, struct policy_decision *out);
+
 /* The *_str functions return stable names for logs: "unknown_certificate",
  * "ClusterAdmin", "ReadWrite", "Authenticated", "thumbprint"... */
 const char *policy_reason_str(enum policy_reason r);

@@ -43,7 +43,7 @@ static void set_defaults(struct config *cfg)
         .h2_max_continuations = 8,
         .h2_reset_burst = 1000,
         .h2_reset_rate = 33,
-        .upstream_pool_max_idle = 32,
+        .upstream_pool_max_idle = 128,
     };
     cfg->timeouts = (struct config_timeouts){
         .tls_handshake = 10000,
@@ -1019,7 +1019,7 @@ static int parse_listeners(struct loader *ld, const json_t *root)
 
 static int parse_admin(struct loader *ld, const json_t *root)
 {
-    static const char *const keys[] = {"listen", NULL};
+    static const char *const keys[] = {"listen", "listener", NULL};
     const json_t *obj = member(root, "admin");
     if (obj == NULL) {
         return CG_OK;
@@ -1028,9 +1028,21 @@ static int parse_admin(struct loader *ld, const json_t *root)
     if (rc != CG_OK) {
         return rc;
     }
-    const char *listen = NULL;
-    if ((rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listen", &listen)) != CG_OK) {
+    const char *listen = NULL, *listener = NULL;
+    if ((rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listen", &listen)) != CG_OK ||
+        (rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listener", &listener)) != CG_OK) {
         return rc;
+    }
+    if (listener != NULL) {
+        size_t i = 0;
+        while (i < ld->cfg->num_listeners && strcmp(ld->cfg->listeners[i].name, listener) != 0) {
+            i++;
+        }
+        if (i == ld->cfg->num_listeners) {
+            return cg_json_fail(&ld->ctx, "$.admin.listener", "no listener is named \"%s\"",
+                                listener);
+        }
+        ld->cfg->admin.listener_index = i;
     }
     if (listen == NULL) {
         return CG_OK;
@@ -1301,7 +1313,12 @@ void config_print_summary(const struct config *cfg, FILE *out)
                     up->tls.cert ? up->tls.cert : "", up->tls.sni ? up->tls.sni : "none");
         }
     }
-    fprintf(out, "admin %s\n", cfg->admin.enabled ? cfg->admin.address.text : "off");
+    if (cfg->admin.enabled) {
+        fprintf(out, "admin %s (listener %s)\n", cfg->admin.address.text,
+                cfg->listeners[cfg->admin.listener_index].name);
+    } else {
+        fprintf(out, "admin off\n");
+    }
     const struct config_limits *lim = &cfg->limits;
     fprintf(out,
             "limits: max_connections %u, max_request_line %s, max_header_bytes %s, "

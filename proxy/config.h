@@ -134,7 +134,7 @@ struct config_limits {
     uint64_t h2_reset_burst;            /* RST_STREAM token bucket size [1000] */
     uint64_t h2_reset_rate;             /* RST_STREAM tokens refilled per second [33] */
     unsigned upstream_pool_max_idle;    /* idle upstream connections kept per server per
-                                           worker [32] */
+                                           worker [128] */
 };
 
 /* struct config_timeouts, all in milliseconds. Defaults in brackets. */
@@ -163,6 +163,10 @@ struct config_log {
 struct config_admin {
     bool enabled;                  /* "admin.listen" was given */
     struct config_address address; /* meaningful only when enabled */
+    size_t listener_index;         /* "admin.listener": the proxy listener whose
+                                      certificates the admin listener serves and whose
+                                      policy it manages and authorizes against; default
+                                      0 (the first listener) */
 };
 
 /* struct config is one loaded and validated certgate.json. */

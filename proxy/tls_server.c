@@ -231,6 +231,19 @@ time_t tls_cert_set_min_not_after(const struct tls_cert_set *set)
     return min;
 }
 
+size_t tls_cert_set_num(const struct tls_cert_set *set)
+{
+    return set->num_certs;
+}
+
+void tls_cert_set_info(const struct tls_cert_set *set, size_t i, struct tls_cert_info *out)
+{
+    const struct tls_cert *c = &set->certs[i];
+    out->file = c->file;
+    out->subject = c->subject ? c->subject : "";
+    out->not_after = c->not_after;
+}
+
 long tls_cert_set_describe(const struct tls_cert_set *set, FILE *out)
 {
     long min_days = 0;

@@ -39,6 +39,20 @@ void tls_cert_set_unref(struct tls_cert_set *set);
 /* tls_cert_set_min_not_after returns the earliest expiry among the certificates. */
 time_t tls_cert_set_min_not_after(const struct tls_cert_set *set);
 
+/* struct tls_cert_info describes one certificate of a set; the strings belong to the
+ * set and live as long as the caller's reference to it. */
+struct tls_cert_info {
+    const char *file;    /* the configured certificate file */
+    const char *subject; /* one-line subject of the leaf */
+    time_t not_after;    /* leaf expiry, seconds since the epoch */
+};
+
+/* tls_cert_set_num returns how many certificates |set| serves (configuration order). */
+size_t tls_cert_set_num(const struct tls_cert_set *set);
+
+/* tls_cert_set_info describes certificate |i| (< tls_cert_set_num) of |set|. */
+void tls_cert_set_info(const struct tls_cert_set *set, size_t i, struct tls_cert_info *out);
+
 /* tls_cert_set_describe writes one line per certificate ("<file>: <subject>, expires
  * <date> (N days)") to |out|, warning under 30 days. Returns the smallest number of
  * days left. */

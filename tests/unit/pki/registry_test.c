@@ -67,7 +67,8 @@ START_TEST(register_entry)
     struct pki_db_grant grants[2];
     ck_assert_int_eq(pki_db_grant_parse("hr=ReadWrite", &grants[0], NULL), 0);
     ck_assert_int_eq(pki_db_grant_parse("catalog=ReadOnly", &grants[1], NULL), 0);
-    struct pki_entry_spec spec = {"HR", "ValidUser", grants, 2, true};
+    struct pki_entry_spec spec = {
+        .name = "HR", .clearance = "ValidUser", .dbs = grants, .num_dbs = 2, .set_dbs = true};
     struct cg_errbuf err = {{0}};
     ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, &err), 0);
     json_t *e = json_array_get(pki_registry_entries(doc), 0);
@@ -82,12 +83,13 @@ START_TEST(register_entry)
                      "\"expires\":\"2126-10-31T11:00:45Z\"}");
     free(text);
     /* registering the same certificate again names the entry that holds it */
-    struct pki_entry_spec again = {"other", "Operator", NULL, 0, true};
+    struct pki_entry_spec again = {.name = "other", .clearance = "Operator", .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &again, client.certs, 1, &err), CG_ERR_EXISTS);
     ck_assert_str_eq(err.msg, "certificate " VEC_SHA1 " is already registered as 'HR'");
     /* a bad clearance is refused before anything changes */
     memset(&err, 0, sizeof(err));
-    struct pki_entry_spec bad = {"x", "Admin", NULL, 0, true};
+    struct pki_entry_spec bad = {
+        .name = "x", .clearance = "Admin", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &bad, ca.certs, 1, &err), CG_ERR_INVALID);
     ck_assert_uint_eq(json_array_size(pki_registry_entries(doc)), 1);
     json_decref(doc);
@@ -98,7 +100,8 @@ START_TEST(several_certificates_one_entry)
 {
     json_t *doc = pki_registry_new();
     X509 *both[2] = {client.certs[0], ca.certs[0]};
-    struct pki_entry_spec spec = {"pfx", "Operator", NULL, 0, true};
+    struct pki_entry_spec spec = {
+        .name = "pfx", .clearance = "Operator", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &spec, both, 2, NULL), 0);
     json_t *e = json_array_get(pki_registry_entries(doc), 0);
     json_t *tps = json_object_get(e, "thumbprints");
@@ -117,7 +120,8 @@ END_TEST
 START_TEST(find_edit_delete)
 {
     json_t *doc = pki_registry_new();
-    struct pki_entry_spec spec = {"a", "ValidUser", NULL, 0, true};
+    struct pki_entry_spec spec = {
+        .name = "a", .clearance = "ValidUser", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &spec, ca.certs, 1, NULL), 0);
     spec.name = "b";
     ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL), 0);
@@ -135,7 +139,8 @@ START_TEST(find_edit_delete)
 
     struct pki_db_grant g;
     ck_assert_int_eq(pki_db_grant_parse("orders=Admin", &g, NULL), 0);
-    struct pki_entry_spec edit = {NULL, "Operator", &g, 1, true};
+    struct pki_entry_spec edit = {
+        .name = NULL, .clearance = "Operator", .dbs = &g, .num_dbs = 1, .set_dbs = true};
     ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &edit, NULL), 0);
     json_t *e = json_array_get(pki_registry_entries(doc), 1);
     ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "b");
@@ -145,15 +150,38 @@ START_TEST(find_edit_delete)
     /* edits keep the key order */
     const char *first = json_object_iter_key(json_object_iter(e));
     ck_assert_str_eq(first, "name");
-    struct pki_entry_spec rename = {"renamed", NULL, NULL, 0, false};
+    struct pki_entry_spec rename = {
+        .name = "renamed", .clearance = NULL, .dbs = NULL, .num_dbs = 0, .set_dbs = false};
     ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &rename, NULL), 0);
     ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "renamed");
     ck_assert_str_eq(json_string_value(json_object_get(e, "clearance")), "Operator");
-    struct pki_entry_spec bad = {NULL, "Root", NULL, 0, false};
+    struct pki_entry_spec bad = {
+        .name = NULL, .clearance = "Root", .dbs = NULL, .num_dbs = 0, .set_dbs = false};
     memset(&err, 0, sizeof(err));
     ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &bad, &err), CG_ERR_INVALID);
     ck_assert_int_eq(pki_registry_edit(doc, "0000000000000000000000000000000000000000", &rename,
                                        NULL), CG_ERR_NOT_FOUND);
+
+    /* allow_ips: set, then removed with a NULL list. */
+    const char *const ips[] = {"10.1.0.0/16", "::1"};
+    struct pki_entry_spec nets = {.allow_ips = ips, .num_allow_ips = 2, .set_allow_ips = true};
+    ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &nets, NULL), 0);
+    json_t *ipa = json_object_get(e, "allow_ips");
+    ck_assert_uint_eq(json_array_size(ipa), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(ipa, 0)), "10.1.0.0/16");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "clearance")), "Operator");
+    struct pki_entry_spec no_nets = {.set_allow_ips = true};
+    ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &no_nets, NULL), 0);
+    ck_assert_ptr_null(json_object_get(e, "allow_ips"));
+
+    /* Grants from a JSON object's key and value (the admin API). */
+    ck_assert_int_eq(pki_db_grant_make("hr", 2, "ReadOnly", &g, NULL), 0);
+    ck_assert_str_eq(g.level, "ReadOnly");
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_db_grant_make("hr", 2, "readonly", &g, &err), CG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "database 'hr': unknown access level 'readonly'"));
+    ck_assert_int_eq(pki_db_grant_make("a b", 3, "Admin", &g, NULL), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_db_grant_make("", 0, "Admin", &g, NULL), CG_ERR_INVALID);
 
     ck_assert_int_eq(pki_registry_delete(doc, VEC_CA_SHA1, NULL), 0);
     ck_assert_uint_eq(json_array_size(pki_registry_entries(doc)), 1);
@@ -166,7 +194,8 @@ START_TEST(save_and_load_files)
 {
     const char *path = tmp_path("policy.json");
     json_t *doc = pki_registry_new();
-    struct pki_entry_spec spec = {"a", "ClusterAdmin", NULL, 0, true};
+    struct pki_entry_spec spec = {
+        .name = "a", .clearance = "ClusterAdmin", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL), 0);
     ck_assert_int_eq(pki_registry_save(path, doc, NULL), 0);
     json_decref(doc);

@@ -364,6 +364,53 @@ START_TEST(test_ip_rules)
 }
 END_TEST
 
+/* policy_identify: the admin API's check, without routes or audit mode. */
+static struct policy_decision identify_as(enum cert_id cert, const char *peer,
+                                          enum policy_clearance min, time_t now)
+{
+    struct sockaddr_storage ss = peer_of(peer);
+    struct policy_identity id = {
+        .peer = (const struct sockaddr *)&ss,
+        .cert = cert == NO_CERT ? NULL : &certs[cert],
+    };
+    struct policy_decision d;
+    policy_identify(pol, &id, now, min, &d);
+    return d;
+}
+
+START_TEST(test_identify)
+{
+    struct policy_decision d = identify_as(ADMIN, "10.0.0.1", POLICY_CLEARANCE_OPERATOR, NOW);
+    ck_assert(d.allow && d.identified);
+    ck_assert_str_eq(d.entry_name, "admin");
+    ck_assert_int_eq(d.clearance, POLICY_CLEARANCE_CLUSTER_ADMIN);
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_THUMBPRINT);
+    d = identify_as(OP, "10.0.0.1", POLICY_CLEARANCE_OPERATOR, NOW);
+    ck_assert(d.allow);
+    ck_assert_int_eq(d.clearance, POLICY_CLEARANCE_OPERATOR);
+    d = identify_as(OP, "10.0.0.1", POLICY_CLEARANCE_CLUSTER_ADMIN, NOW);
+    ck_assert(!d.allow);
+    ck_assert_int_eq(d.reason, R(INSUFFICIENT_CLEARANCE));
+    ck_assert_int_eq(d.http_status, 403);
+    ck_assert_str_eq(d.entry_name, "op");
+    d = identify_as(USER, "10.0.0.1", POLICY_CLEARANCE_OPERATOR, NOW);
+    ck_assert_int_eq(d.reason, R(INSUFFICIENT_CLEARANCE));
+    ck_assert(identify_as(USER, "10.0.0.1", POLICY_CLEARANCE_NONE, NOW).allow);
+    ck_assert_int_eq(identify_as(NO_CERT, "10.0.0.1", POLICY_CLEARANCE_NONE, NOW).reason,
+                     R(NO_CERTIFICATE));
+    ck_assert_int_eq(identify_as(STRANGER, "10.0.0.1", POLICY_CLEARANCE_NONE, NOW).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    ck_assert_int_eq(identify_as(ADMIN, "192.168.1.1", POLICY_CLEARANCE_NONE, NOW).reason,
+                     R(IP_NOT_ALLOWED));
+    ck_assert_int_eq(identify_as(RESTRICTED, "10.2.0.1", POLICY_CLEARANCE_NONE, NOW).reason,
+                     R(IP_NOT_ALLOWED));
+    ck_assert_int_eq(identify_as(EXPIRING, "10.0.0.1", POLICY_CLEARANCE_NONE, 1811808000).reason,
+                     R(CERTIFICATE_EXPIRED));
+    ck_assert_int_eq(identify_as(ADMIN, "10.0.0.1", POLICY_CLEARANCE_NONE, NOW - 2 * 86400).reason,
+                     R(CERTIFICATE_NOT_YET_VALID));
+}
+END_TEST
+
 START_TEST(test_validity_and_expiry)
 {
     struct policy_decision d =
@@ -680,6 +727,7 @@ int main(void)
     tcase_add_test(tc, test_methods);
     tcase_add_test(tc, test_ip_rules);
     tcase_add_test(tc, test_validity_and_expiry);
+    tcase_add_test(tc, test_identify);
     tcase_add_test(tc, test_pin_rule);
     tcase_add_test(tc, test_identity_matcher);
     tcase_add_test(tc, test_bad_path_and_misdirected);

@@ -144,7 +144,7 @@ START_TEST(test_minimal_defaults)
     ck_assert_uint_eq(lim->h2_max_continuations, 8);
     ck_assert_uint_eq(lim->h2_reset_burst, 1000);
     ck_assert_uint_eq(lim->h2_reset_rate, 33);
-    ck_assert_uint_eq(lim->upstream_pool_max_idle, 32);
+    ck_assert_uint_eq(lim->upstream_pool_max_idle, 128);
 
     const struct config_timeouts *t = &cfg->timeouts;
     ck_assert_uint_eq(t->tls_handshake, 10000);
@@ -271,6 +271,7 @@ START_TEST(test_full)
     ck_assert(cfg->admin.enabled);
     ck_assert_str_eq(cfg->admin.address.text, "127.0.0.1:9443");
     ck_assert_uint_eq(port_of(&cfg->admin.address), 9443);
+    ck_assert_uint_eq(cfg->admin.listener_index, 0); /* default: the first listener */
 
     const struct config_limits *lim = &cfg->limits;
     ck_assert_uint_eq(lim->max_connections, 500);
@@ -307,7 +308,7 @@ START_TEST(test_full)
     ck_assert_ptr_nonnull(strstr(buf, "3 workers"));
     ck_assert_ptr_nonnull(strstr(buf, "listener edge: 0.0.0.0:443 [::]:443 -> upstream grpc"));
     ck_assert_ptr_nonnull(strstr(buf, "upstream grpc (h2 over TLS): 10.1.2.3:2379"));
-    ck_assert_ptr_nonnull(strstr(buf, "admin 127.0.0.1:9443"));
+    ck_assert_ptr_nonnull(strstr(buf, "admin 127.0.0.1:9443 (listener edge)"));
     ck_assert_ptr_nonnull(strstr(buf, "max_header_bytes 32KiB"));
     ck_assert_ptr_nonnull(strstr(buf, "request_header 500ms"));
     free(buf);
@@ -452,6 +453,29 @@ START_TEST(test_types_and_ranges)
     expect_err(DOC("", ",'admin':{'listen':'127.0.0.1:8443'}"),
                "$.admin.listen: address \"127.0.0.1:8443\" overlaps \"127.0.0.1:8443\" of "
                "listener \"a\"");
+}
+END_TEST
+
+/* "admin.listener" names the proxy listener whose certificates and policy the admin API
+ * uses. */
+START_TEST(test_admin_listener)
+{
+    struct config *cfg = load_ok(
+        "{'listeners':[" LISTENER_AT("a", "127.0.0.1:1", "") "," LISTENER_AT(
+            "b", "127.0.0.1:2", "") "]," UPSTREAMS
+        ",'admin':{'listen':'127.0.0.1:9443','listener':'b'}}");
+    ck_assert(cfg->admin.enabled);
+    ck_assert_uint_eq(cfg->admin.listener_index, 1);
+    config_free(cfg);
+    cfg = load_ok(DOC("", ",'admin':{'listen':'[::1]:9443','listener':null}"));
+    ck_assert_uint_eq(cfg->admin.listener_index, 0);
+    config_free(cfg);
+    expect_err(DOC("", ",'admin':{'listen':'127.0.0.1:9443','listener':'nope'}"),
+               "certgate.json: $.admin.listener: no listener is named \"nope\"");
+    expect_err(DOC("", ",'admin':{'listen':'127.0.0.1:9443','listener':1}"),
+               "$.admin.listener: expected a string");
+    expect_err(DOC("", ",'admin':{'listen':'127.0.0.1:9443','Listener':'a'}"),
+               "$.admin.Listener: unknown key");
 }
 END_TEST
 
@@ -658,6 +682,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_syntax_and_exact_message);
     tcase_add_test(tc, test_unknown_keys);
     tcase_add_test(tc, test_types_and_ranges);
+    tcase_add_test(tc, test_admin_listener);
     tcase_add_test(tc, test_listener_errors);
     tcase_add_test(tc, test_listen_addresses);
     tcase_add_test(tc, test_upstream_errors);
