@@ -965,6 +965,8 @@ static void finish_exchange(struct h1_server *h)
     }
     h->state = H1_IDLE;
     reset_exchange(h);
+    /* The head was kept for a retry; an idle connection need not hold it. */
+    evbuffer_drain(h->head_out, evbuffer_get_length(h->head_out));
     conn_set_timer(h->c, h->cfg->timeouts.keepalive_idle);
     tls_conn_resume_read(&h->c->tls);
     /* A pipelined request may already be buffered: parse it from the loop, not from

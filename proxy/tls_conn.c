@@ -110,8 +110,12 @@ static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
         if (evbuffer_get_length(sock_in) == 0 && SSL_pending(tc->ssl) == 0 && !tc->eof) {
             break;
         }
+        /* A record's plaintext is never longer than its ciphertext: size the chain by
+         * what arrived, so small requests do not allocate 16 KiB each. */
+        size_t avail = evbuffer_get_length(sock_in) + (size_t)SSL_pending(tc->ssl);
+        size_t room = avail + 64 < RECORD_MAX ? avail + 64 : RECORD_MAX;
         struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(tc->plain_in, RECORD_MAX, &v, 1) < 1) {
+        if (evbuffer_reserve_space(tc->plain_in, (ev_ssize_t)room, &v, 1) < 1) {
             *out_end = TLS_END_IO_ERROR;
             return -1;
         }

@@ -497,7 +497,10 @@ int tls_server_new(const struct config_listener *listener, struct tls_cert_set *
             goto fail;
         }
     }
-    srv->ctx = SSL_CTX_new(TLS_method());
+    /* The buffers method keeps peer certificates as CRYPTO_BUFFERs only; TLS_method()
+     * would also parse them into X509 objects held by every session (~2 KiB per idle
+     * connection), and certgate reads them through SSL_get0_peer_certificates. */
+    srv->ctx = SSL_CTX_new(TLS_with_buffers_method());
     if (srv->ctx == NULL ||
         !SSL_CTX_set_min_proto_version(srv->ctx, (uint16_t)listener->tls.min_version) ||
         !SSL_CTX_set_max_proto_version(srv->ctx, TLS1_3_VERSION)) {
