@@ -4,7 +4,8 @@ etcd-server is started by the test on loopback; the policy is the conf/policies/
 preset with two certificates registered: writer (etcd: ReadWrite) and reader (etcd:
 ReadOnly). put/get/del work with the ReadWrite certificate; a put with the ReadOnly one
 fails with PermissionDenied while its get works; an unknown certificate gets
-Unauthenticated; a watch opened before a policy reload (SIGHUP) keeps delivering events.
+Unauthenticated; a watch opened before a policy reload (SIGHUP) keeps delivering events;
+deleting a certificate's entry denies its next call.
 Skipped when etcd or etcdctl is not installed.
 """
 
@@ -134,6 +135,22 @@ class EtcdThroughCertgate(unittest.TestCase):
         self.assertEqual(self.ctl("writer", "put", "wkey", "after")[0], 0)
         self.assertTrue(wait_for("after"), "watch stopped delivering after the reload")
         self.assertIsNone(w.poll(), "etcdctl watch exited")
+
+    def test_zz_revoked_certificate_denied_on_next_call(self):
+        # Runs last (it changes the class's policy): deleting the reader's entry denies
+        # its next call without a restart, the writer is unaffected.
+        self.assertEqual(self.ctl("reader", "get", "rkey")[0], 0)
+        gen_before = H.tail(self.cg.stderr_path, 100000).count("in force (generation")
+        self.policy["certificates"] = [e for e in self.policy["certificates"]
+                                       if e["name"] != "reader"]
+        H.write_json(os.path.join(self.tmp, "policy.json"), self.policy)
+        self.cg.hup()
+        H.wait_until(lambda: H.tail(self.cg.stderr_path, 100000).count("in force (generation")
+                     > gen_before, 10, what="reload with the reader deleted")
+        rc, out, err = self.ctl("reader", "get", "rkey")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("Unauthenticated", err)
+        self.assertEqual(self.ctl("writer", "put", "rkey", "v")[0], 0)
 
 
 if __name__ == "__main__":
