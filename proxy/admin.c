@@ -23,6 +23,7 @@
 #include "policy/cert_facts.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_internal.h"
+#include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
 #include "proxy/server.h"
 #include "proxy/tls_conn.h"
@@ -65,8 +66,8 @@ struct admin_conn {
     struct sockaddr_storage peer;
     char peer_ip[INET6_ADDRSTRLEN];
     struct event *ev_timer;
-    struct event *ev_free;        /* frees the connection from the loop */
-    struct evbuffer *in; /* plaintext not yet consumed */
+    struct event *ev_free; /* frees the connection from the loop */
+    struct evbuffer *in;   /* plaintext not yet consumed */
     enum admin_conn_state state;
     bool continue_sent; /* "100 Continue" answered for this request */
     bool has_cert;
@@ -126,52 +127,6 @@ uint64_t admin_policy_generation(const struct admin_server *a)
 void admin_resp_etag(struct admin_server *a, struct admin_response *resp)
 {
     admin_resp_header(resp, "ETag", "\"%" PRIu64 "\"", admin_policy_generation(a));
-}
-
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 411:
-        return "Length Required";
-    case 412:
-        return "Precondition Failed";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 415:
-        return "Unsupported Media Type";
-    case 417:
-        return "Expectation Failed";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
 }
 
 /* ---- connections ----------------------------------------------------------------- */
@@ -267,7 +222,7 @@ static void write_response(struct admin_conn *c, struct admin_response *resp, bo
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "Cache-Control: no-store\r\n%.*s%s\r\n",
-                        resp->status, status_text(resp->status),
+                        resp->status, h1_status_text(resp->status),
                         resp->content_type ? resp->content_type : "application/json",
                         evbuffer_get_length(resp->body), (int)resp->headers_len, resp->headers,
                         close ? "Connection: close\r\n" : "");

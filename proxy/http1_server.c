@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "proxy/authz.h"
 #include "proxy/conn.h"
+#include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
 #include "proxy/request_log.h"
 #include "proxy/server.h"
@@ -143,48 +144,6 @@ static void log_exchange(struct h1_server *h)
 
 /* ---- answers certgate gives itself --------------------------------------------- */
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 417:
-        return "Expectation Failed";
-    case 421:
-        return "Misdirected Request";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
-}
-
 static const char *error_name(int status)
 {
     switch (status) {
@@ -257,7 +216,7 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
     evbuffer_add_printf(h->scratch,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
-                        status, status_text(status), body_len,
+                        status, h1_status_text(status), body_len,
                         close ? "Connection: close\r\n" : "");
     if (!h->head_request) {
         evbuffer_add(h->scratch, body, (size_t)body_len);
@@ -492,52 +451,6 @@ static void parse_head(struct h1_server *h)
 
 /* ---- request body --------------------------------------------------------------- */
 
-static void write_chunk_header(struct evbuffer *out, size_t n)
-{
-    evbuffer_add_printf(out, "%zx\r\n", n);
-}
-
-/* pump_chunked decodes chunked data from |in| and writes body data to |out|, either
- * re-chunked (|rechunk|) or raw. Returns 1 when the body ended, 0 when more input is
- * needed, -1 on malformed framing. |*moved| counts body bytes. */
-static int pump_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,
-                        bool rechunk, uint64_t *moved)
-{
-    while (evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
-            return 0;
-        }
-        size_t n = 0;
-        enum h1_chunked_result r = h1_chunked_step(ck, v.iov_base, v.iov_len, &n);
-        switch (r) {
-        case H1_CHUNKED_DATA:
-            if (rechunk) {
-                write_chunk_header(out, n);
-            }
-            evbuffer_remove_buffer(in, out, n);
-            if (rechunk) {
-                evbuffer_add(out, "\r\n", 2);
-            }
-            *moved += n;
-            break;
-        case H1_CHUNKED_FRAMING:
-        case H1_CHUNKED_INCOMPLETE:
-            evbuffer_drain(in, n);
-            break;
-        case H1_CHUNKED_DONE:
-            evbuffer_drain(in, n);
-            if (rechunk) {
-                evbuffer_add(out, "0\r\n\r\n", 5);
-            }
-            return 1;
-        case H1_CHUNKED_ERROR:
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void pump_request_body(struct h1_server *h)
 {
     if (h->req_done || h->uc == NULL || h->state != H1_FORWARDING) {
@@ -556,7 +469,7 @@ static void pump_request_body(struct h1_server *h)
         }
         h->req_done = h->req_remaining == 0;
     } else if (h->req_body == H1_BODY_CHUNKED) {
-        int r = pump_chunked(&h->req_chunk, in, out, true, &h->bytes_in);
+        int r = h1_body_move_chunked(&h->req_chunk, in, out, true, &h->bytes_in);
         if (r < 0) {
             if (!h->resp_head_done) {
                 send_error(h, 400, "bad_chunked_body", true);
@@ -795,7 +708,7 @@ static void pump_response_body(struct h1_server *h)
         break;
     }
     case H1_BODY_CHUNKED: {
-        int r = pump_chunked(&h->resp_chunk, in, out, h->resp_chunked_out, &h->bytes_out);
+        int r = h1_body_move_chunked(&h->resp_chunk, in, out, h->resp_chunked_out, &h->bytes_out);
         if (r < 0) {
             CG_LOG_WARN("upstream %s sent a malformed chunked body", h->upstream_server);
             h->reason = "bad_upstream_body";
@@ -811,7 +724,7 @@ static void pump_response_body(struct h1_server *h)
         size_t n = evbuffer_get_length(in);
         if (n > 0) {
             if (h->resp_chunked_out) {
-                write_chunk_header(out, n);
+                h1_body_chunk_header(out, n);
             }
             evbuffer_remove_buffer(in, out, n);
             if (h->resp_chunked_out) {

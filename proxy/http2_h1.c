@@ -22,6 +22,7 @@
 #include "common/mem.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
+#include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
 #include "proxy/http2_stream.h"
 #include "proxy/server.h"
@@ -37,11 +38,11 @@ struct h2h1 {
     struct upstream_conn *uc;
     bool reused;
     unsigned attempts;
-    struct evbuffer *head;      /* request head, kept for a retry */
-    bool chunked;               /* we chunk-encode the request body */
+    struct evbuffer *head; /* request head, kept for a retry */
+    bool chunked;          /* we chunk-encode the request body */
     bool head_sent;
-    bool req_sent_end;          /* the whole request went to the socket */
-    bool body_started;          /* some body bytes went: no retry any more */
+    bool req_sent_end; /* the whole request went to the socket */
+    bool body_started; /* some body bytes went: no retry any more */
     struct h1_header *resp_headers;
     bool resp_head_done;
     enum h1_body_kind resp_body;
@@ -49,7 +50,7 @@ struct h2h1 {
     struct h1_chunked resp_chunk;
     bool keepalive;
     bool paused;
-    struct event *ev_timer;     /* upstream_response, then upstream_idle */
+    struct event *ev_timer; /* upstream_response, then upstream_idle */
 };
 
 static void on_up_connected(void *arg);
@@ -266,9 +267,8 @@ static int parse_head(struct h2h1 *b)
                                    .max_head = MAX_RESPONSE_HEAD,
                                    .max_headers = MAX_RESPONSE_HEADERS};
         struct h1_response resp;
-        enum h1_parse_result r =
-            h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method), b->resp_headers,
-                              MAX_RESPONSE_HEADERS, &resp);
+        enum h1_parse_result r = h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method),
+                                                   b->resp_headers, MAX_RESPONSE_HEADERS, &resp);
         if (r == H1_PARSE_INCOMPLETE) {
             return 0;
         }
@@ -285,7 +285,8 @@ static int parse_head(struct h2h1 *b)
         struct h2_fields f = {0};
         for (size_t i = 0; i < resp.num_headers; i++) {
             const struct h1_header *hd = &resp.headers[i];
-            if (h1_header_is_hop_by_hop(hd->name) || h1_connection_lists(resp.headers, resp.num_headers, hd->name)) {
+            if (h1_header_is_hop_by_hop(hd->name) ||
+                h1_connection_lists(resp.headers, resp.num_headers, hd->name)) {
                 continue;
             }
             if (cg_str_case_eq_cstr(hd->name, "content-length") && resp.body != H1_BODY_LENGTH &&
@@ -300,8 +301,8 @@ static int parse_head(struct h2h1 *b)
         b->keepalive = resp.body != H1_BODY_UNTIL_CLOSE &&
                        (resp.minor_version == 1 ? !(resp.flags & H1_F_CONN_CLOSE)
                                                 : (resp.flags & H1_F_CONN_KEEPALIVE));
-        bool end = resp.body == H1_BODY_NONE ||
-                   (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
+        bool end =
+            resp.body == H1_BODY_NONE || (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
         evbuffer_drain(in, resp.head_len);
         b->resp_head_done = true;
         if (end) {
@@ -334,32 +335,17 @@ static bool pump_response(struct h2h1 *b)
         done = b->resp_remaining == 0;
         break;
     }
-    case H1_BODY_CHUNKED:
-        while (evbuffer_get_length(in) > 0 && !done) {
-            struct evbuffer_iovec v;
-            if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
-                break;
-            }
-            size_t n = 0;
-            switch (h1_chunked_step(&b->resp_chunk, v.iov_base, v.iov_len, &n)) {
-            case H1_CHUNKED_DATA:
-                evbuffer_remove_buffer(in, out, n);
-                break;
-            case H1_CHUNKED_FRAMING:
-            case H1_CHUNKED_INCOMPLETE:
-                evbuffer_drain(in, n);
-                break;
-            case H1_CHUNKED_DONE:
-                evbuffer_drain(in, n);
-                done = true;
-                break;
-            case H1_CHUNKED_ERROR:
-                CG_LOG_WARN("upstream %s sent a malformed chunked body", s->upstream);
-                fail(b, 502, "bad_upstream_body");
-                return false;
-            }
+    case H1_BODY_CHUNKED: {
+        uint64_t moved = 0;
+        int r = h1_body_move_chunked(&b->resp_chunk, in, out, false, &moved);
+        if (r < 0) {
+            CG_LOG_WARN("upstream %s sent a malformed chunked body", s->upstream);
+            fail(b, 502, "bad_upstream_body");
+            return false;
         }
+        done = r == 1;
         break;
+    }
     case H1_BODY_UNTIL_CLOSE:
         evbuffer_add_buffer(out, in);
         break;

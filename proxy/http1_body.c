@@ -1,0 +1,100 @@
+#include "proxy/http1_body.h"
+
+void h1_body_chunk_header(struct evbuffer *out, size_t n)
+{
+    evbuffer_add_printf(out, "%zx\r\n", n);
+}
+
+int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,
+                         bool rechunk, uint64_t *moved)
+{
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            return 0;
+        }
+        size_t n = 0;
+        enum h1_chunked_result r = h1_chunked_step(ck, v.iov_base, v.iov_len, &n);
+        switch (r) {
+        case H1_CHUNKED_DATA:
+            if (rechunk) {
+                h1_body_chunk_header(out, n);
+            }
+            evbuffer_remove_buffer(in, out, n);
+            if (rechunk) {
+                evbuffer_add(out, "\r\n", 2);
+            }
+            *moved += n;
+            break;
+        case H1_CHUNKED_FRAMING:
+        case H1_CHUNKED_INCOMPLETE:
+            evbuffer_drain(in, n);
+            break;
+        case H1_CHUNKED_DONE:
+            evbuffer_drain(in, n);
+            if (rechunk) {
+                evbuffer_add(out, "0\r\n\r\n", 5);
+            }
+            return 1;
+        case H1_CHUNKED_ERROR:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *h1_status_text(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Status";
+    }
+}

@@ -1,0 +1,31 @@
+/* Moving HTTP/1.1 bodies between evbuffers: the chunked decoder of http1_parse.h run
+ * over an evbuffer, with body data moved (not copied) to the output, optionally
+ * re-chunked. Used for requests and responses, towards HTTP/1.1 and HTTP/2 peers. */
+#ifndef CG_PROXY_HTTP1_BODY_H
+#define CG_PROXY_HTTP1_BODY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+#include "proxy/http1_parse.h"
+
+/* h1_body_move_chunked decodes chunked framing from |in| and moves the body data to
+ * |out|, re-encoded as chunks when |rechunk| (chunk extensions and trailers are
+ * dropped; the last chunk is written on DONE). Framing bytes are drained from |in|;
+ * bytes after the body stay in it. |*moved| is increased by the body bytes moved.
+ * Returns 1 when the body ended, 0 when more input is needed, -1 on malformed framing
+ * (the caller answers 400/502 or aborts). */
+int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,
+                         bool rechunk, uint64_t *moved);
+
+/* h1_body_chunk_header writes the size line of a |n|-byte chunk ("%zx\r\n"). */
+void h1_body_chunk_header(struct evbuffer *out, size_t n);
+
+/* h1_status_text returns the reason phrase for |status| ("Bad Request"), or "Status"
+ * for codes certgate never answers itself. Static storage. */
+const char *h1_status_text(int status);
+
+#endif
