@@ -154,11 +154,11 @@ static int write_config(const char *dir, const char *final_dir,
                         const struct pki_bootstrap_options *opts, struct cg_errbuf *err)
 {
     json_t *cfg = json_pack(
-        "{s:i s:s s:{s:s} s:[{s:s s:[s] s:{s:[{s:s s:s}] s:s} s:[s] s:s s:s}] "
+        "{s:i s:s s:{s:s} s:[{s:s s:[s] s:{s:[{s:s s:s}] s:s} s:[s s] s:s s:s}] "
         "s:{s:{s:[s] s:s}}}",
         "workers", 0, "state_dir", final_dir, "log", "level", "info", "listeners", "name",
         "default", "listen", opts->listen, "tls", "certificates", "cert", "server/tls.crt",
-        "key", "server/tls.key", "min_version", "1.2", "alpn", "http/1.1", "policy",
+        "key", "server/tls.key", "min_version", "1.2", "alpn", "h2", "http/1.1", "policy",
         "policy.json", "upstream", "default", "upstreams", "default", "servers",
         opts->upstream, "protocol", "http/1.1");
     if (cfg == NULL) {
