@@ -38,16 +38,16 @@ struct h2_server {
     struct h2_zombies *zombies;
     const struct config *cfg;
     nghttp2_session *ng;
-    struct evbuffer *out;          /* frames on their way to tls_conn_write */
-    struct event *ev_flush;        /* runs flush() from the loop */
-    struct h2_stream *streams;     /* live streams (user data of nghttp2 streams) */
+    struct evbuffer *out;      /* frames on their way to tls_conn_write */
+    struct event *ev_flush;    /* runs flush() from the loop */
+    struct h2_stream *streams; /* live streams (user data of nghttp2 streams) */
     unsigned num_streams;
-    struct h2_stream *pending;     /* authorized, to start after the current read */
+    struct h2_stream *pending; /* authorized, to start after the current read */
     struct h2_stream **pending_tail;
-    bool draining;                 /* GOAWAY submitted */
-    bool paused;                   /* we paused reading for output back-pressure */
-    bool failed;                   /* nghttp2 reported a fatal error */
-    bool got_frame;                /* a first frame arrived (else request_header runs) */
+    bool draining;  /* GOAWAY submitted */
+    bool paused;    /* we paused reading for output back-pressure */
+    bool failed;    /* nghttp2 reported a fatal error */
+    bool got_frame; /* a first frame arrived (else request_header runs) */
 };
 
 static void flush(struct h2_server *h);
@@ -66,7 +66,7 @@ const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap)
 size_t h2_stream_buffer_limit(const struct h2_stream *s)
 {
     return s->cfg->limits.buffer_high_water / 4 > 65536 ? s->cfg->limits.buffer_high_water / 4
-                                                         : 65536;
+                                                        : 65536;
 }
 
 struct h2_zombies *h2_stream_zombie_begin(struct h2_stream *s)
@@ -179,6 +179,9 @@ static void stream_free(struct h2_stream *s)
     if (s->ev_deadline != NULL) {
         event_free(s->ev_deadline);
     }
+    if (s->ev_body_idle != NULL) {
+        event_free(s->ev_body_idle);
+    }
     h2_fields_cleanup(&s->req);
     h2_fields_cleanup(&s->req_trailers);
     h2_fields_cleanup(&s->fwd);
@@ -230,8 +233,8 @@ static void submit(struct h2_stream *s, int status, struct h2_fields *fields, bo
     nghttp2_nv *nva = num + 1 <= 64 ? stack : cg_xcalloc(num + 1, sizeof(*nva));
     char st[8];
     int st_len = snprintf(st, sizeof(st), "%d", status);
-    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, (size_t)st_len,
-                          NGHTTP2_NV_FLAG_NONE};
+    nva[0] =
+        (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, (size_t)st_len, NGHTTP2_NV_FLAG_NONE};
     if (num > 0) {
         h2_fields_finish(fields);
         memcpy(nva + 1, fields->nv, num * sizeof(*nva));
@@ -255,17 +258,28 @@ static void submit(struct h2_stream *s, int status, struct h2_fields *fields, bo
 static const char *error_name(int status)
 {
     switch (status) {
-    case 400: return "bad_request";
-    case 403: return "forbidden";
-    case 405: return "method_not_allowed";
-    case 413: return "content_too_large";
-    case 414: return "uri_too_long";
-    case 421: return "misdirected_request";
-    case 431: return "header_fields_too_large";
-    case 502: return "bad_gateway";
-    case 503: return "service_unavailable";
-    case 504: return "gateway_timeout";
-    default: return "error";
+    case 400:
+        return "bad_request";
+    case 403:
+        return "forbidden";
+    case 405:
+        return "method_not_allowed";
+    case 413:
+        return "content_too_large";
+    case 414:
+        return "uri_too_long";
+    case 421:
+        return "misdirected_request";
+    case 431:
+        return "header_fields_too_large";
+    case 502:
+        return "bad_gateway";
+    case 503:
+        return "service_unavailable";
+    case 504:
+        return "gateway_timeout";
+    default:
+        return "error";
     }
 }
 
@@ -416,6 +430,38 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     fail_here(s, 504, GRPC_DEADLINE_EXCEEDED, "deadline_exceeded");
 }
 
+static void on_body_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2_stream *s = arg;
+    if (s->state == H2S_DONE || s->req_end) {
+        return;
+    }
+    fail_here(s, 408, GRPC_CANCELLED, "client_body_timeout");
+}
+
+/* body_idle_touch (re)arms the body-idle timer of a stream whose request body is still
+ * coming: a client that stalls mid-body must not hold a backend stream forever. gRPC
+ * streams are exempt: a client may stay silent on a bidi stream for hours (an etcd
+ * watch); their grpc-timeout and the connection's own limits bound them. */
+static void body_idle_touch(struct h2_stream *s)
+{
+    if (s->is_grpc) {
+        return;
+    }
+    if (s->req_end || s->state == H2S_DONE) {
+        if (s->ev_body_idle != NULL) {
+            evtimer_del(s->ev_body_idle);
+        }
+        return;
+    }
+    if (s->ev_body_idle == NULL) {
+        s->ev_body_idle = evtimer_new(s->c->w->base, on_body_idle, s);
+    }
+    uint64_t ms = s->cfg->timeouts.client_body_idle;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(s->ev_body_idle, &tv);
+}
+
 static void make_request_id(struct h2_stream *s)
 {
     struct worker *w = s->c->w;
@@ -448,8 +494,8 @@ static void build_forward(struct h2_stream *s)
         if (is_owned_or_hop(s, nv)) {
             continue;
         }
-        h2_fields_add(f, (const char *)nv->name, nv->namelen, (const char *)nv->value,
-                      nv->valuelen, false);
+        h2_fields_add(f, (const char *)nv->name, nv->namelen, (const char *)nv->value, nv->valuelen,
+                      false);
     }
     if (s->is_grpc) {
         /* gRPC servers require it; it was dropped above as a hop-by-hop field. */
@@ -535,6 +581,7 @@ static void process_request(struct h2_stream *s)
         evtimer_add(s->ev_deadline, &tv);
     }
     s->state = H2S_PENDING;
+    body_idle_touch(s);
     s->queued = true;
     s->next_pending = NULL;
     *h->pending_tail = s;
@@ -588,8 +635,7 @@ static char *dup_nv(const uint8_t *v, size_t len)
 }
 
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     struct h2_server *h = ud;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
@@ -603,8 +649,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         return 0;
     }
     if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
-        h2_fields_add(&s->req_trailers, (const char *)name, namelen, (const char *)value,
-                      valuelen, false);
+        h2_fields_add(&s->req_trailers, (const char *)name, namelen, (const char *)value, valuelen,
+                      false);
         return 0;
     }
     if (namelen > 0 && name[0] == ':') {
@@ -645,6 +691,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 
 static void request_data_changed(struct h2_stream *s)
 {
+    body_idle_touch(s);
     if (s->state == H2S_FORWARDING && s->ops != NULL) {
         s->ops->on_request_data(s);
     }
@@ -660,9 +707,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
         }
     }
-    struct h2_stream *s = frame->hd.stream_id
-                              ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)
-                              : NULL;
+    struct h2_stream *s =
+        frame->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id) : NULL;
     if (s == NULL) {
         return 0;
     }
@@ -731,8 +777,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
     return 0;
 }
 
-static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code,
-                           void *ud)
+static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code, void *ud)
 {
     struct h2_server *h = ud;
     struct h2_stream *s = nghttp2_session_get_stream_user_data(ng, stream_id);
@@ -755,8 +800,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     return 0;
 }
 
-static int on_error(nghttp2_session *ng, int lib_error_code, const char *msg, size_t len,
-                    void *ud)
+static int on_error(nghttp2_session *ng, int lib_error_code, const char *msg, size_t len, void *ud)
 {
     struct h2_server *h = ud;
     CG_LOG_DEBUG("w%uc%" PRIu64 ": h2: %.*s", h->c->w->id, h->c->id, (int)len, msg);
@@ -780,8 +824,7 @@ static void flush(struct h2_server *h)
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h->ng, &data);
         if (n < 0) {
-            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 send: %s", c->w->id, c->id,
-                         nghttp2_strerror((int)n));
+            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 send: %s", c->w->id, c->id, nghttp2_strerror((int)n));
             conn_abort(c);
             return;
         }
@@ -856,8 +899,8 @@ struct h2_server *h2_server_new(struct client_conn *c)
         conn_abort(c);
         return NULL;
     }
-    uint32_t window = (uint32_t)(lim->buffer_high_water < (1u << 20) ? lim->buffer_high_water
-                                                                      : (1u << 20));
+    uint32_t window =
+        (uint32_t)(lim->buffer_high_water < (1u << 20) ? lim->buffer_high_water : (1u << 20));
     if (window < 65535) {
         window = 65535;
     }
@@ -869,9 +912,9 @@ struct h2_server *h2_server_new(struct client_conn *c)
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     /* The connection window lets 16 streams use their whole window at once. */
     uint64_t conn_window = (uint64_t)window * 16;
-    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
-                                          (int32_t)(conn_window < 0x7fffffff ? conn_window
-                                                                              : 0x7fffffff));
+    nghttp2_session_set_local_window_size(
+        h->ng, NGHTTP2_FLAG_NONE, 0,
+        (int32_t)(conn_window < 0x7fffffff ? conn_window : 0x7fffffff));
     /* Until the client's first frame, the slowloris bound of HTTP/1.1 applies. */
     conn_set_timer(c, h->cfg->timeouts.request_header);
     flush(h);
@@ -919,8 +962,7 @@ void h2_server_on_read(struct h2_server *h)
         }
         ssize_t n = nghttp2_session_mem_recv(h->ng, v.iov_base, v.iov_len);
         if (n < 0) {
-            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 recv: %s", c->w->id, c->id,
-                         nghttp2_strerror((int)n));
+            CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 recv: %s", c->w->id, c->id, nghttp2_strerror((int)n));
             evbuffer_drain(in, len);
             /* Fatal for the connection (flood, CONTINUATION limit, bad preface): say
              * so with a GOAWAY when nghttp2 has not queued one itself. */

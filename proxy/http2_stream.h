@@ -36,9 +36,9 @@ struct h2_stream;
 /* struct h2_fields is a list of header fields owned by the list (copies). Names are
  * lower case. An all-zero struct is an empty list. */
 struct h2_fields {
-    nghttp2_nv *nv;   /* num entries; pointers valid after h2_fields_finish */
+    nghttp2_nv *nv; /* num entries; pointers valid after h2_fields_finish */
     size_t num, cap;
-    char *buf;        /* name and value bytes, each NUL-terminated */
+    char *buf; /* name and value bytes, each NUL-terminated */
     size_t len, buf_cap;
     bool finished;
 };
@@ -84,46 +84,48 @@ struct h2_stream {
     enum h2_stream_state state;
 
     /* Request as received. */
-    struct h2_fields req;         /* regular fields, lower case, in order */
+    struct h2_fields req;                     /* regular fields, lower case, in order */
     char *method, *scheme, *authority, *path; /* pseudo-header copies or NULL */
-    size_t header_bytes;          /* RFC 9113 size (name + value + 32) so far */
-    bool too_large;               /* header list over the limit: answer 431 */
-    bool bad;                     /* malformed in a way nghttp2 lets through: 400 */
-    bool is_grpc;                 /* content-type application/grpc* */
-    bool req_end;                 /* END_STREAM received */
+    size_t header_bytes;                      /* RFC 9113 size (name + value + 32) so far */
+    bool too_large;                           /* header list over the limit: answer 431 */
+    bool bad;                                 /* malformed in a way nghttp2 lets through: 400 */
+    bool is_grpc;                             /* content-type application/grpc* */
+    bool req_end;                             /* END_STREAM received */
     bool has_req_trailers;
     struct h2_fields req_trailers;
-    int64_t content_length;       /* -1 when absent */
-    uint64_t grpc_timeout_ms;     /* 0 when absent */
-    struct evbuffer *req_body;    /* DATA not yet taken by the backend */
+    int64_t content_length;    /* -1 when absent */
+    uint64_t grpc_timeout_ms;  /* 0 when absent */
+    struct evbuffer *req_body; /* DATA not yet taken by the backend */
     uint64_t bytes_in;
 
     /* Decision and what goes upstream. */
     bool decided;
-    struct authz_result az;       /* for the log; az.headers/path are stale later */
-    struct h2_fields fwd;         /* :method :scheme :authority :path, then fields */
+    struct authz_result az; /* for the log; az.headers/path are stale later */
+    struct h2_fields fwd;   /* :method :scheme :authority :path, then fields */
     char request_id[40];
-    char upstream[64];            /* server "ip:port" for the log */
+    char upstream[64]; /* server "ip:port" for the log */
     uint64_t start_us;
-    struct event *ev_deadline;    /* grpc-timeout */
+    struct event *ev_deadline;  /* grpc-timeout */
+    struct event *ev_body_idle; /* timeouts.client_body_idle between DATA frames of a
+                                   request body (not for gRPC); created on demand */
 
     /* Response. */
     int status;
-    bool resp_submitted;          /* response HEADERS submitted */
-    bool resp_end;                /* no more body bytes will come */
-    bool deferred;                /* the data provider returned DEFERRED */
+    bool resp_submitted; /* response HEADERS submitted */
+    bool resp_end;       /* no more body bytes will come */
+    bool deferred;       /* the data provider returned DEFERRED */
     struct h2_fields resp_trailers;
-    struct evbuffer *resp_body;   /* bytes for the client's DATA frames */
+    struct evbuffer *resp_body; /* bytes for the client's DATA frames */
     uint64_t bytes_out;
-    int grpc_status;              /* -1 unless known, for the log */
+    int grpc_status; /* -1 unless known, for the log */
     const char *reason;
     bool logged;
 
     const struct h2_backend_ops *ops; /* NULL when no backend is attached */
     void *backend;
-    struct h2_stream *next_pending;   /* h2_server's start queue */
-    bool queued;                      /* on that queue */
-    struct h2_stream *prev, *next;    /* h2_server's list of live streams */
+    struct h2_stream *next_pending; /* h2_server's start queue */
+    bool queued;                    /* on that queue */
+    struct h2_stream *prev, *next;  /* h2_server's list of live streams */
 };
 
 /* h2_stream_response_head submits the response head. |fields| (regular fields,

@@ -511,8 +511,31 @@ class H2Timeouts(unittest.TestCase):
         cls.be.start()
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.be.port], policy=h2_policy(cls.pki),
                                   listener={"alpn": ["h2"]},
-                                  timeouts={"h2_idle": 1000, "request_header": 1000})
+                                  timeouts={"h2_idle": 1000, "request_header": 1000,
+                                            "body_idle": 1000})
         cls.addClassCleanup(cls.cg.kill)
+
+    def test_stalled_request_body_times_out(self):
+        # A client that stops sending in the middle of a request body gets 408 after
+        # client_body_idle instead of holding a backend stream forever.
+        c = RawH2(self.cg.port, self.pki)
+        self.addCleanup(c.close)
+        data = hf.DataFrame(1)
+        data.data = b"0123456789"
+        c.send(c.headers(1, "/stall", end_stream=False, method="POST",
+                         extra=[("content-type", "application/octet-stream")]) +
+               data.serialize())
+        t0 = time.monotonic()
+        frames = list(c.frames(timeout=6, until=lambda f: f.stream_id == 1 and (
+            isinstance(f, hf.RstStreamFrame) or "END_STREAM" in f.flags)))
+        heads = [f for f in frames if isinstance(f, hf.HeadersFrame) and f.stream_id == 1]
+        self.assertTrue(heads, frames)
+        self.assertIn((b":status", b"408"), [(k if isinstance(k, bytes) else k.encode(),
+                                              v if isinstance(v, bytes) else v.encode())
+                                             for k, v in heads[0].decoded])
+        self.assertGreater(time.monotonic() - t0, 0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertNotIn("/stall", self.be.requests())
 
     def test_idle_goaway(self):
         c = RawH2(self.cg.port, self.pki)
