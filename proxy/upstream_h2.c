@@ -40,19 +40,20 @@ struct uh2_stream;
 
 struct uh2_session {
     struct upstream_h2_pool *pool;
-    size_t server;                 /* index in the upstream's servers */
+    size_t server; /* index in the upstream's servers */
     enum uh2_state state;
-    struct bufferevent *bev;       /* h2c transport, or the connecting socket for h2 */
+    struct bufferevent *bev; /* h2c transport, or the connecting socket for h2 */
     bool use_tls;
-    struct tls_conn tls;           /* h2 transport once connected */
+    struct tls_conn tls; /* h2 transport once connected */
     nghttp2_session *ng;
     struct evbuffer *out;
     struct event *ev_flush;
     struct event *ev_free;
-    struct uh2_stream *waiting;    /* streams waiting for UH2_READY, FIFO */
+    struct event *ev_idle;      /* timeouts.keepalive_idle without streams: close */
+    struct uh2_stream *waiting; /* streams waiting for UH2_READY, FIFO */
     struct uh2_stream **waiting_tail;
-    unsigned num_streams;          /* waiting + submitted and not closed */
-    bool connected;                /* TCP connect succeeded */
+    unsigned num_streams; /* waiting + submitted and not closed */
+    bool connected;       /* TCP connect succeeded */
     struct uh2_session *prev, *next;
 };
 
@@ -61,24 +62,24 @@ struct upstream_h2_pool {
     const struct config_upstream *up;
     const struct config *cfg;
     struct upstream_pool *health;
-    SSL_CTX *ssl_ctx;              /* h2 only; NULL if the files did not load */
+    SSL_CTX *ssl_ctx; /* h2 only; NULL if the files did not load */
     bool tls_broken;
     struct uh2_session *sessions;
 };
 
 struct uh2_stream {
-    struct uh2_session *sess;      /* NULL between sessions */
-    struct h2_stream *s;           /* NULL once detached (answered or cancelled) */
-    int32_t id;                    /* 0 until submitted */
+    struct uh2_session *sess; /* NULL between sessions */
+    struct h2_stream *s;      /* NULL once detached (answered or cancelled) */
+    int32_t id;               /* 0 until submitted */
     struct h2_fields resp;
     struct h2_fields trailers;
     int status;
     bool head_done;
-    bool body_started;             /* request bytes went to a session */
+    bool body_started; /* request bytes went to a session */
     bool deferred;
     unsigned attempts;
-    struct h2_zombies *zombie;     /* counted against the client's stream limit */
-    struct event *ev_timer;        /* timeouts.upstream_response until the head */
+    struct h2_zombies *zombie; /* counted against the client's stream limit */
+    struct event *ev_timer;    /* timeouts.upstream_response until the head */
     struct uh2_stream *next_wait;
 };
 
@@ -152,6 +153,28 @@ static ssize_t read_req(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t le
     return n;
 }
 
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct uh2_session *x = arg;
+    if (x->num_streams == 0) {
+        session_end(x, "idle"); /* no stream to fail */
+    }
+}
+
+/* idle_check keeps a session without streams for timeouts.keepalive_idle at most: the
+ * database should not have to hold connections certgate no longer uses. */
+static void idle_check(struct uh2_session *x)
+{
+    if (x->state == UH2_READY && x->num_streams == 0) {
+        uint64_t ms = x->pool->cfg->timeouts.keepalive_idle;
+        struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+                             .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+        evtimer_add(x->ev_idle, &tv);
+    } else {
+        evtimer_del(x->ev_idle);
+    }
+}
+
 static void submit(struct uh2_stream *b)
 {
     struct uh2_session *x = b->sess;
@@ -165,6 +188,7 @@ static void submit(struct uh2_stream *b)
         b->sess = NULL;
         detach_fail(b, 502, "upstream_submit_failed");
         stream_free(b);
+        idle_check(x);
         return;
     }
     b->id = id;
@@ -177,8 +201,7 @@ static void submit(struct uh2_stream *b)
 /* ---- nghttp2 client callbacks --------------------------------------------------- */
 
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     struct uh2_stream *b = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     if (b == NULL || frame->hd.type != NGHTTP2_HEADERS) {
@@ -192,12 +215,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         if (namelen > 0 && name[0] == ':') {
             return 0;
         }
-        h2_fields_add(&b->resp, (const char *)name, namelen, (const char *)value, valuelen,
-                      false);
+        h2_fields_add(&b->resp, (const char *)name, namelen, (const char *)value, valuelen, false);
         return 0;
     }
-    h2_fields_add(&b->trailers, (const char *)name, namelen, (const char *)value, valuelen,
-                  false);
+    h2_fields_add(&b->trailers, (const char *)name, namelen, (const char *)value, valuelen, false);
     return 0;
 }
 
@@ -212,9 +233,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         }
         return 0;
     }
-    struct uh2_stream *b = frame->hd.stream_id
-                               ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)
-                               : NULL;
+    struct uh2_stream *b =
+        frame->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id) : NULL;
     if (b == NULL) {
         return 0;
     }
@@ -269,8 +289,7 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream
     return 0;
 }
 
-static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code,
-                           void *ud)
+static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code, void *ud)
 {
     struct uh2_session *x = ud;
     struct uh2_stream *b = nghttp2_session_get_stream_user_data(ng, stream_id);
@@ -279,6 +298,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     }
     x->num_streams--;
     b->sess = NULL;
+    idle_check(x);
     if (b->s != NULL) {
         if (error_code == NGHTTP2_REFUSED_STREAM && !b->head_done && !b->body_started &&
             b->attempts < MAX_RETRIES) {
@@ -289,8 +309,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
             attach(b);
             return 0;
         }
-        detach_fail(b, 502, error_code == NGHTTP2_NO_ERROR ? "upstream_incomplete"
-                                                           : "upstream_reset");
+        detach_fail(b, 502,
+                    error_code == NGHTTP2_NO_ERROR ? "upstream_incomplete" : "upstream_reset");
     }
     stream_free(b);
     return 0;
@@ -323,6 +343,7 @@ static void session_free(struct uh2_session *x)
     tls_conn_cleanup(&x->tls);
     event_free(x->ev_flush);
     event_free(x->ev_free);
+    event_free(x->ev_idle);
     evbuffer_free(x->out);
     free(x);
 }
@@ -627,6 +648,7 @@ static struct uh2_session *session_new(struct upstream_h2_pool *pool, size_t ser
     x->out = evbuffer_new();
     x->ev_flush = event_new(pool->w->base, -1, 0, on_flush, x);
     x->ev_free = event_new(pool->w->base, -1, 0, on_free, x);
+    x->ev_idle = evtimer_new(pool->w->base, on_idle, x);
     bool tls = pool->up->protocol == CONFIG_UPSTREAM_H2;
     x->bev = bufferevent_socket_new(pool->w->base, -1, tls ? 0 : BEV_OPT_CLOSE_ON_FREE);
     CG_BUG_ON(x->out == NULL || x->ev_flush == NULL || x->ev_free == NULL || x->bev == NULL);
@@ -659,7 +681,8 @@ static unsigned session_capacity(struct uh2_session *x)
     if (x->ng == NULL) {
         return DEFAULT_MAX_STREAMS;
     }
-    uint32_t m = nghttp2_session_get_remote_settings(x->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    uint32_t m =
+        nghttp2_session_get_remote_settings(x->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     return m > 10000 ? 10000 : m;
 }
 
@@ -694,6 +717,7 @@ static void attach(struct uh2_stream *b)
     }
     b->sess = x;
     x->num_streams++;
+    idle_check(x);
     snprintf(b->s->upstream, sizeof(b->s->upstream), "%s",
              upstream_pool_server_addr(pool->health, x->server)->text);
     if (x->state == UH2_READY) {

@@ -4,7 +4,8 @@ A small python-h2 server stands in for the database. The first request to /retry
 GOAWAY with last-stream-id 0 (never processed, RFC 9113 §6.8): certgate must retry it on
 a new session and the client must get the answer. A request to /lost gets GOAWAY with
 its own stream id and the connection closes without an answer: it may have been
-processed, so certgate must not retry it and answers 502.
+processed, so certgate must not retry it and answers 502. A session left without
+streams is closed after keepalive_idle.
 """
 
 import os
@@ -33,6 +34,7 @@ class FakeDb:
         self.lock = threading.Lock()
         self.seen = []          # (connection index, path)
         self.conns = 0
+        self.closed_by_peer = set()  # connection indexes certgate closed
         self.retry_goaway_sent = False
         self.threads = [threading.Thread(target=self.accept_loop, daemon=True)]
         self.threads[0].start()
@@ -61,6 +63,8 @@ class FakeDb:
             while not self.stop.is_set():
                 data = s.recv(65536)
                 if not data:
+                    with self.lock:
+                        self.closed_by_peer.add(idx)
                     return
                 for ev in conn.receive_data(data):
                     if not isinstance(ev, h2.events.RequestReceived):
@@ -106,6 +110,7 @@ class UpstreamGoaway(unittest.TestCase):
         cls.addClassCleanup(cls.db.close)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.db.port], policy=h2_policy(cls.pki),
                                   listener={"alpn": ["h2"]}, upstream={"protocol": "h2c"},
+                                  timeouts={"keepalive_idle": 1000},
                                   overrides={"workers": 1})
         cls.addClassCleanup(cls.cg.kill)
 
@@ -126,6 +131,15 @@ class UpstreamGoaway(unittest.TestCase):
         # The next request works on a fresh session.
         status, _, _, _ = h2_request(self.cg.port, self.pki, "/after")
         self.assertEqual(status, 200)
+
+    def test_idle_session_closed(self):
+        # A session without streams is closed after keepalive_idle: the database does
+        # not keep connections certgate no longer uses.
+        status, _, _, _ = h2_request(self.cg.port, self.pki, "/idle-check")
+        self.assertEqual(status, 200)
+        with self.db.lock:
+            idx = [c for c, p in self.db.seen if p == "/idle-check"][0]
+        H.wait_until(lambda: idx in self.db.closed_by_peer, 6, what="idle session closed")
 
 
 if __name__ == "__main__":
