@@ -269,6 +269,21 @@ static bool commit(struct admin_server *a, const struct admin_request *req,
     return true;
 }
 
+/* commit_and_answer writes |doc| (commit) and, once it is in force, answers |status|
+ * with |body| (owned: freed if the commit fails) and records |reason| for the log. */
+static void commit_and_answer(struct admin_server *a, const struct admin_request *req,
+                              struct admin_response *resp, json_t *doc, int status, json_t *body,
+                              const char *reason)
+{
+    if (!commit(a, req, resp, doc)) {
+        json_decref(body);
+        return;
+    }
+    admin_resp_etag(a, resp);
+    admin_resp_json(resp, status, body);
+    snprintf(resp->reason, sizeof(resp->reason), "%s", reason);
+}
+
 /* entry_view is what the API shows of a registry entry. */
 static json_t *entry_view(const json_t *e)
 {
@@ -564,14 +579,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     json_t *entry = json_array_get(entries, json_array_size(entries) - 1);
     const char *tp = json_string_value(json_array_get(json_object_get(entry, "thumbprints"), 0));
     set_target(resp, name, tp);
-    json_t *view = entry_view(entry);
-    if (!commit(a, req, resp, doc)) {
-        json_decref(view);
-        goto out;
-    }
-    admin_resp_etag(a, resp);
-    admin_resp_json(resp, 201, view);
-    snprintf(resp->reason, sizeof(resp->reason), "imported");
+    commit_and_answer(a, req, resp, doc, 201, entry_view(entry), "imported");
 out:
     free(der);
     json_decref(doc);
@@ -682,14 +690,7 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
         goto out;
     }
-    json_t *view = entry_view(entry);
-    if (!commit(a, req, resp, doc)) {
-        json_decref(view);
-        goto out;
-    }
-    admin_resp_etag(a, resp);
-    admin_resp_json(resp, 200, view);
-    snprintf(resp->reason, sizeof(resp->reason), "edited");
+    commit_and_answer(a, req, resp, doc, 200, entry_view(entry), "edited");
 out:
     json_decref(doc);
     json_decref(body);
@@ -723,13 +724,7 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
         json_decref(view);
         goto out;
     }
-    if (!commit(a, req, resp, doc)) {
-        json_decref(view);
-        goto out;
-    }
-    admin_resp_etag(a, resp);
-    admin_resp_json(resp, 200, json_pack("{so}", "deleted", view));
-    snprintf(resp->reason, sizeof(resp->reason), "deleted");
+    commit_and_answer(a, req, resp, doc, 200, json_pack("{so}", "deleted", view), "deleted");
 out:
     json_decref(doc);
 }
