@@ -238,9 +238,7 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
         return;
     }
     /* A client that stops reading what we send is dropped after this long. */
-    struct timeval send_tv = {.tv_sec = (time_t)(cfg->timeouts.upstream_idle / 1000),
-                              .tv_usec = (suseconds_t)(cfg->timeouts.upstream_idle % 1000) * 1000};
-    bufferevent_set_timeouts(c->tls.bev, NULL, &send_tv);
+    tls_conn_set_send_timeout(&c->tls, (uint32_t)cfg->timeouts.upstream_idle);
     if (expect_proxy) {
         tls_conn_expect_preamble(&c->tls);
     }
@@ -325,7 +323,7 @@ void conn_close(struct client_conn *c)
     }
     c->closing = true;
     conn_set_timer(c, CLOSE_LINGER_MS);
-    if (c->tls.bev == NULL || c->tls.dead) {
+    if (c->tls.plain_in == NULL || c->tls.dead) {
         conn_abort(c);
         return;
     }

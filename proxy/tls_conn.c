@@ -1,5 +1,6 @@
 #include "proxy/tls_conn.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -7,17 +8,15 @@
 #include "common/bug.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "proxy/bev_read.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
 /* Plaintext is decrypted ahead of the owner up to this many bytes; beyond it the
- * ciphertext waits in the socket buffer (itself capped by the read watermark). */
+ * ciphertext waits in the kernel until the owner consumes. */
 #define PLAIN_IN_MAX (64 * 1024)
 #define SOCK_IN_MAX (64 * 1024)
 #define RECORD_MAX 16384
-#define SOCK_IO_MAX_WRITE (256 * 1024)
 
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
@@ -37,18 +36,21 @@ const char *tls_conn_end_str(enum tls_conn_end end)
     return "?";
 }
 
-/* The BIO reads ciphertext straight out of the socket bufferevent's input and appends
- * records to its output: no intermediate copy, and libevent batches the syscalls. */
+/* The BIO takes ciphertext from sock_in, which each read event fills with one large
+ * read: BoringSSL itself reads exactly a record header, then exactly its body, which
+ * straight from the socket would be two system calls per record. Records it writes
+ * are appended to the sock's output, which goes out once per loop iteration however
+ * many records a callback produced. */
 static int bio_read(BIO *b, char *out, int len)
 {
     struct tls_conn *tc = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    int n = evbuffer_remove(bufferevent_get_input(tc->bev), out, (size_t)len);
+    int n = evbuffer_remove(tc->sock_in, out, (size_t)len);
     if (n > 0) {
         return n;
     }
     if (tc->eof) {
-        return 0;
+        return tc->io_error ? -1 : 0;
     }
     BIO_set_retry_read(b);
     return -1;
@@ -58,7 +60,7 @@ static int bio_write(BIO *b, const char *in, int len)
 {
     struct tls_conn *tc = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    if (evbuffer_add(bufferevent_get_output(tc->bev), in, (size_t)len) != 0) {
+    if (evbuffer_add(sock_output(&tc->sock), in, (size_t)len) != 0) {
         return -1;
     }
     return len;
@@ -66,7 +68,7 @@ static int bio_write(BIO *b, const char *in, int len)
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    /* BoringSSL flushes after each flight; the bufferevent writes on its own. */
+    /* BoringSSL flushes after each flight; the sock writes on its own. */
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
@@ -78,7 +80,7 @@ static int bio_create(BIO *b)
 
 static void bio_method_init(void)
 {
-    bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "certgate-bev");
+    bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "certgate-sock");
     CG_BUG_ON(bio_method == NULL);
     BIO_meth_set_read(bio_method, bio_read);
     BIO_meth_set_write(bio_method, bio_write);
@@ -92,42 +94,62 @@ static void finish(struct tls_conn *tc, enum tls_conn_end end)
         return;
     }
     tc->dead = true;
-    bufferevent_disable(tc->bev, EV_READ | EV_WRITE);
+    sock_read_stop(&tc->sock);
     ERR_clear_error();
     /* Last action: the owner may free |tc| here. */
     tc->cbs->on_close(tc->arg, end);
 }
 
-/* decrypt moves plaintext from the socket buffer into plain_in. Returns 1 if it got
- * any, 0 if none, or -1 (with *out_end) when the connection is over. */
+static void on_plain_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* stop_full parks socket reads while the owner has PLAIN_IN_MAX bytes to consume: the
+ * socket stays readable (level triggered) and would wake us for nothing. */
+static void stop_full(struct tls_conn *tc)
+{
+    tc->full = true;
+    sock_read_stop(&tc->sock);
+    if (tc->full_cb == NULL) {
+        tc->full_cb = evbuffer_add_cb(tc->plain_in, on_plain_drained, tc);
+    }
+}
+
+static void on_plain_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct tls_conn *tc = arg;
+    if (info->n_deleted == 0 || evbuffer_get_length(buf) >= PLAIN_IN_MAX) {
+        return;
+    }
+    evbuffer_remove_cb_entry(buf, tc->full_cb);
+    tc->full_cb = NULL;
+    tc->full = false;
+    if (!tc->read_paused && !tc->eof && !tc->closing && !tc->dead) {
+        sock_read_start(&tc->sock);
+        sock_kick_read(&tc->sock); /* records may wait in sock_in */
+    }
+}
+
+/* decrypt moves plaintext into plain_in. Returns 1 if it got any, 0 if none, or -1
+ * (with *out_end) when the connection is over. */
 static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
 {
     int got = 0;
-    struct evbuffer *sock_in = bufferevent_get_input(tc->bev);
     while (evbuffer_get_length(tc->plain_in) < PLAIN_IN_MAX) {
-        /* Reserve plaintext room only when a record may be waiting: an idle connection
-         * must not keep an empty 16 KiB chain. */
-        if (evbuffer_get_length(sock_in) == 0 && SSL_pending(tc->ssl) == 0 && !tc->eof) {
+        /* Nothing to decrypt without a new read event: skip the call. */
+        if (evbuffer_get_length(tc->sock_in) == 0 && SSL_pending(tc->ssl) == 0 && !tc->eof) {
             break;
         }
-        /* A record's plaintext is never longer than its ciphertext: size the chain by
-         * what arrived, so small requests do not allocate 16 KiB each. */
-        size_t avail = evbuffer_get_length(sock_in) + (size_t)SSL_pending(tc->ssl);
-        size_t room = avail + 64 < RECORD_MAX ? avail + 64 : RECORD_MAX;
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(tc->plain_in, (ev_ssize_t)room, &v, 1) < 1) {
-            *out_end = TLS_END_IO_ERROR;
-            return -1;
-        }
-        size_t want = v.iov_len < RECORD_MAX ? v.iov_len : RECORD_MAX;
-        int n = SSL_read(tc->ssl, v.iov_base, (int)want);
+        /* Decrypt on the stack and copy: plain_in's chains are then sized by what
+         * arrived, and an idle connection holds none. */
+        unsigned char buf[RECORD_MAX];
+        int n = SSL_read(tc->ssl, buf, sizeof(buf));
         if (n > 0) {
-            v.iov_len = (size_t)n;
-            evbuffer_commit_space(tc->plain_in, &v, 1);
+            if (evbuffer_add(tc->plain_in, buf, (size_t)n) != 0) {
+                *out_end = TLS_END_IO_ERROR;
+                return -1;
+            }
             got = 1;
             continue;
         }
-        evbuffer_commit_space(tc->plain_in, NULL, 0);
         int e = SSL_get_error(tc->ssl, n);
         if (e == SSL_ERROR_WANT_READ && !tc->eof) {
             break;
@@ -136,16 +158,35 @@ static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
             /* Deliver what arrived before the end first; the end is seen next time. */
             return 1;
         }
-        *out_end = (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_WANT_READ && tc->eof) ||
-                    (e == SSL_ERROR_SYSCALL && tc->eof))
-                       ? TLS_END_EOF
-                       : TLS_END_TLS_ERROR;
-        if (*out_end == TLS_END_TLS_ERROR) {
+        if (tc->io_error) {
+            *out_end = TLS_END_IO_ERROR;
+        } else if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_WANT_READ ||
+                   (e == SSL_ERROR_SYSCALL && tc->eof)) {
+            *out_end = TLS_END_EOF;
+        } else {
+            *out_end = TLS_END_TLS_ERROR;
             CG_LOG_DEBUG("tls: read error %d (%s)", e, ERR_reason_error_string(ERR_peek_error()));
         }
         return -1;
     }
     return got;
+}
+
+/* fill reads what the socket holds into sock_in; the end of the stream or a failure is
+ * recorded for the BIO to report after the bytes before it. */
+static void fill(struct tls_conn *tc)
+{
+    if (tc->eof) {
+        return;
+    }
+    ssize_t n = sock_read(&tc->sock, tc->sock_in, SOCK_IN_MAX);
+    if (n > 0 || (n < 0 && sock_again(errno))) {
+        return;
+    }
+    /* The socket stays readable after its end: stop watching it. */
+    tc->eof = true;
+    tc->io_error = n < 0;
+    sock_read_stop(&tc->sock);
 }
 
 static void drive(struct tls_conn *tc)
@@ -154,11 +195,11 @@ static void drive(struct tls_conn *tc)
         return;
     }
     if (tc->preamble) {
-        int r = tc->cbs->on_preamble(tc->arg, bufferevent_get_input(tc->bev));
+        int r = tc->cbs->on_preamble(tc->arg, tc->sock_in);
         if (tc->dead || tc->closing) {
             return;
         }
-        if (r < 0 || (r == 0 && tc->eof)) {
+        if (r < 0 || (r == 0 && (tc->eof || evbuffer_get_length(tc->sock_in) >= SOCK_IN_MAX))) {
             finish(tc, TLS_END_TLS_ERROR);
             return;
         }
@@ -178,7 +219,9 @@ static void drive(struct tls_conn *tc)
                 CG_LOG_DEBUG("tls: handshake failed: %s",
                              ERR_reason_error_string(ERR_peek_error()));
             }
-            finish(tc, e == SSL_ERROR_WANT_READ ? TLS_END_EOF : TLS_END_TLS_ERROR);
+            finish(tc, tc->io_error                ? TLS_END_IO_ERROR
+                       : e == SSL_ERROR_WANT_READ ? TLS_END_EOF
+                                                  : TLS_END_TLS_ERROR);
             return;
         }
         tc->handshake_done = true;
@@ -201,17 +244,15 @@ static void drive(struct tls_conn *tc)
             return;
         }
         if (r == 0) {
-            return;
+            break;
         }
         tc->cbs->on_read(tc->arg);
         if (tc->dead || tc->closing) {
             return;
         }
-        /* Loop while the owner keeps consuming: the socket buffer may hold more than
-         * PLAIN_IN_MAX and no new read event would come for it. */
-        if (evbuffer_get_length(tc->plain_in) >= PLAIN_IN_MAX) {
-            return;
-        }
+    }
+    if (evbuffer_get_length(tc->plain_in) >= PLAIN_IN_MAX && !tc->read_paused) {
+        stop_full(tc);
     }
 }
 
@@ -225,31 +266,57 @@ static void linger(struct tls_conn *tc)
         return;
     }
     tc->lingering = true;
-    shutdown(bufferevent_getfd(tc->bev), SHUT_WR);
-    evbuffer_drain(bufferevent_get_input(tc->bev),
-                   evbuffer_get_length(bufferevent_get_input(tc->bev)));
-    bufferevent_enable(tc->bev, EV_READ);
+    shutdown(tc->sock.fd, SHUT_WR);
+    evbuffer_drain(tc->sock_in, evbuffer_get_length(tc->sock_in));
+    sock_read_start(&tc->sock);
 }
 
-static void on_sock_read(struct bufferevent *bev, void *arg)
+static void discard_input(struct tls_conn *tc)
 {
-    struct tls_conn *tc = arg;
-    if (tc->lingering) {
-        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    for (;;) {
+        evbuffer_drain(tc->sock_in, evbuffer_get_length(tc->sock_in));
+        ssize_t n = sock_read(&tc->sock, tc->sock_in, SOCK_IN_MAX);
+        if (n > 0) {
+            continue;
+        }
+        if (n < 0 && sock_again(errno)) {
+            evbuffer_drain(tc->sock_in, evbuffer_get_length(tc->sock_in));
+            return;
+        }
+        finish(tc, TLS_END_CLOSED); /* the peer closed (or reset): done */
         return;
     }
-    bev_read_more(bev, SOCK_IN_MAX);
+}
+
+static void on_sock_readable(void *arg, bool kicked)
+{
+    struct tls_conn *tc = arg;
+    if (tc->dead) {
+        return;
+    }
+    if (tc->lingering) {
+        discard_input(tc);
+        return;
+    }
+    if (tc->read_paused || tc->full) {
+        /* Paused lazily (see tls_conn_pause_read): stop watching the socket now. */
+        sock_read_stop(&tc->sock);
+        return;
+    }
+    if (!kicked) {
+        fill(tc);
+    }
     drive(tc);
 }
 
-static void on_sock_write(struct bufferevent *bev, void *arg)
+static void on_sock_drain(void *arg)
 {
     struct tls_conn *tc = arg;
     if (tc->dead) {
         return;
     }
     if (tc->closing) {
-        if (!tc->lingering && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        if (!tc->lingering && sock_output_pending(&tc->sock) == 0) {
             linger(tc);
         }
         return;
@@ -257,45 +324,18 @@ static void on_sock_write(struct bufferevent *bev, void *arg)
     tc->cbs->on_drain(tc->arg);
 }
 
-static void on_sock_event(struct bufferevent *bev, short what, void *arg)
+static void on_sock_event(void *arg, enum sock_event ev)
 {
     struct tls_conn *tc = arg;
-    if (what & BEV_EVENT_EOF) {
-        tc->eof = true;
-        if (tc->closing) {
-            finish(tc, TLS_END_CLOSED);
-            return;
-        }
-        if (tc->read_paused && tc->handshake_done) {
-            /* Deliver the rest when the owner resumes. */
-            return;
-        }
-        drive(tc);
-        if (!tc->dead && !tc->closing && !tc->read_paused) {
-            /* drive() returned without seeing the end (plain_in full): try again. */
-            event_active(tc->ev_deferred, EV_TIMEOUT, 0);
-        }
-        return;
-    }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        finish(tc, TLS_END_IO_ERROR);
-    }
+    (void)ev; /* a send timeout or a failed write: both end the connection */
+    finish(tc, TLS_END_IO_ERROR);
 }
 
-static void on_deferred(evutil_socket_t fd, short what, void *arg)
-{
-    struct tls_conn *tc = arg;
-    if (tc->dead) {
-        return;
-    }
-    if (tc->closing) {
-        if (!tc->lingering && evbuffer_get_length(bufferevent_get_output(tc->bev)) == 0) {
-            linger(tc);
-        }
-        return;
-    }
-    drive(tc);
-}
+static const struct sock_callbacks sock_cbs = {
+    .on_readable = on_sock_readable,
+    .on_drain = on_sock_drain,
+    .on_event = on_sock_event,
+};
 
 int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl,
                   const struct tls_conn_callbacks *cbs, void *arg, size_t low_water)
@@ -305,52 +345,44 @@ int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl
     tc->cbs = cbs;
     tc->arg = arg;
     tc->low_water = low_water;
-    tc->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (tc->bev == NULL) {
-        close(fd);
+    if (sock_init(&tc->sock, base, fd, &sock_cbs, tc) != CG_OK) {
         return CG_ERR_IO;
     }
+    sock_set_low_water(&tc->sock, low_water);
     tc->plain_in = evbuffer_new();
-    tc->ev_deferred = event_new(base, -1, 0, on_deferred, tc);
+    tc->sock_in = evbuffer_new();
     BIO *bio = BIO_new(bio_method);
-    if (tc->plain_in == NULL || tc->ev_deferred == NULL || bio == NULL) {
+    if (tc->plain_in == NULL || tc->sock_in == NULL || bio == NULL) {
         BIO_free(bio);
         return CG_ERR_IO;
     }
     BIO_set_data(bio, tc);
     SSL_set_bio(ssl, bio, bio);
-    bufferevent_setcb(tc->bev, on_sock_read, on_sock_write, on_sock_event, tc);
-    /* Writes may go out in large writev calls (reads: see bev_read_more). */
-    bufferevent_set_max_single_write(tc->bev, SOCK_IO_MAX_WRITE);
-    bufferevent_setwatermark(tc->bev, EV_READ, 0, SOCK_IN_MAX);
-    bufferevent_setwatermark(tc->bev, EV_WRITE, low_water, 0);
-    bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
+    sock_read_start(&tc->sock);
     return CG_OK;
 }
 
 void tls_conn_start_handshake(struct tls_conn *tc)
 {
-    event_active(tc->ev_deferred, EV_TIMEOUT, 0);
+    sock_kick_read(&tc->sock);
 }
 
 void tls_conn_cleanup(struct tls_conn *tc)
 {
-    if (tc->ev_deferred != NULL) {
-        event_free(tc->ev_deferred);
-    }
     if (tc->ssl != NULL) {
         SSL_free(tc->ssl); /* frees the BIO */
     }
-    if (tc->bev != NULL) {
-        bufferevent_free(tc->bev); /* closes the socket */
-    }
+    sock_cleanup(&tc->sock); /* closes the socket */
     if (tc->plain_in != NULL) {
         evbuffer_free(tc->plain_in);
     }
-    tc->ev_deferred = NULL;
+    if (tc->sock_in != NULL) {
+        evbuffer_free(tc->sock_in);
+    }
     tc->ssl = NULL;
-    tc->bev = NULL;
     tc->plain_in = NULL;
+    tc->sock_in = NULL;
+    tc->full_cb = NULL;
     tc->dead = true;
 }
 
@@ -395,18 +427,12 @@ int tls_conn_write_bytes(struct tls_conn *tc, const void *data, size_t len)
     return CG_OK;
 }
 
-size_t tls_conn_output_pending(const struct tls_conn *tc)
-{
-    return tc->bev ? evbuffer_get_length(bufferevent_get_output(tc->bev)) : 0;
-}
-
+/* Pausing is lazy: the socket stays registered until it actually reports bytes while
+ * paused. An HTTP/1.1 exchange pauses and resumes the client on every request, mostly
+ * within one callback, and would otherwise pay two epoll_ctl calls for nothing. */
 void tls_conn_pause_read(struct tls_conn *tc)
 {
-    if (tc->read_paused || tc->dead) {
-        return;
-    }
     tc->read_paused = true;
-    bufferevent_disable(tc->bev, EV_READ);
 }
 
 void tls_conn_resume_read(struct tls_conn *tc)
@@ -415,11 +441,13 @@ void tls_conn_resume_read(struct tls_conn *tc)
         return;
     }
     tc->read_paused = false;
-    if (!tc->eof) {
-        bufferevent_enable(tc->bev, EV_READ);
+    if (!tc->eof && !tc->full) {
+        sock_read_start(&tc->sock);
     }
-    /* Buffered ciphertext or plaintext raises no new read event: run from the loop. */
-    event_active(tc->ev_deferred, EV_TIMEOUT, 0);
+    /* Buffered records raise no new read event: run from the loop. */
+    if (evbuffer_get_length(tc->sock_in) > 0 || SSL_pending(tc->ssl) > 0 || tc->eof) {
+        sock_kick_read(&tc->sock);
+    }
 }
 
 void tls_conn_close(struct tls_conn *tc)
@@ -428,13 +456,14 @@ void tls_conn_close(struct tls_conn *tc)
         return;
     }
     tc->closing = true;
-    bufferevent_disable(tc->bev, EV_READ);
+    sock_read_stop(&tc->sock);
     if (tc->handshake_done) {
         SSL_shutdown(tc->ssl); /* queues close_notify */
         ERR_clear_error();
     }
-    bufferevent_setwatermark(tc->bev, EV_WRITE, 0, 0);
-    event_active(tc->ev_deferred, EV_TIMEOUT, 0);
+    /* on_sock_drain lingers once everything is out. */
+    sock_set_low_water(&tc->sock, 0);
+    sock_flush_soon(&tc->sock);
 }
 
 const char *tls_conn_alpn(const struct tls_conn *tc, size_t *out_len)

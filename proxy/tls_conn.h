@@ -1,14 +1,13 @@
-/* TLS over a libevent socket: our own glue between BoringSSL and a bufferevent.
+/* TLS over a libevent socket: our own glue between BoringSSL and a sock.
  *
- * A socket bufferevent does the I/O (one readv / writev per wakeup, watermarks,
- * deferred writes) and a small custom BIO lets BoringSSL read ciphertext from its input
- * evbuffer and append records to its output evbuffer. Decrypted bytes accumulate in
+ * A small custom BIO lets BoringSSL take ciphertext from the buffer each read event
+ * fills and append records to the sock's output, which the sock writes out once per
+ * loop iteration. Decrypted bytes accumulate in
  * tls_conn_input(); the owner writes plaintext with tls_conn_write.
  *
- * Back-pressure: tls_conn_pause_read stops decrypting and, once the socket input
- * buffer holds a record's worth, stops reading the socket; tls_conn_output_pending
- * tells the owner how much ciphertext waits for the peer, and on_drain fires when it
- * falls below the low-water mark.
+ * Back-pressure: tls_conn_pause_read stops decrypting and reading the socket;
+ * tls_conn_output_pending tells the owner how much ciphertext waits for the peer, and
+ * on_drain fires when it falls below the low-water mark.
  *
  * Callbacks are the last thing the glue does in any libevent callback, so an owner may
  * free the tls_conn from inside on_close (and only there). */
@@ -18,11 +17,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "common/boringssl.h"
+#include "proxy/sock.h"
 
 #include <openssl/ssl.h>
 
@@ -58,9 +59,10 @@ struct tls_peer_info {
 
 struct tls_conn {
     SSL *ssl;
-    struct bufferevent *bev;   /* socket I/O; ciphertext in both evbuffers */
+    struct sock sock;          /* socket I/O; ciphertext out */
     struct evbuffer *plain_in; /* decrypted bytes not yet consumed by the owner */
-    struct event *ev_deferred; /* runs resume / close completion from the loop */
+    struct evbuffer *sock_in;  /* ciphertext (and a preamble) read, not yet decrypted */
+    struct evbuffer_cb_entry *full_cb; /* set while plain_in is full: resumes reading */
     const struct tls_conn_callbacks *cbs;
     void *arg;
     struct tls_peer_info peer;
@@ -68,7 +70,9 @@ struct tls_conn {
     bool preamble;    /* on_preamble must finish before the handshake */
     bool handshake_done;
     bool read_paused; /* owner asked to stop delivering plaintext */
-    bool eof;         /* the socket reached EOF */
+    bool eof;         /* the socket reached EOF (or failed: io_error) */
+    bool io_error;    /* reading the socket failed */
+    bool full;        /* plain_in reached its cap: socket reads wait for the owner */
     bool closing;     /* tls_conn_close called: flushing, then on_close */
     bool lingering;   /* flushed and half-closed: discarding until EOF */
     bool dead;        /* on_close delivered; only tls_conn_free is valid */
@@ -109,7 +113,17 @@ int tls_conn_write(struct tls_conn *tc, struct evbuffer *plain);
 int tls_conn_write_bytes(struct tls_conn *tc, const void *data, size_t len);
 
 /* tls_conn_output_pending returns the ciphertext bytes queued for the socket. */
-size_t tls_conn_output_pending(const struct tls_conn *tc);
+static inline size_t tls_conn_output_pending(const struct tls_conn *tc)
+{
+    return sock_output_pending(&tc->sock);
+}
+
+/* tls_conn_set_send_timeout drops the connection when the peer reads nothing of what
+ * we queued for |ms| (0 = never). */
+static inline void tls_conn_set_send_timeout(struct tls_conn *tc, uint32_t ms)
+{
+    sock_set_write_timeout(&tc->sock, ms);
+}
 
 /* tls_conn_pause_read stops delivering plaintext (back-pressure); tls_conn_resume_read
  * delivers what is buffered (from the event loop, never from inside this call) and

@@ -1,5 +1,6 @@
 #include "proxy/upstream.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "proxy/bev_read.h"
+#include "proxy/sock.h"
 
 enum conn_state {
     CONN_CONNECTING, /* TCP connect in progress, owned by a request */
@@ -29,22 +30,26 @@ struct upstream_pool {
     const struct config *cfg;
     struct upstream_server *servers;
     size_t num_servers;
-    size_t next; /* round robin cursor */
+    size_t next;            /* round robin cursor */
+    struct event *ev_sweep; /* closes pooled connections idle for keepalive_idle */
 };
 
 struct upstream_conn {
     struct upstream_pool *pool;
     struct upstream_server *server;
-    struct bufferevent *bev;
-    struct event *ev_deferred;
+    struct sock sock;
+    struct evbuffer *in;
+    struct evbuffer_cb_entry *full_cb; /* set while |in| is full: resumes reading */
     const struct upstream_callbacks *cbs;
     void *arg;
     enum conn_state state;
     bool paused;
+    bool full;            /* |in| reached buffer_high_water: reads wait for the owner */
     bool eof;             /* the server closed; delivered once input is consumed */
     unsigned in_cb;       /* owner callbacks on the stack: release must wait */
     bool release_pending; /* upstream_release was called from inside a callback */
     bool release_reusable;
+    uint64_t idle_since_ms; /* when it entered the idle pool */
     struct upstream_conn *next_idle;
 };
 
@@ -70,10 +75,51 @@ static uint64_t now_ms(struct event_base *base)
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-static void ms_to_tv(uint64_t ms, struct timeval *tv)
+static void conn_free(struct upstream_conn *uc);
+
+/* Idle connections expire by a sweep, not by a deadline on each socket's read event:
+ * that would cost an epoll_ctl each time a connection is taken from or returned to the
+ * pool. Idle lists are most recently used first, so the expired ones are a tail. */
+static void arm_sweep(struct upstream_pool *pool, uint64_t now)
 {
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    uint64_t ttl = pool->cfg->timeouts.keepalive_idle;
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < pool->num_servers; i++) {
+        for (struct upstream_conn *uc = pool->servers[i].idle; uc != NULL; uc = uc->next_idle) {
+            if (uc->next_idle == NULL && uc->idle_since_ms + ttl < next) {
+                next = uc->idle_since_ms + ttl;
+            }
+        }
+    }
+    if (next == UINT64_MAX) {
+        return;
+    }
+    uint64_t ms = next > now ? next - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(pool->ev_sweep, &tv);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_pool *pool = arg;
+    uint64_t now = now_ms(pool->base);
+    uint64_t ttl = pool->cfg->timeouts.keepalive_idle;
+    for (size_t i = 0; i < pool->num_servers; i++) {
+        struct upstream_server *s = &pool->servers[i];
+        struct upstream_conn **pp = &s->idle;
+        while (*pp != NULL && (*pp)->idle_since_ms + ttl > now) {
+            pp = &(*pp)->next_idle;
+        }
+        struct upstream_conn *uc = *pp;
+        *pp = NULL;
+        while (uc != NULL) {
+            struct upstream_conn *next = uc->next_idle;
+            s->num_idle--;
+            conn_free(uc);
+            uc = next;
+        }
+    }
+    arm_sweep(pool, now);
 }
 
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
@@ -88,15 +134,17 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, const struct co
     for (size_t i = 0; i < up->num_servers; i++) {
         pool->servers[i].addr = &up->servers[i];
     }
+    pool->ev_sweep = evtimer_new(base, on_sweep, pool);
+    CG_BUG_ON(pool->ev_sweep == NULL);
     return pool;
 }
 
 static void conn_free(struct upstream_conn *uc)
 {
-    if (uc->ev_deferred != NULL) {
-        event_free(uc->ev_deferred);
+    sock_cleanup(&uc->sock);
+    if (uc->in != NULL) {
+        evbuffer_free(uc->in);
     }
-    bufferevent_free(uc->bev);
     free(uc);
 }
 
@@ -126,6 +174,7 @@ void upstream_pool_free(struct upstream_pool *pool)
             uc = next;
         }
     }
+    event_free(pool->ev_sweep);
     free(pool->servers);
     free(pool);
 }
@@ -169,34 +218,86 @@ static bool deliver_read(struct upstream_conn *uc)
     return settle(uc);
 }
 
-/* deliver_input hands buffered bytes, then a pending end of stream, to the owner. */
-static void deliver_input(struct upstream_conn *uc)
+/* deliver_input hands buffered bytes, then a pending end of stream, to the owner. It
+ * returns true if the owner still holds |uc|. */
+static bool deliver_input(struct upstream_conn *uc)
 {
     if (uc->paused) {
-        return;
+        return true;
     }
-    if (evbuffer_get_length(bufferevent_get_input(uc->bev)) > 0 && !deliver_read(uc)) {
-        return;
+    if (evbuffer_get_length(uc->in) > 0 && !deliver_read(uc)) {
+        return false;
     }
     if (uc->eof && !uc->paused) {
         end_conn(uc, UPSTREAM_END_EOF);
+        return false;
+    }
+    return true;
+}
+
+static size_t in_max(const struct upstream_conn *uc)
+{
+    return uc->pool->cfg->limits.buffer_high_water;
+}
+
+static void on_in_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct upstream_conn *uc = arg;
+    if (info->n_deleted == 0 || evbuffer_get_length(buf) >= in_max(uc)) {
+        return;
+    }
+    evbuffer_remove_cb_entry(buf, uc->full_cb);
+    uc->full_cb = NULL;
+    uc->full = false;
+    if (!uc->paused && !uc->eof) {
+        sock_read_start(&uc->sock);
     }
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* after_read parks socket reads while the owner leaves a full buffer unconsumed. */
+static void after_read(struct upstream_conn *uc)
+{
+    if (uc->state == CONN_BUSY && !uc->eof && !uc->full &&
+        evbuffer_get_length(uc->in) >= in_max(uc)) {
+        uc->full = true;
+        sock_read_stop(&uc->sock);
+        uc->full_cb = evbuffer_add_cb(uc->in, on_in_drained, uc);
+    }
+}
+
+static void on_readable(void *arg, bool kicked)
 {
     struct upstream_conn *uc = arg;
-    if (uc->state == CONN_IDLE) {
-        /* A server may not speak on an idle connection: drop it. */
+    if (uc->state != CONN_BUSY) {
+        if (kicked) {
+            return; /* a resume still pending when the owner released it */
+        }
+        /* A server may not speak on an idle connection; it closed it: drop it. */
         unlink_idle(uc);
         conn_free(uc);
         return;
     }
-    bev_read_more(bev, 64 * 1024);
-    deliver_input(uc);
+    if (uc->paused) {
+        sock_read_stop(&uc->sock); /* paused lazily: see upstream_conn_pause_read */
+        return;
+    }
+    if (!kicked && !uc->eof && !uc->full) {
+        ssize_t n = sock_read(&uc->sock, uc->in, in_max(uc));
+        if (n == 0) {
+            /* The owner sees the last bytes before the end, even if it is paused now. */
+            uc->eof = true;
+            sock_read_stop(&uc->sock);
+        } else if (n < 0 && !sock_again(errno)) {
+            end_conn(uc, UPSTREAM_END_ERROR);
+            return;
+        }
+    }
+    if (deliver_input(uc)) {
+        after_read(uc);
+    }
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_drain(void *arg)
 {
     struct upstream_conn *uc = arg;
     if (uc->state == CONN_BUSY && !uc->release_pending) {
@@ -207,7 +308,7 @@ static void on_write(struct bufferevent *bev, void *arg)
     }
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_event(void *arg, enum sock_event ev)
 {
     struct upstream_conn *uc = arg;
     if (uc->state == CONN_IDLE) {
@@ -215,12 +316,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         conn_free(uc);
         return;
     }
-    if (what & BEV_EVENT_CONNECTED) {
+    if (ev == SOCK_CONNECTED) {
         uc->state = CONN_BUSY;
         int one = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        bufferevent_set_timeouts(bev, NULL, NULL);
+        setsockopt(uc->sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         uc->server->down_until_ms = 0;
+        sock_read_start(&uc->sock);
         uc->in_cb++;
         uc->cbs->on_connected(uc->arg);
         uc->in_cb--;
@@ -228,26 +329,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (uc->state == CONN_CONNECTING) {
-        end_conn(uc, (what & BEV_EVENT_TIMEOUT) ? UPSTREAM_END_CONNECT_TIMEOUT
-                                                : UPSTREAM_END_CONNECT_FAILED);
-        return;
-    }
-    if (what & BEV_EVENT_EOF) {
-        /* The owner sees the last bytes before the end, even if it is paused now. */
-        uc->eof = true;
-        deliver_input(uc);
+        end_conn(uc, ev == SOCK_TIMEOUT ? UPSTREAM_END_CONNECT_TIMEOUT
+                                        : UPSTREAM_END_CONNECT_FAILED);
         return;
     }
     end_conn(uc, UPSTREAM_END_ERROR);
 }
 
-static void on_deferred(evutil_socket_t fd, short what, void *arg)
-{
-    struct upstream_conn *uc = arg;
-    if (uc->state == CONN_BUSY) {
-        deliver_input(uc);
-    }
-}
+static const struct sock_callbacks sock_cbs = {
+    .on_readable = on_readable,
+    .on_drain = on_drain,
+    .on_event = on_event,
+};
 
 static struct upstream_server *pick(struct upstream_pool *pool)
 {
@@ -276,8 +369,6 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
         uc->cbs = cbs;
         uc->arg = arg;
         uc->paused = false;
-        bufferevent_set_timeouts(uc->bev, NULL, NULL);
-        bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
         *out = uc;
         *out_reused = true;
         return CG_OK;
@@ -288,35 +379,17 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     uc->cbs = cbs;
     uc->arg = arg;
     uc->state = CONN_CONNECTING;
-    uc->bev = bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    uc->ev_deferred = event_new(pool->base, -1, 0, on_deferred, uc);
-    if (uc->bev == NULL || uc->ev_deferred == NULL) {
-        if (uc->ev_deferred) {
-            event_free(uc->ev_deferred);
-        }
-        if (uc->bev) {
-            bufferevent_free(uc->bev);
-        }
-        free(uc);
-        return CG_ERR_IO;
-    }
-    size_t hw = pool->cfg->limits.buffer_high_water;
-    bufferevent_setcb(uc->bev, on_read, on_write, on_event, uc);
-    /* Writes may go out in large writev calls (reads: see bev_read_more). */
-    bufferevent_set_max_single_write(uc->bev, 256 * 1024);
-    bufferevent_setwatermark(uc->bev, EV_READ, 0, hw);
-    bufferevent_setwatermark(uc->bev, EV_WRITE, hw / 2, 0);
-    struct timeval tv;
-    ms_to_tv(pool->cfg->timeouts.upstream_connect, &tv);
-    bufferevent_set_timeouts(uc->bev, NULL, &tv);
-    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(uc->bev, (const struct sockaddr *)&s->addr->addr,
-                                   (int)s->addr->addr_len) != 0) {
-        /* Immediate failure (e.g. no route): report from the loop like any other. */
+    uc->in = evbuffer_new();
+    CG_BUG_ON(uc->in == NULL);
+    if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->addr->addr,
+                     (socklen_t)s->addr->addr_len, pool->cfg->timeouts.upstream_connect, &sock_cbs,
+                     uc) != CG_OK) {
+        /* Immediate failure (e.g. no route): the caller answers at once. */
         s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
         conn_free(uc);
         return CG_ERR_IO;
     }
+    sock_set_low_water(&uc->sock, pool->cfg->limits.buffer_high_water / 2);
     *out = uc;
     *out_reused = false;
     return CG_OK;
@@ -337,34 +410,40 @@ static void do_release(struct upstream_conn *uc, bool reusable)
     struct upstream_server *s = uc->server;
     if (!reusable || uc->state != CONN_BUSY || uc->eof ||
         s->num_idle >= uc->pool->cfg->limits.upstream_pool_max_idle ||
-        evbuffer_get_length(bufferevent_get_input(uc->bev)) > 0 ||
-        evbuffer_get_length(bufferevent_get_output(uc->bev)) > 0) {
+        evbuffer_get_length(uc->in) > 0 || sock_output_pending(&uc->sock) > 0) {
         conn_free(uc);
         return;
     }
-    event_del(uc->ev_deferred);
     uc->state = CONN_IDLE;
     uc->cbs = NULL;
     uc->arg = NULL;
     uc->paused = false;
     uc->release_pending = false;
-    struct timeval tv;
-    ms_to_tv(uc->pool->cfg->timeouts.keepalive_idle, &tv);
-    bufferevent_set_timeouts(uc->bev, &tv, NULL);
-    bufferevent_enable(uc->bev, EV_READ);
+    if (uc->full_cb != NULL) {
+        evbuffer_remove_cb_entry(uc->in, uc->full_cb);
+        uc->full_cb = NULL;
+        uc->full = false;
+    }
+    /* Still registered for reading (a lazy pause may have stopped it): a server that
+     * closes an idle connection is noticed at once. */
+    sock_read_start(&uc->sock);
+    uc->idle_since_ms = now_ms(uc->pool->base);
     uc->next_idle = s->idle;
     s->idle = uc;
     s->num_idle++;
+    if (!evtimer_pending(uc->pool->ev_sweep, NULL)) {
+        arm_sweep(uc->pool, uc->idle_since_ms);
+    }
 }
 
 struct evbuffer *upstream_conn_input(struct upstream_conn *uc)
 {
-    return bufferevent_get_input(uc->bev);
+    return uc->in;
 }
 
 struct evbuffer *upstream_conn_output(struct upstream_conn *uc)
 {
-    return bufferevent_get_output(uc->bev);
+    return sock_output(&uc->sock);
 }
 
 const char *upstream_conn_server(const struct upstream_conn *uc)
@@ -372,20 +451,23 @@ const char *upstream_conn_server(const struct upstream_conn *uc)
     return uc->server->addr->text;
 }
 
+/* Pausing is lazy, as for the client side (tls_conn_pause_read): the socket is only
+ * unregistered if it reports bytes while paused. */
 void upstream_conn_pause_read(struct upstream_conn *uc)
 {
-    if (!uc->paused) {
-        uc->paused = true;
-        bufferevent_disable(uc->bev, EV_READ);
-    }
+    uc->paused = true;
 }
 
 void upstream_conn_resume_read(struct upstream_conn *uc)
 {
     if (uc->paused) {
         uc->paused = false;
-        bufferevent_enable(uc->bev, EV_READ);
-        event_active(uc->ev_deferred, EV_TIMEOUT, 0);
+        if (!uc->eof && !uc->full) {
+            sock_read_start(&uc->sock);
+        }
+        if (evbuffer_get_length(uc->in) > 0 || uc->eof) {
+            sock_kick_read(&uc->sock); /* delivers buffered input from the loop */
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 #include "proxy/upstream_h2.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -11,11 +12,11 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "proxy/bev_read.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
 #include "proxy/http2_stream.h"
 #include "proxy/server.h"
+#include "proxy/sock.h"
 #include "proxy/tls_conn.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -42,7 +43,8 @@ struct uh2_session {
     struct upstream_h2_pool *pool;
     size_t server; /* index in the upstream's servers */
     enum uh2_state state;
-    struct bufferevent *bev; /* h2c transport, or the connecting socket for h2 */
+    struct sock sock;    /* h2c transport, or the connecting socket for h2 */
+    struct evbuffer *in; /* h2c input */
     bool use_tls;
     struct tls_conn tls; /* h2 transport once connected */
     nghttp2_session *ng;
@@ -332,14 +334,8 @@ static void session_free(struct uh2_session *x)
     if (x->ng != NULL) {
         nghttp2_session_del(x->ng);
     }
-    if (x->bev != NULL) {
-        /* For h2 the connecting socket was opened without BEV_OPT_CLOSE_ON_FREE. */
-        int fd = pool->up->protocol == CONFIG_UPSTREAM_H2 ? bufferevent_getfd(x->bev) : -1;
-        bufferevent_free(x->bev);
-        if (fd >= 0) {
-            close(fd);
-        }
-    }
+    sock_cleanup(&x->sock); /* nothing left to do once handed to the TLS connection */
+    evbuffer_free(x->in);
     tls_conn_cleanup(&x->tls);
     event_free(x->ev_flush);
     event_free(x->ev_free);
@@ -407,8 +403,8 @@ static void session_flush(struct uh2_session *x)
     }
     size_t hw = x->pool->cfg->limits.buffer_high_water;
     for (;;) {
-        size_t pending = x->use_tls ? tls_conn_output_pending(&x->tls)
-                                    : evbuffer_get_length(bufferevent_get_output(x->bev));
+        size_t pending =
+            x->use_tls ? tls_conn_output_pending(&x->tls) : sock_output_pending(&x->sock);
         if (pending > hw) {
             break; /* resumed by the transport's drain callback */
         }
@@ -428,7 +424,7 @@ static void session_flush(struct uh2_session *x)
                     return;
                 }
             } else {
-                evbuffer_add_buffer(bufferevent_get_output(x->bev), x->out);
+                evbuffer_add_buffer(sock_output(&x->sock), x->out);
             }
             if (n == 0) {
                 break;
@@ -511,14 +507,23 @@ static void session_ready(struct uh2_session *x)
 }
 
 /* h2c transport */
-static void on_bev_read(struct bufferevent *bev, void *arg)
+static void on_sock_readable(void *arg, bool kicked)
 {
     struct uh2_session *x = arg;
-    bev_read_more(bev, 64 * 1024);
-    session_recv(x, bufferevent_get_input(bev));
+    (void)kicked; /* never kicked */
+    ssize_t n = sock_read(&x->sock, x->in, 64 * 1024);
+    if (n > 0 || (n < 0 && sock_again(errno))) {
+        session_recv(x, x->in);
+        return;
+    }
+    sock_read_stop(&x->sock); /* it stays readable after the end */
+    if (n == 0) {
+        session_recv(x, x->in);
+    }
+    session_end(x, n == 0 ? "eof" : "error");
 }
 
-static void on_bev_write(struct bufferevent *bev, void *arg)
+static void on_sock_drain(void *arg)
 {
     session_flush(arg);
 }
@@ -573,9 +578,7 @@ static const struct tls_conn_callbacks tls_cbs = {
 
 static void start_tls(struct uh2_session *x)
 {
-    int fd = bufferevent_getfd(x->bev);
-    bufferevent_free(x->bev); /* opened without BEV_OPT_CLOSE_ON_FREE: fd stays */
-    x->bev = NULL;
+    int fd = sock_detach(&x->sock);
     SSL *ssl = SSL_new(x->pool->ssl_ctx);
     if (ssl == NULL) {
         close(fd);
@@ -612,31 +615,34 @@ static void start_tls(struct uh2_session *x)
     tls_conn_start_handshake(&x->tls);
 }
 
-static void on_bev_event(struct bufferevent *bev, short what, void *arg)
+static void on_sock_event(void *arg, enum sock_event ev)
 {
     struct uh2_session *x = arg;
-    if (what & BEV_EVENT_CONNECTED) {
+    if (ev == SOCK_CONNECTED) {
         x->connected = true;
         upstream_pool_mark_up(x->pool->health, x->server);
         int one = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        bufferevent_set_timeouts(bev, NULL, NULL);
+        setsockopt(x->sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (x->pool->up->protocol == CONFIG_UPSTREAM_H2) {
             start_tls(x);
         } else {
+            sock_read_start(&x->sock);
             session_ready(x);
         }
         return;
     }
     if (x->state == UH2_CONNECTING) {
-        session_end(x, (what & BEV_EVENT_TIMEOUT) ? "connect_timeout" : "connect_failed");
+        session_end(x, ev == SOCK_TIMEOUT ? "connect_timeout" : "connect_failed");
         return;
     }
-    if (what & BEV_EVENT_EOF) {
-        session_recv(x, bufferevent_get_input(bev));
-    }
-    session_end(x, (what & BEV_EVENT_EOF) ? "eof" : "error");
+    session_end(x, "error");
 }
+
+static const struct sock_callbacks sock_cbs = {
+    .on_readable = on_sock_readable,
+    .on_drain = on_sock_drain,
+    .on_event = on_sock_event,
+};
 
 static struct uh2_session *session_new(struct upstream_h2_pool *pool, size_t server)
 {
@@ -649,30 +655,23 @@ static struct uh2_session *session_new(struct upstream_h2_pool *pool, size_t ser
     x->ev_flush = event_new(pool->w->base, -1, 0, on_flush, x);
     x->ev_free = event_new(pool->w->base, -1, 0, on_free, x);
     x->ev_idle = evtimer_new(pool->w->base, on_idle, x);
-    bool tls = pool->up->protocol == CONFIG_UPSTREAM_H2;
-    x->bev = bufferevent_socket_new(pool->w->base, -1, tls ? 0 : BEV_OPT_CLOSE_ON_FREE);
-    CG_BUG_ON(x->out == NULL || x->ev_flush == NULL || x->ev_free == NULL || x->bev == NULL);
+    x->in = evbuffer_new();
+    CG_BUG_ON(x->out == NULL || x->ev_flush == NULL || x->ev_free == NULL || x->in == NULL);
     x->next = pool->sessions;
     if (pool->sessions != NULL) {
         pool->sessions->prev = x;
     }
     pool->sessions = x;
-    size_t hw = pool->cfg->limits.buffer_high_water;
-    bufferevent_setcb(x->bev, on_bev_read, on_bev_write, on_bev_event, x);
-    bufferevent_setwatermark(x->bev, EV_READ, 0, hw);
-    bufferevent_setwatermark(x->bev, EV_WRITE, hw / 2, 0);
-    uint64_t ms = pool->cfg->timeouts.upstream_connect;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    bufferevent_set_timeouts(x->bev, NULL, &tv);
-    bufferevent_enable(x->bev, EV_READ | EV_WRITE);
     const struct config_address *a = upstream_pool_server_addr(pool->health, server);
-    if (bufferevent_socket_connect(x->bev, (const struct sockaddr *)&a->addr, (int)a->addr_len) !=
-        0) {
+    if (sock_connect(&x->sock, pool->w->base, (const struct sockaddr *)&a->addr,
+                     (socklen_t)a->addr_len, pool->cfg->timeouts.upstream_connect, &sock_cbs,
+                     x) != CG_OK) {
         upstream_pool_mark_down(pool->health, server, "connect_failed");
         x->state = UH2_DEAD;
         event_active(x->ev_free, EV_TIMEOUT, 0);
         return NULL;
     }
+    sock_set_low_water(&x->sock, pool->cfg->limits.buffer_high_water / 2);
     return x;
 }
 
