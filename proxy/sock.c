@@ -9,9 +9,12 @@
 #include "common/err.h"
 
 /* Reads are sized from the previous one, between these bounds: a small response does
- * not allocate a large chain, a bulk transfer soon reads 64 KiB at a time. */
-#define READ_MIN 4096
-#define READ_MAX (64 * 1024)
+ * not allocate a large chain, a bulk transfer soon reads 64 KiB at a time. libevent
+ * rounds a chain (with its header) up to a power of two: READ_MAX leaves room for the
+ * header, or every bulk read would allocate 128 KiB, and glibc returns such chunks to
+ * the kernel on free (a madvise, then page faults on reuse). */
+#define READ_MIN (4096 - 128)
+#define READ_MAX (64 * 1024 - 128)
 /* One writev sends at most this much, so a connection with a large backlog does not
  * hold the loop for long. */
 #define WRITE_MAX (256 * 1024)
