@@ -1,5 +1,6 @@
 #include "proxy/http1_server.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,15 @@
 
 /* Response heads from our own upstream get more room than client requests. */
 #define MAX_RESPONSE_HEAD (64 * 1024)
-/* Paths up to this length live inside struct h1_server; longer ones get the heap. */
+/* Paths up to this length live inside struct h1_exchange; longer ones get the heap. */
 #define PATH_INLINE 240
 #define MAX_METHOD 32
 #define MAX_HOST 256
 
-/* Where one connection is in its request/response cycle. */
+/* Where one connection is in its request/response cycle. A connection holds an
+ * exchange (h->ex) from the moment a request head is complete, or an error must be
+ * answered, until its response ends; in the first two states it holds none, except
+ * for the hop to the event loop before a pipelined request is parsed (on_next). */
 enum h1_state {
     H1_IDLE = 0,     /* between requests: waiting for the first byte (keep-alive timer) */
     H1_READING_HEAD, /* part of a request head has arrived (request_header timer) */
@@ -42,19 +46,20 @@ static const char *state_str(enum h1_state s)
     return names[s];
 }
 
-struct h1_server {
-    struct client_conn *c;
-    struct server *srv;
-    const struct config *cfg;
-    struct upstream_pool *pool;
-    enum h1_state state;
-    struct evbuffer *scratch;  /* heads and body runs on their way out */
-    struct evbuffer *head_out; /* request head for the upstream, kept for a retry */
-    struct event *ev_up_timer; /* upstream response / idle deadline */
-    struct event *ev_next;     /* parses a pipelined request from the loop */
-    unsigned requests;         /* requests started on this connection */
+/* struct h1_exchange is one request and its response. It is about 1.5 KiB plus an
+ * evbuffer and two events, so it is not part of the connection: exchanges are
+ * recycled through the worker's spare list (worker.h), which keeps idle keep-alive
+ * connections small and spares a busy worker a malloc and three libevent allocations
+ * per request. exchange_reset turns a used one back into the all-zero request state
+ * and keeps what it owns. */
+struct h1_exchange {
+    struct h1_server *h;           /* owner while attached; NULL when spare */
+    struct h1_exchange *next_free; /* link in the worker's spare list */
+    struct evbuffer *head_out;     /* request head for the upstream, kept for a retry */
+    struct event *ev_up_timer;     /* upstream response / idle deadline */
+    struct event *ev_next;         /* parses a pipelined request from the loop */
 
-    /* The request in progress (copied out of the receive buffer). */
+    /* The request (copied out of the receive buffer). */
     char method[MAX_METHOD + 1];
     char host[MAX_HOST + 1];
     char *path; /* path_inline, or the heap when longer */
@@ -71,16 +76,15 @@ struct h1_server {
     struct h1_chunked req_chunk;
     bool req_done;     /* the whole request body went upstream */
     uint64_t bytes_in; /* request body bytes */
-    uint64_t start_us;
+    uint64_t start_us; /* monotonic, when exchange_attach started the request */
 
     /* The upstream side. */
     struct upstream_conn *uc;
     bool uc_reused;
-    bool request_sent; /* some bytes of this request went upstream */
     unsigned attempts; /* connection attempts for this request */
     char upstream_server[64];
 
-    /* The response in progress. */
+    /* The response. */
     bool resp_head_done;
     int status;
     enum h1_body_kind resp_body;
@@ -95,10 +99,21 @@ struct h1_server {
     struct authz_result az;
 };
 
+/* struct h1_server is what an HTTP/1.1 connection keeps for its whole life, idle
+ * between requests included: everything per request is in |ex|. */
+struct h1_server {
+    struct client_conn *c;
+    struct h1_exchange *ex; /* the exchange in progress, or NULL (see enum h1_state) */
+    enum h1_state state;
+    unsigned requests; /* requests started on this connection */
+};
+
 static void on_up_connected(void *arg);
 static void on_up_read(void *arg);
 static void on_up_drain(void *arg);
 static void on_up_close(void *arg, enum upstream_end end);
+static void on_up_timer(evutil_socket_t fd, short what, void *arg);
+static void on_next(evutil_socket_t fd, short what, void *arg);
 
 static const struct upstream_callbacks up_cbs = {
     .on_connected = on_up_connected,
@@ -110,33 +125,159 @@ static const struct upstream_callbacks up_cbs = {
 static void parse_head(struct h1_server *h);
 static void finish_exchange(struct h1_server *h);
 
-static void set_up_timer(struct h1_server *h, uint64_t ms)
+/* The configuration never changes under a running worker (reloads replace policies,
+ * not struct config), so connections look it up instead of keeping a pointer. */
+static const struct config *cfg_of(const struct h1_server *h)
+{
+    return h->c->w->srv->cfg;
+}
+
+/* out_buf returns the worker's scratch evbuffer for plaintext on its way to
+ * tls_conn_write, which drains it: every user fills and writes it within one call. */
+static struct evbuffer *out_buf(const struct h1_server *h)
+{
+    struct evbuffer *out = h->c->w->scratch.out;
+    /* Bytes left over would go to whichever connection writes next. */
+    CG_BUG_ON(evbuffer_get_length(out) != 0);
+    return out;
+}
+
+static void set_up_timer(struct h1_exchange *ex, uint64_t ms)
 {
     if (ms == 0) {
-        evtimer_del(h->ev_up_timer);
+        evtimer_del(ex->ev_up_timer);
         return;
     }
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(h->ev_up_timer, &tv);
+    evtimer_add(ex->ev_up_timer, &tv);
+}
+
+/* ---- exchanges and the worker's spares ------------------------------------------ */
+
+static struct h1_exchange *exchange_new(struct event_base *base)
+{
+    struct h1_exchange *ex = cg_xcalloc(1, sizeof(*ex));
+    ex->head_out = evbuffer_new();
+    ex->ev_up_timer = evtimer_new(base, on_up_timer, ex);
+    ex->ev_next = event_new(base, -1, 0, on_next, ex);
+    CG_BUG_ON(ex->head_out == NULL || ex->ev_up_timer == NULL || ex->ev_next == NULL);
+    ex->path = ex->path_inline;
+    ex->path_cap = sizeof(ex->path_inline);
+    return ex;
+}
+
+static void exchange_free(struct h1_exchange *ex)
+{
+    event_free(ex->ev_up_timer);
+    event_free(ex->ev_next);
+    evbuffer_free(ex->head_out);
+    if (ex->path != ex->path_inline) {
+        free(ex->path);
+    }
+    free(ex);
+}
+
+/* exchange_reset forgets the request and response of |ex|, which holds no upstream
+ * connection and no pending event, and keeps its owner, buffers and events. */
+static void exchange_reset(struct h1_exchange *ex)
+{
+    CG_BUG_ON(ex->uc != NULL);
+    if (ex->path != ex->path_inline) {
+        free(ex->path);
+    }
+    /* The head was kept for a retry; the next request builds its own. */
+    evbuffer_drain(ex->head_out, evbuffer_get_length(ex->head_out));
+    struct h1_exchange keep = {
+        .h = ex->h,
+        .next_free = ex->next_free,
+        .head_out = ex->head_out,
+        .ev_up_timer = ex->ev_up_timer,
+        .ev_next = ex->ev_next,
+    };
+    *ex = keep;
+    ex->path = ex->path_inline;
+    ex->path_cap = sizeof(ex->path_inline);
+}
+
+/* exchange_attach starts an exchange on |h| (idle or reading a head) now: the one
+ * kept for a pipelined request, else a spare of the worker, else a new one. */
+static struct h1_exchange *exchange_attach(struct h1_server *h)
+{
+    assert(h->state == H1_IDLE || h->state == H1_READING_HEAD);
+    struct h1_exchange *ex = h->ex;
+    if (ex == NULL) {
+        struct worker *w = h->c->w;
+        ex = w->spare_h1_exchanges;
+        if (ex != NULL) {
+            w->spare_h1_exchanges = ex->next_free;
+            w->num_spare_h1_exchanges--;
+            ex->next_free = NULL;
+        } else {
+            ex = exchange_new(w->base);
+        }
+        ex->h = h;
+        h->ex = ex;
+    }
+    ex->start_us = conn_now_us(h->c);
+    return ex;
+}
+
+/* exchange_detach ends |h|'s exchange, if any: its upstream connection is closed
+ * (finish_exchange has already released a complete one), its timers stop, and it
+ * becomes a spare of the worker, or is freed when the worker has enough. */
+static void exchange_detach(struct h1_server *h)
+{
+    struct h1_exchange *ex = h->ex;
+    if (ex == NULL) {
+        return;
+    }
+    h->ex = NULL;
+    if (ex->uc != NULL) {
+        upstream_release(ex->uc, false);
+        ex->uc = NULL;
+    }
+    event_del(ex->ev_up_timer);
+    event_del(ex->ev_next);
+    struct worker *w = h->c->w;
+    if (w->num_spare_h1_exchanges >= WORKER_MAX_SPARE_H1_EXCHANGES) {
+        exchange_free(ex);
+        return;
+    }
+    exchange_reset(ex);
+    ex->h = NULL;
+    ex->next_free = w->spare_h1_exchanges;
+    w->spare_h1_exchanges = ex;
+    w->num_spare_h1_exchanges++;
+}
+
+void h1_spare_exchanges_free(struct worker *w)
+{
+    while (w->spare_h1_exchanges != NULL) {
+        struct h1_exchange *ex = w->spare_h1_exchanges;
+        w->spare_h1_exchanges = ex->next_free;
+        exchange_free(ex);
+    }
+    w->num_spare_h1_exchanges = 0;
 }
 
 /* ---- access log ---------------------------------------------------------------- */
 
 static void log_exchange(struct h1_server *h)
 {
+    struct h1_exchange *ex = h->ex;
     struct request_log_fields f = {
-        .request_id = h->request_id,
+        .request_id = ex->request_id,
         .alpn = "http/1.1",
-        .method = h->method,
-        .authority = h->host,
-        .path = h->path,
-        .status = h->status,
-        .reason = h->reason,
-        .az = h->decided ? &h->az : NULL,
-        .upstream = h->upstream_server,
-        .bytes_in = h->bytes_in,
-        .bytes_out = h->bytes_out,
-        .duration_us = conn_now_us(h->c) - h->start_us,
+        .method = ex->method,
+        .authority = ex->host,
+        .path = ex->path,
+        .status = ex->status,
+        .reason = ex->reason,
+        .az = ex->decided ? &ex->az : NULL,
+        .upstream = ex->upstream_server,
+        .bytes_in = ex->bytes_in,
+        .bytes_out = ex->bytes_out,
+        .duration_us = conn_now_us(h->c) - ex->start_us,
         .grpc_status = -1,
     };
     request_log_write(h->c, &f);
@@ -181,50 +322,58 @@ static const char *error_name(int status)
 static void make_request_id(struct h1_server *h)
 {
     struct worker *w = h->c->w;
-    snprintf(h->request_id, sizeof(h->request_id), "%08x%02x%010" PRIx64, h->srv->instance_id,
-             w->id & 0xff, ++w->next_request_id);
+    snprintf(h->ex->request_id, sizeof(h->ex->request_id), "%08x%02x%010" PRIx64,
+             w->srv->instance_id, w->id & 0xff, ++w->next_request_id);
 }
 
 static void drop_upstream(struct h1_server *h)
 {
-    set_up_timer(h, 0);
-    if (h->uc != NULL) {
-        upstream_release(h->uc, false);
-        h->uc = NULL;
+    struct h1_exchange *ex = h->ex;
+    if (ex == NULL) {
+        return; /* between requests: nothing upstream */
+    }
+    set_up_timer(ex, 0);
+    if (ex->uc != NULL) {
+        upstream_release(ex->uc, false);
+        ex->uc = NULL;
     }
 }
 
-/* send_error answers |status| with the JSON body of design.md §7. The connection is
- * closed afterwards when |close| or when the request body was not consumed. */
+/* send_error answers |status| with the JSON body of design.md §7 and ends the
+ * exchange, which the caller has attached (exchange_attach if the connection was
+ * between requests). The connection is closed afterwards when |close| or when the
+ * request body was not consumed. */
 static void send_error(struct h1_server *h, int status, const char *reason, bool close)
 {
-    CG_BUG_ON(h->resp_head_done);
+    struct h1_exchange *ex = h->ex;
+    CG_BUG_ON(ex == NULL || ex->resp_head_done);
     drop_upstream(h);
-    if (h->request_id[0] == '\0') {
+    if (ex->request_id[0] == '\0') {
         make_request_id(h);
     }
-    h->status = status;
-    h->reason = reason;
-    if (!h->req_done || h->state == H1_READING_HEAD || h->state == H1_IDLE) {
+    ex->status = status;
+    ex->reason = reason;
+    if (!ex->req_done || h->state == H1_READING_HEAD || h->state == H1_IDLE) {
         close = true;
     }
-    close = close || h->client_close;
+    close = close || ex->client_close;
     char body[256];
     int body_len =
         snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                 error_name(status), reason, h->request_id);
-    evbuffer_add_printf(h->scratch,
+                 error_name(status), reason, ex->request_id);
+    struct evbuffer *out = out_buf(h);
+    evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
                         status, h1_status_text(status), body_len,
                         close ? "Connection: close\r\n" : "");
-    if (!h->head_request) {
-        evbuffer_add(h->scratch, body, (size_t)body_len);
+    if (!ex->head_request) {
+        evbuffer_add(out, body, (size_t)body_len);
     }
-    tls_conn_write(&h->c->tls, h->scratch);
-    h->resp_head_done = true;
-    h->resp_done = true;
-    h->client_close = close;
+    tls_conn_write(&h->c->tls, out);
+    ex->resp_head_done = true;
+    ex->resp_done = true;
+    ex->client_close = close;
     CG_LOG_DEBUG("w%uc%" PRIu64 ": %d %s (%s)", h->c->w->id, h->c->id, status, reason,
                  state_str(h->state));
     finish_exchange(h);
@@ -234,9 +383,10 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
 
 static void build_upstream_head(struct h1_server *h, const struct h1_request *req)
 {
-    struct evbuffer *out = h->head_out;
+    struct h1_exchange *ex = h->ex;
+    struct evbuffer *out = ex->head_out;
     evbuffer_drain(out, evbuffer_get_length(out));
-    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", h->method, h->path);
+    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->path);
     bool has_host = false;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct h1_header *hd = &req->headers[i];
@@ -254,15 +404,15 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
         evbuffer_add(out, hd->value.p, hd->value.len);
         evbuffer_add(out, "\r\n", 2);
     }
-    if (!has_host && h->host[0] != '\0') {
-        evbuffer_add_printf(out, "Host: %s\r\n", h->host);
+    if (!has_host && ex->host[0] != '\0') {
+        evbuffer_add_printf(out, "Host: %s\r\n", ex->host);
     }
-    if (h->req_body == H1_BODY_LENGTH) {
-        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", h->req_remaining);
-    } else if (h->req_body == H1_BODY_CHUNKED) {
+    if (ex->req_body == H1_BODY_LENGTH) {
+        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", ex->req_remaining);
+    } else if (ex->req_body == H1_BODY_CHUNKED) {
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     }
-    if (h->upgrade) {
+    if (ex->upgrade) {
         for (size_t i = 0; i < req->num_headers; i++) {
             if (cg_str_case_eq_cstr(req->headers[i].name, "upgrade")) {
                 evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
@@ -272,16 +422,16 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
             }
         }
     }
-    for (size_t i = 0; i < h->az.num_headers; i++) {
-        const struct policy_header *ph = &h->az.headers[i];
+    for (size_t i = 0; i < ex->az.num_headers; i++) {
+        const struct policy_header *ph = &ex->az.headers[i];
         evbuffer_add(out, ph->name.p, ph->name.len);
         evbuffer_add(out, ": ", 2);
         evbuffer_add(out, ph->value.p, ph->value.len);
         evbuffer_add(out, "\r\n", 2);
     }
     evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n", h->c->peer_ip);
-    if (h->host[0] != '\0') {
-        evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", h->host);
+    if (ex->host[0] != '\0') {
+        evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", ex->host);
     }
     evbuffer_add(out, "\r\n", 2);
 }
@@ -297,20 +447,22 @@ static void start_upstream(struct h1_server *h);
 
 /* set_path stores |path| (+ "?" + |query| when query is not NULL) as the request's
  * target, inline when it fits. */
-static void set_path(struct h1_server *h, const char *path, size_t path_len, const char *query,
+static void set_path(struct h1_exchange *ex, const char *path, size_t path_len, const char *query,
                      size_t query_len)
 {
     size_t need = path_len + (query ? 1 + query_len : 0) + 1;
-    if (need > h->path_cap) {
-        if (h->path != h->path_inline) {
-            free(h->path);
+    if (need > ex->path_cap) {
+        if (ex->path != ex->path_inline) {
+            free(ex->path);
         }
-        h->path = cg_xmalloc(need);
-        h->path_cap = need;
+        ex->path = cg_xmalloc(need);
+        ex->path_cap = need;
     }
-    char *p = h->path;
-    memcpy(p, path, path_len);
-    p += path_len;
+    char *p = ex->path;
+    if (path_len > 0) { /* an authority-form target (CONNECT) has no path: NULL */
+        memcpy(p, path, path_len);
+        p += path_len;
+    }
     if (query != NULL) {
         *p++ = '?';
         memcpy(p, query, query_len);
@@ -319,56 +471,27 @@ static void set_path(struct h1_server *h, const char *path, size_t path_len, con
     *p = '\0';
 }
 
-static void reset_exchange(struct h1_server *h)
-{
-    if (h->path != h->path_inline) {
-        free(h->path);
-        h->path = h->path_inline;
-        h->path_cap = sizeof(h->path_inline);
-    }
-    h->method[0] = h->host[0] = h->path[0] = '\0';
-    h->request_id[0] = '\0';
-    h->head_request = h->expect_continue = h->upgrade = false;
-    h->req_body = H1_BODY_NONE;
-    h->req_remaining = 0;
-    memset(&h->req_chunk, 0, sizeof(h->req_chunk));
-    h->req_done = false;
-    h->bytes_in = h->bytes_out = 0;
-    h->uc_reused = h->request_sent = false;
-    h->attempts = 0;
-    h->upstream_server[0] = '\0';
-    h->resp_head_done = false;
-    h->status = 0;
-    h->resp_body = H1_BODY_NONE;
-    h->resp_remaining = 0;
-    memset(&h->resp_chunk, 0, sizeof(h->resp_chunk));
-    h->resp_chunked_out = false;
-    h->upstream_keepalive = false;
-    h->resp_done = false;
-    h->reason = NULL;
-    h->decided = false;
-}
-
 static void process_request(struct h1_server *h, const struct h1_request *req)
 {
     struct evbuffer *in = tls_conn_input(&h->c->tls);
+    const struct config *cfg = cfg_of(h);
     conn_set_timer(h->c, 0);
     h->requests++;
-    h->start_us = conn_now_us(h->c);
+    struct h1_exchange *ex = exchange_attach(h);
     make_request_id(h);
-    copy_slice(h->method, sizeof(h->method), req->method);
-    set_path(h, req->path.p, req->path.len, NULL, 0);
-    copy_slice(h->host, sizeof(h->host), req->host.len > 0 ? req->host : req->authority);
-    h->minor = req->minor_version;
-    h->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
-    h->client_close =
+    copy_slice(ex->method, sizeof(ex->method), req->method);
+    set_path(ex, req->path.p, req->path.len, NULL, 0);
+    copy_slice(ex->host, sizeof(ex->host), req->host.len > 0 ? req->host : req->authority);
+    ex->minor = req->minor_version;
+    ex->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
+    ex->client_close =
         h->c->w->draining || (req->minor_version == 1 ? (req->flags & H1_F_CONN_CLOSE) != 0
                                                       : (req->flags & H1_F_CONN_KEEPALIVE) == 0);
-    h->expect_continue = (req->flags & H1_F_EXPECT_CONTINUE) != 0;
-    h->upgrade = (req->flags & H1_F_HAS_UPGRADE) && (req->flags & H1_F_CONN_UPGRADE);
-    h->req_body = req->body;
-    h->req_remaining = req->body == H1_BODY_LENGTH ? req->content_length : 0;
-    h->req_done =
+    ex->expect_continue = (req->flags & H1_F_EXPECT_CONTINUE) != 0;
+    ex->upgrade = (req->flags & H1_F_HAS_UPGRADE) && (req->flags & H1_F_CONN_UPGRADE);
+    ex->req_body = req->body;
+    ex->req_remaining = req->body == H1_BODY_LENGTH ? req->content_length : 0;
+    ex->req_done =
         req->body == H1_BODY_NONE || (req->body == H1_BODY_LENGTH && req->content_length == 0);
     h->state = H1_CONNECTING;
 
@@ -383,28 +506,28 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
         send_error(h, 405, "method_not_allowed", true);
         return;
     }
-    if (h->cfg->limits.max_body > 0 && req->body == H1_BODY_LENGTH &&
-        req->content_length > h->cfg->limits.max_body) {
+    if (cfg->limits.max_body > 0 && req->body == H1_BODY_LENGTH &&
+        req->content_length > cfg->limits.max_body) {
         evbuffer_drain(in, req->head_len);
         send_error(h, 413, "body_too_large", true);
         return;
     }
     /* Authorize against the policy current now; forward exactly what was authorized. */
     authz_decide(h->c, req->method, req->host.len > 0 ? req->host : req->authority, req->path,
-                 &h->az);
-    h->decided = true;
-    if (!h->az.allow) {
+                 &ex->az);
+    ex->decided = true;
+    if (!ex->az.allow) {
         evbuffer_drain(in, req->head_len);
         /* A target that cannot be normalized is a malformed request: close after it. */
-        send_error(h, h->az.status, h->az.reason, h->az.status == 400);
+        send_error(h, ex->az.status, ex->az.reason, ex->az.status == 400);
         return;
     }
-    set_path(h, h->az.path.p, h->az.path.len, h->az.has_query ? h->az.query.p : NULL,
-             h->az.query.len);
+    set_path(ex, ex->az.path.p, ex->az.path.len, ex->az.has_query ? ex->az.query.p : NULL,
+             ex->az.query.len);
     build_upstream_head(h, req);
     /* The slices in |req| point into |in|: everything needed was copied above. */
     evbuffer_drain(in, req->head_len);
-    CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, h->method, h->path,
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, ex->method, ex->path,
                  h->requests);
     start_upstream(h);
 }
@@ -416,11 +539,11 @@ static void parse_head(struct h1_server *h)
     if (len == 0) {
         return;
     }
+    const struct config_limits *lim = &cfg_of(h)->limits;
     if (h->state == H1_IDLE) {
         h->state = H1_READING_HEAD;
-        conn_set_timer(h->c, h->cfg->timeouts.request_header);
+        conn_set_timer(h->c, cfg_of(h)->timeouts.request_header);
     }
-    const struct config_limits *lim = &h->cfg->limits;
     struct h1_limits limits = {
         .max_request_line = lim->max_request_line,
         .max_head = lim->max_header_bytes,
@@ -437,7 +560,7 @@ static void parse_head(struct h1_server *h)
         return;
     }
     if (r == H1_PARSE_ERROR) {
-        h->start_us = conn_now_us(h->c);
+        exchange_attach(h);
         CG_LOG_DEBUG("w%uc%" PRIu64 ": bad request: %s", h->c->w->id, h->c->id,
                      req.error_reason ? req.error_reason : "?");
         tls_conn_pause_read(&h->c->tls);
@@ -453,55 +576,56 @@ static void parse_head(struct h1_server *h)
 
 static void pump_request_body(struct h1_server *h)
 {
-    if (h->req_done || h->uc == NULL || h->state != H1_FORWARDING) {
+    struct h1_exchange *ex = h->ex;
+    if (ex->req_done || ex->uc == NULL || h->state != H1_FORWARDING) {
         return;
     }
+    const struct config *cfg = cfg_of(h);
     struct evbuffer *in = tls_conn_input(&h->c->tls);
-    struct evbuffer *out = upstream_conn_output(h->uc);
-    uint64_t before = h->bytes_in;
-    if (h->req_body == H1_BODY_LENGTH) {
+    struct evbuffer *out = upstream_conn_output(ex->uc);
+    uint64_t before = ex->bytes_in;
+    if (ex->req_body == H1_BODY_LENGTH) {
         size_t avail = evbuffer_get_length(in);
-        size_t n = avail < h->req_remaining ? avail : (size_t)h->req_remaining;
+        size_t n = avail < ex->req_remaining ? avail : (size_t)ex->req_remaining;
         if (n > 0) {
             evbuffer_remove_buffer(in, out, n);
-            h->req_remaining -= n;
-            h->bytes_in += n;
+            ex->req_remaining -= n;
+            ex->bytes_in += n;
         }
-        h->req_done = h->req_remaining == 0;
-    } else if (h->req_body == H1_BODY_CHUNKED) {
-        int r = h1_body_move_chunked(&h->req_chunk, in, out, true, &h->bytes_in);
+        ex->req_done = ex->req_remaining == 0;
+    } else if (ex->req_body == H1_BODY_CHUNKED) {
+        int r = h1_body_move_chunked(&ex->req_chunk, in, out, true, &ex->bytes_in);
         if (r < 0) {
-            if (!h->resp_head_done) {
+            if (!ex->resp_head_done) {
                 send_error(h, 400, "bad_chunked_body", true);
             } else {
-                h->reason = "bad_chunked_body";
+                ex->reason = "bad_chunked_body";
                 drop_upstream(h);
                 conn_abort(h->c);
             }
             return;
         }
-        h->req_done = r == 1;
+        ex->req_done = r == 1;
     }
-    if (h->cfg->limits.max_body > 0 && h->bytes_in > h->cfg->limits.max_body &&
-        !h->resp_head_done) {
+    if (cfg->limits.max_body > 0 && ex->bytes_in > cfg->limits.max_body && !ex->resp_head_done) {
         send_error(h, 413, "body_too_large", true);
         return;
     }
-    if (h->req_done) {
+    if (ex->req_done) {
         conn_set_timer(h->c, 0);
-        if (!h->resp_head_done) {
-            set_up_timer(h, h->cfg->timeouts.upstream_response);
+        if (!ex->resp_head_done) {
+            set_up_timer(ex, cfg->timeouts.upstream_response);
         }
-        if (h->resp_done) {
+        if (ex->resp_done) {
             finish_exchange(h);
         }
         return;
     }
-    if (h->bytes_in != before) {
-        conn_set_timer(h->c, h->cfg->timeouts.client_body_idle);
+    if (ex->bytes_in != before) {
+        conn_set_timer(h->c, cfg->timeouts.client_body_idle);
     }
     /* Back-pressure: stop decrypting while the database is slow to take the body. */
-    if (evbuffer_get_length(out) > h->cfg->limits.buffer_high_water) {
+    if (evbuffer_get_length(out) > cfg->limits.buffer_high_water) {
         tls_conn_pause_read(&h->c->tls);
     }
 }
@@ -510,13 +634,15 @@ static void pump_request_body(struct h1_server *h)
 
 static void start_upstream(struct h1_server *h)
 {
-    h->attempts++;
+    struct h1_exchange *ex = h->ex;
+    struct upstream_pool *pool = h->c->w->pools[h->c->lrt->cfg->upstream_index];
+    ex->attempts++;
     struct upstream_conn *uc;
     bool reused;
-    int rc = upstream_acquire(h->pool, &up_cbs, h, &uc, &reused);
+    int rc = upstream_acquire(pool, &up_cbs, h, &uc, &reused);
     if (rc == CG_ERR_NOT_FOUND) {
-        send_error(h, h->attempts > 1 ? 502 : 503,
-                   h->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server", false);
+        send_error(h, ex->attempts > 1 ? 502 : 503,
+                   ex->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server", false);
         return;
     }
     if (rc != CG_OK) {
@@ -525,9 +651,9 @@ static void start_upstream(struct h1_server *h)
         start_upstream(h);
         return;
     }
-    h->uc = uc;
-    h->uc_reused = reused;
-    snprintf(h->upstream_server, sizeof(h->upstream_server), "%s", upstream_conn_server(uc));
+    ex->uc = uc;
+    ex->uc_reused = reused;
+    snprintf(ex->upstream_server, sizeof(ex->upstream_server), "%s", upstream_conn_server(uc));
     /* Until the request body is complete the client keeps its body-idle timer. */
     tls_conn_pause_read(&h->c->tls);
     if (reused) {
@@ -538,22 +664,21 @@ static void start_upstream(struct h1_server *h)
 static void on_up_connected(void *arg)
 {
     struct h1_server *h = arg;
+    struct h1_exchange *ex = h->ex;
     h->state = H1_FORWARDING;
-    h->request_sent = true;
-    struct evbuffer *out = upstream_conn_output(h->uc);
+    struct evbuffer *out = upstream_conn_output(ex->uc);
     /* Copy rather than move: the head stays for a retry on a stale pooled connection. */
-    size_t head_len = evbuffer_get_length(h->head_out);
-    evbuffer_add(out, evbuffer_pullup(h->head_out, (ev_ssize_t)head_len), head_len);
-    if (h->expect_continue && !h->req_done) {
+    size_t head_len = evbuffer_get_length(ex->head_out);
+    evbuffer_add(out, evbuffer_pullup(ex->head_out, (ev_ssize_t)head_len), head_len);
+    if (ex->expect_continue && !ex->req_done) {
         /* The request is accepted and the database reachable: let the body come. */
-        evbuffer_add(h->scratch, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        tls_conn_write(&h->c->tls, h->scratch);
+        tls_conn_write_bytes(&h->c->tls, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     tls_conn_resume_read(&h->c->tls);
-    if (h->req_done) {
-        set_up_timer(h, h->cfg->timeouts.upstream_response);
+    if (ex->req_done) {
+        set_up_timer(ex, cfg_of(h)->timeouts.upstream_response);
     } else {
-        conn_set_timer(h->c, h->cfg->timeouts.client_body_idle);
+        conn_set_timer(h->c, cfg_of(h)->timeouts.client_body_idle);
         pump_request_body(h);
     }
 }
@@ -564,7 +689,8 @@ static void on_up_connected(void *arg)
  * client, with framing decided here. |tunnel| keeps Upgrade for a 101. */
 static void write_response_head(struct h1_server *h, const struct h1_response *resp, bool tunnel)
 {
-    struct evbuffer *out = h->scratch;
+    struct h1_exchange *ex = h->ex;
+    struct evbuffer *out = out_buf(h);
     evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
     evbuffer_add(out, resp->reason.p, resp->reason.len);
     evbuffer_add(out, "\r\n", 2);
@@ -601,19 +727,19 @@ static void write_response_head(struct h1_server *h, const struct h1_response *r
             break;
         case H1_BODY_CHUNKED:
         case H1_BODY_UNTIL_CLOSE:
-            if (h->minor >= 1) {
+            if (ex->minor >= 1) {
                 evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-                h->resp_chunked_out = true;
+                ex->resp_chunked_out = true;
             } else {
-                h->client_close = true; /* HTTP/1.0: the end of the body is the close */
+                ex->client_close = true; /* HTTP/1.0: the end of the body is the close */
             }
             break;
         case H1_BODY_NONE:
             break;
         }
-        if (h->client_close) {
+        if (ex->client_close) {
             evbuffer_add(out, "Connection: close\r\n", 19);
-        } else if (h->minor == 0) {
+        } else if (ex->minor == 0) {
             evbuffer_add(out, "Connection: keep-alive\r\n", 24);
         }
     }
@@ -628,7 +754,8 @@ static void pump_tunnel(struct h1_server *h);
  * the exchange ended (error sent or tunnel started) or more bytes are needed. */
 static bool parse_response_head(struct h1_server *h)
 {
-    struct evbuffer *in = upstream_conn_input(h->uc);
+    struct h1_exchange *ex = h->ex;
+    struct evbuffer *in = upstream_conn_input(ex->uc);
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0) {
@@ -641,26 +768,26 @@ static bool parse_response_head(struct h1_server *h)
                                    .max_headers = WORKER_MAX_RESPONSE_HEADERS};
         struct h1_response resp;
         enum h1_parse_result r =
-            h1_parse_response(p, n, &limits, cg_str_from_cstr(h->method),
+            h1_parse_response(p, n, &limits, cg_str_from_cstr(ex->method),
                               h->c->w->scratch.resp_headers, WORKER_MAX_RESPONSE_HEADERS, &resp);
         if (r == H1_PARSE_INCOMPLETE) {
             return false;
         }
         if (r == H1_PARSE_ERROR) {
-            CG_LOG_WARN("upstream %s sent a malformed response: %s", h->upstream_server,
+            CG_LOG_WARN("upstream %s sent a malformed response: %s", ex->upstream_server,
                         resp.error_reason ? resp.error_reason : "?");
             send_error(h, 502, "bad_upstream_response", true);
             return false;
         }
         if (resp.status == 101) {
-            if (!h->upgrade) {
+            if (!ex->upgrade) {
                 send_error(h, 502, "unexpected_101", true);
                 return false;
             }
-            h->status = 101;
+            ex->status = 101;
             write_response_head(h, &resp, true);
             evbuffer_drain(in, resp.head_len);
-            h->resp_head_done = true;
+            ex->resp_head_done = true;
             start_tunnel(h);
             return false;
         }
@@ -673,21 +800,21 @@ static bool parse_response_head(struct h1_server *h)
             evbuffer_drain(in, resp.head_len);
             continue;
         }
-        h->status = resp.status;
-        h->resp_body = resp.body;
-        h->resp_remaining = resp.content_length;
-        h->upstream_keepalive = resp.body != H1_BODY_UNTIL_CLOSE &&
-                                (resp.minor_version == 1 ? !(resp.flags & H1_F_CONN_CLOSE)
-                                                         : (resp.flags & H1_F_CONN_KEEPALIVE));
-        if (!h->req_done) {
+        ex->status = resp.status;
+        ex->resp_body = resp.body;
+        ex->resp_remaining = resp.content_length;
+        ex->upstream_keepalive = resp.body != H1_BODY_UNTIL_CLOSE &&
+                                 (resp.minor_version == 1 ? !(resp.flags & H1_F_CONN_CLOSE)
+                                                          : (resp.flags & H1_F_CONN_KEEPALIVE));
+        if (!ex->req_done) {
             /* The database answered before taking the whole body: the rest of it can
              * no longer be framed for either side. */
-            h->client_close = true;
+            ex->client_close = true;
         }
         write_response_head(h, &resp, false);
         evbuffer_drain(in, resp.head_len);
-        h->resp_head_done = true;
-        h->resp_done =
+        ex->resp_head_done = true;
+        ex->resp_done =
             resp.body == H1_BODY_NONE || (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
         return true;
     }
@@ -695,53 +822,56 @@ static bool parse_response_head(struct h1_server *h)
 
 static void pump_response_body(struct h1_server *h)
 {
-    struct evbuffer *in = upstream_conn_input(h->uc);
-    struct evbuffer *out = h->scratch;
-    switch (h->resp_body) {
+    struct h1_exchange *ex = h->ex;
+    struct evbuffer *in = upstream_conn_input(ex->uc);
+    struct evbuffer *out = out_buf(h);
+    switch (ex->resp_body) {
     case H1_BODY_LENGTH: {
         size_t avail = evbuffer_get_length(in);
-        size_t n = avail < h->resp_remaining ? avail : (size_t)h->resp_remaining;
+        size_t n = avail < ex->resp_remaining ? avail : (size_t)ex->resp_remaining;
         evbuffer_remove_buffer(in, out, n);
-        h->resp_remaining -= n;
-        h->bytes_out += n;
-        h->resp_done = h->resp_remaining == 0;
+        ex->resp_remaining -= n;
+        ex->bytes_out += n;
+        ex->resp_done = ex->resp_remaining == 0;
         break;
     }
     case H1_BODY_CHUNKED: {
-        int r = h1_body_move_chunked(&h->resp_chunk, in, out, h->resp_chunked_out, &h->bytes_out);
+        int r =
+            h1_body_move_chunked(&ex->resp_chunk, in, out, ex->resp_chunked_out, &ex->bytes_out);
         if (r < 0) {
-            CG_LOG_WARN("upstream %s sent a malformed chunked body", h->upstream_server);
-            h->reason = "bad_upstream_body";
+            CG_LOG_WARN("upstream %s sent a malformed chunked body", ex->upstream_server);
+            ex->reason = "bad_upstream_body";
             tls_conn_write(&h->c->tls, out);
             drop_upstream(h);
             conn_abort(h->c);
             return;
         }
-        h->resp_done = r == 1;
+        ex->resp_done = r == 1;
         break;
     }
     case H1_BODY_UNTIL_CLOSE: {
         size_t n = evbuffer_get_length(in);
         if (n > 0) {
-            if (h->resp_chunked_out) {
+            if (ex->resp_chunked_out) {
                 h1_body_chunk_header(out, n);
             }
             evbuffer_remove_buffer(in, out, n);
-            if (h->resp_chunked_out) {
+            if (ex->resp_chunked_out) {
                 evbuffer_add(out, "\r\n", 2);
             }
-            h->bytes_out += n;
+            ex->bytes_out += n;
         }
         break;
     }
     case H1_BODY_NONE:
-        h->resp_done = true;
+        ex->resp_done = true;
         break;
     }
     tls_conn_write(&h->c->tls, out);
-    if (!h->resp_done && tls_conn_output_pending(&h->c->tls) > h->cfg->limits.buffer_high_water) {
+    if (!ex->resp_done &&
+        tls_conn_output_pending(&h->c->tls) > cfg_of(h)->limits.buffer_high_water) {
         /* Back-pressure: a slow client stops us reading the database. */
-        upstream_conn_pause_read(h->uc);
+        upstream_conn_pause_read(ex->uc);
     }
 }
 
@@ -755,17 +885,17 @@ static void on_up_read(void *arg)
     if (h->state != H1_FORWARDING) {
         return;
     }
-    if (!h->resp_head_done && !parse_response_head(h)) {
+    if (!h->ex->resp_head_done && !parse_response_head(h)) {
         return;
     }
-    if (h->state != H1_FORWARDING || h->uc == NULL) {
+    if (h->state != H1_FORWARDING || h->ex->uc == NULL) {
         return;
     }
-    set_up_timer(h, h->cfg->timeouts.upstream_idle);
-    if (!h->resp_done) {
+    set_up_timer(h->ex, cfg_of(h)->timeouts.upstream_idle);
+    if (!h->ex->resp_done) {
         pump_response_body(h);
     }
-    if (h->resp_done) {
+    if (h->ex->resp_done) {
         finish_exchange(h);
     }
 }
@@ -773,7 +903,7 @@ static void on_up_read(void *arg)
 static void on_up_drain(void *arg)
 {
     struct h1_server *h = arg;
-    if (h->state == H1_TUNNEL || (h->state == H1_FORWARDING && !h->req_done)) {
+    if (h->state == H1_TUNNEL || (h->state == H1_FORWARDING && !h->ex->req_done)) {
         /* The database took our backlog: read the client again. */
         tls_conn_resume_read(&h->c->tls);
     }
@@ -782,22 +912,23 @@ static void on_up_drain(void *arg)
 static void on_up_close(void *arg, enum upstream_end end)
 {
     struct h1_server *h = arg;
-    h->uc = NULL; /* already freed by the pool */
-    set_up_timer(h, 0);
+    struct h1_exchange *ex = h->ex;
+    ex->uc = NULL; /* already freed by the pool */
+    set_up_timer(ex, 0);
     if (h->state == H1_TUNNEL) {
         conn_close(h->c);
         return;
     }
     if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
         /* Nothing was sent: another server may take it. */
-        h->reason = upstream_end_str(end);
+        ex->reason = upstream_end_str(end);
         h->state = H1_CONNECTING;
         start_upstream(h);
         return;
     }
-    if (!h->resp_head_done) {
-        bool nothing_sent_but_head = h->req_body == H1_BODY_NONE;
-        if (h->uc_reused && nothing_sent_but_head && h->attempts < 3) {
+    if (!ex->resp_head_done) {
+        bool nothing_sent_but_head = ex->req_body == H1_BODY_NONE;
+        if (ex->uc_reused && nothing_sent_but_head && ex->attempts < 3) {
             /* A pooled connection the database had closed: the request never reached
              * it in a usable way, and has no body, so it is safe to send again. */
             CG_LOG_DEBUG("w%uc%" PRIu64 ": stale upstream connection, retrying", h->c->w->id,
@@ -809,19 +940,18 @@ static void on_up_close(void *arg, enum upstream_end end)
         send_error(h, 502, end == UPSTREAM_END_EOF ? "upstream_closed" : "upstream_reset", true);
         return;
     }
-    if (h->resp_body == H1_BODY_UNTIL_CLOSE && end == UPSTREAM_END_EOF) {
-        if (h->resp_chunked_out) {
-            evbuffer_add(h->scratch, "0\r\n\r\n", 5);
-            tls_conn_write(&h->c->tls, h->scratch);
+    if (ex->resp_body == H1_BODY_UNTIL_CLOSE && end == UPSTREAM_END_EOF) {
+        if (ex->resp_chunked_out) {
+            tls_conn_write_bytes(&h->c->tls, "0\r\n\r\n", 5);
         }
-        h->resp_done = true;
-        h->upstream_keepalive = false;
+        ex->resp_done = true;
+        ex->upstream_keepalive = false;
         finish_exchange(h);
         return;
     }
-    if (!h->resp_done) {
+    if (!ex->resp_done) {
         /* Truncated response: the client must not take it for complete. */
-        h->reason = "upstream_truncated";
+        ex->reason = "upstream_truncated";
         log_exchange(h);
         conn_abort(h->c);
     }
@@ -829,18 +959,19 @@ static void on_up_close(void *arg, enum upstream_end end)
 
 static void on_up_timer(evutil_socket_t fd, short what, void *arg)
 {
-    struct h1_server *h = arg;
+    struct h1_exchange *ex = arg;
+    struct h1_server *h = ex->h;
     if (h->state == H1_TUNNEL) {
-        h->reason = "tunnel_idle";
+        ex->reason = "tunnel_idle";
         drop_upstream(h);
         conn_close(h->c);
         return;
     }
-    if (!h->resp_head_done) {
+    if (!ex->resp_head_done) {
         send_error(h, 504, "upstream_timeout", true);
         return;
     }
-    h->reason = "upstream_idle_timeout";
+    ex->reason = "upstream_idle_timeout";
     log_exchange(h);
     drop_upstream(h);
     conn_abort(h->c);
@@ -850,43 +981,55 @@ static void on_up_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_next(evutil_socket_t fd, short what, void *arg)
 {
-    struct h1_server *h = arg;
+    struct h1_exchange *ex = arg;
+    struct h1_server *h = ex->h;
+    if (h->state != H1_IDLE && h->state != H1_READING_HEAD) {
+        return; /* a read event started the pipelined request first, with |ex| */
+    }
+    /* Complete or not, the head waits without an exchange, as on an idle connection;
+     * a complete one takes |ex| straight back from the worker's spares. */
+    exchange_detach(h);
     if (h->state == H1_IDLE && !h->c->closing) {
         parse_head(h);
     }
 }
 
+/* finish_exchange ends the exchange once its response is complete: it logs it, gives
+ * the upstream connection back, and closes the connection or goes idle. */
 static void finish_exchange(struct h1_server *h)
 {
-    if (!h->resp_done) {
+    struct h1_exchange *ex = h->ex;
+    if (!ex->resp_done) {
         return;
     }
-    if (!h->req_done && h->state != H1_CLOSING) {
+    if (!ex->req_done && h->state != H1_CLOSING) {
         /* Response complete while the client is still sending: close after it. */
-        h->client_close = true;
+        ex->client_close = true;
     }
     log_exchange(h);
-    set_up_timer(h, 0);
-    if (h->uc != NULL) {
-        upstream_release(h->uc, h->upstream_keepalive && h->req_done);
-        h->uc = NULL;
+    set_up_timer(ex, 0);
+    if (ex->uc != NULL) {
+        upstream_release(ex->uc, ex->upstream_keepalive && ex->req_done);
+        ex->uc = NULL;
     }
-    if (h->client_close || h->c->w->draining) {
+    if (ex->client_close || h->c->w->draining) {
         h->state = H1_CLOSING;
+        exchange_detach(h);
         conn_close(h->c);
         return;
     }
     h->state = H1_IDLE;
-    reset_exchange(h);
-    /* The head was kept for a retry; an idle connection need not hold it. */
-    evbuffer_drain(h->head_out, evbuffer_get_length(h->head_out));
-    conn_set_timer(h->c, h->cfg->timeouts.keepalive_idle);
+    conn_set_timer(h->c, cfg_of(h)->timeouts.keepalive_idle);
     tls_conn_resume_read(&h->c->tls);
-    /* A pipelined request may already be buffered: parse it from the loop, not from
-     * inside the callback that finished this one. */
     if (evbuffer_get_length(tls_conn_input(&h->c->tls)) > 0) {
-        event_active(h->ev_next, EV_TIMEOUT, 0);
+        /* A pipelined request may already be buffered: parse it from the loop, not
+         * from inside the callback that finished this one. The exchange stays for the
+         * hop: its event carries it. */
+        exchange_reset(ex);
+        event_active(ex->ev_next, EV_TIMEOUT, 0);
+        return;
     }
+    exchange_detach(h);
 }
 
 /* ---- Upgrade tunnel ------------------------------------------------------------- */
@@ -894,22 +1037,24 @@ static void finish_exchange(struct h1_server *h)
 static void start_tunnel(struct h1_server *h)
 {
     h->state = H1_TUNNEL;
-    h->reason = "upgraded";
+    h->ex->reason = "upgraded";
     log_exchange(h);
     conn_set_timer(h->c, 0);
-    set_up_timer(h, h->cfg->timeouts.upstream_idle);
+    set_up_timer(h->ex, cfg_of(h)->timeouts.upstream_idle);
     tls_conn_resume_read(&h->c->tls);
     pump_tunnel(h);
 }
 
 static void pump_tunnel(struct h1_server *h)
 {
-    if (h->uc == NULL) {
+    struct h1_exchange *ex = h->ex;
+    if (ex->uc == NULL) {
         return;
     }
+    const struct config *cfg = cfg_of(h);
     struct evbuffer *from_client = tls_conn_input(&h->c->tls);
-    struct evbuffer *to_up = upstream_conn_output(h->uc);
-    struct evbuffer *from_up = upstream_conn_input(h->uc);
+    struct evbuffer *to_up = upstream_conn_output(ex->uc);
+    struct evbuffer *from_up = upstream_conn_input(ex->uc);
     bool moved = false;
     if (evbuffer_get_length(from_client) > 0) {
         evbuffer_add_buffer(to_up, from_client);
@@ -920,13 +1065,13 @@ static void pump_tunnel(struct h1_server *h)
         moved = true;
     }
     if (moved) {
-        set_up_timer(h, h->cfg->timeouts.upstream_idle);
+        set_up_timer(ex, cfg->timeouts.upstream_idle);
     }
-    if (evbuffer_get_length(to_up) > h->cfg->limits.buffer_high_water) {
+    if (evbuffer_get_length(to_up) > cfg->limits.buffer_high_water) {
         tls_conn_pause_read(&h->c->tls);
     }
-    if (tls_conn_output_pending(&h->c->tls) > h->cfg->limits.buffer_high_water) {
-        upstream_conn_pause_read(h->uc);
+    if (tls_conn_output_pending(&h->c->tls) > cfg->limits.buffer_high_water) {
+        upstream_conn_pause_read(ex->uc);
     }
 }
 
@@ -936,21 +1081,9 @@ struct h1_server *h1_server_new(struct client_conn *c)
 {
     struct h1_server *h = cg_xcalloc(1, sizeof(*h));
     h->c = c;
-    h->srv = c->w->srv;
-    h->cfg = h->srv->cfg;
-    h->pool = c->w->pools[c->lrt->cfg->upstream_index];
-    h->scratch = evbuffer_new();
-    h->head_out = evbuffer_new();
-    h->path = h->path_inline;
-    h->path_cap = sizeof(h->path_inline);
-    h->path[0] = '\0';
-    h->ev_up_timer = evtimer_new(c->w->base, on_up_timer, h);
-    h->ev_next = event_new(c->w->base, -1, 0, on_next, h);
-    CG_BUG_ON(h->scratch == NULL || h->head_out == NULL || h->ev_up_timer == NULL ||
-              h->ev_next == NULL);
     h->state = H1_IDLE;
     /* The first request must arrive within the request-header timeout. */
-    conn_set_timer(c, h->cfg->timeouts.request_header);
+    conn_set_timer(c, cfg_of(h)->timeouts.request_header);
     if (evbuffer_get_length(tls_conn_input(&c->tls)) > 0) {
         parse_head(h);
     }
@@ -962,16 +1095,7 @@ void h1_server_free(struct h1_server *h)
     if (h == NULL) {
         return;
     }
-    if (h->uc != NULL) {
-        upstream_release(h->uc, false);
-    }
-    event_free(h->ev_up_timer);
-    event_free(h->ev_next);
-    evbuffer_free(h->scratch);
-    evbuffer_free(h->head_out);
-    if (h->path != h->path_inline) {
-        free(h->path);
-    }
+    exchange_detach(h);
     free(h);
 }
 
@@ -987,7 +1111,7 @@ void h1_server_on_read(struct h1_server *h)
         tls_conn_pause_read(&h->c->tls);
         break;
     case H1_FORWARDING:
-        if (!h->req_done) {
+        if (!h->ex->req_done) {
             pump_request_body(h);
         } else if (evbuffer_get_length(tls_conn_input(&h->c->tls)) > 0) {
             /* The next pipelined request waits for this response. */
@@ -1005,8 +1129,8 @@ void h1_server_on_read(struct h1_server *h)
 
 void h1_server_on_drain(struct h1_server *h)
 {
-    if (h->uc != NULL && (h->state == H1_FORWARDING || h->state == H1_TUNNEL)) {
-        upstream_conn_resume_read(h->uc);
+    if ((h->state == H1_FORWARDING || h->state == H1_TUNNEL) && h->ex->uc != NULL) {
+        upstream_conn_resume_read(h->ex->uc);
     }
 }
 
@@ -1015,21 +1139,22 @@ void h1_server_on_timer(struct h1_server *h)
     switch (h->state) {
     case H1_IDLE:
         if (h->requests == 0) {
-            h->reason = "request_header_timeout";
+            exchange_attach(h);
             send_error(h, 408, "request_header_timeout", true);
         } else {
             conn_close(h->c);
         }
         break;
     case H1_READING_HEAD:
+        exchange_attach(h);
         send_error(h, 408, "request_header_timeout", true);
         break;
     case H1_CONNECTING:
     case H1_FORWARDING:
-        if (!h->resp_head_done) {
+        if (!h->ex->resp_head_done) {
             send_error(h, 408, "client_body_timeout", true);
         } else {
-            h->reason = "client_body_timeout";
+            h->ex->reason = "client_body_timeout";
             log_exchange(h);
             drop_upstream(h);
             conn_abort(h->c);
@@ -1045,9 +1170,9 @@ void h1_server_on_timer(struct h1_server *h)
 void h1_server_on_peer_closed(struct h1_server *h)
 {
     if (h->state == H1_FORWARDING || h->state == H1_CONNECTING) {
-        h->reason = "client_closed";
-        if (h->status == 0) {
-            h->status = 499; /* nginx's convention: the client went away first */
+        h->ex->reason = "client_closed";
+        if (h->ex->status == 0) {
+            h->ex->status = 499; /* nginx's convention: the client went away first */
         }
         log_exchange(h);
     }
@@ -1060,6 +1185,9 @@ void h1_server_begin_drain(struct h1_server *h)
         conn_close(h->c);
         return;
     }
-    /* Busy: the response in flight carries Connection: close (if not sent yet). */
-    h->client_close = true;
+    /* Busy: the response in flight carries Connection: close (if not sent yet). A head
+     * still arriving gets it from process_request, which sees the worker draining. */
+    if (h->ex != NULL) {
+        h->ex->client_close = true;
+    }
 }

@@ -6,12 +6,13 @@
 
 struct client_conn;
 struct h1_server;
+struct worker;
 
 /* h1_server_new attaches HTTP/1.1 processing to |c| after its handshake. */
 struct h1_server *h1_server_new(struct client_conn *c);
 
-/* h1_server_free releases the exchange in progress (its upstream connection is closed
- * unless it was complete). NULL is a no-op. */
+/* h1_server_free gives the exchange in progress back to the worker (its upstream
+ * connection is closed unless it was complete) and frees |h|. NULL is a no-op. */
 void h1_server_free(struct h1_server *h);
 
 /* Events forwarded by proxy/conn.c. */
@@ -23,5 +24,9 @@ void h1_server_on_peer_closed(struct h1_server *h);
 /* h1_server_begin_drain: graceful shutdown; idle connections close now, busy ones
  * after their current response. */
 void h1_server_begin_drain(struct h1_server *h);
+
+/* h1_spare_exchanges_free frees the exchanges worker |w| keeps for reuse
+ * (w->spare_h1_exchanges). Called by worker_join once every connection is gone. */
+void h1_spare_exchanges_free(struct worker *w);
 
 #endif

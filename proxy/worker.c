@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -13,6 +15,7 @@
 #include "proxy/authz.h"
 #include "proxy/conn.h"
 #include "proxy/http1_parse.h"
+#include "proxy/http1_server.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 #include "proxy/upstream_h2.h"
@@ -111,6 +114,8 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
                             : cfg->limits.h2_max_header_list;
     w->scratch.authz_cap = authz_scratch_size(max_target);
     w->scratch.authz = cg_xmalloc(w->scratch.authz_cap);
+    w->scratch.out = evbuffer_new();
+    CG_BUG_ON(w->scratch.out == NULL);
     w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg);
@@ -159,6 +164,8 @@ void worker_join(struct worker *w)
             break; /* cannot happen: conn_abort frees from the loop */
         }
     }
+    /* Closed connections gave their exchanges back: none is in use now. */
+    h1_spare_exchanges_free(w);
     for (size_t i = 0; i < w->srv->cfg->num_upstreams; i++) {
         upstream_h2_pool_free(w->h2_pools[i]);
         upstream_pool_free(w->pools[i]);
@@ -172,6 +179,7 @@ void worker_join(struct worker *w)
     free(w->scratch.req_headers);
     free(w->scratch.resp_headers);
     free(w->scratch.authz);
+    evbuffer_free(w->scratch.out);
     free(w->socks);
     event_free(w->ev_msg);
     event_free(w->ev_drain_deadline);

@@ -23,6 +23,8 @@ struct worker_listen_socket {
 
 struct worker_msg;
 struct h1_header;
+struct h1_exchange;
+struct evbuffer;
 
 /* struct worker_scratch holds buffers used synchronously by one request at a time
  * (parsing a head, taking a decision): one set per worker instead of one per
@@ -34,9 +36,18 @@ struct worker_scratch {
     struct h1_header *resp_headers; /* WORKER_MAX_RESPONSE_HEADERS entries */
     char *authz;                    /* authz_decide: normalized path, header values */
     size_t authz_cap;
+    struct evbuffer *out; /* plaintext composed for tls_conn_write, which drains it: empty
+                             whenever control is back in the event loop */
 };
 
 #define WORKER_MAX_RESPONSE_HEADERS 200
+
+/* An HTTP/1.1 exchange (proxy/http1_server.c) is the state of one request, about 2 KiB
+ * with its evbuffer and events. Connections take one when a request starts and give
+ * it back when the response ends; the worker keeps up to this many for the next
+ * requests, so a busy worker does not allocate per request while a burst does not pin
+ * its peak for ever (the same order as limits.upstream_pool_max_idle). */
+#define WORKER_MAX_SPARE_H1_EXCHANGES 128
 
 struct worker {
     struct server *srv;
@@ -59,6 +70,9 @@ struct worker {
     struct worker_msg *msgs; /* FIFO of messages from the main thread */
     struct worker_msg **msgs_tail;
     struct worker_scratch scratch;
+    struct h1_exchange *spare_h1_exchanges; /* unused exchanges, a list owned and linked
+                                               by proxy/http1_server.c */
+    size_t num_spare_h1_exchanges;          /* at most WORKER_MAX_SPARE_H1_EXCHANGES */
     uint64_t next_conn_id;
     uint64_t next_request_id;
 };
