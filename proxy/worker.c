@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -47,6 +48,10 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
 static void on_msg(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+        CG_LOG_WARN("worker %u: reading its message eventfd: %s", w->id, strerror(errno));
+    }
     pthread_mutex_lock(&w->msg_lock);
     struct worker_msg *m = w->msgs;
     w->msgs = NULL;
@@ -76,19 +81,23 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
     w->srv = srv;
     w->id = id;
     struct event_config *ec = event_config_new();
-    /* Coalesce event_del + event_add of one fd within a loop iteration (pause and resume
-     * of reads, EV_WRITE on and off) into at most one epoll_ctl. */
+    /* Coalesce event_del + event_add of one fd within a loop iteration (a pause and
+     * resume of reads) into at most one epoll_ctl. */
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    /* Only this worker's thread touches its base (messages come through an eventfd),
+     * so it needs no lock: libevent would take one around every event operation. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
     CG_BUG_ON(w->base == NULL);
     pthread_mutex_init(&w->msg_lock, NULL);
     w->msgs_tail = &w->msgs;
-    w->ev_msg = event_new(w->base, -1, EV_PERSIST, on_msg, w);
+    w->msg_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    CG_BUG_ON(w->msg_fd < 0);
+    /* Registered for good: it also keeps the loop alive while there is nothing else. */
+    w->ev_msg = event_new(w->base, w->msg_fd, EV_READ | EV_PERSIST, on_msg, w);
     w->ev_drain_deadline = evtimer_new(w->base, on_drain_deadline, w);
-    /* Keep the loop alive while idle: messages arrive through event_active. */
-    struct timeval forever = {.tv_sec = 86400 * 365};
-    event_add(w->ev_msg, &forever);
+    event_add(w->ev_msg, NULL);
     w->socks = cg_xcalloc(num_fds ? num_fds : 1, sizeof(*w->socks));
     w->num_socks = num_fds;
     for (size_t i = 0; i < num_fds; i++) {
@@ -182,6 +191,7 @@ void worker_join(struct worker *w)
     evbuffer_free(w->scratch.out);
     free(w->socks);
     event_free(w->ev_msg);
+    close(w->msg_fd);
     event_free(w->ev_drain_deadline);
     pthread_mutex_destroy(&w->msg_lock);
     struct worker_msg *m = w->msgs;
@@ -203,9 +213,12 @@ void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void
     pthread_mutex_lock(&w->msg_lock);
     *w->msgs_tail = m;
     w->msgs_tail = &m->next;
-    /* event_active is thread-safe once evthread_use_pthreads() ran (server.c). */
-    event_active(w->ev_msg, EV_TIMEOUT, 0);
     pthread_mutex_unlock(&w->msg_lock);
+    uint64_t one = 1;
+    if (write(w->msg_fd, &one, sizeof(one)) < 0) {
+        /* Only EAGAIN is possible (the counter is near 2^64): a wakeup is pending. */
+        CG_LOG_WARN("worker %u: waking it: %s", w->id, strerror(errno));
+    }
 }
 
 static void maybe_finish_drain(struct worker *w)

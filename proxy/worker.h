@@ -66,6 +66,7 @@ struct worker {
     bool draining;                   /* no more accepts; close when idle */
     struct event *ev_drain_deadline; /* drain timeout: close whatever is left */
     struct event *ev_msg;            /* wakes the loop for queued messages */
+    int msg_fd;                      /* eventfd behind ev_msg, written by worker_post */
     pthread_mutex_t msg_lock;
     struct worker_msg *msgs; /* FIFO of messages from the main thread */
     struct worker_msg **msgs_tail;
