@@ -45,3 +45,29 @@ bool cg_str_next_token(struct cg_str *list, struct cg_str *out)
     }
     return false;
 }
+
+char *cg_put_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0) {
+        *out++ = tmp[--n];
+    }
+    return out;
+}
+
+char *cg_put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    while (digits < 16 && (v >> (4 * digits)) != 0) {
+        digits++;
+    }
+    for (int i = digits - 1; i >= 0; i--) {
+        *out++ = hex[(v >> (4 * i)) & 0xf];
+    }
+    return out;
+}

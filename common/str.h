@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 struct cg_str {
@@ -43,6 +44,14 @@ struct cg_str cg_str_trim_ows(struct cg_str s);
  * returns the next element with whitespace trimmed, skipping empty elements, and
  * advances |*list|. It returns false when the list is exhausted. */
 bool cg_str_next_token(struct cg_str *list, struct cg_str *out);
+
+/* cg_put_u64 writes |v| in decimal at |out| (at most 20 bytes, no NUL) and returns
+ * the end: for heads built on the hot path without printf. */
+char *cg_put_u64(char *out, uint64_t v);
+
+/* cg_put_hex writes |v| as at least |digits| lower-case hex digits (more when it needs
+ * more; at most 16) and returns the end. */
+char *cg_put_hex(char *out, uint64_t v, int digits);
 
 static inline char cg_ascii_lower(char c)
 {

@@ -65,7 +65,7 @@ struct h1_exchange {
     char *path; /* path_inline, or the heap when longer */
     size_t path_cap;
     char path_inline[PATH_INLINE];
-    char request_id[40];
+    char request_id[WORKER_REQUEST_ID_SIZE];
     int minor; /* client's HTTP minor version */
     bool head_request;
     bool client_close; /* close after this response */
@@ -82,7 +82,7 @@ struct h1_exchange {
     struct upstream_conn *uc;
     bool uc_reused;
     unsigned attempts; /* connection attempts for this request */
-    char upstream_server[64];
+    const char *upstream_server; /* "ip:port" of the server (config lifetime), or "" */
 
     /* The response. */
     bool resp_head_done;
@@ -163,6 +163,7 @@ static struct h1_exchange *exchange_new(struct event_base *base)
     CG_BUG_ON(ex->head_out == NULL || ex->ev_up_timer == NULL || ex->ev_next == NULL);
     ex->path = ex->path_inline;
     ex->path_cap = sizeof(ex->path_inline);
+    ex->upstream_server = "";
     return ex;
 }
 
@@ -193,6 +194,7 @@ static void exchange_reset(struct h1_exchange *ex)
         .head_out = ex->head_out,
         .ev_up_timer = ex->ev_up_timer,
         .ev_next = ex->ev_next,
+        .upstream_server = "",
     };
     *ex = keep;
     ex->path = ex->path_inline;
@@ -321,9 +323,7 @@ static const char *error_name(int status)
 
 static void make_request_id(struct h1_server *h)
 {
-    struct worker *w = h->c->w;
-    snprintf(h->ex->request_id, sizeof(h->ex->request_id), "%08x%02x%010" PRIx64,
-             w->srv->instance_id, w->id & 0xff, ++w->next_request_id);
+    worker_request_id(h->c->w, h->ex->request_id);
 }
 
 static void drop_upstream(struct h1_server *h)
@@ -381,12 +381,82 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
 
 /* ---- request head --------------------------------------------------------------- */
 
+/* A head is assembled in one contiguous reservation of its evbuffer, sized by an upper
+ * bound computed first: one memcpy per piece instead of an evbuffer_add each, and no
+ * printf on the way. */
+struct head_writer {
+    struct evbuffer *buf;
+    struct evbuffer_iovec v;
+    char *p, *end;
+};
+
+static void hw_begin(struct head_writer *w, struct evbuffer *buf, size_t bound)
+{
+    w->buf = buf;
+    CG_BUG_ON(evbuffer_reserve_space(buf, (ev_ssize_t)bound, &w->v, 1) != 1);
+    w->p = w->v.iov_base;
+    w->end = w->p + w->v.iov_len;
+}
+
+static void hw_put(struct head_writer *w, const void *s, size_t n)
+{
+    CG_BUG_ON(n > (size_t)(w->end - w->p)); /* the bound was wrong */
+    memcpy(w->p, s, n);
+    w->p += n;
+}
+
+#define HW_LIT(w, s) hw_put((w), (s), sizeof(s) - 1)
+
+static void hw_str(struct head_writer *w, struct cg_str s)
+{
+    hw_put(w, s.p, s.len);
+}
+
+static void hw_header(struct head_writer *w, struct cg_str name, struct cg_str value)
+{
+    hw_str(w, name);
+    HW_LIT(w, ": ");
+    hw_str(w, value);
+    HW_LIT(w, "\r\n");
+}
+
+static void hw_u64(struct head_writer *w, uint64_t v)
+{
+    CG_BUG_ON(w->end - w->p < 20);
+    w->p = cg_put_u64(w->p, v);
+}
+
+static void hw_end(struct head_writer *w)
+{
+    w->v.iov_len = (size_t)(w->p - (char *)w->v.iov_base);
+    evbuffer_commit_space(w->buf, &w->v, 1);
+}
+
+/* Bytes the fixed lines of a head can add (framing, Connection, X-Forwarded-*, ...). */
+#define HEAD_FIXED_MAX 512
+
 static void build_upstream_head(struct h1_server *h, const struct h1_request *req)
 {
     struct h1_exchange *ex = h->ex;
     struct evbuffer *out = ex->head_out;
     evbuffer_drain(out, evbuffer_get_length(out));
-    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", ex->method, ex->path);
+    struct cg_str method = cg_str_from_cstr(ex->method);
+    struct cg_str path = cg_str_from_cstr(ex->path);
+    struct cg_str host = cg_str_from_cstr(ex->host);
+    struct cg_str peer = cg_str_from_cstr(h->c->peer_ip);
+    /* Copied headers fit in the client's head (plus ": " where it had ":"); the
+     * Upgrade value once more; then the injected identity headers. */
+    size_t bound = 2 * req->head_len + 2 * req->num_headers + method.len + path.len +
+                   3 * host.len + peer.len + HEAD_FIXED_MAX;
+    for (size_t i = 0; i < ex->az.num_headers; i++) {
+        bound += ex->az.headers[i].name.len + ex->az.headers[i].value.len + 4;
+    }
+    struct head_writer w;
+    hw_begin(&w, out, bound);
+    hw_str(&w, method);
+    HW_LIT(&w, " ");
+    hw_str(&w, path);
+    HW_LIT(&w, " HTTP/1.1\r\n");
     bool has_host = false;
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct h1_header *hd = &req->headers[i];
@@ -399,41 +469,37 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
         if (cg_str_case_eq_cstr(hd->name, "host")) {
             has_host = true;
         }
-        evbuffer_add(out, hd->name.p, hd->name.len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hd->value.p, hd->value.len);
-        evbuffer_add(out, "\r\n", 2);
+        hw_header(&w, hd->name, hd->value);
     }
-    if (!has_host && ex->host[0] != '\0') {
-        evbuffer_add_printf(out, "Host: %s\r\n", ex->host);
+    if (!has_host && host.len > 0) {
+        hw_header(&w, CG_STR_LIT("Host"), host);
     }
     if (ex->req_body == H1_BODY_LENGTH) {
-        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", ex->req_remaining);
+        HW_LIT(&w, "Content-Length: ");
+        hw_u64(&w, ex->req_remaining);
+        HW_LIT(&w, "\r\n");
     } else if (ex->req_body == H1_BODY_CHUNKED) {
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        HW_LIT(&w, "Transfer-Encoding: chunked\r\n");
     }
     if (ex->upgrade) {
         for (size_t i = 0; i < req->num_headers; i++) {
             if (cg_str_case_eq_cstr(req->headers[i].name, "upgrade")) {
-                evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
-                evbuffer_add(out, req->headers[i].value.p, req->headers[i].value.len);
-                evbuffer_add(out, "\r\n", 2);
+                HW_LIT(&w, "Connection: upgrade\r\n");
+                hw_header(&w, CG_STR_LIT("Upgrade"), req->headers[i].value);
                 break;
             }
         }
     }
     for (size_t i = 0; i < ex->az.num_headers; i++) {
-        const struct policy_header *ph = &ex->az.headers[i];
-        evbuffer_add(out, ph->name.p, ph->name.len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, ph->value.p, ph->value.len);
-        evbuffer_add(out, "\r\n", 2);
+        hw_header(&w, ex->az.headers[i].name, ex->az.headers[i].value);
     }
-    evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: https\r\n", h->c->peer_ip);
-    if (ex->host[0] != '\0') {
-        evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", ex->host);
+    hw_header(&w, CG_STR_LIT("X-Forwarded-For"), peer);
+    HW_LIT(&w, "X-Forwarded-Proto: https\r\n");
+    if (host.len > 0) {
+        hw_header(&w, CG_STR_LIT("X-Forwarded-Host"), host);
     }
-    evbuffer_add(out, "\r\n", 2);
+    HW_LIT(&w, "\r\n");
+    hw_end(&w);
 }
 
 static void copy_slice(char *dst, size_t cap, struct cg_str s)
@@ -653,7 +719,7 @@ static void start_upstream(struct h1_server *h)
     }
     ex->uc = uc;
     ex->uc_reused = reused;
-    snprintf(ex->upstream_server, sizeof(ex->upstream_server), "%s", upstream_conn_server(uc));
+    ex->upstream_server = upstream_conn_server(uc);
     /* Until the request body is complete the client keeps its body-idle timer. */
     tls_conn_pause_read(&h->c->tls);
     if (reused) {
@@ -685,15 +751,21 @@ static void on_up_connected(void *arg)
 
 /* ---- response ------------------------------------------------------------------- */
 
-/* write_response_head sends the status line and end-to-end headers of |resp| to the
- * client, with framing decided here. |tunnel| keeps Upgrade for a 101. */
-static void write_response_head(struct h1_server *h, const struct h1_response *resp, bool tunnel)
+/* write_response_head puts the status line and end-to-end headers of |resp|, with
+ * framing decided here, in the worker's scratch buffer and, with |flush|, sends them.
+ * Without, they wait there to go out in one TLS record with the first body bytes
+ * (on_up_read). |tunnel| keeps Upgrade for a 101. */
+static void write_response_head(struct h1_server *h, const struct h1_response *resp, bool tunnel,
+                                bool flush)
 {
     struct h1_exchange *ex = h->ex;
-    struct evbuffer *out = out_buf(h);
-    evbuffer_add_printf(out, "HTTP/1.1 %d ", resp->status);
-    evbuffer_add(out, resp->reason.p, resp->reason.len);
-    evbuffer_add(out, "\r\n", 2);
+    struct head_writer w;
+    hw_begin(&w, out_buf(h), 2 * resp->head_len + 2 * resp->num_headers + HEAD_FIXED_MAX);
+    HW_LIT(&w, "HTTP/1.1 ");
+    hw_u64(&w, (uint64_t)resp->status);
+    HW_LIT(&w, " ");
+    hw_str(&w, resp->reason);
+    HW_LIT(&w, "\r\n");
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct h1_header *hd = &resp->headers[i];
         if (h1_header_is_hop_by_hop(hd->name) ||
@@ -706,29 +778,27 @@ static void write_response_head(struct h1_server *h, const struct h1_response *r
             (resp->body != H1_BODY_NONE || resp->status == 204 || resp->status < 200)) {
             continue;
         }
-        evbuffer_add(out, hd->name.p, hd->name.len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hd->value.p, hd->value.len);
-        evbuffer_add(out, "\r\n", 2);
+        hw_header(&w, hd->name, hd->value);
     }
     if (tunnel) {
         for (size_t i = 0; i < resp->num_headers; i++) {
             if (cg_str_case_eq_cstr(resp->headers[i].name, "upgrade")) {
-                evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
-                evbuffer_add(out, resp->headers[i].value.p, resp->headers[i].value.len);
-                evbuffer_add(out, "\r\n", 2);
+                HW_LIT(&w, "Connection: upgrade\r\n");
+                hw_header(&w, CG_STR_LIT("Upgrade"), resp->headers[i].value);
                 break;
             }
         }
     } else if (resp->status >= 200) {
         switch (resp->body) {
         case H1_BODY_LENGTH:
-            evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", resp->content_length);
+            HW_LIT(&w, "Content-Length: ");
+            hw_u64(&w, resp->content_length);
+            HW_LIT(&w, "\r\n");
             break;
         case H1_BODY_CHUNKED:
         case H1_BODY_UNTIL_CLOSE:
             if (ex->minor >= 1) {
-                evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+                HW_LIT(&w, "Transfer-Encoding: chunked\r\n");
                 ex->resp_chunked_out = true;
             } else {
                 ex->client_close = true; /* HTTP/1.0: the end of the body is the close */
@@ -738,20 +808,24 @@ static void write_response_head(struct h1_server *h, const struct h1_response *r
             break;
         }
         if (ex->client_close) {
-            evbuffer_add(out, "Connection: close\r\n", 19);
+            HW_LIT(&w, "Connection: close\r\n");
         } else if (ex->minor == 0) {
-            evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+            HW_LIT(&w, "Connection: keep-alive\r\n");
         }
     }
-    evbuffer_add(out, "\r\n", 2);
-    tls_conn_write(&h->c->tls, out);
+    HW_LIT(&w, "\r\n");
+    hw_end(&w);
+    if (flush) {
+        tls_conn_write(&h->c->tls, w.buf);
+    }
 }
 
 static void start_tunnel(struct h1_server *h);
 static void pump_tunnel(struct h1_server *h);
 
 /* parse_response_head consumes interim responses and the final head. Returns false if
- * the exchange ended (error sent or tunnel started) or more bytes are needed. */
+ * the exchange ended (error sent or tunnel started) or more bytes are needed; true
+ * with the final head waiting in the worker's scratch buffer. */
 static bool parse_response_head(struct h1_server *h)
 {
     struct h1_exchange *ex = h->ex;
@@ -785,7 +859,7 @@ static bool parse_response_head(struct h1_server *h)
                 return false;
             }
             ex->status = 101;
-            write_response_head(h, &resp, true);
+            write_response_head(h, &resp, true, true);
             evbuffer_drain(in, resp.head_len);
             ex->resp_head_done = true;
             start_tunnel(h);
@@ -795,7 +869,7 @@ static bool parse_response_head(struct h1_server *h)
             /* 100 was answered by us (Expect is not forwarded); pass other interim
              * responses such as 103 Early Hints through. */
             if (resp.status != 100) {
-                write_response_head(h, &resp, false);
+                write_response_head(h, &resp, false, true);
             }
             evbuffer_drain(in, resp.head_len);
             continue;
@@ -811,7 +885,7 @@ static bool parse_response_head(struct h1_server *h)
              * no longer be framed for either side. */
             ex->client_close = true;
         }
-        write_response_head(h, &resp, false);
+        write_response_head(h, &resp, false, false);
         evbuffer_drain(in, resp.head_len);
         ex->resp_head_done = true;
         ex->resp_done =
@@ -820,11 +894,13 @@ static bool parse_response_head(struct h1_server *h)
     }
 }
 
-static void pump_response_body(struct h1_server *h)
+/* pump_response_body moves what the database sent of the body to the client, after
+ * the head when |head_queued| (see write_response_head). */
+static void pump_response_body(struct h1_server *h, bool head_queued)
 {
     struct h1_exchange *ex = h->ex;
     struct evbuffer *in = upstream_conn_input(ex->uc);
-    struct evbuffer *out = out_buf(h);
+    struct evbuffer *out = head_queued ? h->c->w->scratch.out : out_buf(h);
     switch (ex->resp_body) {
     case H1_BODY_LENGTH: {
         size_t avail = evbuffer_get_length(in);
@@ -885,15 +961,22 @@ static void on_up_read(void *arg)
     if (h->state != H1_FORWARDING) {
         return;
     }
-    if (!h->ex->resp_head_done && !parse_response_head(h)) {
-        return;
+    bool head_queued = false;
+    if (!h->ex->resp_head_done) {
+        if (!parse_response_head(h)) {
+            return;
+        }
+        head_queued = true;
     }
     if (h->state != H1_FORWARDING || h->ex->uc == NULL) {
+        CG_BUG_ON(head_queued); /* parse_response_head returned true: both still hold */
         return;
     }
-    set_up_timer(h->ex, cfg_of(h)->timeouts.upstream_idle);
     if (!h->ex->resp_done) {
-        pump_response_body(h);
+        set_up_timer(h->ex, cfg_of(h)->timeouts.upstream_idle);
+        pump_response_body(h, head_queued);
+    } else if (head_queued) {
+        tls_conn_write(&h->c->tls, h->c->w->scratch.out);
     }
     if (h->ex->resp_done) {
         finish_exchange(h);

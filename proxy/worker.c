@@ -12,6 +12,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/str.h"
 #include "policy/policy.h"
 #include "proxy/authz.h"
 #include "proxy/conn.h"
@@ -202,6 +203,14 @@ void worker_join(struct worker *w)
     }
     event_base_free(w->base);
     free(w);
+}
+
+void worker_request_id(struct worker *w, char out[WORKER_REQUEST_ID_SIZE])
+{
+    char *p = cg_put_hex(out, w->srv->instance_id, 8);
+    p = cg_put_hex(p, w->id & 0xff, 2);
+    p = cg_put_hex(p, ++w->next_request_id, 10);
+    *p = '\0';
 }
 
 void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg)

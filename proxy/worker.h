@@ -78,6 +78,13 @@ struct worker {
     uint64_t next_request_id;
 };
 
+/* Room for a request id with its NUL (instance 8 + worker 2 + counter 10..16 hex). */
+#define WORKER_REQUEST_ID_SIZE 40
+
+/* worker_request_id writes this worker's next request id, "%08x%02x%010" PRIx64 of the
+ * server instance, the worker and its request counter, NUL-terminated. */
+void worker_request_id(struct worker *w, char out[WORKER_REQUEST_ID_SIZE]);
+
 /* worker_new creates worker |id| listening on the already bound sockets |fds| (one per
  * entry of |listener_index|; ownership moves to the worker). */
 struct worker *worker_new(struct server *srv, unsigned id, const int *fds,

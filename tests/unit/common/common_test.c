@@ -1,5 +1,6 @@
 /* Tests for common/: string slices, strict JSON getters, atomic file writes. */
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,39 @@ static json_t *parse(const char *text)
     ck_assert_int_eq(cg_json_load_str("t.json", text, strlen(text), &j, &err), CG_OK);
     return j;
 }
+
+static void check_u64(uint64_t v, const char *want)
+{
+    char buf[32];
+    char *end = cg_put_u64(buf, v);
+    *end = '\0';
+    ck_assert_str_eq(buf, want);
+}
+
+START_TEST(test_put_numbers)
+{
+    check_u64(0, "0");
+    check_u64(7, "7");
+    check_u64(1234567890, "1234567890");
+    check_u64(UINT64_MAX, "18446744073709551615");
+    char buf[32];
+    *cg_put_hex(buf, 0xab, 4) = '\0';
+    ck_assert_str_eq(buf, "00ab");
+    *cg_put_hex(buf, 0x123456, 2) = '\0';
+    ck_assert_str_eq(buf, "123456"); /* more digits when needed */
+    *cg_put_hex(buf, 0, 1) = '\0';
+    ck_assert_str_eq(buf, "0");
+    *cg_put_hex(buf, UINT64_MAX, 10) = '\0';
+    ck_assert_str_eq(buf, "ffffffffffffffff");
+    /* Same text as printf's "%08x%02x%010" PRIx64 for the request ids. */
+    char want[64];
+    snprintf(want, sizeof(want), "%08x%02x%010" PRIx64, 0x1234u, 3u, (uint64_t)0xbeef);
+    char *p = cg_put_hex(buf, 0x1234, 8);
+    p = cg_put_hex(p, 3, 2);
+    *cg_put_hex(p, 0xbeef, 10) = '\0';
+    ck_assert_str_eq(buf, want);
+}
+END_TEST
 
 START_TEST(test_json_syntax_error_has_line_col)
 {
@@ -151,6 +185,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_str_case_eq);
     tcase_add_test(tc, test_str_tokens);
+    tcase_add_test(tc, test_put_numbers);
     tcase_add_test(tc, test_json_syntax_error_has_line_col);
     tcase_add_test(tc, test_json_duplicate_keys_rejected);
     tcase_add_test(tc, test_json_unknown_key);
