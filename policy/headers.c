@@ -8,24 +8,29 @@
 
 #include "policy/policy_internal.h"
 
-static const char *const default_owned[] = {"X-Client-Cert-Thumbprint",
-                                            "X-Client-Name",
-                                            "X-Client-Clearance",
-                                            "X-Client-Database-Access",
-                                            "Client-Cert",
-                                            "Client-Cert-Chain",
-                                            "X-Forwarded-Client-Cert",
-                                            "X-Forwarded-For",
-                                            "X-Forwarded-Proto",
-                                            "X-Forwarded-Host",
-                                            "Forwarded",
-                                            "X-Real-IP",
-                                            NULL};
+static const struct cg_str default_owned[] = {
+    CG_STR_LIT("X-Client-Cert-Thumbprint"),
+    CG_STR_LIT("X-Client-Name"),
+    CG_STR_LIT("X-Client-Clearance"),
+    CG_STR_LIT("X-Client-Database-Access"),
+    CG_STR_LIT("Client-Cert"),
+    CG_STR_LIT("Client-Cert-Chain"),
+    CG_STR_LIT("X-Forwarded-Client-Cert"),
+    CG_STR_LIT("X-Forwarded-For"),
+    CG_STR_LIT("X-Forwarded-Proto"),
+    CG_STR_LIT("X-Forwarded-Host"),
+    CG_STR_LIT("Forwarded"),
+    CG_STR_LIT("X-Real-IP"),
+};
 
 bool policy_header_is_owned(const struct policy *p, struct cg_str name)
 {
-    for (const char *const *d = default_owned; *d != NULL; d++) {
-        if (cg_str_case_eq_cstr(name, *d)) {
+    /* Runs for every field of every request: lengths and first letters first. */
+    if (name.len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(default_owned) / sizeof(default_owned[0]); i++) {
+        if (cg_str_case_eq(name, default_owned[i])) {
             return true;
         }
     }
@@ -35,8 +40,10 @@ bool policy_header_is_owned(const struct policy *p, struct cg_str name)
     const struct policy_header_names *h = &p->headers;
     const char *configured[] = {h->thumbprint,      h->name,        h->clearance,
                                 h->database_access, h->client_cert, h->xfcc};
+    char first = cg_ascii_lower(name.p[0]);
     for (size_t i = 0; i < sizeof(configured) / sizeof(configured[0]); i++) {
-        if (configured[i] != NULL && cg_str_case_eq_cstr(name, configured[i])) {
+        if (configured[i] != NULL && cg_ascii_lower(configured[i][0]) == first &&
+            cg_str_case_eq_cstr(name, configured[i])) {
             return true;
         }
     }

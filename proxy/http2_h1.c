@@ -12,14 +12,13 @@
  * listed in Connection dropped, names lower-cased; the body is de-chunked into DATA
  * frames. Reading from the database pauses while the stream holds more than
  * h2_stream_buffer_limit bytes the client has not taken. */
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/str.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
 #include "proxy/http1_body.h"
@@ -30,7 +29,7 @@
 #include "proxy/worker.h"
 
 #define MAX_RESPONSE_HEAD (64 * 1024)
-#define MAX_RESPONSE_HEADERS 200
+#define MAX_RESPONSE_HEADERS WORKER_MAX_RESPONSE_HEADERS
 
 struct h2h1 {
     struct h2_stream *s;
@@ -38,19 +37,18 @@ struct h2h1 {
     struct upstream_conn *uc;
     bool reused;
     unsigned attempts;
-    struct evbuffer *head; /* request head, kept for a retry */
-    bool chunked;          /* we chunk-encode the request body */
+    bool chunked; /* we chunk-encode the request body */
     bool head_sent;
     bool req_sent_end; /* the whole request went to the socket */
     bool body_started; /* some body bytes went: no retry any more */
-    struct h1_header *resp_headers;
     bool resp_head_done;
     enum h1_body_kind resp_body;
     uint64_t resp_remaining;
     struct h1_chunked resp_chunk;
     bool keepalive;
     bool paused;
-    struct event *ev_timer; /* upstream_response, then upstream_idle */
+    struct event *ev_timer; /* upstream_response, then upstream_idle; lives in the same
+                               allocation, right after this struct */
 };
 
 static void on_up_connected(void *arg);
@@ -78,9 +76,7 @@ static void destroy(struct h2h1 *b, bool reusable)
     if (b->uc != NULL) {
         upstream_release(b->uc, reusable);
     }
-    event_free(b->ev_timer);
-    evbuffer_free(b->head);
-    free(b->resp_headers);
+    event_del(b->ev_timer);
     free(b);
 }
 
@@ -91,61 +87,91 @@ static void fail(struct h2h1 *b, int status, const char *reason)
     h2_stream_fail(s, status, grpc_status_from_http(status), reason);
 }
 
-static void build_head(struct h2h1 *b)
+static char *put(char *p, const void *data, size_t len)
+{
+    memcpy(p, data, len);
+    return p + len;
+}
+
+static bool name_is(const nghttp2_nv *nv, const char *name, size_t len)
+{
+    return nv->namelen == len && memcmp(nv->name, name, len) == 0;
+}
+
+/* write_head appends the HTTP/1.1 request head for s->fwd (see the top of the file) to
+ * |out| in one piece, built in place, and decides b->chunked. It is built again if the
+ * request is retried on another connection. */
+static void write_head(struct h2h1 *b, struct evbuffer *out)
 {
     struct h2_stream *s = b->s;
-    struct h2_fields *f = &s->fwd;
-    h2_fields_finish(f);
-    const nghttp2_nv *method = h2_fields_find(f, ":method");
-    const nghttp2_nv *path = h2_fields_find(f, ":path");
-    const nghttp2_nv *auth = h2_fields_find(f, ":authority");
-    evbuffer_add_printf(b->head, "%s %s HTTP/1.1\r\n", method->value, path->value);
-    if (auth != NULL) {
-        evbuffer_add_printf(b->head, "Host: %s\r\n", auth->value);
+    const struct h2_fields *f = &s->fwd;
+    size_t method_len = strlen(s->method), path_len = strlen(s->path);
+    size_t auth_len = s->authority != NULL ? strlen(s->authority) : 0;
+    /* Upper bound, kept tight (a chain of libevent's smallest size holds a typical
+     * head): the request line, Host, every regular field on a line of its own
+     * ("name: value\r\n"; joined cookies take less), a framing field, the final CRLF. */
+    size_t max = method_len + 1 + path_len + 11 + 6 + auth_len + 2 + 38 + 2;
+    for (size_t i = 0; i < f->num; i++) {
+        if (f->nv[i].namelen == 0 || f->nv[i].name[0] != ':') {
+            max += f->nv[i].namelen + f->nv[i].valuelen + 4;
+        }
+    }
+    struct evbuffer_iovec v;
+    CG_BUG_ON(evbuffer_reserve_space(out, (ev_ssize_t)max, &v, 1) < 1 || v.iov_len < max);
+    char *p = v.iov_base;
+    p = put(p, s->method, method_len);
+    *p++ = ' ';
+    p = put(p, s->path, path_len);
+    p = put(p, " HTTP/1.1\r\n", 11);
+    if (s->authority != NULL) {
+        p = put(p, "Host: ", 6);
+        p = put(p, s->authority, auth_len);
+        p = put(p, "\r\n", 2);
     }
     bool cookie = false;
     for (size_t i = 0; i < f->num; i++) {
         const nghttp2_nv *nv = &f->nv[i];
-        if (nv->namelen > 0 && nv->name[0] == ':') {
+        if ((nv->namelen > 0 && nv->name[0] == ':') || name_is(nv, "content-length", 14) ||
+            name_is(nv, "te", 2)) {
             continue;
         }
-        if (nv->namelen == 14 && memcmp(nv->name, "content-length", 14) == 0) {
-            continue;
-        }
-        if (nv->namelen == 2 && memcmp(nv->name, "te", 2) == 0) {
-            continue;
-        }
-        if (nv->namelen == 6 && memcmp(nv->name, "cookie", 6) == 0) {
+        if (name_is(nv, "cookie", 6)) {
             if (cookie) {
                 continue;
             }
+            /* One field, the crumbs joined with "; " (RFC 9113 §8.2.3). */
             cookie = true;
-            evbuffer_add(b->head, "cookie: ", 8);
+            p = put(p, "cookie: ", 8);
             bool first = true;
             for (size_t j = i; j < f->num; j++) {
-                if (f->nv[j].namelen == 6 && memcmp(f->nv[j].name, "cookie", 6) == 0) {
+                if (name_is(&f->nv[j], "cookie", 6)) {
                     if (!first) {
-                        evbuffer_add(b->head, "; ", 2);
+                        p = put(p, "; ", 2);
                     }
-                    evbuffer_add(b->head, f->nv[j].value, f->nv[j].valuelen);
+                    p = put(p, f->nv[j].value, f->nv[j].valuelen);
                     first = false;
                 }
             }
-            evbuffer_add(b->head, "\r\n", 2);
+            p = put(p, "\r\n", 2);
             continue;
         }
-        evbuffer_add(b->head, nv->name, nv->namelen);
-        evbuffer_add(b->head, ": ", 2);
-        evbuffer_add(b->head, nv->value, nv->valuelen);
-        evbuffer_add(b->head, "\r\n", 2);
+        p = put(p, nv->name, nv->namelen);
+        p = put(p, ": ", 2);
+        p = put(p, nv->value, nv->valuelen);
+        p = put(p, "\r\n", 2);
     }
+    b->chunked = false;
     if (s->content_length >= 0) {
-        evbuffer_add_printf(b->head, "Content-Length: %" PRId64 "\r\n", s->content_length);
+        p = put(p, "Content-Length: ", 16);
+        p = cg_put_u64(p, (uint64_t)s->content_length);
+        p = put(p, "\r\n", 2);
     } else if (!s->req_end || evbuffer_get_length(s->req_body) > 0) {
-        evbuffer_add(b->head, "Transfer-Encoding: chunked\r\n", 28);
+        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
         b->chunked = true;
     }
-    evbuffer_add(b->head, "\r\n", 2);
+    p = put(p, "\r\n", 2);
+    v.iov_len = (size_t)(p - (char *)v.iov_base);
+    CG_BUG_ON(v.iov_len > max || evbuffer_commit_space(out, &v, 1) != 0);
 }
 
 static void acquire(struct h2h1 *b)
@@ -166,7 +192,13 @@ static void acquire(struct h2h1 *b)
             continue;
         }
         b->reused = reused;
-        snprintf(b->s->upstream, sizeof(b->s->upstream), "%s", upstream_conn_server(b->uc));
+        const char *server = upstream_conn_server(b->uc);
+        size_t n = strlen(server);
+        if (n >= sizeof(b->s->upstream)) {
+            n = sizeof(b->s->upstream) - 1;
+        }
+        memcpy(b->s->upstream, server, n);
+        b->s->upstream[n] = '\0';
         if (reused) {
             on_up_connected(b);
         }
@@ -176,24 +208,24 @@ static void acquire(struct h2h1 *b)
 
 static void start(struct h2_stream *s)
 {
-    struct h2h1 *b = cg_xcalloc(1, sizeof(*b));
+    /* One allocation for the state and its timer (event_get_struct_event_size keeps
+     * this independent of libevent's struct layout). */
+    struct h2h1 *b = cg_xcalloc(1, sizeof(*b) + event_get_struct_event_size());
     b->s = s;
     s->backend = b;
     b->pool = s->c->w->pools[s->c->lrt->cfg->upstream_index];
-    b->head = evbuffer_new();
-    b->resp_headers = cg_xcalloc(MAX_RESPONSE_HEADERS, sizeof(*b->resp_headers));
-    b->ev_timer = evtimer_new(s->c->w->base, on_timer, b);
-    CG_BUG_ON(b->head == NULL || b->ev_timer == NULL);
-    build_head(b);
+    b->ev_timer = (struct event *)(b + 1);
+    CG_BUG_ON(evtimer_assign(b->ev_timer, s->c->w->base, on_timer, b) != 0);
     acquire(b);
 }
 
-/* pump_request moves body bytes to the socket while it has room. */
-static void pump_request(struct h2h1 *b)
+/* pump_request moves body bytes to the socket while it has room. Returns true when
+ * the end of the request went to the socket in this call. */
+static bool pump_request(struct h2h1 *b)
 {
     struct h2_stream *s = b->s;
     if (!b->head_sent || b->req_sent_end || b->uc == NULL) {
-        return;
+        return false;
     }
     struct evbuffer *out = upstream_conn_output(b->uc);
     size_t hw = s->cfg->limits.buffer_high_water;
@@ -206,7 +238,11 @@ static void pump_request(struct h2h1 *b)
         }
         size_t n = avail < hw - outlen ? avail : hw - outlen;
         if (b->chunked) {
-            evbuffer_add_printf(out, "%zx\r\n", n);
+            char line[20];
+            char *e = cg_put_hex(line, n, 1);
+            *e++ = '\r';
+            *e++ = '\n';
+            evbuffer_add(out, line, (size_t)(e - line));
         }
         evbuffer_remove_buffer(s->req_body, out, n);
         if (b->chunked) {
@@ -223,30 +259,56 @@ static void pump_request(struct h2h1 *b)
             evbuffer_add(out, "0\r\n\r\n", 5);
         }
         b->req_sent_end = true;
-        if (!b->resp_head_done) {
-            set_timer(b, s->cfg->timeouts.upstream_response);
-        }
+        return true;
+    }
+    return false;
+}
+
+/* pump_and_time pumps and, once the request is out, gives the database
+ * timeouts.upstream_response for its head. */
+static void pump_and_time(struct h2h1 *b)
+{
+    if (pump_request(b) && !b->resp_head_done) {
+        set_timer(b, b->s->cfg->timeouts.upstream_response);
     }
 }
 
 static void on_up_connected(void *arg)
 {
     struct h2h1 *b = arg;
-    size_t len = evbuffer_get_length(b->head);
-    evbuffer_add(upstream_conn_output(b->uc), evbuffer_pullup(b->head, (ev_ssize_t)len), len);
+    write_head(b, upstream_conn_output(b->uc));
     b->head_sent = true;
-    set_timer(b, b->s->cfg->timeouts.upstream_response);
     pump_request(b);
+    set_timer(b, b->s->cfg->timeouts.upstream_response);
 }
 
 static void on_request_data(struct h2_stream *s)
 {
-    pump_request(s->backend);
+    pump_and_time(s->backend);
 }
 
 static void on_up_drain(void *arg)
 {
-    pump_request(arg);
+    pump_and_time(arg);
+}
+
+/* mark_connection_listed sets drop[i] for every field whose name a Connection field
+ * lists (RFC 9110 §7.6.1): one pass over the tokens instead of one per field. */
+static void mark_connection_listed(const struct h1_response *resp, bool *drop)
+{
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        if (!cg_str_case_eq(resp->headers[i].name, CG_STR_LIT("connection"))) {
+            continue;
+        }
+        struct cg_str list = resp->headers[i].value, tok;
+        while (cg_str_next_token(&list, &tok)) {
+            for (size_t j = 0; j < resp->num_headers; j++) {
+                if (!drop[j] && cg_str_case_eq(resp->headers[j].name, tok)) {
+                    drop[j] = true;
+                }
+            }
+        }
+    }
 }
 
 /* parse_head handles interim responses and the final head. Returns 1 when the head
@@ -266,9 +328,11 @@ static int parse_head(struct h2h1 *b)
         struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
                                    .max_head = MAX_RESPONSE_HEAD,
                                    .max_headers = MAX_RESPONSE_HEADERS};
+        /* The worker's scratch: used only until this function returns. */
         struct h1_response resp;
-        enum h1_parse_result r = h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method),
-                                                   b->resp_headers, MAX_RESPONSE_HEADERS, &resp);
+        enum h1_parse_result r =
+            h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method),
+                              s->c->w->scratch.resp_headers, MAX_RESPONSE_HEADERS, &resp);
         if (r == H1_PARSE_INCOMPLETE) {
             return 0;
         }
@@ -282,18 +346,24 @@ static int parse_head(struct h2h1 *b)
             evbuffer_drain(in, resp.head_len);
             continue;
         }
-        struct h2_fields f = {0};
+        /* Fields point into |in| until it is drained below; nghttp2 copies them and
+         * lower-cases the names when the head is submitted. */
+        bool drop[MAX_RESPONSE_HEADERS] = {false};
+        mark_connection_listed(&resp, drop);
+        nghttp2_nv nva[MAX_RESPONSE_HEADERS];
+        size_t num = 0;
         for (size_t i = 0; i < resp.num_headers; i++) {
             const struct h1_header *hd = &resp.headers[i];
-            if (h1_header_is_hop_by_hop(hd->name) ||
-                h1_connection_lists(resp.headers, resp.num_headers, hd->name)) {
+            if (drop[i] || h1_header_is_hop_by_hop(hd->name)) {
                 continue;
             }
-            if (cg_str_case_eq_cstr(hd->name, "content-length") && resp.body != H1_BODY_LENGTH &&
-                resp.body != H1_BODY_NONE) {
+            if (resp.body != H1_BODY_LENGTH && resp.body != H1_BODY_NONE &&
+                cg_str_case_eq(hd->name, CG_STR_LIT("content-length"))) {
                 continue;
             }
-            h2_fields_add(&f, hd->name.p, hd->name.len, hd->value.p, hd->value.len, true);
+            nva[num++] =
+                (nghttp2_nv){(uint8_t *)(uintptr_t)hd->name.p, (uint8_t *)(uintptr_t)hd->value.p,
+                             hd->name.len, hd->value.len, NGHTTP2_NV_FLAG_NONE};
         }
         int status = resp.status;
         b->resp_body = resp.body;
@@ -303,16 +373,17 @@ static int parse_head(struct h2h1 *b)
                                                 : (resp.flags & H1_F_CONN_KEEPALIVE));
         bool end =
             resp.body == H1_BODY_NONE || (resp.body == H1_BODY_LENGTH && resp.content_length == 0);
-        evbuffer_drain(in, resp.head_len);
         b->resp_head_done = true;
         if (end) {
+            /* Submit before the drain and before the connection may go back to the pool
+             * and be handed its next response. */
+            h2_stream_response_head_nv(s, status, nva, num, true);
+            evbuffer_drain(in, resp.head_len);
             destroy(b, b->keepalive && b->req_sent_end);
-            h2_stream_response_head(s, status, &f, true);
-            h2_fields_cleanup(&f);
             return -1;
         }
-        h2_stream_response_head(s, status, &f, false);
-        h2_fields_cleanup(&f);
+        h2_stream_response_head_nv(s, status, nva, num, false);
+        evbuffer_drain(in, resp.head_len);
         return 1;
     }
 }
@@ -374,8 +445,10 @@ static void on_up_read(void *arg)
     if (!b->resp_head_done && parse_head(b) <= 0) {
         return;
     }
-    set_timer(b, b->s->cfg->timeouts.upstream_idle);
-    pump_response(b);
+    if (pump_response(b)) {
+        /* More to come: the database may pause that long between two reads. */
+        set_timer(b, b->s->cfg->timeouts.upstream_idle);
+    }
 }
 
 static void on_response_consumed(struct h2_stream *s, size_t n)

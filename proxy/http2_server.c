@@ -44,17 +44,21 @@ struct h2_server {
     unsigned num_streams;
     struct h2_stream *pending; /* authorized, to start after the current read */
     struct h2_stream **pending_tail;
-    bool draining;  /* GOAWAY submitted */
-    bool paused;    /* we paused reading for output back-pressure */
-    bool failed;    /* nghttp2 reported a fatal error */
-    bool got_frame; /* a first frame arrived (else request_header runs) */
+    bool draining;        /* GOAWAY submitted */
+    bool paused;          /* we paused reading for output back-pressure */
+    bool failed;          /* nghttp2 reported a fatal error */
+    bool got_frame;       /* a first frame arrived (else request_header runs) */
+    bool flush_scheduled; /* ev_flush is active */
 };
 
 static void flush(struct h2_server *h);
 
 static void schedule(struct h2_server *h)
 {
-    event_active(h->ev_flush, EV_TIMEOUT, 0);
+    if (!h->flush_scheduled) {
+        h->flush_scheduled = true;
+        event_active(h->ev_flush, EV_TIMEOUT, 0);
+    }
 }
 
 const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap)
@@ -87,26 +91,83 @@ void h2_zombie_end(struct h2_zombies *z)
 
 /* ---- streams ------------------------------------------------------------------- */
 
+/* Spare streams. A closed stream's allocation, its two evbuffers and the storage of its
+ * field lists serve the next stream of any connection of the same worker, instead of
+ * about ten malloc/free pairs per request. Bounded in number
+ * (WORKER_MAX_SPARE_H2_STREAMS) and in what each keeps (h2_fields_recycle). */
+static void stream_destroy(struct h2_stream *s)
+{
+    h2_fields_cleanup(&s->req);
+    h2_fields_cleanup(&s->req_trailers);
+    h2_fields_cleanup(&s->fwd);
+    h2_fields_cleanup(&s->resp_trailers);
+    evbuffer_free(s->req_body);
+    evbuffer_free(s->resp_body);
+    free(s);
+}
+
+void h2_spare_streams_free(struct worker *w)
+{
+    while (w->spare_h2_streams != NULL) {
+        struct h2_stream *s = w->spare_h2_streams;
+        w->spare_h2_streams = s->next;
+        stream_destroy(s);
+    }
+    w->num_spare_h2_streams = 0;
+}
+
+/* spare_put keeps |s| (already emptied) for reuse, or frees it. */
+static void spare_put(struct worker *w, struct h2_stream *s)
+{
+    if (w->num_spare_h2_streams >= WORKER_MAX_SPARE_H2_STREAMS) {
+        stream_destroy(s);
+        return;
+    }
+    s->next = w->spare_h2_streams;
+    w->spare_h2_streams = s;
+    w->num_spare_h2_streams++;
+}
+
 static struct h2_stream *stream_new(struct h2_server *h, int32_t id)
 {
-    struct h2_stream *s = cg_xcalloc(1, sizeof(*s));
+    struct worker *w = h->c->w;
+    struct h2_stream *s = w->spare_h2_streams;
+    if (s != NULL) {
+        w->spare_h2_streams = s->next;
+        w->num_spare_h2_streams--;
+        /* Back to the all-zero state, keeping the reusable parts (empty). */
+        struct evbuffer *req_body = s->req_body, *resp_body = s->resp_body;
+        struct h2_fields req = s->req, req_trailers = s->req_trailers, fwd = s->fwd,
+                         resp_trailers = s->resp_trailers;
+        memset(s, 0, sizeof(*s));
+        s->req_body = req_body;
+        s->resp_body = resp_body;
+        s->req = req;
+        s->req_trailers = req_trailers;
+        s->fwd = fwd;
+        s->resp_trailers = resp_trailers;
+    } else {
+        s = cg_xcalloc(1, sizeof(*s));
+        s->req_body = evbuffer_new();
+        s->resp_body = evbuffer_new();
+        CG_BUG_ON(s->req_body == NULL || s->resp_body == NULL);
+    }
     s->h = h;
     s->c = h->c;
     s->cfg = h->cfg;
     s->id = id;
     s->content_length = -1;
     s->grpc_status = -1;
-    s->req_body = evbuffer_new();
-    s->resp_body = evbuffer_new();
-    CG_BUG_ON(s->req_body == NULL || s->resp_body == NULL);
     s->start_us = conn_now_us(h->c);
     s->next = h->streams;
     if (h->streams != NULL) {
         h->streams->prev = s;
     }
     h->streams = s;
-    h->num_streams++;
-    conn_set_timer(h->c, 0);
+    if (h->num_streams++ == 0) {
+        /* The idle timer runs only while there is no stream. */
+        conn_set_timer(h->c, 0);
+    }
     return s;
 }
 
@@ -182,17 +243,13 @@ static void stream_free(struct h2_stream *s)
     if (s->ev_body_idle != NULL) {
         event_free(s->ev_body_idle);
     }
-    h2_fields_cleanup(&s->req);
-    h2_fields_cleanup(&s->req_trailers);
-    h2_fields_cleanup(&s->fwd);
-    h2_fields_cleanup(&s->resp_trailers);
-    evbuffer_free(s->req_body);
-    evbuffer_free(s->resp_body);
-    free(s->method);
-    free(s->scheme);
-    free(s->authority);
-    free(s->path);
-    free(s);
+    h2_fields_recycle(&s->req);
+    h2_fields_recycle(&s->req_trailers);
+    h2_fields_recycle(&s->fwd);
+    h2_fields_recycle(&s->resp_trailers);
+    evbuffer_drain(s->req_body, evbuffer_get_length(s->req_body));
+    evbuffer_drain(s->resp_body, evbuffer_get_length(s->resp_body));
+    spare_put(h->c->w, s);
 }
 
 /* ---- answers ------------------------------------------------------------------- */
@@ -212,7 +269,6 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (evbuffer_get_length(s->resp_body) == 0 && s->resp_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->resp_trailers.num > 0) {
-            h2_fields_finish(&s->resp_trailers);
             if (nghttp2_submit_trailer(ng, id, s->resp_trailers.nv, s->resp_trailers.num) == 0) {
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
             }
@@ -226,18 +282,29 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     return n;
 }
 
-static void submit(struct h2_stream *s, int status, struct h2_fields *fields, bool end_stream)
+/* format_status writes a 3-digit status code (RFC 9110 §15) and returns its length. */
+static size_t format_status(char *out, size_t cap, int status)
+{
+    if (status < 100 || status > 999) {
+        return (size_t)snprintf(out, cap, "%d", status);
+    }
+    out[0] = (char)('0' + status / 100);
+    out[1] = (char)('0' + status / 10 % 10);
+    out[2] = (char)('0' + status % 10);
+    out[3] = '\0';
+    return 3;
+}
+
+static void submit(struct h2_stream *s, int status, const nghttp2_nv *fields, size_t num,
+                   bool end_stream)
 {
     nghttp2_nv stack[64];
-    size_t num = fields ? fields->num : 0;
     nghttp2_nv *nva = num + 1 <= 64 ? stack : cg_xcalloc(num + 1, sizeof(*nva));
-    char st[8];
-    int st_len = snprintf(st, sizeof(st), "%d", status);
-    nva[0] =
-        (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, (size_t)st_len, NGHTTP2_NV_FLAG_NONE};
+    char st[16];
+    size_t st_len = format_status(st, sizeof(st), status);
+    nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, st_len, NGHTTP2_NV_FLAG_NONE};
     if (num > 0) {
-        h2_fields_finish(fields);
-        memcpy(nva + 1, fields->nv, num * sizeof(*nva));
+        memcpy(nva + 1, fields, num * sizeof(*nva));
     }
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
     int rv = nghttp2_submit_response(s->h->ng, s->id, nva, num + 1, end_stream ? NULL : &prd);
@@ -303,7 +370,7 @@ static void answer(struct h2_stream *s, int status, int grpc_status, const char 
         s->grpc_status = grpc_status;
         h2_fields_add(&f, "content-type", 12, "application/grpc", 16, false);
         add_grpc_status(&f, grpc_status, reason);
-        submit(s, 200, &f, true);
+        submit(s, 200, f.nv, f.num, true);
         s->status = status; /* the log shows what was meant */
     } else {
         char body[256];
@@ -322,7 +389,7 @@ static void answer(struct h2_stream *s, int status, int grpc_status, const char 
             s->bytes_out = 0;
         }
         s->resp_end = true;
-        submit(s, status, &f, head);
+        submit(s, status, f.nv, f.num, head);
     }
     h2_fields_cleanup(&f);
 }
@@ -362,22 +429,42 @@ static void fail_here(struct h2_stream *s, int status, int grpc_status, const ch
     h2_stream_fail(s, status, grpc_status, reason);
 }
 
-void h2_stream_response_head(struct h2_stream *s, int status, struct h2_fields *fields,
-                             bool end_stream)
+/* parse_grpc_status reads a grpc-status value, which need not be NUL-terminated. */
+static int parse_grpc_status(const uint8_t *v, size_t len)
+{
+    int n = 0;
+    for (size_t i = 0; i < len && i < 9 && v[i] >= '0' && v[i] <= '9'; i++) {
+        n = n * 10 + (v[i] - '0');
+    }
+    return n;
+}
+
+void h2_stream_response_head_nv(struct h2_stream *s, int status, const nghttp2_nv *nva, size_t num,
+                                bool end_stream)
 {
     if (end_stream) {
         s->ops = NULL;
         s->backend = NULL;
         s->state = H2S_DONE;
         s->resp_end = true;
-        if (s->is_grpc && fields != NULL) {
-            const nghttp2_nv *gs = h2_fields_find(fields, "grpc-status");
-            if (gs != NULL) {
-                s->grpc_status = atoi((const char *)gs->value);
+        if (s->is_grpc) {
+            for (size_t i = 0; i < num; i++) {
+                struct cg_str name = {(const char *)nva[i].name, nva[i].namelen};
+                if (cg_str_case_eq(name, CG_STR_LIT("grpc-status"))) {
+                    s->grpc_status = parse_grpc_status(nva[i].value, nva[i].valuelen);
+                    break;
+                }
             }
         }
     }
-    submit(s, status, fields, end_stream);
+    submit(s, status, nva, num, end_stream);
+}
+
+void h2_stream_response_head(struct h2_stream *s, int status, struct h2_fields *fields,
+                             bool end_stream)
+{
+    h2_stream_response_head_nv(s, status, fields ? fields->nv : NULL, fields ? fields->num : 0,
+                               end_stream);
 }
 
 void h2_stream_response_data(struct h2_stream *s)
@@ -396,7 +483,6 @@ void h2_stream_response_end(struct h2_stream *s, struct h2_fields *trailers)
     s->state = H2S_DONE;
     s->resp_end = true;
     if (trailers != NULL && trailers->num > 0) {
-        h2_fields_finish(trailers);
         for (size_t i = 0; i < trailers->num; i++) {
             h2_fields_add(&s->resp_trailers, (const char *)trailers->nv[i].name,
                           trailers->nv[i].namelen, (const char *)trailers->nv[i].value,
@@ -462,11 +548,12 @@ static void body_idle_touch(struct h2_stream *s)
     evtimer_add(s->ev_body_idle, &tv);
 }
 
+_Static_assert(sizeof(((struct h2_stream *)0)->request_id) >= WORKER_REQUEST_ID_SIZE,
+               "h2_stream.request_id holds a worker_request_id");
+
 static void make_request_id(struct h2_stream *s)
 {
-    struct worker *w = s->c->w;
-    snprintf(s->request_id, sizeof(s->request_id), "%08x%02x%010" PRIx64, w->srv->instance_id,
-             w->id & 0xff, ++w->next_request_id);
+    worker_request_id(s->c->w, s->request_id);
 }
 
 static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
@@ -478,39 +565,47 @@ static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
            authz_header_is_owned(s->c, name);
 }
 
+/* build_forward lists what goes upstream. It refers to bytes that live as long as the
+ * stream (its request fields and pseudo-headers, static strings) or the connection
+ * (peer address, Client-Cert value) and copies the identity headers, whose values sit
+ * in scratch the next decision reuses and whose names belong to the policy snapshot.
+ * Their names keep the configured spelling, as over HTTP/1.1: an HTTP/2 upstream gets
+ * them lower-cased by nghttp2_submit_request. */
 static void build_forward(struct h2_stream *s)
 {
+    const unsigned ref = H2F_REF_NAME | H2F_REF_VALUE;
     struct h2_fields *f = &s->fwd;
     const struct authz_result *az = &s->az;
-    h2_fields_add(f, ":method", 7, s->method, strlen(s->method), false);
-    h2_fields_add(f, ":scheme", 7, "https", 5, false);
+    h2_fields_add_ex(f, ":method", 7, s->method, strlen(s->method), ref);
+    h2_fields_add_ex(f, ":scheme", 7, "https", 5, ref);
     if (s->authority != NULL) {
-        h2_fields_add(f, ":authority", 10, s->authority, strlen(s->authority), false);
+        h2_fields_add_ex(f, ":authority", 10, s->authority, strlen(s->authority), ref);
     }
-    h2_fields_add(f, ":path", 5, s->path, strlen(s->path), false);
-    h2_fields_finish(&s->req);
+    h2_fields_add_ex(f, ":path", 5, s->path, strlen(s->path), ref);
     for (size_t i = 0; i < s->req.num; i++) {
         const nghttp2_nv *nv = &s->req.nv[i];
         if (is_owned_or_hop(s, nv)) {
             continue;
         }
-        h2_fields_add(f, (const char *)nv->name, nv->namelen, (const char *)nv->value, nv->valuelen,
-                      false);
+        h2_fields_add_ex(f, (const char *)nv->name, nv->namelen, (const char *)nv->value,
+                         nv->valuelen, ref);
     }
     if (s->is_grpc) {
         /* gRPC servers require it; it was dropped above as a hop-by-hop field. */
-        h2_fields_add(f, "te", 2, "trailers", 8, false);
+        h2_fields_add_ex(f, "te", 2, "trailers", 8, ref);
     }
+    const char *client_cert = s->c->authz.client_cert;
     for (size_t i = 0; i < az->num_headers; i++) {
         const struct policy_header *ph = &az->headers[i];
-        h2_fields_add(f, ph->name.p, ph->name.len, ph->value.p, ph->value.len, true);
+        /* The Client-Cert value is the connection's (authz_conn), not scratch. */
+        unsigned flags = client_cert != NULL && ph->value.p == client_cert ? H2F_REF_VALUE : 0;
+        h2_fields_add_ex(f, ph->name.p, ph->name.len, ph->value.p, ph->value.len, flags);
     }
-    h2_fields_add(f, "x-forwarded-for", 15, s->c->peer_ip, strlen(s->c->peer_ip), false);
-    h2_fields_add(f, "x-forwarded-proto", 17, "https", 5, false);
+    h2_fields_add_ex(f, "x-forwarded-for", 15, s->c->peer_ip, strlen(s->c->peer_ip), ref);
+    h2_fields_add_ex(f, "x-forwarded-proto", 17, "https", 5, ref);
     if (s->authority != NULL) {
-        h2_fields_add(f, "x-forwarded-host", 16, s->authority, strlen(s->authority), false);
+        h2_fields_add_ex(f, "x-forwarded-host", 16, s->authority, strlen(s->authority), ref);
     }
-    h2_fields_finish(f);
 }
 
 static void process_request(struct h2_stream *s)
@@ -539,25 +634,28 @@ static void process_request(struct h2_stream *s)
         answer(s, 413, GRPC_RESOURCE_EXHAUSTED, "body_too_large");
         return;
     }
-    const char *auth = s->authority;
-    if (auth == NULL) {
+    if (s->authority == NULL) {
         const nghttp2_nv *host = h2_fields_find(&s->req, "host");
-        if (host != NULL && host->valuelen <= MAX_AUTHORITY) {
-            s->authority = cg_xstrndup((const char *)host->value, host->valuelen);
-            auth = s->authority;
+        if (host != NULL && host->valuelen <= MAX_AUTHORITY &&
+            memchr(host->value, '\0', host->valuelen) == NULL) {
+            s->authority = (const char *)host->value; /* NUL-terminated copy in s->req */
         }
     }
-    authz_decide(s->c, cg_str_from_cstr(s->method), cg_str_from_cstr(auth),
+    authz_decide(s->c, cg_str_from_cstr(s->method), cg_str_from_cstr(s->authority),
                  cg_str_from_cstr(s->path), &s->az);
     s->decided = true;
     if (s->az.path.p != NULL) {
         /* From now on the normalized target is what is forwarded and logged; the
          * decision's slices point into per-connection scratch the next stream reuses. */
-        size_t cap = s->az.path.len + 1 + s->az.query.len + 1;
-        char *target = cg_xmalloc(cap);
-        snprintf(target, cap, "%.*s%s%.*s", (int)s->az.path.len, s->az.path.p,
-                 s->az.has_query ? "?" : "", (int)s->az.query.len, s->az.query.p);
-        free(s->path);
+        size_t len = s->az.path.len + (s->az.has_query ? 1 + s->az.query.len : 0);
+        char *target = h2_fields_store(&s->req, NULL, len);
+        memcpy(target, s->az.path.p, s->az.path.len);
+        if (s->az.has_query) {
+            target[s->az.path.len] = '?';
+            if (s->az.query.len > 0) {
+                memcpy(target + s->az.path.len + 1, s->az.query.p, s->az.query.len);
+            }
+        }
         s->path = target;
         s->az.path = (struct cg_str){NULL, 0};
         s->az.query = (struct cg_str){NULL, 0};
@@ -629,11 +727,6 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     return 0;
 }
 
-static char *dup_nv(const uint8_t *v, size_t len)
-{
-    return cg_xstrndup((const char *)v, len);
-}
-
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
@@ -654,7 +747,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
         return 0;
     }
     if (namelen > 0 && name[0] == ':') {
-        char **slot = NULL;
+        const char **slot = NULL;
         if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
             slot = &s->method;
         } else if (namelen == 7 && memcmp(name, ":scheme", 7) == 0) {
@@ -671,7 +764,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
             s->bad = true;
             return 0;
         }
-        *slot = dup_nv(value, valuelen);
+        *slot = h2_fields_store(&s->req, (const char *)value, valuelen);
         return 0;
     }
     if (namelen == 12 && memcmp(name, "content-type", 12) == 0 &&
@@ -857,7 +950,9 @@ static void flush(struct h2_server *h)
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
-    flush(arg);
+    struct h2_server *h = arg;
+    h->flush_scheduled = false;
+    flush(h);
 }
 
 struct h2_server *h2_server_new(struct client_conn *c)
@@ -908,6 +1003,7 @@ struct h2_server *h2_server_new(struct client_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->h2_max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim->h2_max_header_list},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     /* The connection window lets 16 streams use their whole window at once. */

@@ -12,6 +12,7 @@
 
 struct client_conn;
 struct h2_server;
+struct worker;
 
 /* h2_server_new attaches HTTP/2 processing to |c| after its handshake. Returns NULL
  * (and aborts |c|) if the session cannot be created. */
@@ -30,5 +31,9 @@ void h2_server_on_peer_closed(struct h2_server *h);
 /* h2_server_begin_drain: GOAWAY with the last stream id; open streams finish, then the
  * connection closes. */
 void h2_server_begin_drain(struct h2_server *h);
+
+/* h2_spare_streams_free frees the streams worker |w| keeps for reuse
+ * (w->spare_h2_streams). Called by worker_join once every connection is gone. */
+void h2_spare_streams_free(struct worker *w);
 
 #endif

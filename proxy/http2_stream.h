@@ -8,7 +8,8 @@
  * s->ops / s->backend when the request is authorized; it detaches itself (and frees
  * its own state) when it calls h2_stream_response_end or h2_stream_fail, and the server
  * detaches it through ops->cancel when the stream goes away first. After either, no
- * call crosses between them.
+ * call crosses between them, and the backend keeps no pointer to the stream: a freed
+ * stream's memory serves a later stream of the same worker.
  *
  * Bytes: request DATA accumulates in s->req_body; the backend removes what it forwards
  * and reports it with h2_stream_request_consumed, which reopens the client's flow
@@ -33,24 +34,49 @@ struct config;
 struct h2_server;
 struct h2_stream;
 
-/* struct h2_fields is a list of header fields owned by the list (copies). Names are
- * lower case. An all-zero struct is an empty list. */
+/* struct h2_fields is a list of header fields. Copied bytes live in blocks owned by
+ * the list that never move, so every nv entry points at its bytes as soon as it is
+ * added; clearing keeps the newest block for reuse. Every name and value is followed
+ * by a NUL (values may be used as C strings). An all-zero struct is an empty list. */
+struct h2_fields_block;
 struct h2_fields {
-    nghttp2_nv *nv; /* num entries; pointers valid after h2_fields_finish */
+    nghttp2_nv *nv; /* num entries, cap allocated */
     size_t num, cap;
-    char *buf; /* name and value bytes, each NUL-terminated */
-    size_t len, buf_cap;
-    bool finished;
+    struct h2_fields_block *block; /* newest block of copied bytes, older ones follow */
 };
 
+/* Flags of h2_fields_add_ex. */
+#define H2F_LOWER 0x1u     /* lower-case the (copied) name */
+#define H2F_REF_NAME 0x2u  /* refer to |name| instead of copying it */
+#define H2F_REF_VALUE 0x4u /* refer to |value| instead of copying it */
+
+/* h2_fields_add_ex appends one field. Without H2F_REF_* it copies name and value;
+ * with them the list refers to the caller's bytes, which must be NUL-terminated and
+ * outlive every use of the list (static strings, the stream's own request fields,
+ * per-connection values). H2F_LOWER applies to copied names only. */
+void h2_fields_add_ex(struct h2_fields *f, const char *name, size_t name_len, const char *value,
+                      size_t value_len, unsigned flags);
+
 /* h2_fields_add appends a copy of one field; |lower| lower-cases the name. */
-void h2_fields_add(struct h2_fields *f, const char *name, size_t name_len, const char *value,
-                   size_t value_len, bool lower);
-/* h2_fields_finish makes f->nv usable; adding afterwards is allowed (finish again). */
-void h2_fields_finish(struct h2_fields *f);
-/* h2_fields_find returns the value of the first field called |name| or NULL. */
-const nghttp2_nv *h2_fields_find(struct h2_fields *f, const char *name);
+static inline void h2_fields_add(struct h2_fields *f, const char *name, size_t name_len,
+                                 const char *value, size_t value_len, bool lower)
+{
+    h2_fields_add_ex(f, name, name_len, value, value_len, lower ? H2F_LOWER : 0);
+}
+
+/* h2_fields_store copies |len| bytes of |p| into the list's storage, NUL-terminated,
+ * without adding a field: the copy lives until h2_fields_clear or _cleanup. With |p|
+ * NULL the |len| bytes are left for the caller to fill. */
+char *h2_fields_store(struct h2_fields *f, const char *p, size_t len);
+
+/* h2_fields_find returns the first field called |name| (exact bytes) or NULL. */
+const nghttp2_nv *h2_fields_find(const struct h2_fields *f, const char *name);
+/* h2_fields_clear empties the list and keeps its newest block and entry array. */
 void h2_fields_clear(struct h2_fields *f);
+/* h2_fields_recycle is h2_fields_clear for a list about to be reused by another
+ * request: it keeps the storage only when it is of ordinary size. */
+void h2_fields_recycle(struct h2_fields *f);
+/* h2_fields_cleanup frees everything; the list is empty (all zero) afterwards. */
 void h2_fields_cleanup(struct h2_fields *f);
 
 /* Operations a backend offers to the stream. Each may be called only while attached. */
@@ -84,13 +110,15 @@ struct h2_stream {
     enum h2_stream_state state;
 
     /* Request as received. */
-    struct h2_fields req;                     /* regular fields, lower case, in order */
-    char *method, *scheme, *authority, *path; /* pseudo-header copies or NULL */
-    size_t header_bytes;                      /* RFC 9113 size (name + value + 32) so far */
-    bool too_large;                           /* header list over the limit: answer 431 */
-    bool bad;                                 /* malformed in a way nghttp2 lets through: 400 */
-    bool is_grpc;                             /* content-type application/grpc* */
-    bool req_end;                             /* END_STREAM received */
+    struct h2_fields req; /* regular fields, lower case, in order */
+    /* Pseudo-header copies (in req's storage) or NULL; path becomes the normalized
+     * target once decided, authority the Host field's value when :authority is absent. */
+    const char *method, *scheme, *authority, *path;
+    size_t header_bytes; /* RFC 9113 size (name + value + 32) so far */
+    bool too_large;      /* header list over the limit: answer 431 */
+    bool bad;            /* malformed in a way nghttp2 lets through: 400 */
+    bool is_grpc;        /* content-type application/grpc* */
+    bool req_end;        /* END_STREAM received */
     bool has_req_trailers;
     struct h2_fields req_trailers;
     int64_t content_length;    /* -1 when absent */
@@ -133,6 +161,12 @@ struct h2_stream {
  * is detached. */
 void h2_stream_response_head(struct h2_stream *s, int status, struct h2_fields *fields,
                              bool end_stream);
+
+/* h2_stream_response_head_nv is h2_stream_response_head with the fields as |num|
+ * entries of |nva| (regular fields; names in any case: nghttp2 lower-cases them as it
+ * copies them, before this returns). */
+void h2_stream_response_head_nv(struct h2_stream *s, int status, const nghttp2_nv *nva, size_t num,
+                                bool end_stream);
 
 /* h2_stream_response_data tells that bytes were appended to s->resp_body. */
 void h2_stream_response_data(struct h2_stream *s);

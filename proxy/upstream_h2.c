@@ -141,7 +141,6 @@ static ssize_t read_req(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t le
     if (evbuffer_get_length(s->req_body) == 0 && s->req_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (s->has_req_trailers && s->req_trailers.num > 0) {
-            h2_fields_finish(&s->req_trailers);
             if (nghttp2_submit_trailer(ng, id, s->req_trailers.nv, s->req_trailers.num) == 0) {
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
             }
@@ -181,7 +180,6 @@ static void submit(struct uh2_stream *b)
 {
     struct uh2_session *x = b->sess;
     struct h2_stream *s = b->s;
-    h2_fields_finish(&s->fwd);
     bool body = !(s->req_end && evbuffer_get_length(s->req_body) == 0 && !s->has_req_trailers);
     nghttp2_data_provider prd = {.source.ptr = b, .read_callback = read_req};
     int32_t id = nghttp2_submit_request(x->ng, NULL, s->fwd.nv, s->fwd.num, body ? &prd : NULL, b);

@@ -18,6 +18,7 @@
 #include "proxy/conn.h"
 #include "proxy/http1_parse.h"
 #include "proxy/http1_server.h"
+#include "proxy/http2_server.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 #include "proxy/upstream_h2.h"
@@ -176,6 +177,7 @@ void worker_join(struct worker *w)
     }
     /* Closed connections gave their exchanges back: none is in use now. */
     h1_spare_exchanges_free(w);
+    h2_spare_streams_free(w);
     for (size_t i = 0; i < w->srv->cfg->num_upstreams; i++) {
         upstream_h2_pool_free(w->h2_pools[i]);
         upstream_pool_free(w->pools[i]);

@@ -48,6 +48,7 @@ struct worker_scratch {
  * requests, so a busy worker does not allocate per request while a burst does not pin
  * its peak for ever (the same order as limits.upstream_pool_max_idle). */
 #define WORKER_MAX_SPARE_H1_EXCHANGES 128
+#define WORKER_MAX_SPARE_H2_STREAMS 128
 
 struct worker {
     struct server *srv;
@@ -74,6 +75,9 @@ struct worker {
     struct h1_exchange *spare_h1_exchanges; /* unused exchanges, a list owned and linked
                                                by proxy/http1_server.c */
     size_t num_spare_h1_exchanges;          /* at most WORKER_MAX_SPARE_H1_EXCHANGES */
+    struct h2_stream *spare_h2_streams;     /* closed streams for reuse, owned and linked
+                                               by proxy/http2_server.c */
+    size_t num_spare_h2_streams;            /* at most WORKER_MAX_SPARE_H2_STREAMS */
     uint64_t next_conn_id;
     uint64_t next_request_id;
 };
