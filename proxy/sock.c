@@ -283,6 +283,27 @@ ssize_t sock_read(struct sock *s, struct evbuffer *in, size_t max)
         if (want > max - have) {
             want = max - have;
         }
+        if (want <= READ_MIN && total == 0) {
+            /* Small messages: read on the stack and copy what came into a chain of its
+             * size, which malloc serves from its per-thread cache, instead of taking a
+             * 4 KiB chain from the arena for each request (callgrind: ~700
+             * instructions per proxied request). */
+            char small[READ_MIN];
+            ssize_t r = read(s->fd, small, want);
+            if (r <= 0) {
+                return r;
+            }
+            if (evbuffer_add(in, small, (size_t)r) != 0) {
+                errno = ENOMEM;
+                return -1;
+            }
+            s->last_read = (size_t)r;
+            total = (size_t)r;
+            if ((size_t)r < want) {
+                break; /* the kernel had no more */
+            }
+            continue;
+        }
         struct evbuffer_iovec v[2];
         int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
         if (nv <= 0) {
