@@ -1061,19 +1061,28 @@ error:
     return H1_CHUNKED_ERROR;
 }
 
-bool h1_connection_lists(const struct h1_header *headers, size_t num_headers,
-                         struct cg_str name)
+void h1_mark_hop_by_hop(struct h1_header *headers, size_t num_headers)
 {
+    bool any_connection = false;
     for (size_t i = 0; i < num_headers; i++) {
-        if (!cg_str_case_eq_cstr(headers[i].name, "connection")) {
+        headers[i].hop_by_hop = h1_header_is_hop_by_hop(headers[i].name);
+        any_connection = any_connection || (headers[i].hop_by_hop && headers[i].name.len == 10 &&
+                                            cg_str_case_eq(headers[i].name, CG_STR_LIT("connection")));
+    }
+    if (!any_connection) {
+        return;
+    }
+    for (size_t i = 0; i < num_headers; i++) {
+        if (!cg_str_case_eq(headers[i].name, CG_STR_LIT("connection"))) {
             continue;
         }
         struct cg_str list = headers[i].value, tok;
         while (cg_str_next_token(&list, &tok)) {
-            if (cg_str_case_eq(tok, name)) {
-                return true;
+            for (size_t j = 0; j < num_headers; j++) {
+                if (!headers[j].hop_by_hop && cg_str_case_eq(headers[j].name, tok)) {
+                    headers[j].hop_by_hop = true;
+                }
             }
         }
     }
-    return false;
 }

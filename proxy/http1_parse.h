@@ -58,6 +58,7 @@ enum h1_body_kind {
 struct h1_header {
     struct cg_str name;  /* token, original case */
     struct cg_str value; /* leading and trailing whitespace removed */
+    bool hop_by_hop;     /* set by h1_mark_hop_by_hop */
 };
 
 /* Flags summarising the headers that matter to a proxy. */
@@ -187,11 +188,10 @@ enum h1_chunked_result h1_chunked_step(struct h1_chunked *c, const char *buf, si
 /* h1_is_token_char reports whether |c| may appear in a token (RFC 9110 §5.6.2). */
 bool h1_is_token_char(unsigned char c);
 
-/* h1_connection_lists reports whether |name| is one of the comma-separated tokens of
- * the Connection fields among |headers| (case-insensitive): such a field is hop-by-hop
- * too (RFC 9110 §7.6.1). */
-bool h1_connection_lists(const struct h1_header *headers, size_t num_headers,
-                         struct cg_str name);
+/* h1_mark_hop_by_hop sets hop_by_hop on every field a proxy must not forward: the
+ * fixed ones (h1_header_is_hop_by_hop) and those the Connection fields name (RFC 9110
+ * §7.6.1), in one pass over the Connection tokens rather than one per field. */
+void h1_mark_hop_by_hop(struct h1_header *headers, size_t num_headers);
 
 /* h1_header_is_hop_by_hop reports whether |name| is a hop-by-hop field a proxy must not
  * forward (RFC 9110 §7.6.1): Connection, Keep-Alive, Proxy-Connection, TE,

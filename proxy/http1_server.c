@@ -458,11 +458,10 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
     hw_str(&w, path);
     HW_LIT(&w, " HTTP/1.1\r\n");
     bool has_host = false;
+    h1_mark_hop_by_hop(req->headers, req->num_headers);
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct h1_header *hd = &req->headers[i];
-        if (h1_header_is_hop_by_hop(hd->name) ||
-            h1_connection_lists(req->headers, req->num_headers, hd->name) ||
-            cg_str_case_eq_cstr(hd->name, "content-length") ||
+        if (hd->hop_by_hop || cg_str_case_eq_cstr(hd->name, "content-length") ||
             cg_str_case_eq_cstr(hd->name, "expect") || authz_header_is_owned(h->c, hd->name)) {
             continue;
         }
@@ -766,10 +765,10 @@ static void write_response_head(struct h1_server *h, const struct h1_response *r
     HW_LIT(&w, " ");
     hw_str(&w, resp->reason);
     HW_LIT(&w, "\r\n");
+    h1_mark_hop_by_hop(resp->headers, resp->num_headers);
     for (size_t i = 0; i < resp->num_headers; i++) {
         const struct h1_header *hd = &resp->headers[i];
-        if (h1_header_is_hop_by_hop(hd->name) ||
-            h1_connection_lists(resp->headers, resp->num_headers, hd->name)) {
+        if (hd->hop_by_hop) {
             continue;
         }
         /* Content-Length is rewritten below for bodies we frame; a HEAD or 304 answer

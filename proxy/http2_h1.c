@@ -292,25 +292,6 @@ static void on_up_drain(void *arg)
     pump_and_time(arg);
 }
 
-/* mark_connection_listed sets drop[i] for every field whose name a Connection field
- * lists (RFC 9110 §7.6.1): one pass over the tokens instead of one per field. */
-static void mark_connection_listed(const struct h1_response *resp, bool *drop)
-{
-    for (size_t i = 0; i < resp->num_headers; i++) {
-        if (!cg_str_case_eq(resp->headers[i].name, CG_STR_LIT("connection"))) {
-            continue;
-        }
-        struct cg_str list = resp->headers[i].value, tok;
-        while (cg_str_next_token(&list, &tok)) {
-            for (size_t j = 0; j < resp->num_headers; j++) {
-                if (!drop[j] && cg_str_case_eq(resp->headers[j].name, tok)) {
-                    drop[j] = true;
-                }
-            }
-        }
-    }
-}
-
 /* parse_head handles interim responses and the final head. Returns 1 when the head
  * was delivered and a body follows, 0 when more bytes are needed, -1 when the backend
  * is gone (error or complete response). */
@@ -348,13 +329,12 @@ static int parse_head(struct h2h1 *b)
         }
         /* Fields point into |in| until it is drained below; nghttp2 copies them and
          * lower-cases the names when the head is submitted. */
-        bool drop[MAX_RESPONSE_HEADERS] = {false};
-        mark_connection_listed(&resp, drop);
+        h1_mark_hop_by_hop(resp.headers, resp.num_headers);
         nghttp2_nv nva[MAX_RESPONSE_HEADERS];
         size_t num = 0;
         for (size_t i = 0; i < resp.num_headers; i++) {
             const struct h1_header *hd = &resp.headers[i];
-            if (drop[i] || h1_header_is_hop_by_hop(hd->name)) {
+            if (hd->hop_by_hop) {
                 continue;
             }
             if (resp.body != H1_BODY_LENGTH && resp.body != H1_BODY_NONE &&

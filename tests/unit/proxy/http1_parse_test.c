@@ -550,6 +550,40 @@ START_TEST(test_hop_by_hop_and_token)
 }
 END_TEST
 
+static struct h1_header hdr(const char *name, const char *value)
+{
+    return (struct h1_header){cg_str_from_cstr(name), cg_str_from_cstr(value), false};
+}
+
+START_TEST(test_mark_hop_by_hop)
+{
+    /* Fixed hop-by-hop fields, and the ones Connection names (any case, any of several
+     * Connection fields, empty list elements skipped). */
+    struct h1_header h[] = {
+        hdr("Host", "db"),           hdr("Connection", "close, X-Secret ,,"),
+        hdr("x-secret", "1"),        hdr("Keep-Alive", "timeout=5"),
+        hdr("X-Kept", "2"),          hdr("connection", "x-other"),
+        hdr("X-OTHER", "3"),         hdr("Transfer-Encoding", "chunked"),
+        hdr("Content-Length", "10"),
+    };
+    size_t n = sizeof(h) / sizeof(h[0]);
+    for (size_t i = 0; i < n; i++) {
+        h[i].hop_by_hop = i % 2 == 0; /* stale values are overwritten */
+    }
+    h1_mark_hop_by_hop(h, n);
+    const bool want[] = {false, true, true, true, false, true, true, true, false};
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(h[i].hop_by_hop == want[i], "%.*s", (int)h[i].name.len, h[i].name.p);
+    }
+    /* Without a Connection field only the fixed names count. */
+    struct h1_header plain[] = {hdr("Host", "db"), hdr("TE", "trailers"), hdr("close", "x")};
+    h1_mark_hop_by_hop(plain, 3);
+    ck_assert(!plain[0].hop_by_hop);
+    ck_assert(plain[1].hop_by_hop);
+    ck_assert(!plain[2].hop_by_hop);
+}
+END_TEST
+
 /* ---- responses -------------------------------------------------------------------- */
 
 struct resp_case {
@@ -937,6 +971,7 @@ static Suite *http1_suite(void)
     tcase_add_test(tc, test_request_values);
     tcase_add_test(tc, test_request_incremental);
     tcase_add_test(tc, test_hop_by_hop_and_token);
+    tcase_add_test(tc, test_mark_hop_by_hop);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("response");
