@@ -91,6 +91,39 @@ class UpstreamFailureTest(ResilienceBase):
             s.sendall(h.request_bytes("GET", "/rr-ka-%d" % i, "localhost:%d" % cg.port))
             self.assertEqual(rd.read().status, 200)
 
+    def test_pooled_upstream_connection_expires(self):
+        # A pooled upstream connection serves the next request, and is closed once it
+        # has been idle for keepalive_idle (the pool's sweep), not reused after that.
+        # One worker: pools are per worker, and the kernel spreads client connections.
+        cg = self.certgate(timeouts={"keepalive_idle": 1000}, overrides={"workers": 1})
+        e1 = self.get(cg, "/pool-1").json()
+        e2 = self.get(cg, "/pool-2").json()
+        self.assertEqual(e2["connection_id"], e1["connection_id"], (e1, e2))
+        self.assertEqual(e2["request_index_on_connection"], e1["request_index_on_connection"] + 1)
+        time.sleep(2.5)
+        e3 = self.get(cg, "/pool-3").json()
+        self.assertNotEqual(e3["connection_id"], e1["connection_id"],
+                            "an upstream connection idle for 2.5 s was reused: %r" % e3)
+        self.assertEqual(e3["request_index_on_connection"], 1, e3)
+
+    def test_upstream_closed_while_pooled(self):
+        # The database closes a pooled connection (the backend's idle timeout, a restart):
+        # the next request goes over a new connection and succeeds.
+        b = self.backend_on()
+        cg = self.certgate([b.port])
+        self.assertEqual(self.get(cg, "/before").status, 200)
+        b.kill()
+        b2 = self.backend_on(b.port, name="backend3")
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.get(cg, "/after")
+            if r.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["request_index_on_connection"], 1, r.json())
+        self.assertIn("/after", b2.requests())
+
     def test_upstream_closes_mid_response_no_hang(self):
         # The backend answers read-until-close; the client must get every byte and EOF.
         cg = self.certgate()
