@@ -98,3 +98,37 @@ const char *h1_status_text(int status)
         return "Status";
     }
 }
+
+const char *h1_error_name(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 403:
+        return "forbidden";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "content_too_large";
+    case 414:
+        return "uri_too_long";
+    case 417:
+        return "expectation_failed";
+    case 421:
+        return "misdirected_request";
+    case 431:
+        return "header_fields_too_large";
+    case 502:
+        return "bad_gateway";
+    case 503:
+        return "service_unavailable";
+    case 504:
+        return "gateway_timeout";
+    case 505:
+        return "http_version_not_supported";
+    default:
+        return "error";
+    }
+}

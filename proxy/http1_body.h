@@ -28,4 +28,8 @@ void h1_body_chunk_header(struct evbuffer *out, size_t n);
  * for codes certgate never answers itself. Static storage. */
 const char *h1_status_text(int status);
 
+/* h1_error_name returns the snake_case name of an error status for the JSON bodies
+ * certgate answers with ("bad_gateway"), or "error". */
+const char *h1_error_name(int status);
+
 #endif

@@ -287,40 +287,6 @@ static void log_exchange(struct h1_server *h)
 
 /* ---- answers certgate gives itself --------------------------------------------- */
 
-static const char *error_name(int status)
-{
-    switch (status) {
-    case 400:
-        return "bad_request";
-    case 403:
-        return "forbidden";
-    case 405:
-        return "method_not_allowed";
-    case 408:
-        return "request_timeout";
-    case 413:
-        return "content_too_large";
-    case 414:
-        return "uri_too_long";
-    case 417:
-        return "expectation_failed";
-    case 421:
-        return "misdirected_request";
-    case 431:
-        return "header_fields_too_large";
-    case 502:
-        return "bad_gateway";
-    case 503:
-        return "service_unavailable";
-    case 504:
-        return "gateway_timeout";
-    case 505:
-        return "http_version_not_supported";
-    default:
-        return "error";
-    }
-}
-
 static void make_request_id(struct h1_server *h)
 {
     worker_request_id(h->c->w, h->ex->request_id);
@@ -360,7 +326,7 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
     char body[256];
     int body_len =
         snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                 error_name(status), reason, ex->request_id);
+                 h1_error_name(status), reason, ex->request_id);
     struct evbuffer *out = out_buf(h);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"

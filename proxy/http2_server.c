@@ -11,6 +11,7 @@
 #include "proxy/authz.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
+#include "proxy/http1_body.h"
 #include "proxy/http2_stream.h"
 #include "proxy/request_log.h"
 #include "proxy/server.h"
@@ -322,34 +323,6 @@ static void submit(struct h2_stream *s, int status, const nghttp2_nv *fields, si
     schedule(s->h);
 }
 
-static const char *error_name(int status)
-{
-    switch (status) {
-    case 400:
-        return "bad_request";
-    case 403:
-        return "forbidden";
-    case 405:
-        return "method_not_allowed";
-    case 413:
-        return "content_too_large";
-    case 414:
-        return "uri_too_long";
-    case 421:
-        return "misdirected_request";
-    case 431:
-        return "header_fields_too_large";
-    case 502:
-        return "bad_gateway";
-    case 503:
-        return "service_unavailable";
-    case 504:
-        return "gateway_timeout";
-    default:
-        return "error";
-    }
-}
-
 static void add_grpc_status(struct h2_fields *f, int grpc_status, const char *reason)
 {
     char gs[16];
@@ -376,7 +349,7 @@ static void answer(struct h2_stream *s, int status, int grpc_status, const char 
         char body[256];
         int n = snprintf(body, sizeof(body),
                          "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                         error_name(status), reason, s->request_id);
+                         h1_error_name(status), reason, s->request_id);
         char len[16];
         int ln = snprintf(len, sizeof(len), "%d", n);
         h2_fields_add(&f, "content-type", 12, "application/json", 16, false);
