@@ -1,7 +1,6 @@
 #include "proxy/sock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
