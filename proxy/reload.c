@@ -38,6 +38,7 @@ struct watched {
 
 struct reloader {
     struct server *srv;
+    struct event_base *base;
     int fd; /* inotify descriptor, -1 if unavailable */
     struct event *ev_inotify;
     struct event *ev_debounce;
@@ -219,31 +220,45 @@ int reloader_new(struct server *srv, struct event_base *base, struct reloader **
 {
     struct reloader *r = cg_xcalloc(1, sizeof(*r));
     r->srv = srv;
-    r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (r->fd < 0) {
-        CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
-    }
+    r->base = base;
+    r->fd = -1;
     const struct config *cfg = srv->cfg;
     r->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*r->listeners));
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         const struct config_listener *l = &cfg->listeners[i];
         struct watched *w = &r->listeners[i];
         w->policy = file_id_of(l->policy);
-        watch_dir_of(r, l->policy);
         w->num_cert_files = l->tls.num_certificates * 3;
         w->cert_files = cg_xcalloc(w->num_cert_files, sizeof(*w->cert_files));
         for (size_t k = 0; k < w->num_cert_files; k++) {
             w->cert_files[k] = file_id_of(cert_file_path(l, k));
-            watch_dir_of(r, cert_file_path(l, k));
         }
     }
     r->ev_debounce = evtimer_new(base, on_debounce, r);
-    if (r->fd >= 0) {
-        r->ev_inotify = event_new(base, r->fd, EV_READ | EV_PERSIST, on_inotify, r);
-        event_add(r->ev_inotify, NULL);
-    }
     *out = r;
     return CG_OK;
+}
+
+void reloader_start(struct reloader *r)
+{
+    r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->fd < 0) {
+        CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
+    }
+    const struct config *cfg = r->srv->cfg;
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        watch_dir_of(r, l->policy);
+        for (size_t k = 0; k < r->listeners[i].num_cert_files; k++) {
+            watch_dir_of(r, cert_file_path(l, k));
+        }
+    }
+    if (r->fd >= 0) {
+        r->ev_inotify = event_new(r->base, r->fd, EV_READ | EV_PERSIST, on_inotify, r);
+        event_add(r->ev_inotify, NULL);
+    }
+    /* What changed between reloader_new and the watches, inotify cannot tell us. */
+    reloader_reload(r, false);
 }
 
 void reloader_free(struct reloader *r)

@@ -22,9 +22,15 @@
 struct server;
 struct reloader;
 
-/* reloader_new watches the files of |srv|'s listeners from |base| (the main loop). */
+/* reloader_new notes the identity of |srv|'s policy and certificate files, for a
+ * reloader on |base| (the main loop); call it before loading them. reloader_start
+ * then watches them (inotify) and reloads at once what changed since reloader_new:
+ * call it once they are loaded and certgate's own startup files are written, so that
+ * a change made while certgate starts is neither missed nor seen twice. */
 int reloader_new(struct server *srv, struct event_base *base, struct reloader **out,
                  struct cg_errbuf *err);
+
+void reloader_start(struct reloader *r);
 
 /* reloader_reload re-reads what changed on disk (|force|: everything, as on SIGHUP). */
 void reloader_reload(struct reloader *r, bool force);

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "policy/policy.h"
@@ -214,11 +215,19 @@ int server_run(struct config *cfg)
     RAND_bytes((uint8_t *)&srv->instance_id, sizeof(srv->instance_id));
     atomic_init(&srv->connections, 0);
 
+    /* The reloader notes the policy and certificate files before they are loaded and
+     * watches them before the first connection: a change made while we start up (a
+     * deployment writing the policy right after launching us) is reloaded, not missed. */
+    struct main_loop m = {.srv = srv, .base = event_base_new()};
+    CG_BUG_ON(m.base == NULL);
+    reloader_new(srv, m.base, &m.reloader, &err);
+
     int rc = setup_listeners(srv, &err);
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &srv->access_log, &err);
     }
     if (rc == CG_OK) {
+        reloader_start(m.reloader);
         rc = start_workers(srv, &err);
     }
     if (rc != CG_OK) {
@@ -226,11 +235,12 @@ int server_run(struct config *cfg)
         for (unsigned i = 0; i < srv->num_workers && srv->workers[i] != NULL; i++) {
             worker_post(srv->workers[i], worker_begin_drain, NULL);
         }
+        reloader_free(m.reloader);
+        event_base_free(m.base);
         server_free(srv);
         return 1;
     }
 
-    struct main_loop m = {.srv = srv, .base = event_base_new()};
     struct event *ev_term = evsignal_new(m.base, SIGTERM, on_stop_signal, &m);
     struct event *ev_int = evsignal_new(m.base, SIGINT, on_stop_signal, &m);
     struct event *ev_hup = evsignal_new(m.base, SIGHUP, on_hup, &m);
@@ -238,7 +248,6 @@ int server_run(struct config *cfg)
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
     pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
-    reloader_new(srv, m.base, &m.reloader, &err);
     struct renewer *renewer = renewer_new(srv, m.base, m.reloader);
     /* The admin API runs on this (main) loop: its operations write files and publish. */
     struct admin_server *admin = NULL;
