@@ -1,8 +1,14 @@
 #include "proxy/http1_body.h"
 
+#include "common/str.h"
+
 void h1_body_chunk_header(struct evbuffer *out, size_t n)
 {
-    evbuffer_add_printf(out, "%zx\r\n", n);
+    char line[16 + 2];
+    char *e = cg_put_hex(line, n, 1);
+    *e++ = '\r';
+    *e++ = '\n';
+    evbuffer_add(out, line, (size_t)(e - line));
 }
 
 int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,

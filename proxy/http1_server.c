@@ -12,6 +12,7 @@
 #include "common/mem.h"
 #include "proxy/authz.h"
 #include "proxy/conn.h"
+#include "proxy/head_writer.h"
 #include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
 #include "proxy/request_log.h"
@@ -346,57 +347,6 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
 }
 
 /* ---- request head --------------------------------------------------------------- */
-
-/* A head is assembled in one contiguous reservation of its evbuffer, sized by an upper
- * bound computed first: one memcpy per piece instead of an evbuffer_add each, and no
- * printf on the way. */
-struct head_writer {
-    struct evbuffer *buf;
-    struct evbuffer_iovec v;
-    char *p, *end;
-};
-
-static void hw_begin(struct head_writer *w, struct evbuffer *buf, size_t bound)
-{
-    w->buf = buf;
-    CG_BUG_ON(evbuffer_reserve_space(buf, (ev_ssize_t)bound, &w->v, 1) != 1);
-    w->p = w->v.iov_base;
-    w->end = w->p + w->v.iov_len;
-}
-
-static void hw_put(struct head_writer *w, const void *s, size_t n)
-{
-    CG_BUG_ON(n > (size_t)(w->end - w->p)); /* the bound was wrong */
-    memcpy(w->p, s, n);
-    w->p += n;
-}
-
-#define HW_LIT(w, s) hw_put((w), (s), sizeof(s) - 1)
-
-static void hw_str(struct head_writer *w, struct cg_str s)
-{
-    hw_put(w, s.p, s.len);
-}
-
-static void hw_header(struct head_writer *w, struct cg_str name, struct cg_str value)
-{
-    hw_str(w, name);
-    HW_LIT(w, ": ");
-    hw_str(w, value);
-    HW_LIT(w, "\r\n");
-}
-
-static void hw_u64(struct head_writer *w, uint64_t v)
-{
-    CG_BUG_ON(w->end - w->p < 20);
-    w->p = cg_put_u64(w->p, v);
-}
-
-static void hw_end(struct head_writer *w)
-{
-    w->v.iov_len = (size_t)(w->p - (char *)w->v.iov_base);
-    evbuffer_commit_space(w->buf, &w->v, 1);
-}
 
 /* Bytes the fixed lines of a head can add (framing, Connection, X-Forwarded-*, ...). */
 #define HEAD_FIXED_MAX 512

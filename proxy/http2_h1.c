@@ -21,6 +21,7 @@
 #include "common/str.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
+#include "proxy/head_writer.h"
 #include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
 #include "proxy/http2_stream.h"
@@ -87,12 +88,6 @@ static void fail(struct h2h1 *b, int status, const char *reason)
     h2_stream_fail(s, status, grpc_status_from_http(status), reason);
 }
 
-static char *put(char *p, const void *data, size_t len)
-{
-    memcpy(p, data, len);
-    return p + len;
-}
-
 static bool name_is(const nghttp2_nv *nv, const char *name, size_t len)
 {
     return nv->namelen == len && memcmp(nv->name, name, len) == 0;
@@ -116,17 +111,14 @@ static void write_head(struct h2h1 *b, struct evbuffer *out)
             max += f->nv[i].namelen + f->nv[i].valuelen + 4;
         }
     }
-    struct evbuffer_iovec v;
-    CG_BUG_ON(evbuffer_reserve_space(out, (ev_ssize_t)max, &v, 1) < 1 || v.iov_len < max);
-    char *p = v.iov_base;
-    p = put(p, s->method, method_len);
-    *p++ = ' ';
-    p = put(p, s->path, path_len);
-    p = put(p, " HTTP/1.1\r\n", 11);
+    struct head_writer w;
+    hw_begin(&w, out, max);
+    hw_put(&w, s->method, method_len);
+    HW_LIT(&w, " ");
+    hw_put(&w, s->path, path_len);
+    HW_LIT(&w, " HTTP/1.1\r\n");
     if (s->authority != NULL) {
-        p = put(p, "Host: ", 6);
-        p = put(p, s->authority, auth_len);
-        p = put(p, "\r\n", 2);
+        hw_header(&w, CG_STR_LIT("Host"), (struct cg_str){s->authority, auth_len});
     }
     bool cookie = false;
     for (size_t i = 0; i < f->num; i++) {
@@ -141,37 +133,34 @@ static void write_head(struct h2h1 *b, struct evbuffer *out)
             }
             /* One field, the crumbs joined with "; " (RFC 9113 §8.2.3). */
             cookie = true;
-            p = put(p, "cookie: ", 8);
+            HW_LIT(&w, "cookie: ");
             bool first = true;
             for (size_t j = i; j < f->num; j++) {
                 if (name_is(&f->nv[j], "cookie", 6)) {
                     if (!first) {
-                        p = put(p, "; ", 2);
+                        HW_LIT(&w, "; ");
                     }
-                    p = put(p, f->nv[j].value, f->nv[j].valuelen);
+                    hw_put(&w, f->nv[j].value, f->nv[j].valuelen);
                     first = false;
                 }
             }
-            p = put(p, "\r\n", 2);
+            HW_LIT(&w, "\r\n");
             continue;
         }
-        p = put(p, nv->name, nv->namelen);
-        p = put(p, ": ", 2);
-        p = put(p, nv->value, nv->valuelen);
-        p = put(p, "\r\n", 2);
+        hw_header(&w, (struct cg_str){(const char *)nv->name, nv->namelen},
+                  (struct cg_str){(const char *)nv->value, nv->valuelen});
     }
     b->chunked = false;
     if (s->content_length >= 0) {
-        p = put(p, "Content-Length: ", 16);
-        p = cg_put_u64(p, (uint64_t)s->content_length);
-        p = put(p, "\r\n", 2);
+        HW_LIT(&w, "Content-Length: ");
+        hw_u64(&w, (uint64_t)s->content_length);
+        HW_LIT(&w, "\r\n");
     } else if (!s->req_end || evbuffer_get_length(s->req_body) > 0) {
-        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
+        HW_LIT(&w, "Transfer-Encoding: chunked\r\n");
         b->chunked = true;
     }
-    p = put(p, "\r\n", 2);
-    v.iov_len = (size_t)(p - (char *)v.iov_base);
-    CG_BUG_ON(v.iov_len > max || evbuffer_commit_space(out, &v, 1) != 0);
+    HW_LIT(&w, "\r\n");
+    hw_end(&w);
 }
 
 static void acquire(struct h2h1 *b)
@@ -238,11 +227,7 @@ static bool pump_request(struct h2h1 *b)
         }
         size_t n = avail < hw - outlen ? avail : hw - outlen;
         if (b->chunked) {
-            char line[20];
-            char *e = cg_put_hex(line, n, 1);
-            *e++ = '\r';
-            *e++ = '\n';
-            evbuffer_add(out, line, (size_t)(e - line));
+            h1_body_chunk_header(out, n);
         }
         evbuffer_remove_buffer(s->req_body, out, n);
         if (b->chunked) {

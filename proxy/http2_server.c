@@ -283,17 +283,16 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     return n;
 }
 
-/* format_status writes a 3-digit status code (RFC 9110 §15) and returns its length. */
+/* format_status writes a status code (RFC 9110 §15: three digits) and returns its
+ * length. */
 static size_t format_status(char *out, size_t cap, int status)
 {
     if (status < 100 || status > 999) {
         return (size_t)snprintf(out, cap, "%d", status);
     }
-    out[0] = (char)('0' + status / 100);
-    out[1] = (char)('0' + status / 10 % 10);
-    out[2] = (char)('0' + status % 10);
-    out[3] = '\0';
-    return 3;
+    char *end = cg_put_u64(out, (uint64_t)status);
+    *end = '\0';
+    return (size_t)(end - out);
 }
 
 static void submit(struct h2_stream *s, int status, const nghttp2_nv *fields, size_t num,
