@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/bug.h"
 #include "common/err.h"
 
 /* Reads are sized from the previous one, between these bounds: a small response does
@@ -208,6 +209,11 @@ static void teardown(struct sock *s)
     if (s->out == NULL) {
         return;
     }
+    if (sock_parked(s)) {
+        evbuffer_remove_cb_entry(s->park_buf, s->park_cb);
+        s->park_cb = NULL;
+        s->park_buf = NULL;
+    }
     event_del(&s->ev_read);
     event_del(&s->ev_write);
     evbuffer_remove_cb_entry(s->out, s->out_cb);
@@ -238,16 +244,59 @@ int sock_detach(struct sock *s)
 void sock_read_start(struct sock *s)
 {
     if (!s->reading) {
-        event_add(&s->ev_read, NULL);
         s->reading = true;
+        if (!sock_parked(s)) {
+            event_add(&s->ev_read, NULL);
+        }
     }
 }
 
 void sock_read_stop(struct sock *s)
 {
     if (s->reading) {
-        event_del(&s->ev_read);
         s->reading = false;
+        event_del(&s->ev_read);
+    }
+}
+
+static void on_park_buf_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                                void *arg)
+{
+    struct sock *s = arg;
+    if (info->n_deleted == 0 || evbuffer_get_length(buf) >= s->park_max) {
+        return;
+    }
+    bool resume = s->reading;
+    sock_unpark(s);
+    if (resume) {
+        sock_kick_read(s); /* bytes may wait above the socket too */
+    }
+}
+
+void sock_park(struct sock *s, struct evbuffer *buf, size_t max)
+{
+    if (sock_parked(s)) {
+        return;
+    }
+    s->park_buf = buf;
+    s->park_max = max;
+    s->park_cb = evbuffer_add_cb(buf, on_park_buf_changed, s);
+    CG_BUG_ON(s->park_cb == NULL);
+    if (s->reading) {
+        event_del(&s->ev_read);
+    }
+}
+
+void sock_unpark(struct sock *s)
+{
+    if (!sock_parked(s)) {
+        return;
+    }
+    evbuffer_remove_cb_entry(s->park_buf, s->park_cb);
+    s->park_cb = NULL;
+    s->park_buf = NULL;
+    if (s->reading) {
+        event_add(&s->ev_read, NULL);
     }
 }
 

@@ -52,12 +52,15 @@ struct sock {
     struct evbuffer_cb_entry *out_cb;
     const struct sock_callbacks *cbs;
     void *arg;
+    struct evbuffer *park_buf; /* sock_park: reads wait until it falls below park_max */
+    size_t park_max;
+    struct evbuffer_cb_entry *park_cb; /* set while parked */
     size_t low_water;      /* on_drain threshold */
     size_t last_read;      /* bytes the last sock_read got: sizes the next one */
     uint32_t write_ms;     /* give up when blocked on writing this long; 0 = never */
     int fd;
     bool connecting;
-    bool reading;       /* ev_read registered */
+    bool reading;       /* the owner reads (ev_read registered unless parked) */
     bool write_blocked; /* ev_write registered: the send buffer was full */
     bool kicked;        /* sock_kick_read activated ev_read by hand */
 };
@@ -87,6 +90,19 @@ int sock_detach(struct sock *s);
  * persistent event that has one each time sock_kick_read runs it. */
 void sock_read_start(struct sock *s);
 void sock_read_stop(struct sock *s);
+
+/* sock_park stops reading while |buf| (the owner's input) holds |max| bytes or more
+ * that the owner has not consumed: a level-triggered socket would otherwise wake us
+ * for nothing. Once the owner drains |buf| below |max|, reading resumes, with a kick
+ * (unless the owner called sock_read_stop meanwhile). sock_unpark ends it early. The
+ * owner frees |buf| only after sock_unpark or sock_cleanup. */
+void sock_park(struct sock *s, struct evbuffer *buf, size_t max);
+void sock_unpark(struct sock *s);
+
+static inline bool sock_parked(const struct sock *s)
+{
+    return s->park_cb != NULL;
+}
 
 /* sock_kick_read calls on_readable from the loop, without new bytes: for an owner that
  * resumes reading with data still buffered above the socket. */

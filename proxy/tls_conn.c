@@ -100,34 +100,6 @@ static void finish(struct tls_conn *tc, enum tls_conn_end end)
     tc->cbs->on_close(tc->arg, end);
 }
 
-static void on_plain_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
-
-/* stop_full parks socket reads while the owner has PLAIN_IN_MAX bytes to consume: the
- * socket stays readable (level triggered) and would wake us for nothing. */
-static void stop_full(struct tls_conn *tc)
-{
-    tc->full = true;
-    sock_read_stop(&tc->sock);
-    if (tc->full_cb == NULL) {
-        tc->full_cb = evbuffer_add_cb(tc->plain_in, on_plain_drained, tc);
-    }
-}
-
-static void on_plain_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    struct tls_conn *tc = arg;
-    if (info->n_deleted == 0 || evbuffer_get_length(buf) >= PLAIN_IN_MAX) {
-        return;
-    }
-    evbuffer_remove_cb_entry(buf, tc->full_cb);
-    tc->full_cb = NULL;
-    tc->full = false;
-    if (!tc->read_paused && !tc->eof && !tc->closing && !tc->dead) {
-        sock_read_start(&tc->sock);
-        sock_kick_read(&tc->sock); /* records may wait in sock_in */
-    }
-}
-
 /* decrypt moves plaintext into plain_in. Returns 1 if it got any, 0 if none, or -1
  * (with *out_end) when the connection is over. */
 static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
@@ -252,7 +224,8 @@ static void drive(struct tls_conn *tc)
         }
     }
     if (evbuffer_get_length(tc->plain_in) >= PLAIN_IN_MAX && !tc->read_paused) {
-        stop_full(tc);
+        /* The owner leaves a full buffer unconsumed: read again once it drains. */
+        sock_park(&tc->sock, tc->plain_in, PLAIN_IN_MAX);
     }
 }
 
@@ -268,6 +241,7 @@ static void linger(struct tls_conn *tc)
     tc->lingering = true;
     shutdown(tc->sock.fd, SHUT_WR);
     evbuffer_drain(tc->sock_in, evbuffer_get_length(tc->sock_in));
+    sock_unpark(&tc->sock); /* what the owner left unread no longer matters */
     sock_read_start(&tc->sock);
 }
 
@@ -298,7 +272,7 @@ static void on_sock_readable(void *arg, bool kicked)
         discard_input(tc);
         return;
     }
-    if (tc->read_paused || tc->full) {
+    if (tc->read_paused) {
         /* Paused lazily (see tls_conn_pause_read): stop watching the socket now. */
         sock_read_stop(&tc->sock);
         return;
@@ -382,7 +356,6 @@ void tls_conn_cleanup(struct tls_conn *tc)
     tc->ssl = NULL;
     tc->plain_in = NULL;
     tc->sock_in = NULL;
-    tc->full_cb = NULL;
     tc->dead = true;
 }
 
@@ -441,8 +414,8 @@ void tls_conn_resume_read(struct tls_conn *tc)
         return;
     }
     tc->read_paused = false;
-    if (!tc->eof && !tc->full) {
-        sock_read_start(&tc->sock);
+    if (!tc->eof) {
+        sock_read_start(&tc->sock); /* waits while parked (see drive) */
     }
     /* Buffered records raise no new read event: run from the loop. */
     if (evbuffer_get_length(tc->sock_in) > 0 || SSL_pending(tc->ssl) > 0 || tc->eof) {

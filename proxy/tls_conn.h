@@ -62,7 +62,6 @@ struct tls_conn {
     struct sock sock;          /* socket I/O; ciphertext out */
     struct evbuffer *plain_in; /* decrypted bytes not yet consumed by the owner */
     struct evbuffer *sock_in;  /* ciphertext (and a preamble) read, not yet decrypted */
-    struct evbuffer_cb_entry *full_cb; /* set while plain_in is full: resumes reading */
     const struct tls_conn_callbacks *cbs;
     void *arg;
     struct tls_peer_info peer;
@@ -72,7 +71,6 @@ struct tls_conn {
     bool read_paused; /* owner asked to stop delivering plaintext */
     bool eof;         /* the socket reached EOF (or failed: io_error) */
     bool io_error;    /* reading the socket failed */
-    bool full;        /* plain_in reached its cap: socket reads wait for the owner */
     bool closing;     /* tls_conn_close called: flushing, then on_close */
     bool lingering;   /* flushed and half-closed: discarding until EOF */
     bool dead;        /* on_close delivered; only tls_conn_free is valid */

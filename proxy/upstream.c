@@ -39,12 +39,10 @@ struct upstream_conn {
     struct upstream_server *server;
     struct sock sock;
     struct evbuffer *in;
-    struct evbuffer_cb_entry *full_cb; /* set while |in| is full: resumes reading */
     const struct upstream_callbacks *cbs;
     void *arg;
     enum conn_state state;
     bool paused;
-    bool full;            /* |in| reached buffer_high_water: reads wait for the owner */
     bool eof;             /* the server closed; delivered once input is consumed */
     unsigned in_cb;       /* owner callbacks on the stack: release must wait */
     bool release_pending; /* upstream_release was called from inside a callback */
@@ -240,28 +238,11 @@ static size_t in_max(const struct upstream_conn *uc)
     return uc->pool->cfg->limits.buffer_high_water;
 }
 
-static void on_in_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    struct upstream_conn *uc = arg;
-    if (info->n_deleted == 0 || evbuffer_get_length(buf) >= in_max(uc)) {
-        return;
-    }
-    evbuffer_remove_cb_entry(buf, uc->full_cb);
-    uc->full_cb = NULL;
-    uc->full = false;
-    if (!uc->paused && !uc->eof) {
-        sock_read_start(&uc->sock);
-    }
-}
-
 /* after_read parks socket reads while the owner leaves a full buffer unconsumed. */
 static void after_read(struct upstream_conn *uc)
 {
-    if (uc->state == CONN_BUSY && !uc->eof && !uc->full &&
-        evbuffer_get_length(uc->in) >= in_max(uc)) {
-        uc->full = true;
-        sock_read_stop(&uc->sock);
-        uc->full_cb = evbuffer_add_cb(uc->in, on_in_drained, uc);
+    if (uc->state == CONN_BUSY && !uc->eof && evbuffer_get_length(uc->in) >= in_max(uc)) {
+        sock_park(&uc->sock, uc->in, in_max(uc));
     }
 }
 
@@ -281,7 +262,7 @@ static void on_readable(void *arg, bool kicked)
         sock_read_stop(&uc->sock); /* paused lazily: see upstream_conn_pause_read */
         return;
     }
-    if (!kicked && !uc->eof && !uc->full) {
+    if (!kicked && !uc->eof) {
         ssize_t n = sock_read(&uc->sock, uc->in, in_max(uc));
         if (n == 0) {
             /* The owner sees the last bytes before the end, even if it is paused now. */
@@ -419,11 +400,7 @@ static void do_release(struct upstream_conn *uc, bool reusable)
     uc->arg = NULL;
     uc->paused = false;
     uc->release_pending = false;
-    if (uc->full_cb != NULL) {
-        evbuffer_remove_cb_entry(uc->in, uc->full_cb);
-        uc->full_cb = NULL;
-        uc->full = false;
-    }
+    sock_unpark(&uc->sock);
     /* Still registered for reading (a lazy pause may have stopped it): a server that
      * closes an idle connection is noticed at once. */
     sock_read_start(&uc->sock);
@@ -462,8 +439,8 @@ void upstream_conn_resume_read(struct upstream_conn *uc)
 {
     if (uc->paused) {
         uc->paused = false;
-        if (!uc->eof && !uc->full) {
-            sock_read_start(&uc->sock);
+        if (!uc->eof) {
+            sock_read_start(&uc->sock); /* waits while parked (see after_read) */
         }
         if (evbuffer_get_length(uc->in) > 0 || uc->eof) {
             sock_kick_read(&uc->sock); /* delivers buffered input from the loop */

@@ -1,6 +1,7 @@
 /* Tests of proxy/sock.c on a real event loop with socket pairs and loopback TCP: what
  * it promises about system calls (no write registration unless the kernel pushes
- * back), back-pressure, the kick flag, connect results and the write deadline. */
+ * back), back-pressure, parking, the kick flag, connect results and the write
+ * deadline. */
 #include "proxy/sock.h"
 
 #include <arpa/inet.h>
@@ -109,30 +110,39 @@ START_TEST(test_flush_without_registering)
 }
 END_TEST
 
+#define BIG (1 << 20)
+
+/* queue_8mib queues more than a socket pair's buffers hold. */
+static void queue_8mib(struct fixture *f)
+{
+    static char big[BIG];
+    memset(big, 'x', sizeof(big));
+    for (int i = 0; i < 8; i++) {
+        evbuffer_add(sock_output(&f->s), big, sizeof(big));
+    }
+}
+
 START_TEST(test_blocked_write_registers_until_drained)
 {
     struct fixture f;
     setup_pair(&f);
     sock_set_low_water(&f.s, 0);
-    static char big[1 << 20];
-    memset(big, 'x', sizeof(big));
-    for (int i = 0; i < 8; i++) {
-        evbuffer_add(sock_output(&f.s), big, sizeof(big));
-    }
+    queue_8mib(&f);
     loop_once(&f);
     ck_assert(f.s.write_blocked);
     ck_assert(event_pending(&f.s.ev_write, EV_WRITE, NULL));
     ck_assert_int_gt(sock_output_pending(&f.s), 0);
     ck_assert_int_eq(f.rec.drained, 0);
+    static char sink[BIG];
     size_t got = 0;
-    for (int spins = 0; spins < 100000 && got < 8 * sizeof(big); spins++) {
-        ssize_t n = read(f.peer, big, sizeof(big));
+    for (int spins = 0; spins < 100000 && got < 8 * BIG; spins++) {
+        ssize_t n = read(f.peer, sink, sizeof(sink));
         if (n > 0) {
             got += (size_t)n;
         }
         loop_once(&f);
     }
-    ck_assert_uint_eq(got, 8 * sizeof(big));
+    ck_assert_uint_eq(got, 8 * BIG);
     ck_assert_uint_eq(sock_output_pending(&f.s), 0);
     ck_assert(!f.s.write_blocked);
     ck_assert_int_eq(event_pending(&f.s.ev_write, EV_WRITE, NULL), 0);
@@ -146,10 +156,7 @@ START_TEST(test_write_timeout)
     struct fixture f;
     setup_pair(&f);
     sock_set_write_timeout(&f.s, 50);
-    static char big[1 << 20];
-    for (int i = 0; i < 8; i++) {
-        evbuffer_add(sock_output(&f.s), big, sizeof(big));
-    }
+    queue_8mib(&f);
     /* The peer never reads: the deadline fires. */
     for (int i = 0; i < 100 && f.rec.events[SOCK_TIMEOUT] == 0; i++) {
         event_base_loop(f.base, EVLOOP_ONCE);
@@ -214,6 +221,50 @@ START_TEST(test_read_respects_max)
     ck_assert(sock_again(errno));
     evbuffer_free(in);
     teardown_pair(&f);
+}
+END_TEST
+
+START_TEST(test_park)
+{
+    struct fixture f;
+    setup_pair(&f);
+    struct evbuffer *owner = evbuffer_new();
+    evbuffer_add(owner, "0123456789", 10);
+    sock_read_start(&f.s);
+    sock_park(&f.s, owner, 8);
+    ck_assert(sock_parked(&f.s));
+    /* Parked: the socket is not watched, whatever arrives. */
+    ck_assert_int_eq(write(f.peer, "ab", 2), 2);
+    loop_once(&f);
+    ck_assert_int_eq(f.rec.readable, 0);
+    /* Draining to the cap is not enough; below it, reading resumes with a kick. */
+    evbuffer_drain(owner, 2);
+    ck_assert(sock_parked(&f.s));
+    evbuffer_drain(owner, 1);
+    ck_assert(!sock_parked(&f.s));
+    loop_once(&f);
+    ck_assert_int_eq(f.rec.kicked, 1);
+    loop_once(&f);
+    ck_assert_int_eq(f.rec.last_read, 2);
+    /* An owner that stopped reading while parked is not restarted. */
+    sock_park(&f.s, owner, 8);
+    evbuffer_add(owner, "0123", 4);
+    sock_read_stop(&f.s);
+    evbuffer_drain(owner, evbuffer_get_length(owner));
+    ck_assert(!sock_parked(&f.s));
+    ck_assert_int_eq(event_pending(&f.s.ev_read, EV_READ, NULL), 0);
+    /* Nor does sock_read_start register while parked; sock_unpark does. */
+    evbuffer_add(owner, "0123456789", 10);
+    sock_park(&f.s, owner, 8);
+    sock_read_start(&f.s);
+    ck_assert_int_eq(event_pending(&f.s.ev_read, EV_READ, NULL), 0);
+    sock_unpark(&f.s);
+    ck_assert(event_pending(&f.s.ev_read, EV_READ, NULL));
+    /* Cleanup while parked lets go of the owner's buffer. */
+    sock_park(&f.s, owner, 8);
+    teardown_pair(&f);
+    evbuffer_drain(owner, evbuffer_get_length(owner));
+    evbuffer_free(owner);
 }
 END_TEST
 
@@ -296,6 +347,7 @@ int main(void)
     tcase_add_test(tc, test_write_timeout);
     tcase_add_test(tc, test_read_kick_and_eof);
     tcase_add_test(tc, test_read_respects_max);
+    tcase_add_test(tc, test_park);
     tcase_add_test(tc, test_connect);
     tcase_add_test(tc, test_detach_keeps_fd);
     suite_add_tcase(s, tc);
