@@ -462,7 +462,7 @@ void h2_stream_response_end(struct h2_stream *s, struct h2_fields *trailers)
         }
         const nghttp2_nv *gs = h2_fields_find(&s->resp_trailers, "grpc-status");
         if (gs != NULL) {
-            s->grpc_status = atoi((const char *)gs->value);
+            s->grpc_status = parse_grpc_status(gs->value, gs->valuelen);
         }
     }
     h2_stream_response_data(s);
