@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/sockaddr.h"
 #include "policy/cert_facts.h"
 #include "proxy/access_log.h"
 #include "proxy/admin_internal.h"
@@ -64,7 +65,8 @@ struct admin_conn {
     uint64_t id;
     struct tls_conn tls;
     struct sockaddr_storage peer;
-    char peer_ip[INET6_ADDRSTRLEN];
+    char peer_ip[CG_SOCKADDR_TEXT_MAX];
+    uint16_t peer_port;
     struct event *ev_timer;
     struct event *ev_free; /* frees the connection from the loop */
     struct evbuffer *in;   /* plaintext not yet consumed */
@@ -266,9 +268,9 @@ static void audit(struct admin_conn *c, const struct admin_request *req,
         char conn[32];
         snprintf(conn, sizeof(conn), "admin-c%" PRIu64, c->id);
         json_t *line =
-            json_pack("{ss ss ss ss ss ss ss ss ss ss ss ss ss si ss sI sI}", "time", ts, "type",
+            json_pack("{ss ss ss ss ss si ss ss ss ss ss ss ss ss si ss sI sI}", "time", ts, "type",
                       "admin", "conn", conn, "request_id", req->request_id, "client", c->peer_ip,
-                      "listener", a->lrt->cfg->name, "cert_name",
+                      "client_port", (int)c->peer_port, "listener", a->lrt->cfg->name, "cert_name",
                       req->who_name ? req->who_name : "", "thumbprint", c->thumbprint, "clearance",
                       req->who_clearance ? policy_clearance_str(req->who_clearance) : "", "method",
                       req->method.p, "path", req->path, "target", resp->target, "decision",
@@ -598,13 +600,8 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     c->a = a;
     c->id = ++a->next_conn_id;
     memcpy(&c->peer, sa, (size_t)sa_len < sizeof(c->peer) ? (size_t)sa_len : sizeof(c->peer));
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
-    } else {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
-    }
+    cg_sockaddr_text(sa, c->peer_ip);
+    c->peer_port = cg_sockaddr_port(sa);
     c->next = a->conns;
     if (a->conns != NULL) {
         a->conns->prev = c;

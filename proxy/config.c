@@ -13,6 +13,7 @@
 
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/sockaddr.h"
 
 #define PATH_LEN 256
 #define MAX_NAME_LEN 64
@@ -285,20 +286,14 @@ static bool is_unspecified(const struct config_address *a)
     return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
 }
 
-static uint16_t addr_port(const struct config_address *a)
-{
-    if (a->addr.ss_family == AF_INET) {
-        return ntohs(((const struct sockaddr_in *)&a->addr)->sin_port);
-    }
-    return ntohs(((const struct sockaddr_in6 *)&a->addr)->sin6_port);
-}
-
 /* overlaps reports whether binding both |a| and |b| would take the same connections:
  * same family and port, and the same address or either one a wildcard (with
  * SO_REUSEPORT the kernel would accept both binds and split traffic silently). */
 static bool overlaps(const struct config_address *a, const struct config_address *b)
 {
-    if (a->addr.ss_family != b->addr.ss_family || addr_port(a) != addr_port(b)) {
+    if (a->addr.ss_family != b->addr.ss_family ||
+        cg_sockaddr_port((const struct sockaddr *)&a->addr) !=
+            cg_sockaddr_port((const struct sockaddr *)&b->addr)) {
         return false;
     }
     if (is_unspecified(a) || is_unspecified(b)) {

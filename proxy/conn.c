@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/sockaddr.h"
 #include "proxy/access_log.h"
 #include "proxy/http1_server.h"
 #include "proxy/http2_server.h"
@@ -119,12 +120,13 @@ static void log_refusal(struct client_conn *c, const char *reason)
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(line, sizeof(line),
-                     "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%llu\",\"client\":\"%s\","
-                     "\"listener\":\"%s\",\"decision\":\"deny\",\"reason\":\"%s\","
-                     "\"status\":0}",
-                     ts, now.tv_nsec / 1000, c->w->id, (unsigned long long)c->id, c->peer_ip,
-                     c->lrt->cfg->name, reason);
+    int n =
+        snprintf(line, sizeof(line),
+                 "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%llu\",\"client\":\"%s\","
+                 "\"client_port\":%u,\"listener\":\"%s\",\"decision\":\"deny\",\"reason\":\"%s\","
+                 "\"status\":0}",
+                 ts, now.tv_nsec / 1000, c->w->id, (unsigned long long)c->id, c->peer_ip,
+                 c->peer_port, c->lrt->cfg->name, reason);
     if (n > 0 && (size_t)n < sizeof(line)) {
         access_log_append(log, c->w->id, line, (size_t)n);
     }
@@ -132,18 +134,8 @@ static void log_refusal(struct client_conn *c, const char *reason)
 
 static void peer_to_text(struct client_conn *c)
 {
-    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
-        return;
-    }
-    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        inet_ntop(AF_INET, &a6->s6_addr[12], c->peer_ip, sizeof(c->peer_ip));
-    } else {
-        inet_ntop(AF_INET6, a6, c->peer_ip, sizeof(c->peer_ip));
-    }
+    cg_sockaddr_text((const struct sockaddr *)&c->peer, c->peer_ip);
+    c->peer_port = cg_sockaddr_port((const struct sockaddr *)&c->peer);
 }
 
 /* peer_allowed applies the policy's address rules before any TLS byte is exchanged:

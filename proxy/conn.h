@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "common/sockaddr.h"
 #include "proxy/authz.h"
 #include "proxy/tls_conn.h"
 
@@ -35,7 +36,8 @@ struct client_conn {
     uint64_t id; /* unique per worker; logs show "w<N>c<id>" */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    char peer_ip[48]; /* numeric text, IPv4-mapped shown as IPv4 */
+    char peer_ip[CG_SOCKADDR_TEXT_MAX]; /* numeric text, IPv4-mapped shown as IPv4 */
+    uint16_t peer_port;
     struct tls_conn tls;
     enum conn_proto proto;
     struct h1_server *h1;    /* when proto == CONN_PROTO_H1 */

@@ -60,7 +60,8 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     int n = snprintf(
         line, sizeof(line),
         "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%" PRIu64 "\",\"stream\":%u,"
-        "\"request_id\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"sni\":\"%s\","
+        "\"request_id\":\"%s\",\"client\":\"%s\",\"client_port\":%u,\"listener\":\"%s\",\"sni\":\"%"
+        "s\","
         "\"alpn\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert_name\":\"%s\","
         "\"thumbprint\":\"%s\",\"clearance\":\"%s\",\"matched_by\":\"%s\",\"method\":\"%s\","
         "\"authority\":\"%s\",\"path\":\"%s\",\"database\":\"%s\",\"requirement\":\"%s\","
@@ -68,7 +69,7 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
         "\"upstream\":\"%s\",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
         ",\"duration_us\":%" PRIu64 ",\"policy_generation\":%" PRIu64 "}",
         ts, now.tv_nsec / 1000, c->w->id, c->id, f->stream_id, f->request_id ? f->request_id : "",
-        c->peer_ip, c->lrt->cfg->name, c->tls.peer.sni, f->alpn, conn_tls_version(c),
+        c->peer_ip, c->peer_port, c->lrt->cfg->name, c->tls.peer.sni, f->alpn, conn_tls_version(c),
         conn_cipher(c), esc(name, sizeof(name), az ? az->entry_name : ""), c->authz.thumbprint,
         az ? az->clearance : "",
         az && az->d.matched_by != POLICY_MATCH_NONE ? policy_match_str(az->d.matched_by) : "",

@@ -441,6 +441,8 @@ class AdminTest(unittest.TestCase):
                          ("admin", self.pki.client("admin").sha1, "POST", "/admin/certificates",
                           201))
         self.assertIn("audited", e["target"])
+        self.assertEqual(e["client"], "127.0.0.1", e)
+        self.assertTrue(0 < e["client_port"] < 65536, e)
         with open(self.cg.stderr_path) as f:
             self.assertIn("admin: POST /admin/certificates audited", f.read())
 

@@ -629,8 +629,11 @@ class RavenDbPolicyTest(_Base):
         bad = [e for e in entries if "_unparsed" in e]
         self.assertEqual(bad, [], "access-log lines that are not JSON")
         for e in entries:
-            for k in ("decision", "reason", "policy_generation", "time", "client", "status"):
+            for k in ("decision", "reason", "policy_generation", "time", "client",
+                      "client_port", "status"):
                 self.assertIn(k, e, e)
+            self.assertIsInstance(e["client_port"], int, e)
+            self.assertTrue(0 < e["client_port"] < 65536, e)
             self.assertIn(e["decision"], ("allow", "deny", "audit", "none"), e)
             self.assertIsInstance(e["policy_generation"], int, e)
         reqs = [e for e in entries if e.get("path") in ("/studio/log-check",
@@ -679,16 +682,21 @@ class AllowIpsTest(_Base):
         self.assertNotIn("BEGIN CERTIFICATE", out)
 
     def test_refusal_is_logged(self):
+        # Other tests of this class also get refused (over IPv4 and IPv6): the client
+        # port tells this connection's line apart.
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            port = s.getsockname()[1]
             s.recv(1)
         h.wait_until(lambda: re.search(r"127\.0\.0\.1.*refused.*ip_not_allowed|"
                                        r"ip_not_allowed.*127\.0\.0\.1",
                                        stderr_text(self.cg)), 5.0,
                      what="a log line for the refused address")
-        ents = self.log_entries(lambda e: e.get("reason") == "ip_not_allowed",
+        ents = self.log_entries(lambda e: e.get("client_port") == port,
                                 "access-log line for the refused connection")
+        self.assertEqual(len(ents), 1, ents)
         self.assertEqual(ents[0]["client"], "127.0.0.1", ents[0])
-        self.assertIn(ents[0]["decision"], ("deny",), ents[0])
+        self.assertEqual(ents[0]["decision"], "deny", ents[0])
+        self.assertEqual(ents[0]["reason"], "ip_not_allowed", ents[0])
         self.assertEqual([t for t in self.backend_targets() if t != "/_requests"], [])
 
 

@@ -71,13 +71,18 @@ class ProxyProtocolTest(h.CertgateTestCase, unittest.TestCase):
     def test_v2_allowed_client_address(self):
         status, _ = self.exchange(v2_header("10.9.9.9", 5555), "/pp-v2")
         self.assertEqual(status, 200)
+        # The access log names the client the header names, port included.
+        h.wait_until(lambda: any(e.get("path") == "/pp-v2" and e.get("client") == "10.9.9.9"
+                                 and e.get("client_port") == 5555
+                                 for e in self.cg.access_log()), 5, what="request logged")
 
     def test_refused_client_address_never_reaches_backend(self):
         r = self.exchange(b"PROXY TCP4 192.168.7.7 127.0.0.1 40000 8443\r\n", "/pp-refused")
         self.assertIsInstance(r, (ssl.SSLError, OSError))
         self.assertNotIn("/pp-refused", self.backend.requests())
         h.wait_until(lambda: any(e.get("reason") == "ip_not_allowed" and
-                                 e.get("client") == "192.168.7.7"
+                                 e.get("client") == "192.168.7.7" and
+                                 e.get("client_port") == 40000
                                  for e in self.cg.access_log()), 5, what="refusal logged")
 
     def test_missing_or_bad_header_closes(self):

@@ -1,4 +1,6 @@
-/* Tests for common/: string slices, strict JSON getters, atomic file writes. */
+/* Tests for common/: string slices, strict JSON getters, atomic file writes, socket
+ * address text. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 #include "common/file.h"
 #include "common/json.h"
+#include "common/sockaddr.h"
 #include "common/str.h"
 
 START_TEST(test_str_case_eq)
@@ -32,6 +35,38 @@ START_TEST(test_str_tokens)
     ck_assert(!cg_str_next_token(&list, &tok));
     struct cg_str trimmed = cg_str_trim_ows(CG_STR_LIT(" \t x y \t"));
     ck_assert(cg_str_eq(trimmed, CG_STR_LIT("x y")));
+}
+END_TEST
+
+START_TEST(test_sockaddr_text_and_port)
+{
+    char text[CG_SOCKADDR_TEXT_MAX];
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(8443)};
+    inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+    cg_sockaddr_text((const struct sockaddr *)&sin, text);
+    ck_assert_str_eq(text, "192.0.2.7");
+    ck_assert_uint_eq(cg_sockaddr_port((const struct sockaddr *)&sin), 8443);
+
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(65535)};
+    inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+    cg_sockaddr_text((const struct sockaddr *)&sin6, text);
+    ck_assert_str_eq(text, "2001:db8::1");
+    ck_assert_uint_eq(cg_sockaddr_port((const struct sockaddr *)&sin6), 65535);
+
+    /* A dual-stack listener sees IPv4 clients as mapped addresses: shown as IPv4. */
+    inet_pton(AF_INET6, "::ffff:10.1.2.3", &sin6.sin6_addr);
+    cg_sockaddr_text((const struct sockaddr *)&sin6, text);
+    ck_assert_str_eq(text, "10.1.2.3");
+
+    /* The longest IPv6 text fits. */
+    inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", &sin6.sin6_addr);
+    cg_sockaddr_text((const struct sockaddr *)&sin6, text);
+    ck_assert_uint_gt(strlen(text), 30);
+
+    struct sockaddr other = {.sa_family = AF_UNIX};
+    cg_sockaddr_text(&other, text);
+    ck_assert_str_eq(text, "");
+    ck_assert_uint_eq(cg_sockaddr_port(&other), 0);
 }
 END_TEST
 
@@ -191,6 +226,7 @@ int main(void)
     tcase_add_test(tc, test_json_unknown_key);
     tcase_add_test(tc, test_json_getters);
     tcase_add_test(tc, test_file_write_atomic);
+    tcase_add_test(tc, test_sockaddr_text_and_port);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
