@@ -18,6 +18,7 @@
 
 #include <event2/listener.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
@@ -255,9 +256,7 @@ static void audit(struct admin_conn *c, const struct admin_request *req,
     struct admin_server *a = c->a;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    struct timespec mono;
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    uint64_t now_us = (uint64_t)mono.tv_sec * 1000000u + (uint64_t)mono.tv_nsec / 1000u;
+    uint64_t now_us = cg_monotonic_us();
     char ts[48];
     struct tm tm;
     gmtime_r(&now.tv_sec, &tm);
@@ -385,19 +384,12 @@ static void route(struct admin_server *a, struct admin_request *req, struct admi
     }
 }
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* serve answers one complete request held in |buf| (head |h|, then the body). Returns
  * whether the connection must close afterwards. */
 static bool serve(struct admin_conn *c, const char *buf, const struct h1_request *h)
 {
     struct admin_server *a = c->a;
-    uint64_t started = mono_us();
+    uint64_t started = cg_monotonic_us();
     char request_id[40];
     snprintf(request_id, sizeof(request_id), "%08xad%010" PRIx64, a->srv->instance_id,
              ++a->next_request_id);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
@@ -40,9 +41,7 @@ static const struct tls_conn_callbacks tls_cbs = {
 
 uint64_t conn_now_us(const struct client_conn *c)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return cg_monotonic_us();
 }
 
 static void destroy(struct client_conn *c)
