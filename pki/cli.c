@@ -313,6 +313,7 @@ static int run_cert_client(const struct cli_opts *o)
     struct pki_identity ca = {0}, leaf = {0};
     struct pki_bundle bundle = {0};
     json_t *policy = NULL;
+    int lock_fd = -1;
     char password[PKI_PASSWORD_LEN + 1];
     const char *pw = o->password;
     if (pw == NULL) {
@@ -327,11 +328,13 @@ static int run_cert_client(const struct cli_opts *o)
     }
     if (o->policy != NULL) {
         /* Register in memory first: a broken policy file stops us before any file is
-         * written. */
+         * written. The lock, held until the save, keeps concurrent writers from losing
+         * this entry or we theirs. */
         struct pki_entry_spec spec = {
             .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs,
             .set_dbs = true};
-        if (pki_registry_load(o->policy, &policy, &err) != CG_OK ||
+        if (pki_registry_lock(o->policy, &lock_fd, &err) != CG_OK ||
+            pki_registry_load(o->policy, &policy, &err) != CG_OK ||
             pki_registry_add(policy, &spec, &leaf.cert, 1, &err) != CG_OK) {
             rc = cli_fail(&err);
             goto out;
@@ -359,6 +362,7 @@ static int run_cert_client(const struct cli_opts *o)
     }
     rc = CLI_OK;
 out:
+    pki_registry_unlock(lock_fd);
     OPENSSL_cleanse(password, sizeof(password));
     json_decref(policy);
     pki_bundle_cleanup(&bundle);

@@ -11,14 +11,29 @@
 #include "pki/import.h"
 #include "pki/registry.h"
 
-/* load_existing loads a policy file that must already exist. */
-static int load_existing(const char *path, json_t **out, struct cg_errbuf *err)
+/* check_exists fails unless the policy file |path| exists. */
+static int check_exists(const char *path, struct cg_errbuf *err)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
         return cg_errf(err, CG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
-    return pki_registry_load(path, out, err);
+    return CG_OK;
+}
+
+/* load_existing loads a policy file that must already exist. */
+static int load_existing(const char *path, json_t **out, struct cg_errbuf *err)
+{
+    int rc = check_exists(path, err);
+    return rc != CG_OK ? rc : pki_registry_load(path, out, err);
+}
+
+/* lock_existing takes the registry lock of a policy file that must already exist:
+ * checked first so that a mistyped path leaves no lock file behind. */
+static int lock_existing(const char *path, int *out_fd, struct cg_errbuf *err)
+{
+    int rc = check_exists(path, err);
+    return rc != CG_OK ? rc : pki_registry_lock(path, out_fd, err);
 }
 
 int cli_cert_import(const struct cli_opts *o)
@@ -40,6 +55,7 @@ int cli_cert_import(const struct cli_opts *o)
     }
     struct pki_import imp = {0};
     json_t *policy = NULL;
+    int lock_fd = -1;
     int rc = CLI_FAIL;
     if (pki_import_file(o->positional[0], o->password, &imp, &err) != CG_OK) {
         return cli_fail(&err);
@@ -48,7 +64,8 @@ int cli_cert_import(const struct cli_opts *o)
     size_t num_ids = pki_import_identities(&imp, ids);
     struct pki_entry_spec spec = {.name = o->name, .clearance = o->clearance, .dbs = grants,
                                   .num_dbs = o->num_dbs, .set_dbs = true};
-    if (pki_registry_load(o->policy, &policy, &err) != CG_OK ||
+    if (pki_registry_lock(o->policy, &lock_fd, &err) != CG_OK ||
+        pki_registry_load(o->policy, &policy, &err) != CG_OK ||
         pki_registry_add(policy, &spec, ids, num_ids, &err) != CG_OK ||
         pki_registry_save(o->policy, policy, &err) != CG_OK) {
         rc = cli_fail(&err);
@@ -66,6 +83,7 @@ int cli_cert_import(const struct cli_opts *o)
     }
     rc = CLI_OK;
 out:
+    pki_registry_unlock(lock_fd);
     json_decref(policy);
     pki_import_cleanup(&imp);
     return rc;
@@ -193,13 +211,16 @@ int cli_cert_edit(const struct cli_opts *o)
     struct pki_entry_spec spec = {.name = o->name, .clearance = o->clearance, .dbs = grants,
                                   .num_dbs = o->num_dbs, .set_dbs = o->num_dbs > 0};
     int rc = CLI_OK;
-    if (load_existing(o->policy, &policy, &err) != CG_OK ||
+    int lock_fd = -1;
+    if (lock_existing(o->policy, &lock_fd, &err) != CG_OK ||
+        load_existing(o->policy, &policy, &err) != CG_OK ||
         pki_registry_edit(policy, o->positional[0], &spec, &err) != CG_OK ||
         pki_registry_save(o->policy, policy, &err) != CG_OK) {
         rc = cli_fail(&err);
     } else {
         printf("updated the entry holding %s in %s\n", o->positional[0], o->policy);
     }
+    pki_registry_unlock(lock_fd);
     json_decref(policy);
     return rc;
 }
@@ -214,7 +235,9 @@ int cli_cert_delete(const struct cli_opts *o)
     int rc = CLI_OK;
     size_t index = 0;
     char *name = NULL;
-    if (load_existing(o->policy, &policy, &err) != CG_OK ||
+    int lock_fd = -1;
+    if (lock_existing(o->policy, &lock_fd, &err) != CG_OK ||
+        load_existing(o->policy, &policy, &err) != CG_OK ||
         pki_registry_find(policy, o->positional[0], &index, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
@@ -228,6 +251,7 @@ int cli_cert_delete(const struct cli_opts *o)
     }
     printf("deleted '%s' from %s\n", name, o->policy);
 out:
+    pki_registry_unlock(lock_fd);
     free(name);
     json_decref(policy);
     return rc;

@@ -1,15 +1,20 @@
 #include "pki/registry.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/base64.h>
 #include <openssl/mem.h>
 #include <openssl/x509.h>
 
+#include "common/clock.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/mem.h"
@@ -105,6 +110,92 @@ int pki_registry_save(const char *path, const json_t *doc, struct cg_errbuf *err
     int rc = cg_file_write_atomic(path, buf, len, mode, err);
     free(buf);
     return rc;
+}
+
+#define LOCK_POLL_MS 25 /* pause between two attempts to take a held lock */
+
+int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int *out_fd,
+                              struct cg_errbuf *err)
+{
+    size_t len = strlen(policy_path);
+    char *path = cg_xmalloc(len + sizeof(".lock"));
+    memcpy(path, policy_path, len);
+    memcpy(path + len, ".lock", sizeof(".lock"));
+    /* The lock file is created as accessible as the policy it guards (0600 while there
+     * is none): a command run as root must not lock out a daemon that may write the
+     * policy. Read-write: flock on NFS is emulated with byte-range locks, and an
+     * exclusive one needs a descriptor open for writing; locally a read-only one does,
+     * which serves a writer that can read a lock file another user created. O_NOFOLLOW:
+     * never create a file wherever a planted symlink points. */
+    mode_t mode = 0600;
+    struct stat st;
+    if (stat(policy_path, &st) == 0) {
+        mode = st.st_mode & 0666;
+    }
+    int fd;
+    do {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0 && errno == EACCES) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        int rc = cg_errf(err, CG_ERR_IO, "%s: cannot open the policy lock file: %s", path,
+                         strerror(errno));
+        free(path);
+        return rc;
+    }
+    /* Polling with LOCK_NB rather than a blocking flock bounds the wait without a timer
+     * signal. */
+    int rc = CG_OK;
+    uint64_t deadline = cg_monotonic_us() / 1000 + timeout_ms;
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            break;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EWOULDBLOCK) {
+            rc = cg_errf(err, CG_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+            break;
+        }
+        uint64_t now = cg_monotonic_us() / 1000;
+        if (now >= deadline) {
+            /* Short: the admin API's audit reason holds 255 bytes, path included. */
+            bool whole = timeout_ms % 1000 == 0;
+            rc = cg_errf(err, CG_ERR_LIMIT,
+                         "%s: still locked after %u %s by another certgate command or the "
+                         "admin API; try again",
+                         path, whole ? timeout_ms / 1000 : timeout_ms, whole ? "s" : "ms");
+            break;
+        }
+        uint64_t pause = deadline - now < LOCK_POLL_MS ? deadline - now : LOCK_POLL_MS;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)pause * 1000000L};
+        nanosleep(&ts, NULL); /* interrupted: the loop checks the clock again */
+    }
+    free(path);
+    if (rc != CG_OK) {
+        close(fd);
+        return rc;
+    }
+    *out_fd = fd;
+    return CG_OK;
+}
+
+int pki_registry_lock(const char *policy_path, int *out_fd, struct cg_errbuf *err)
+{
+    return pki_registry_lock_timeout(policy_path, PKI_REGISTRY_LOCK_TIMEOUT_MS, out_fd, err);
+}
+
+void pki_registry_unlock(int fd)
+{
+    if (fd < 0) {
+        return;
+    }
+    /* Explicitly: a forked child sharing the descriptor would otherwise keep it locked. */
+    flock(fd, LOCK_UN);
+    close(fd);
 }
 
 /* entry_holds reports whether |entry| lists the thumbprint |tp| (raw bytes). */

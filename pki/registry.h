@@ -45,6 +45,39 @@ int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err);
  * rename), keeping the mode of an existing file (default 0644). */
 int pki_registry_save(const char *path, const json_t *doc, struct cg_errbuf *err);
 
+/* Writers of one policy file (certgate cert client/import/edit/delete and the admin API
+ * of a running certgate) each load the file, change it in memory and save it. Two of
+ * them at once would both load the same old file and the second rename would silently
+ * drop the first one's change, so every such load-modify-save holds the lock below from
+ * before pki_registry_load to after pki_registry_save.
+ *
+ * The lock is an flock(2) on a sidecar file "<policy>.lock", not on the policy itself:
+ * saving replaces the policy by rename, so a lock on it would stay on the old inode. The
+ * sidecar is created when missing, with the policy's permission bits (0600 without a
+ * policy), and never deleted, since deleting a lock
+ * file races with a process that has just opened it. The lock is advisory: editors
+ * outside certgate ignore it; readers need none, because saves are atomic renames and the
+ * policy loader validates what it reads. */
+
+#define PKI_REGISTRY_LOCK_TIMEOUT_MS 10000 /* how long pki_registry_lock waits */
+
+/* pki_registry_lock takes the exclusive lock of the policy file |policy_path| (which need
+ * not exist yet) and sets |*out_fd| to the descriptor that holds it; release it with
+ * pki_registry_unlock. It waits at most PKI_REGISTRY_LOCK_TIMEOUT_MS for another holder,
+ * then fails with CG_ERR_LIMIT naming the lock file; CG_ERR_IO if the lock file cannot be
+ * opened or created. It blocks the calling thread while it waits. */
+int pki_registry_lock(const char *policy_path, int *out_fd, struct cg_errbuf *err);
+
+/* pki_registry_lock_timeout is pki_registry_lock waiting at most |timeout_ms|
+ * milliseconds (0: a single attempt). */
+int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int *out_fd,
+                              struct cg_errbuf *err);
+
+/* pki_registry_unlock releases the lock held by |fd| (from pki_registry_lock) and closes
+ * |fd|. A negative |fd| is a no-op, so that callers may initialise it to -1 and unlock
+ * on every path. */
+void pki_registry_unlock(int fd);
+
 /* pki_registry_add appends an entry for |certs| (1..n certificates, one identity) to
  * |doc|: name, SHA-1 thumbprints (upper-case hex), pins (SPKI SHA-256 base64, issuer,
  * issuer_key_id) for certificates that carry an authority key identifier, clearance,

@@ -5,7 +5,9 @@
  * pki/registry.h functions the command line uses, validate the result with the policy
  * loader, write it atomically, then apply it through the reloader (which also records
  * the file as seen, so inotify does not publish it a second time). A document that
- * would not load is never written. */
+ * would not load is never written. The load-modify-save of a change holds the registry
+ * lock of the policy file (pki_registry_lock) so that a certgate command editing the same
+ * file at the same time neither loses our change nor has its own lost. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,11 @@
 #define DEFAULT_CLIENT_DAYS 1825 /* as `certgate cert client` */
 #define MAX_GRANTS 256
 #define MAX_ALLOW_IPS 256
+/* Waiting for the policy lock blocks the main thread (signals, reloads, renewal, every
+ * admin connection), so the admin API waits much less than a command does: commands
+ * hold the lock for milliseconds (a new client certificate: its key, bundle and PKCS#12
+ * included, well under this), and the client may retry. */
+#define POLICY_LOCK_TIMEOUT_MS 500
 
 /* ---- request helpers -------------------------------------------------------------- */
 
@@ -201,6 +208,27 @@ static bool have_policy_file(struct admin_server *a, const struct admin_request 
     return true;
 }
 
+/* lock_policy takes the registry lock of the managed policy file before a change loads
+ * it; the caller releases |*out_fd| with pki_registry_unlock after commit(). Held by a
+ * certgate command, it is waited for on this (main) thread, never a worker, for at most
+ * POLICY_LOCK_TIMEOUT_MS, then answered 503. */
+static bool lock_policy(struct admin_server *a, const struct admin_request *req,
+                        struct admin_response *resp, int *out_fd)
+{
+    struct cg_errbuf err = {{0}};
+    int rc = pki_registry_lock_timeout(a->lrt->cfg->policy, POLICY_LOCK_TIMEOUT_MS, out_fd, &err);
+    if (rc == CG_ERR_LIMIT) {
+        admin_resp_header(resp, "Retry-After", "1");
+        admin_resp_error(resp, req, 503, "policy_locked", "%s", err.msg);
+        return false;
+    }
+    if (rc != CG_OK) {
+        admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
 static json_t *load_doc(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp)
 {
@@ -354,6 +382,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     struct pki_identity ca = {0}, leaf = {0};
     struct pki_bundle bundle = {0};
     json_t *doc = NULL;
+    int lock_fd = -1;
     char generated[PKI_PASSWORD_LEN + 1] = "";
     struct pki_db_grant grants[MAX_GRANTS];
     size_t num_grants;
@@ -410,7 +439,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                          state_dir ? ca_dir : "state_dir (not configured)");
         goto out;
     }
-    if ((doc = load_doc(a, req, resp)) == NULL) {
+    if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
         goto out;
     }
     if (name_taken(doc, name, -1)) {
@@ -472,6 +501,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     }
     snprintf(resp->reason, sizeof(resp->reason), "created");
 out:
+    pki_registry_unlock(lock_fd);
     OPENSSL_cleanse(generated, sizeof(generated));
     json_decref(doc);
     json_decref(body);
@@ -513,6 +543,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
                                        "pkcs12_base64", "password",  NULL};
     struct pki_import imp = {0};
     json_t *doc = NULL;
+    int lock_fd = -1;
     uint8_t *der = NULL;
     struct pki_db_grant grants[MAX_GRANTS];
     size_t num_grants;
@@ -555,7 +586,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
         goto out;
     }
-    if ((doc = load_doc(a, req, resp)) == NULL) {
+    if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
         goto out;
     }
     if (name_taken(doc, name, -1)) {
@@ -581,6 +612,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     set_target(resp, name, tp);
     commit_and_answer(a, req, resp, doc, 201, entry_view(entry), "imported");
 out:
+    pki_registry_unlock(lock_fd);
     free(der);
     json_decref(doc);
     json_decref(body);
@@ -615,6 +647,7 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
 {
     static const char *const keys[] = {"name", "clearance", "databases", "allow_ips", NULL};
     json_t *doc = NULL;
+    int lock_fd = -1;
     struct pki_db_grant grants[MAX_GRANTS];
     const char *ips[MAX_ALLOW_IPS];
     size_t num_grants = 0, num_ips = 0;
@@ -661,7 +694,8 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
         goto out;
     }
-    if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp)) {
+    if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp) ||
+        !lock_policy(a, req, resp, &lock_fd)) {
         goto out;
     }
     size_t index;
@@ -692,6 +726,7 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
     }
     commit_and_answer(a, req, resp, doc, 200, entry_view(entry), "edited");
 out:
+    pki_registry_unlock(lock_fd);
     json_decref(doc);
     json_decref(body);
 }
@@ -700,6 +735,7 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
                         const char *thumbprint, struct admin_response *resp)
 {
     json_t *doc = NULL;
+    int lock_fd = -1;
     struct cg_errbuf err = {{0}};
     size_t index;
     set_target(resp, NULL, thumbprint);
@@ -707,12 +743,13 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "DELETE takes no body");
         return;
     }
-    if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp)) {
+    if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp) ||
+        !lock_policy(a, req, resp, &lock_fd)) {
         return;
     }
     json_t *entry = find_entry(a, req, resp, thumbprint, &doc, &index);
     if (entry == NULL) {
-        return;
+        goto out;
     }
     set_target(resp, json_string_value(json_object_get(entry, "name")), thumbprint);
     json_t *view = entry_view(entry);
@@ -726,6 +763,7 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
     }
     commit_and_answer(a, req, resp, doc, 200, json_pack("{so}", "deleted", view), "deleted");
 out:
+    pki_registry_unlock(lock_fd);
     json_decref(doc);
 }
 

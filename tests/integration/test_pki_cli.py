@@ -6,6 +6,7 @@ module doing a real mutual-TLS handshake with the issued certificates. Every err
 must print exactly one line on stderr and exit 1 (bad input) or 2 (usage).
 """
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -270,6 +271,61 @@ class PkiCliTest(unittest.TestCase):
                          "no certificate")
         self.assertEqual(read(policy), before)
         self.assertEqual([f for f in os.listdir(self.tmp) if ".tmp." in f], [])
+
+    def test_concurrent_writers_lose_nothing(self):
+        # Regression: every writer loads the policy, changes it and renames a new file
+        # over it; without the policy lock two concurrent commands both loaded the old
+        # file and the later rename dropped the other's entry.
+        policy = self.path("concurrent-policy.json")
+        imports = []
+        for i in range(4):
+            out, _ = self.client(f"conc-imp-{i}")
+            imports.append(os.path.join(out, "tls.crt"))
+        commands = []
+        for i in range(4):
+            commands.append(["cert", "client", "--ca", self.ca, "--name", f"conc-new-{i}",
+                             "--clearance", "ValidUser", "--password", "pw-concurrent",
+                             "--out", self.path("clients", f"conc-new-{i}"),
+                             "--policy", policy])
+            commands.append(["cert", "import", imports[i], "--name", f"conc-imp-{i}",
+                             "--clearance", "ValidUser", "--policy", policy])
+        procs = [subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for args in commands]
+        for args, p in zip(commands, procs):
+            try:
+                _, err = p.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                raise
+            self.assertEqual(p.returncode, 0, f"{args}: {err}")
+        names = sorted(e["name"] for e in json.loads(read(policy))["certificates"])
+        self.assertEqual(names, sorted([f"conc-new-{i}" for i in range(4)] +
+                                       [f"conc-imp-{i}" for i in range(4)]))
+        # the lock file stays (deleting it would race); created before the policy: 0600
+        self.assertEqual(stat.S_IMODE(os.stat(policy + ".lock").st_mode), 0o600)
+        self.assertEqual([f for f in os.listdir(self.tmp) if ".tmp." in f], [])
+
+    def test_waits_for_flock_holder(self):
+        # Scripts can take the same lock with flock(1)/flock(2) on "<policy>.lock": a
+        # command waits for them (up to 10 s) instead of overwriting their change.
+        policy = self.path("flock-policy.json")
+        out, _ = self.client("flock-a")
+        with open(policy + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([BIN, "cert", "import", os.path.join(out, "tls.crt"), "--name",
+                                  "flock-a", "--clearance", "ValidUser", "--policy", policy],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                with self.assertRaises(subprocess.TimeoutExpired):
+                    p.wait(timeout=0.5)
+                self.assertFalse(os.path.exists(policy))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual([e["name"] for e in json.loads(read(policy))["certificates"]],
+                         ["flock-a"])
 
     # ---- errors ----
 

@@ -1,14 +1,21 @@
 /* Tests of pki/registry.c: registering, finding, editing and deleting entries of a
- * policy document, and saving/loading it on temporary files. */
+ * policy document, saving/loading it on temporary files, and the lock that serializes
+ * writers (two concurrent load-modify-saves used to lose one update). */
 #include "pki/registry.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/file.h"
 #include "pki/import.h"
 
@@ -251,6 +258,157 @@ START_TEST(clearance_words)
 }
 END_TEST
 
+START_TEST(lock_file_mode_follows_policy)
+{
+    /* A lock file only its creator may open would lock out a daemon running as another
+     * user that may write the policy: it gets the policy's permission bits. */
+    char path[128], lock[140];
+    snprintf(path, sizeof(path), "%s", tmp_path("shared-policy.json"));
+    snprintf(lock, sizeof(lock), "%s.lock", path);
+    json_t *doc = pki_registry_new();
+    ck_assert_int_eq(pki_registry_save(path, doc, NULL), 0);
+    json_decref(doc);
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    mode_t old = umask(022);
+    int fd = -1;
+    ck_assert_int_eq(pki_registry_lock(path, &fd, NULL), 0);
+    umask(old);
+    struct stat st;
+    ck_assert_int_eq(stat(lock, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0640);
+    pki_registry_unlock(fd);
+}
+END_TEST
+
+static uint64_t monotonic_ms(void)
+{
+    return cg_monotonic_us() / 1000;
+}
+
+/* lowest_free_fd is the descriptor the next open() gets: equal before and after a
+ * call means the call leaked none. */
+static int lowest_free_fd(void)
+{
+    int fd = dup(0);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return fd;
+}
+
+START_TEST(lock_file_created_0600_and_kept)
+{
+    char path[128], lock[140];
+    snprintf(path, sizeof(path), "%s", tmp_path("policy.json"));
+    snprintf(lock, sizeof(lock), "%s.lock", path);
+    int fd = -1;
+    ck_assert_int_eq(pki_registry_lock(path, &fd, NULL), 0);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(stat(lock, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* the policy itself is neither created nor touched by the lock */
+    ck_assert_int_eq(stat(path, &st), -1);
+    ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    /* a save under the lock replaces the policy, not the lock file */
+    json_t *doc = NULL;
+    ck_assert_int_eq(pki_registry_load(path, &doc, NULL), 0);
+    ck_assert_int_eq(pki_registry_save(path, doc, NULL), 0);
+    json_decref(doc);
+    pki_registry_unlock(fd);
+    ck_assert_int_eq(stat(lock, &st), 0); /* never deleted */
+    pki_registry_unlock(-1);              /* no-op */
+    /* an existing lock file is reused */
+    ck_assert_int_eq(pki_registry_lock(path, &fd, NULL), 0);
+    pki_registry_unlock(fd);
+    /* no directory: an I/O error naming the lock file, no descriptor left open */
+    int free_fd = lowest_free_fd();
+    struct cg_errbuf err = {{0}};
+    fd = -1;
+    ck_assert_int_eq(pki_registry_lock(tmp_path("no/such/dir/policy.json"), &fd, &err), CG_ERR_IO);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no/such/dir/policy.json.lock"));
+    ck_assert_int_eq(lowest_free_fd(), free_fd);
+}
+END_TEST
+
+START_TEST(lock_waits_for_holder)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s", tmp_path("policy.json"));
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* The child holds the lock for 300 ms, then releases it. */
+        int fd = -1;
+        if (pki_registry_lock(path, &fd, NULL) != CG_OK) {
+            _exit(1);
+        }
+        char c = 'x';
+        if (write(ready[1], &c, 1) != 1) {
+            _exit(2);
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 300 * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        pki_registry_unlock(fd);
+        _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    uint64_t start = monotonic_ms();
+    int fd = -1;
+    struct cg_errbuf err = {{0}};
+    ck_assert_int_eq(pki_registry_lock(path, &fd, &err), 0);
+    uint64_t waited = monotonic_ms() - start;
+    ck_assert_msg(waited >= 200, "took the lock after %llu ms while the child held it",
+                  (unsigned long long)waited);
+    ck_assert_msg(waited < 5000, "waited %llu ms", (unsigned long long)waited);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    pki_registry_unlock(fd);
+}
+END_TEST
+
+START_TEST(lock_times_out)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s", tmp_path("policy.json"));
+    int held = -1;
+    ck_assert_int_eq(pki_registry_lock(path, &held, NULL), 0);
+    /* flock locks belong to the open file: a second open in the same process conflicts
+     * as another process would. */
+    int free_fd = lowest_free_fd();
+    int fd = -1;
+    struct cg_errbuf err = {{0}};
+    uint64_t start = monotonic_ms();
+    ck_assert_int_eq(pki_registry_lock_timeout(path, 150, &fd, &err), CG_ERR_LIMIT);
+    uint64_t waited = monotonic_ms() - start;
+    ck_assert_msg(waited >= 150 && waited < 2000, "gave up after %llu ms",
+                  (unsigned long long)waited);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_int_eq(lowest_free_fd(), free_fd);
+    ck_assert_ptr_nonnull(strstr(err.msg, "policy.json.lock: still locked after 150 ms by"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "another certgate command or the admin API"));
+    /* whole seconds read as seconds */
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_lock_timeout(path, 1000, &fd, &err), CG_ERR_LIMIT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "still locked after 1 s by"));
+    /* a single attempt */
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_lock_timeout(path, 0, &fd, &err), CG_ERR_LIMIT);
+    pki_registry_unlock(held);
+    ck_assert_int_eq(pki_registry_lock_timeout(path, 0, &fd, NULL), 0);
+    pki_registry_unlock(fd);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("pki_registry");
@@ -262,6 +420,10 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, find_edit_delete);
     tcase_add_test(tc, save_and_load_files);
     tcase_add_test(tc, clearance_words);
+    tcase_add_test(tc, lock_file_created_0600_and_kept);
+    tcase_add_test(tc, lock_file_mode_follows_policy);
+    tcase_add_test(tc, lock_waits_for_holder);
+    tcase_add_test(tc, lock_times_out);
     suite_add_tcase(s, tc);
     return s;
 }
