@@ -163,7 +163,7 @@ static void conn_free(struct admin_conn *c)
 
 static void set_timer(struct admin_conn *c, uint64_t ms)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(c->ev_timer, &tv);
 }
 

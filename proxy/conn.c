@@ -102,7 +102,7 @@ void conn_set_timer(struct client_conn *c, uint64_t ms)
         evtimer_del(c->ev_timer);
         return;
     }
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(c->ev_timer, &tv);
 }
 

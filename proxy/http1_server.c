@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/authz.h"
@@ -149,7 +150,7 @@ static void set_up_timer(struct h1_exchange *ex, uint64_t ms)
         evtimer_del(ex->ev_up_timer);
         return;
     }
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(ex->ev_up_timer, &tv);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/str.h"
@@ -67,7 +68,7 @@ static const struct upstream_callbacks up_cbs = {
 
 static void set_timer(struct h2h1 *b, uint64_t ms)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(b->ev_timer, &tv);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/authz.h"
@@ -516,7 +517,7 @@ static void body_idle_touch(struct h2_stream *s)
         s->ev_body_idle = evtimer_new(s->c->w->base, on_body_idle, s);
     }
     uint64_t ms = s->cfg->timeouts.client_body_idle;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(s->ev_body_idle, &tv);
 }
 
@@ -646,8 +647,7 @@ static void process_request(struct h2_stream *s)
     s->az.num_headers = 0;
     if (s->grpc_timeout_ms > 0) {
         s->ev_deadline = evtimer_new(s->c->w->base, on_deadline, s);
-        struct timeval tv = {.tv_sec = (time_t)(s->grpc_timeout_ms / 1000),
-                             .tv_usec = (suseconds_t)(s->grpc_timeout_ms % 1000) * 1000};
+        struct timeval tv = cg_timeval_ms(s->grpc_timeout_ms);
         evtimer_add(s->ev_deadline, &tv);
     }
     s->state = H2S_PENDING;

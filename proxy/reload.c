@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "policy/policy.h"
@@ -183,7 +184,7 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
     /* Arm once per burst and never push it back: a directory that keeps changing (a
      * sidecar's scratch files next to the policy) must not starve the reload. */
     if (any && !evtimer_pending(r->ev_debounce, NULL)) {
-        struct timeval tv = {.tv_sec = 0, .tv_usec = DEBOUNCE_MS * 1000};
+        struct timeval tv = cg_timeval_ms(DEBOUNCE_MS);
         evtimer_add(r->ev_debounce, &tv);
     }
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 /* Reads are sized from the previous one, between these bounds: a small response does
@@ -19,17 +20,10 @@
  * hold the loop for long. */
 #define WRITE_MAX (256 * 1024)
 
-static void ms_to_tv(uint32_t ms, struct timeval *tv)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
-
 /* block_write registers for writability, with the write (or connect) deadline. */
 static void block_write(struct sock *s, uint32_t ms)
 {
-    struct timeval tv;
-    ms_to_tv(ms, &tv);
+    struct timeval tv = cg_timeval_ms(ms);
     event_add(&s->ev_write, ms ? &tv : NULL);
     s->write_blocked = true;
 }

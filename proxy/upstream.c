@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/sock.h"
@@ -93,7 +94,7 @@ static void arm_sweep(struct upstream_pool *pool, uint64_t now)
         return;
     }
     uint64_t ms = next > now ? next - now : 0;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(pool->ev_sweep, &tv);
 }
 

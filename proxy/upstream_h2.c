@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/conn.h"
@@ -168,8 +169,7 @@ static void idle_check(struct uh2_session *x)
 {
     if (x->state == UH2_READY && x->num_streams == 0) {
         uint64_t ms = x->pool->cfg->timeouts.keepalive_idle;
-        struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                             .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+        struct timeval tv = cg_timeval_ms(ms);
         evtimer_add(x->ev_idle, &tv);
     } else {
         evtimer_del(x->ev_idle);
@@ -193,7 +193,7 @@ static void submit(struct uh2_stream *b)
     }
     b->id = id;
     uint64_t ms = x->pool->cfg->timeouts.upstream_response;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(b->ev_timer, &tv);
     schedule(x);
 }

@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/str.h"
@@ -247,7 +248,7 @@ void worker_begin_drain(struct worker *w, void *arg)
     w->draining = true;
     close_listeners(w);
     uint64_t ms = w->srv->cfg->timeouts.drain;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(w->ev_drain_deadline, &tv);
     CG_LOG_INFO("worker %u: draining %zu connections", w->id, w->num_conns);
     for (struct client_conn *c = w->conns; c != NULL; c = c->next) {
