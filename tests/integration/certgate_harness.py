@@ -586,6 +586,37 @@ class Certgate(Process):
         self.wait_listening(self.port, timeout)
         return self
 
+    # What ASan, LeakSanitizer and UBSan print when a sanitizer build (CERTGATE_BIN from
+    # -DCERTGATE_SANITIZE=ON) finds a bug: the process may abort or exit with its own
+    # code, which a test expecting a refused connection could take for the behaviour
+    # under test, so every stop checks the log.
+    SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+
+    def sanitizer_report(self):
+        """sanitizer_report returns the sanitizer report in the process's stderr, or ""."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return ""
+        at = [data.find(m) for m in self.SANITIZER_MARKS if m in data]
+        return data[min(at):min(at) + 6000].decode("utf-8", "replace") if at else ""
+
+    def check_sanitizers(self):
+        report = self.sanitizer_report()
+        if report:
+            raise AssertionError("%s: sanitizer report in %s:\n%s"
+                                 % (" ".join(self.argv), self.stderr_path, report))
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        rc = super().stop(timeout)
+        self.check_sanitizers()
+        return rc
+
+    def kill(self):
+        super().kill()
+        self.check_sanitizers()
+
     def hup(self):
         self.signal(signal.SIGHUP)
 
