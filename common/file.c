@@ -69,8 +69,25 @@ static int write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
-int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                         struct cg_errbuf *err)
+int cg_file_resolve_link(const char *path, char **out, struct cg_errbuf *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) {
+        *out = cg_xstrdup(path);
+        return CG_OK;
+    }
+    char *target = realpath(path, NULL);
+    if (target == NULL) {
+        return cg_errf(err, CG_ERR_IO, "%s: cannot follow the symlink: %s", path,
+                       strerror(errno));
+    }
+    *out = target;
+    return CG_OK;
+}
+
+/* write_atomic is cg_file_write_atomic for a |path| that is not a symlink. */
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        struct cg_errbuf *err)
 {
     size_t tmp_len = strlen(path) + 32;
     char *tmp = cg_xmalloc(tmp_len);
@@ -107,4 +124,17 @@ int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
     }
     free(dir_copy);
     return CG_OK;
+}
+
+int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                         struct cg_errbuf *err)
+{
+    char *target;
+    int rc = cg_file_resolve_link(path, &target, err);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    rc = write_atomic(target, data, len, mode, err);
+    free(target);
+    return rc;
 }

@@ -117,10 +117,18 @@ int pki_registry_save(const char *path, const json_t *doc, struct cg_errbuf *err
 int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int *out_fd,
                               struct cg_errbuf *err)
 {
-    size_t len = strlen(policy_path);
+    /* Next to the file a save replaces (a symlinked policy is written through), so
+     * that writers naming the link and writers naming its target share one lock. */
+    char *target;
+    int resolved = cg_file_resolve_link(policy_path, &target, err);
+    if (resolved != CG_OK) {
+        return resolved;
+    }
+    size_t len = strlen(target);
     char *path = cg_xmalloc(len + sizeof(".lock"));
-    memcpy(path, policy_path, len);
+    memcpy(path, target, len);
     memcpy(path + len, ".lock", sizeof(".lock"));
+    free(target);
     /* The lock file is created as accessible as the policy it guards (0600 while there
      * is none): a command run as root must not lock out a daemon that may write the
      * policy. Read-write: flock on NFS is emulated with byte-range locks, and an

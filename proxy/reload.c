@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "policy/policy.h"
@@ -216,6 +217,23 @@ static void watch_dir_of(struct reloader *r, const char *path)
     free(copy);
 }
 
+/* watch_file watches the directory of |path| and, when |path| is a symlink to a file
+ * elsewhere, the directory of its target too: an editor or `certgate cert` (which
+ * writes through the link) replaces the target there. Kubernetes' "..data" swap
+ * happens in |path|'s own directory. */
+static void watch_file(struct reloader *r, const char *path)
+{
+    if (path == NULL || r->fd < 0) {
+        return;
+    }
+    watch_dir_of(r, path);
+    char *target;
+    if (cg_file_resolve_link(path, &target, NULL) == CG_OK) {
+        watch_dir_of(r, target);
+        free(target);
+    }
+}
+
 int reloader_new(struct server *srv, struct event_base *base, struct reloader **out,
                  struct cg_errbuf *err)
 {
@@ -249,9 +267,9 @@ void reloader_start(struct reloader *r)
     const struct config *cfg = r->srv->cfg;
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         const struct config_listener *l = &cfg->listeners[i];
-        watch_dir_of(r, l->policy);
+        watch_file(r, l->policy);
         for (size_t k = 0; k < r->listeners[i].num_cert_files; k++) {
-            watch_dir_of(r, cert_file_path(l, k));
+            watch_file(r, cert_file_path(l, k));
         }
     }
     if (r->fd >= 0) {

@@ -449,6 +449,35 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(r.stdout, "200", r.stderr)
         self.assertStillRunning()
 
+    def test_symlinked_policy_edited_through_the_link(self):
+        # The configured policy path is a symlink to a file kept in another directory
+        # (configuration management). `certgate cert` writes through the link: the link
+        # stays, the target changes, and the daemon, which watches the target's
+        # directory too, applies it. (Renaming over the link used to replace it with a
+        # regular file.)
+        store = os.path.join(self.work, "store")
+        conf = os.path.join(self.work, "conf")
+        os.makedirs(store)
+        os.makedirs(conf)
+        target = os.path.join(store, "policy.json")
+        with open(target, "w") as f:
+            json.dump(make_policy(self.pki, ["admin"]), f)
+        link = os.path.join(conf, "policy.json")
+        os.symlink(target, link)
+        self.start(policy_path=link)
+        self.assertEqual(self.status("writer").status, 403)
+        run_certgate("cert", "import", self.pki.client("writer").cert, "--name", "writer",
+                     "--clearance", "ClusterAdmin", "--policy", link)
+        self.assertTrue(os.path.islink(link))
+        self.assertIn("writer", [e["name"] for e in json.load(open(target))["certificates"]])
+        self.assertTrue(os.path.exists(target + ".lock"))
+        self.assertFalse(os.path.exists(link + ".lock"))
+        self.wait_status("writer", 200)
+        # An editor replacing the target in its own directory is seen as well.
+        write_atomic(target, make_policy(self.pki, ["admin"]))
+        self.wait_status("writer", 403, reason="unknown_certificate")
+        self.assertStillRunning()
+
     # --- reloads under load ------------------------------------------------------
 
     def test_50_reloads_under_load(self):

@@ -214,6 +214,60 @@ START_TEST(test_file_write_atomic)
 }
 END_TEST
 
+START_TEST(test_file_write_atomic_through_symlink)
+{
+    char dir[] = "/tmp/cg_common_test_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char store[256], conf[256], target[300], link[300], dangling[300];
+    snprintf(store, sizeof(store), "%s/store", dir);
+    snprintf(conf, sizeof(conf), "%s/conf", dir);
+    ck_assert_int_eq(mkdir(store, 0700), 0);
+    ck_assert_int_eq(mkdir(conf, 0700), 0);
+    snprintf(target, sizeof(target), "%s/policy.json", store);
+    snprintf(link, sizeof(link), "%s/policy.json", conf);
+    struct cg_errbuf err = {0};
+    ck_assert_int_eq(cg_file_write_atomic(target, "old", 3, 0644, &err), CG_OK);
+    ck_assert_int_eq(symlink(target, link), 0);
+
+    char *resolved = NULL;
+    ck_assert_int_eq(cg_file_resolve_link(link, &resolved, &err), CG_OK);
+    ck_assert_str_eq(resolved, target);
+    free(resolved);
+    ck_assert_int_eq(cg_file_resolve_link(target, &resolved, &err), CG_OK);
+    ck_assert_str_eq(resolved, target);
+    free(resolved);
+
+    /* Writing the link: the link stays a link, its target gets the content. */
+    ck_assert_int_eq(cg_file_write_atomic(link, "new!", 4, 0644, &err), CG_OK);
+    struct stat st;
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(cg_file_read(target, 1024, &data, &len, &err), CG_OK);
+    ck_assert_str_eq(data, "new!");
+    free(data);
+
+    /* A dangling link is an error naming it; nothing is created. */
+    snprintf(dangling, sizeof(dangling), "%s/gone.json", conf);
+    char missing[300];
+    snprintf(missing, sizeof(missing), "%s/missing.json", store);
+    ck_assert_int_eq(symlink(missing, dangling), 0);
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(cg_file_write_atomic(dangling, "x", 1, 0644, &err), CG_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "gone.json"));
+    ck_assert_int_eq(access(missing, F_OK), -1);
+
+    /* No temporary file left anywhere. */
+    unlink(dangling);
+    unlink(link);
+    unlink(target);
+    ck_assert_int_eq(rmdir(conf), 0);
+    ck_assert_int_eq(rmdir(store), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -226,6 +280,7 @@ int main(void)
     tcase_add_test(tc, test_json_unknown_key);
     tcase_add_test(tc, test_json_getters);
     tcase_add_test(tc, test_file_write_atomic);
+    tcase_add_test(tc, test_file_write_atomic_through_symlink);
     tcase_add_test(tc, test_sockaddr_text_and_port);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

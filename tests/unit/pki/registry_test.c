@@ -280,6 +280,31 @@ START_TEST(lock_file_mode_follows_policy)
 }
 END_TEST
 
+START_TEST(lock_is_shared_through_a_symlink)
+{
+    /* Saves write through a symlinked policy, so the link and its target must share
+     * one lock: otherwise a writer naming each would both proceed. */
+    char target[128], link[128], lock[160];
+    snprintf(target, sizeof(target), "%s", tmp_path("linked-target.json"));
+    snprintf(link, sizeof(link), "%s", tmp_path("linked-name.json"));
+    snprintf(lock, sizeof(lock), "%s.lock", target);
+    json_t *doc = pki_registry_new();
+    ck_assert_int_eq(pki_registry_save(target, doc, NULL), 0);
+    json_decref(doc);
+    ck_assert_int_eq(symlink(target, link), 0);
+    int fd = -1, fd2 = -1;
+    ck_assert_int_eq(pki_registry_lock(link, &fd, NULL), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(lock, &st), 0);
+    struct cg_errbuf err = {{0}};
+    ck_assert_int_eq(pki_registry_lock_timeout(target, 0, &fd2, &err), CG_ERR_LIMIT);
+    pki_registry_unlock(fd);
+    ck_assert_int_eq(pki_registry_lock_timeout(target, 0, &fd2, NULL), 0);
+    pki_registry_unlock(fd2);
+    unlink(link);
+}
+END_TEST
+
 static uint64_t monotonic_ms(void)
 {
     return cg_monotonic_us() / 1000;
@@ -422,6 +447,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, clearance_words);
     tcase_add_test(tc, lock_file_created_0600_and_kept);
     tcase_add_test(tc, lock_file_mode_follows_policy);
+    tcase_add_test(tc, lock_is_shared_through_a_symlink);
     tcase_add_test(tc, lock_waits_for_holder);
     tcase_add_test(tc, lock_times_out);
     suite_add_tcase(s, tc);
