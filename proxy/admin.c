@@ -366,12 +366,14 @@ static void route(struct admin_server *a, struct admin_request *req, struct admi
                strchr(p + sizeof(certs_prefix) - 1, '/') == NULL &&
                p[sizeof(certs_prefix) - 1] != '\0') {
         const char *tp = p + sizeof(certs_prefix) - 1;
-        if (method_is(req, "PUT")) {
+        if (method_is(req, "GET")) {
+            admin_certs_get(a, req, tp, resp);
+        } else if (method_is(req, "PUT")) {
             admin_certs_edit(a, req, tp, resp);
         } else if (method_is(req, "DELETE")) {
             admin_certs_delete(a, req, tp, resp);
         } else {
-            method_not_allowed(req, resp, "PUT, DELETE");
+            method_not_allowed(req, resp, "GET, PUT, DELETE");
         }
     } else if (strcmp(p, "/admin/server-certificate") == 0) {
         method_is(req, "GET") ? admin_server_cert_get(a, req, resp)

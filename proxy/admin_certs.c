@@ -642,6 +642,28 @@ static json_t *find_entry(struct admin_server *a, const struct admin_request *re
     return json_array_get(pki_registry_entries(doc), *out_index);
 }
 
+/* ---- GET /admin/certificates/{thumbprint} ---------------------------------------- */
+
+void admin_certs_get(struct admin_server *a, const struct admin_request *req,
+                     const char *thumbprint, struct admin_response *resp)
+{
+    json_t *doc = NULL;
+    size_t index;
+    set_target(resp, NULL, thumbprint);
+    if (!have_policy_file(a, req, resp)) {
+        return;
+    }
+    json_t *entry = find_entry(a, req, resp, thumbprint, &doc, &index);
+    if (entry == NULL) {
+        return;
+    }
+    set_target(resp, json_string_value(json_object_get(entry, "name")), thumbprint);
+    json_t *view = entry_view(entry); /* holds its own references */
+    json_decref(doc);
+    admin_resp_etag(a, resp);
+    admin_resp_json(resp, 200, view);
+}
+
 void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
                       const char *thumbprint, struct admin_response *resp)
 {

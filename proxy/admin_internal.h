@@ -93,6 +93,8 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp);
 void admin_certs_import(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp);
+void admin_certs_get(struct admin_server *a, const struct admin_request *req,
+                     const char *thumbprint, struct admin_response *resp);
 void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
                       const char *thumbprint, struct admin_response *resp);
 void admin_certs_delete(struct admin_server *a, const struct admin_request *req,

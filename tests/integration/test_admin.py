@@ -247,6 +247,29 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(names["reader"]["databases"], {"db1": "ReadOnly"})
         self.assertEqual(names["operator"]["clearance"], "Operator")
 
+    def test_get_one_entry(self):
+        reader = self.pki.client("reader")
+        r = self.call("GET", "/admin/certificates/" + reader.sha1, client="writer")
+        self.assertEqual(r.status, 200, r)
+        e = r.json()
+        self.assertEqual((e["name"], e["clearance"], e["thumbprints"], e["databases"]),
+                         ("reader", "ValidUser", [reader.sha1], {"db1": "ReadOnly"}))
+        self.assertEqual(r.header("ETag"), self.etag())
+        # Any case and the colon form name the same entry, as for PUT and DELETE.
+        colons = ":".join(reader.sha1[i:i + 2] for i in range(0, 40, 2)).lower()
+        r = self.call("GET", "/admin/certificates/" + colons)
+        self.assertEqual((r.status, r.json()["name"]), (200, "reader"), r)
+        r = self.call("GET", "/admin/certificates/" + "0" * 40)
+        self.assertEqual((r.status, r.json()["error"]), (404, "not_found"), r)
+        r = self.call("GET", "/admin/certificates/not-hex")
+        self.assertEqual((r.status, r.json()["error"]), (400, "bad_request"), r)
+        r = self.call("POST", "/admin/certificates/" + reader.sha1, body={})
+        self.assertEqual(r.status, 405, r)
+        self.assertEqual(r.header("Allow"), "GET, PUT, DELETE")
+        # A ValidUser reads nothing of the admin API.
+        r = self.call("GET", "/admin/certificates/" + reader.sha1, client="reader")
+        self.assertEqual(r.status, 403, r)
+
     def test_create_pkcs12_then_use_it_with_curl(self):
         r = self.create("app-p12")
         self.assertEqual(r.status, 201, r)
