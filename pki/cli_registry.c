@@ -28,12 +28,17 @@ static int load_existing(const char *path, json_t **out, struct cg_errbuf *err)
     return rc != CG_OK ? rc : pki_registry_load(path, out, err);
 }
 
-/* lock_existing takes the registry lock of a policy file that must already exist:
- * checked first so that a mistyped path leaves no lock file behind. */
-static int lock_existing(const char *path, int *out_fd, struct cg_errbuf *err)
+/* lock_and_load_existing takes the registry lock of a policy file that must already
+ * exist (checked first, so that a mistyped path leaves no lock file behind), then loads
+ * it; the caller unlocks |*out_fd| on every path. */
+static int lock_and_load_existing(const char *path, int *out_fd, json_t **out,
+                                  struct cg_errbuf *err)
 {
     int rc = check_exists(path, err);
-    return rc != CG_OK ? rc : pki_registry_lock(path, out_fd, err);
+    if (rc == CG_OK) {
+        rc = pki_registry_lock(path, out_fd, err);
+    }
+    return rc != CG_OK ? rc : pki_registry_load(path, out, err);
 }
 
 int cli_cert_import(const struct cli_opts *o)
@@ -212,8 +217,7 @@ int cli_cert_edit(const struct cli_opts *o)
                                   .num_dbs = o->num_dbs, .set_dbs = o->num_dbs > 0};
     int rc = CLI_OK;
     int lock_fd = -1;
-    if (lock_existing(o->policy, &lock_fd, &err) != CG_OK ||
-        load_existing(o->policy, &policy, &err) != CG_OK ||
+    if (lock_and_load_existing(o->policy, &lock_fd, &policy, &err) != CG_OK ||
         pki_registry_edit(policy, o->positional[0], &spec, &err) != CG_OK ||
         pki_registry_save(o->policy, policy, &err) != CG_OK) {
         rc = cli_fail(&err);
@@ -236,8 +240,7 @@ int cli_cert_delete(const struct cli_opts *o)
     size_t index = 0;
     char *name = NULL;
     int lock_fd = -1;
-    if (lock_existing(o->policy, &lock_fd, &err) != CG_OK ||
-        load_existing(o->policy, &policy, &err) != CG_OK ||
+    if (lock_and_load_existing(o->policy, &lock_fd, &policy, &err) != CG_OK ||
         pki_registry_find(policy, o->positional[0], &index, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
