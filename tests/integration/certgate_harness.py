@@ -13,6 +13,9 @@ wait is bounded, and every process started here is registered for cleanup by the
 - client_context, tls_connect, raw_exchange, read_response, http_request: TLS clients.
 - curl(...):               run curl with the test PKI and parse what it got.
 
+Ports, waiting, processes, /proc and the openssl primitives come from
+tests/pylib/certgate_testkit, which bench/ uses too.
+
 The names certgate's configuration uses for limits and timeouts are not fixed by the
 design yet; the ones used here are collected in LIMIT_KEYS / TIMEOUT_KEYS so that they
 can be adjusted in one place.
@@ -35,15 +38,23 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "pylib")))
 
 import echo_backend  # noqa: E402  (pattern helpers shared with the backend)
+# Ports, processes, /proc and openssl helpers shared with bench/ (tests/pylib); the
+# names are re-exported here because the tests use them as h.NAME.
+from certgate_testkit.net import free_port, port_accepts, wait_until  # noqa: E402,F401
+from certgate_testkit.pki import Cert, genkey, make_ca, make_csr  # noqa: E402,F401
+from certgate_testkit.pki import openssl as _openssl  # noqa: E402,F401
+from certgate_testkit.pki import openssl_sha1_thumbprint  # noqa: E402,F401
+from certgate_testkit.process import Process, START_TIMEOUT, STOP_TIMEOUT  # noqa: E402,F401
+from certgate_testkit.process import tail  # noqa: E402,F401
+from certgate_testkit.procfs import rss_kb  # noqa: E402,F401
 
 pattern_sha256 = echo_backend.pattern_sha256
 
 PYTHON = "/usr/bin/python3"
 DEFAULT_BIN = os.path.normpath(os.path.join(HERE, "..", "..", "build", "certgate"))
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 15.0
 
 # Configuration key names for limits and timeouts (design.md §4 leaves them open; these
 # are the names proxy/config.c accepts). Timeouts are numbers in milliseconds.
@@ -70,48 +81,7 @@ def certgate_bin():
 
 
 # ---------------------------------------------------------------------------------------
-# Ports and small utilities
-
-
-def free_port():
-    """free_port returns a TCP port free on both 127.0.0.1 and ::1 right now."""
-    for _ in range(50):
-        s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s4.bind(("127.0.0.1", 0))
-            port = s4.getsockname()[1]
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            try:
-                s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s6.bind(("::1", port))
-                return port
-            except OSError:
-                continue
-            finally:
-                s6.close()
-        finally:
-            s4.close()
-    raise RuntimeError("no free port found on 127.0.0.1 and ::1")
-
-
-def port_accepts(port, host="127.0.0.1", timeout=0.5):
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(pred, timeout, interval=0.05, what="condition"):
-    """wait_until polls pred() until it is truthy (returned) or raises after timeout s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+# Small utilities (ports and waiting: certgate_testkit.net)
 
 
 def sha256_file(path):
@@ -132,24 +102,6 @@ def write_pattern_file(path, size):
     return pattern_sha256(size)
 
 
-def tail(path, limit=6000):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        return "<%s>" % e
-    data = data[-limit:]
-    return data.decode("utf-8", "replace")
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS for pid %d" % pid)
-
-
 def make_tempdir(prefix="certgate-it-"):
     return tempfile.mkdtemp(prefix=prefix)
 
@@ -160,23 +112,6 @@ def remove_tree(path):
 
 # ---------------------------------------------------------------------------------------
 # PKI
-
-
-class Cert:
-    """One certificate: PEM paths and thumbprints (upper-case hex, no colons)."""
-
-    def __init__(self, name, cert, key):
-        self.name = name
-        self.cert = cert
-        self.key = key
-        with open(cert) as f:
-            der = ssl.PEM_cert_to_DER_cert(f.read())
-        self.der = der
-        self.sha1 = hashlib.sha1(der).hexdigest().upper()
-        self.sha256 = hashlib.sha256(der).hexdigest().upper()
-
-    def __repr__(self):
-        return "Cert(%s, %s)" % (self.name, self.sha1)
 
 
 class PKI:
@@ -233,17 +168,19 @@ authorityKeyIdentifier = keyid
 CLIENT_NAMES = ("admin", "reader", "writer", "unknown", "expired", "notyet")
 
 
-def _openssl(*args, cwd=None):
-    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("openssl %s failed (%d): %s" % (
-            " ".join(args), r.returncode, r.stderr.decode(errors="replace")))
-    return r.stdout.decode(errors="replace")
-
-
-def openssl_sha1_thumbprint(cert_path):
-    out = _openssl("x509", "-in", cert_path, "-noout", "-fingerprint", "-sha1")
-    return out.strip().split("=", 1)[1].replace(":", "").upper()
+def openssl_ca_dir(dir, serial="1000"):
+    """openssl_ca_dir prepares dir (made if missing) for `openssl ca -config CNF`:
+    database, serial file, newcerts/ and a ca.cnf with the extension sections client_ext,
+    server_ecdsa_ext (localhost, 127.0.0.1, ::1) and server_rsa_ext (rsa.test).
+    Returns the path of ca.cnf."""
+    os.makedirs(os.path.join(dir, "newcerts"), exist_ok=True)
+    open(os.path.join(dir, "index.txt"), "w").close()
+    with open(os.path.join(dir, "serial"), "w") as f:
+        f.write("%s\n" % serial)
+    cnf = os.path.join(dir, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write(_CA_CNF.format(dir=dir))
+    return cnf
 
 
 def make_pki(dir):
@@ -255,35 +192,16 @@ def make_pki(dir):
     All leaves are issued with `openssl ca`, which takes explicit -startdate/-enddate
     (openssl 3.0's `x509 -req` cannot backdate). Raises RuntimeError when openssl fails.
     """
-    os.makedirs(os.path.join(dir, "newcerts"), exist_ok=True)
-    open(os.path.join(dir, "index.txt"), "w").close()
-    with open(os.path.join(dir, "serial"), "w") as f:
-        f.write("1000\n")
-    cnf = os.path.join(dir, "ca.cnf")
-    with open(cnf, "w") as f:
-        f.write(_CA_CNF.format(dir=dir))
+    cnf = openssl_ca_dir(dir)
     p = lambda name: os.path.join(dir, name)  # noqa: E731
-
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-out", p("ca.key"))
-    _openssl("req", "-x509", "-new", "-key", p("ca.key"), "-sha256", "-days", "3650",
-             "-subj", "/O=certgate-tests/CN=certgate test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash",
-             "-out", p("ca.crt"))
+    ca = make_ca(dir, "/O=certgate-tests/CN=certgate test CA", 3650,
+                 extensions=["subjectKeyIdentifier=hash"])
 
     def issue(name, subj, ext, keyalg, start=None, end=None):
         key, csr, crt = p(name + ".key"), p(name + ".csr"), p(name + ".crt")
-        if keyalg == "rsa":
-            _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                     "-out", key)
-        else:
-            _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                     "-out", key)
-        os.chmod(key, 0o600)
-        _openssl("req", "-new", "-key", key, "-subj", subj, "-out", csr)
-        args = ["ca", "-batch", "-config", cnf, "-cert", p("ca.crt"), "-keyfile", p("ca.key"),
+        genkey(key, keyalg)
+        make_csr(key, subj, csr)
+        args = ["ca", "-batch", "-config", cnf, "-cert", ca.cert, "-keyfile", ca.key,
                 "-in", csr, "-out", crt, "-extensions", ext, "-notext"]
         if start:
             args += ["-startdate", start]
@@ -293,7 +211,7 @@ def make_pki(dir):
         return Cert(name, crt, key)
 
     pki = PKI(dir)
-    pki.ca = Cert("ca", p("ca.crt"), p("ca.key"))
+    pki.ca = ca
     pki.server = issue("server", "/O=certgate-tests/CN=localhost", "server_ecdsa_ext", "ec")
     pki.server_rsa = issue("server-rsa", "/O=certgate-tests/CN=rsa.test", "server_rsa_ext",
                            "rsa")
@@ -306,9 +224,7 @@ def make_pki(dir):
         pki.clients[name] = issue("client-" + name, "/O=certgate-tests/CN=" + name,
                                   "client_ext", "ec", start, end)
     # Cross-check our thumbprint against openssl's -fingerprint once.
-    t = openssl_sha1_thumbprint(pki.clients["admin"].cert)
-    if t != pki.clients["admin"].sha1:
-        raise RuntimeError("thumbprint mismatch: %s vs %s" % (t, pki.clients["admin"].sha1))
+    pki.clients["admin"].check_thumbprint()
     return pki
 
 
@@ -429,84 +345,7 @@ def write_config(workdir, pki, port, upstream_ports, policy=None, name="certgate
 
 
 # ---------------------------------------------------------------------------------------
-# Processes
-
-
-class Process:
-    """A child process with its output in files; stop() is idempotent and bounded."""
-
-    def __init__(self, argv, log_prefix, cwd=None):
-        self.argv = argv
-        self.stdout_path = log_prefix + ".stdout"
-        self.stderr_path = log_prefix + ".stderr"
-        self.cwd = cwd
-        self.proc = None
-
-    def start(self):
-        out = open(self.stdout_path, "ab")
-        err = open(self.stderr_path, "ab")
-        try:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, cwd=self.cwd)
-        finally:
-            out.close()
-            err.close()
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def logs(self):
-        return "--- %s (stdout) ---\n%s\n--- (stderr) ---\n%s" % (
-            " ".join(self.argv), tail(self.stdout_path), tail(self.stderr_path))
-
-    def wait_listening(self, port, timeout=START_TIMEOUT, host="127.0.0.1"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("process exited with code %s before listening on %d\n%s"
-                                     % (self.proc.returncode, port, self.logs()))
-            if port_accepts(port, host):
-                return
-            time.sleep(0.05)
-        raise AssertionError("not listening on %s:%d after %.0f s\n%s" % (
-            host, port, timeout, self.logs()))
-
-    def signal(self, sig):
-        if self.running():
-            self.proc.send_signal(sig)
-
-    def wait(self, timeout):
-        """wait returns the exit code, or None if still running after timeout s."""
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self, timeout=STOP_TIMEOUT):
-        """stop sends SIGTERM, waits up to timeout s, then SIGKILLs; returns the exit code
-        of the SIGTERM path or None when a kill was needed."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.wait(timeout)
-        if rc is None:
-            self.kill()
-        return rc
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+# Processes (Process itself is certgate_testkit.process.Process)
 
 
 class Backend(Process):
