@@ -11,7 +11,10 @@ wait is bounded, and every process started here is registered for cleanup by the
                            SIGHUP, SIGTERM + bounded wait, access log as JSON, VmRSS.
 - Backend:                 echo_backend.py in its own process on a free port.
 - client_context, tls_connect, raw_exchange, read_response, http_request: TLS clients.
+- KeepAlive:               one TLS connection for a sequence of requests.
 - curl(...):               run curl with the test PKI and parse what it got.
+- run_certgate, stderr_text, write_atomic, KubernetesVolume: CLI runs, logs, and policy
+                           or certificate files replaced the ways operators replace them.
 
 Ports, waiting, processes, /proc and the openssl primitives come from
 tests/pylib/certgate_testkit, which bench/ uses too.
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,6 +82,17 @@ LIMIT_KEYS = {
 
 def certgate_bin():
     return os.environ.get("CERTGATE_BIN") or DEFAULT_BIN
+
+
+def run_certgate(*args, ok=True):
+    """run_certgate runs `$CERTGATE_BIN ARGS` (a CLI command such as `cert server`, 60 s
+    at most) and returns the subprocess.CompletedProcess with text output; raises
+    AssertionError with the output when ok and the exit code is not 0."""
+    p = subprocess.run([certgate_bin(), *args], capture_output=True, text=True, timeout=60)
+    if ok and p.returncode != 0:
+        raise AssertionError("certgate %s failed (%d): %s%s" % (
+            " ".join(args), p.returncode, p.stdout, p.stderr))
+    return p
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,6 +345,61 @@ def write_json(path, obj):
     os.rename(tmp, path)
 
 
+def write_atomic(path, content):
+    """write_atomic saves content (bytes, text, or an object written as JSON) the way an
+    editor or cert-manager does: a temporary file in the same directory, fsync, rename
+    over path. A reader never sees a half-written file."""
+    tmp = os.path.join(os.path.dirname(path), ".%s.%s.tmp" % (
+        os.path.basename(path), uuid.uuid4().hex[:6]))
+    with open(tmp, "wb" if isinstance(content, bytes) else "w") as f:
+        if isinstance(content, (bytes, str)):
+            f.write(content)
+        else:
+            json.dump(content, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+class KubernetesVolume:
+    """A directory updated the way the kubelet updates a ConfigMap or Secret volume:
+    each version of the files is a directory `..<timestamp>`, `..data` points at the
+    current one, and each file is a symlink `NAME -> ..data/NAME`. publish() writes a
+    new version directory, points a `..data_tmp` link at it, renames that over `..data`
+    (the one atomic step) and removes the old version."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        os.makedirs(dir, exist_ok=True)
+        self.version = 0
+
+    def path(self, name):
+        """path returns the path of file name as a reader opens it (the symlink)."""
+        return os.path.join(self.dir, name)
+
+    def publish(self, files):
+        """publish makes files ({name: bytes or text}) the current version; returns the
+        name of its version directory."""
+        self.version += 1
+        vname = "..2026_11_24_00_00_%02d.%d" % (self.version % 60, self.version)
+        vdir = os.path.join(self.dir, vname)
+        os.makedirs(vdir)
+        for name, data in files.items():
+            with open(os.path.join(vdir, name), "wb" if isinstance(data, bytes) else "w") as f:
+                f.write(data)
+        data_link = os.path.join(self.dir, "..data")
+        old = os.readlink(data_link) if os.path.islink(data_link) else None
+        tmp = os.path.join(self.dir, "..data_tmp")
+        os.symlink(vname, tmp)
+        os.rename(tmp, data_link)
+        for name in files:
+            if not os.path.islink(self.path(name)):
+                os.symlink(os.path.join("..data", name), self.path(name))
+        if old:
+            remove_tree(os.path.join(self.dir, old))
+        return vname
+
+
 def write_config(workdir, pki, port, upstream_ports, policy=None, name="certgate.json",
                  **kw):
     """write_config writes policy.json (default_policy unless given; pass policy=False to
@@ -496,6 +566,16 @@ class Certgate(Process):
             raise AssertionError("%s; access log has %d lines, last: %r" % (
                 e, len(last), last[-3:]))
         return last
+
+
+def stderr_text(proc):
+    """stderr_text returns what the Process proc has written to stderr so far ("" when
+    nothing yet)."""
+    try:
+        with open(proc.stderr_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def start_certgate(workdir, pki, upstream_ports, name="certgate", attempts=3, **cfg_kw):
@@ -848,6 +928,33 @@ def https_request(port, pki, method, target, client="admin", headers=(), body=b"
         return ResponseReader(s, timeout).read(head_request=(method == "HEAD"))
     finally:
         s.close()
+
+
+class KeepAlive:
+    """One TLS connection (ctx, server_hostname) on which GET requests are sent one
+    after another; count is how many were answered."""
+
+    def __init__(self, port, ctx, server_hostname="localhost", timeout=10.0):
+        self.port = port
+        self.server_hostname = server_hostname
+        self.sock = tls_connect(port, ctx, server_hostname, timeout=timeout)
+        self.reader = ResponseReader(self.sock, timeout)
+        self.count = 0
+
+    def get(self, target):
+        """get sends GET target and returns the Response; raises like
+        ResponseReader.read when the connection fails."""
+        self.sock.sendall(request_bytes("GET", target,
+                                        "%s:%d" % (self.server_hostname, self.port)))
+        r = self.reader.read()
+        self.count += 1
+        return r
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class CurlResult:

@@ -302,21 +302,18 @@ class AdminTest(unittest.TestCase):
         ctx.load_verify_locations(self.pki.ca.cert)
         ctx.load_cert_chain(cert, key)
         ctx.set_alpn_protocols(["http/1.1"])
-        s = h.tls_connect(self.port, ctx)
+        ka = h.KeepAlive(self.port, ctx)
         try:
-            reader = h.ResponseReader(s, 10)
-            s.sendall(h.request_bytes("GET", "/one", "localhost:%d" % self.port))
-            self.assertEqual(reader.read().status, 200)
+            self.assertEqual(ka.get("/one").status, 200)
             d = self.call("DELETE", "/admin/certificates/" + tp.lower())
             self.assertEqual(d.status, 200, d)
             self.assertEqual(d.json()["deleted"]["name"], "app-pem")
             self.assertIsNone(self.entry("app-pem"))
-            s.sendall(h.request_bytes("GET", "/two", "localhost:%d" % self.port))
-            denied = reader.read()
+            denied = ka.get("/two")
             self.assertEqual(denied.status, 403, denied)
             self.assertEqual(denied.json()["reason"], "unknown_certificate")
         finally:
-            s.close()
+            ka.close()
         self.assertEqual(self.call("DELETE", "/admin/certificates/" + tp).status, 404)
 
     def test_bad_input(self):

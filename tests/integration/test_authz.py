@@ -30,17 +30,10 @@ import unittest
 import uuid
 
 import certgate_harness as h
+from certgate_harness import run_certgate, stderr_text
 
 # --------------------------------------------------------------------------------------
 # Local helpers (PKI beyond the harness's fixed set of clients)
-
-
-def run_certgate(*args, ok=True):
-    p = subprocess.run([h.certgate_bin(), *args], capture_output=True, text=True, timeout=60)
-    if ok and p.returncode != 0:
-        raise AssertionError("certgate %s failed (%d): %s%s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr))
-    return p
 
 
 def issue_client(pki, name, cn=None, start=None, end=None, key=None):
@@ -51,11 +44,8 @@ def issue_client(pki, name, cn=None, start=None, end=None, key=None):
     csr = os.path.join(d, "x-%s.csr" % name)
     if key is None:
         key = os.path.join(d, "x-%s.key" % name)
-        h._openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                   "-out", key)
-        os.chmod(key, 0o600)
-    h._openssl("req", "-new", "-key", key, "-subj", "/O=certgate-tests/CN=%s" % (cn or name),
-               "-out", csr)
+        h.genkey(key)
+    h.make_csr(key, "/O=certgate-tests/CN=%s" % (cn or name), csr)
     args = ["ca", "-batch", "-config", os.path.join(d, "ca.cnf"), "-cert", pki.ca.cert,
             "-keyfile", pki.ca.key, "-in", csr, "-out", crt, "-extensions", "client_ext",
             "-notext", "-utf8"]
@@ -85,7 +75,7 @@ def sign_with(ca_dir, key, cn, out, workdir):
     ext = os.path.join(workdir, "client-ext.cnf")
     with open(ext, "w") as f:
         f.write(_EXT)
-    h._openssl("req", "-new", "-key", key, "-subj", "/CN=%s" % cn, "-out", csr)
+    h.make_csr(key, "/CN=%s" % cn, csr)
     h._openssl("x509", "-req", "-in", csr, "-CA", os.path.join(ca_dir, "ca.crt"),
                "-CAkey", os.path.join(ca_dir, "ca.key"), "-set_serial",
                "0x" + uuid.uuid4().hex, "-days", "30", "-sha256", "-extfile", ext,
@@ -96,14 +86,6 @@ def sign_with(ca_dir, key, cn, out, workdir):
 def hdrs(echo, name):
     n = name.lower()
     return [v for k, v in echo["headers"] if k.lower() == n]
-
-
-def stderr_text(proc):
-    try:
-        with open(proc.stderr_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 def parse_xfcc_element(value):

@@ -33,24 +33,9 @@ import unittest
 import uuid
 
 import certgate_harness as h
+from certgate_harness import run_certgate, stderr_text, write_atomic
 
 RELOAD_TIMEOUT = 5.0   # debounce is 150 ms; generous for a loaded 2-core machine
-
-
-def run_certgate(*args, ok=True):
-    p = subprocess.run([h.certgate_bin(), *args], capture_output=True, text=True, timeout=60)
-    if ok and p.returncode != 0:
-        raise AssertionError("certgate %s failed (%d): %s%s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr))
-    return p
-
-
-def stderr_text(proc):
-    try:
-        with open(proc.stderr_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 def generations(proc):
@@ -60,20 +45,6 @@ def generations(proc):
 
 def refusals(proc):
     return [l for l in stderr_text(proc).splitlines() if "policy reload refused" in l]
-
-
-def write_atomic(path, obj_or_text):
-    """write_atomic saves like an editor: temporary file in the same directory, rename."""
-    tmp = os.path.join(os.path.dirname(path), ".%s.%s.tmp" % (
-        os.path.basename(path), uuid.uuid4().hex[:6]))
-    with open(tmp, "w") as f:
-        if isinstance(obj_or_text, str):
-            f.write(obj_or_text)
-        else:
-            json.dump(obj_or_text, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 def make_policy(pki, clients, names=None):
@@ -96,28 +67,6 @@ def make_policy(pki, clients, names=None):
         ],
         "certificates": entries,
     }
-
-
-class KeepAlive:
-    """One TLS connection on which requests are sent one after another."""
-
-    def __init__(self, port, pki, client, timeout=10.0):
-        self.port = port
-        self.sock = h.tls_connect(port, h.client_context(pki, client), timeout=timeout)
-        self.reader = h.ResponseReader(self.sock, timeout)
-        self.count = 0
-
-    def get(self, target):
-        self.sock.sendall(h.request_bytes("GET", target, "localhost:%d" % self.port))
-        r = self.reader.read()
-        self.count += 1
-        return r
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------------------------------
@@ -245,31 +194,20 @@ class ReloadTest(unittest.TestCase):
         self.assertStillRunning()
 
     def test_kubernetes_data_symlink_swap(self):
-        d = os.path.join(self.work, "configmap")
-        os.makedirs(os.path.join(d, "..2026_01"))
-        with open(os.path.join(d, "..2026_01", "policy.json"), "w") as f:
-            json.dump(make_policy(self.pki, ["admin"]), f)
-        os.symlink("..2026_01", os.path.join(d, "..data"))
-        os.symlink("..data/policy.json", os.path.join(d, "policy.json"))
-        self.start(policy_path=os.path.join(d, "policy.json"))
+        volume = h.KubernetesVolume(os.path.join(self.work, "configmap"))
+
+        def swap(clients):
+            # Like the kubelet: new version directory, ..data renamed over, the old
+            # version directory removed afterwards.
+            volume.publish({"policy.json": json.dumps(make_policy(self.pki, clients))})
+
+        swap(["admin"])
+        self.start(policy_path=volume.path("policy.json"))
         self.assertEqual(self.status("admin").status, 200)
         self.assertEqual(self.status("writer").status, 403)
-
-        def swap(version, clients):
-            vdir = os.path.join(d, version)
-            os.makedirs(vdir)
-            with open(os.path.join(vdir, "policy.json"), "w") as f:
-                json.dump(make_policy(self.pki, clients), f)
-            tmp = os.path.join(d, "..data_tmp")
-            os.symlink(version, tmp)
-            old = os.readlink(os.path.join(d, "..data"))
-            os.rename(tmp, os.path.join(d, "..data"))
-            # Like the kubelet: the old version directory goes away afterwards.
-            h.remove_tree(os.path.join(d, old))
-
-        swap("..2026_02", ["admin", "writer"])
+        swap(["admin", "writer"])
         self.wait_status("writer", 200)
-        swap("..2026_03", ["writer"])
+        swap(["writer"])
         self.wait_status("admin", 403, reason="unknown_certificate")
         self.assertEqual(self.status("writer").status, 200)
         self.assertStillRunning()
@@ -372,7 +310,7 @@ class ReloadTest(unittest.TestCase):
     def test_delete_denies_next_request_on_open_connection(self):
         self.start(make_policy(self.pki, ["admin", "writer"]))
         writer = self.pki.clients["writer"]
-        ka = KeepAlive(self.port, self.pki, "writer")
+        ka = h.KeepAlive(self.port, h.client_context(self.pki, "writer"))
         self.addCleanup(ka.close)
         r = ka.get("/before")
         self.assertEqual(r.status, 200, r)
@@ -493,7 +431,7 @@ class ReloadTest(unittest.TestCase):
             ka = None
             i = 0
             try:
-                ka = KeepAlive(self.port, self.pki, "admin")
+                ka = h.KeepAlive(self.port, h.client_context(self.pki, "admin"))
                 while not stop.is_set():
                     i += 1
                     try:
@@ -503,7 +441,7 @@ class ReloadTest(unittest.TestCase):
                             stats["failed"].append("keep-alive %d req %d: %r" % (tid, i, e))
                             stats["closed"] += 1
                         ka.close()
-                        ka = KeepAlive(self.port, self.pki, "admin")
+                        ka = h.KeepAlive(self.port, h.client_context(self.pki, "admin"))
                         continue
                     closing = [v for v in r.all("Connection") if "close" in v.lower()]
                     name = [v for k, v in r.json()["headers"]
@@ -519,7 +457,7 @@ class ReloadTest(unittest.TestCase):
                             stats["failed"].append("keep-alive %d: Connection: close" % tid)
                     if closing:
                         ka.close()
-                        ka = KeepAlive(self.port, self.pki, "admin")
+                        ka = h.KeepAlive(self.port, h.client_context(self.pki, "admin"))
                 # The connection made at the start is still usable at the end.
                 r = ka.get("/load/k%d/final" % tid)
                 with lock:

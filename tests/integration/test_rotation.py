@@ -25,7 +25,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -36,25 +35,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import certgate_harness as h
+from certgate_harness import run_certgate, stderr_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROTATE_TIMEOUT = 5.0
-
-
-def run_certgate(*args, ok=True):
-    p = subprocess.run([h.certgate_bin(), *args], capture_output=True, text=True, timeout=60)
-    if ok and p.returncode != 0:
-        raise AssertionError("certgate %s failed (%d): %s%s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr))
-    return p
-
-
-def stderr_text(proc):
-    try:
-        with open(proc.stderr_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
 
 
 def cert_serial(path):
@@ -63,15 +47,6 @@ def cert_serial(path):
 
 def cert_refusals(proc):
     return [l for l in stderr_text(proc).splitlines() if "certificate reload refused" in l]
-
-
-def replace_file(path, data):
-    tmp = "%s.%s.tmp" % (path, uuid.uuid4().hex[:6])
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 def read_bytes(path):
@@ -115,43 +90,25 @@ class RenameSlot:
 
     def install(self, crt, key):
         # Key first, then certificate, back to back (a tool writing both files).
-        replace_file(self.key, read_bytes(key))
-        replace_file(self.cert, read_bytes(crt))
+        h.write_atomic(self.key, read_bytes(key))
+        h.write_atomic(self.cert, read_bytes(crt))
 
     def install_bytes(self, crt_data, key_data=None):
         if key_data is not None:
-            replace_file(self.key, key_data)
-        replace_file(self.cert, crt_data)
+            h.write_atomic(self.key, key_data)
+        h.write_atomic(self.cert, crt_data)
 
 
 class SecretSlot:
     """A Kubernetes Secret volume: tls.crt -> ..data/tls.crt, ..data -> ..<version>."""
 
     def __init__(self, dir):
-        self.dir = dir
-        os.makedirs(dir)
-        self.cert = os.path.join(dir, "tls.crt")
-        self.key = os.path.join(dir, "tls.key")
-        self.version = 0
+        self.volume = h.KubernetesVolume(dir)
+        self.cert = self.volume.path("tls.crt")
+        self.key = self.volume.path("tls.key")
 
     def install(self, crt, key):
-        self.version += 1
-        vname = "..2026_11_24_00_00_%02d.%d" % (self.version % 60, self.version)
-        vdir = os.path.join(self.dir, vname)
-        os.makedirs(vdir)
-        shutil.copyfile(crt, os.path.join(vdir, "tls.crt"))
-        shutil.copyfile(key, os.path.join(vdir, "tls.key"))
-        data = os.path.join(self.dir, "..data")
-        old = os.readlink(data) if os.path.islink(data) else None
-        tmp = os.path.join(self.dir, "..data_tmp")
-        os.symlink(vname, tmp)
-        os.rename(tmp, data)
-        for name in ("tls.crt", "tls.key"):
-            link = os.path.join(self.dir, name)
-            if not os.path.islink(link):
-                os.symlink(os.path.join("..data", name), link)
-        if old:
-            shutil.rmtree(os.path.join(self.dir, old))
+        self.volume.publish({"tls.crt": read_bytes(crt), "tls.key": read_bytes(key)})
 
 
 # --------------------------------------------------------------------------------------
@@ -200,25 +157,6 @@ def handshake_serial(port, sni):
         return peer_serial(s)
     finally:
         s.close()
-
-
-class KeepAlive:
-    def __init__(self, port, sni, ctx=None):
-        self.port = port
-        self.sni = sni
-        self.sock = h.tls_connect(port, ctx or client_ctx(), server_hostname=sni)
-        self.reader = h.ResponseReader(self.sock, 10)
-        self.serial = peer_serial(self.sock)
-
-    def get(self, target):
-        self.sock.sendall(h.request_bytes("GET", target, "%s:%d" % (self.sni, self.port)))
-        return self.reader.read()
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class RotationTest(unittest.TestCase):
@@ -279,11 +217,11 @@ class RotationTest(unittest.TestCase):
         stop = threading.Event()
         lock = threading.Lock()
         stats = {"ok": 0, "failed": [], "closed": 0, "new_conns": 0, "serials": set()}
-        kas = [KeepAlive(self.port, "localhost"), KeepAlive(self.port, "localhost"),
-               KeepAlive(self.port, "k8s.test")]
+        kas = [h.KeepAlive(self.port, client_ctx(), sni)
+               for sni in ("localhost", "localhost", "k8s.test")]
         for ka in kas:
             self.addCleanup(ka.close)
-        original = [ka.serial for ka in kas]
+        original = [peer_serial(ka.sock) for ka in kas]
         self.assertEqual(original, [self.local_serial, self.local_serial, self.secret_serial])
 
         def keepalive_loop(i, ka):
@@ -431,7 +369,7 @@ class RotationTest(unittest.TestCase):
 
     def test_broken_certificate_refused(self):
         serial = self.local_serial
-        ka = KeepAlive(self.port, "localhost")
+        ka = h.KeepAlive(self.port, client_ctx(), "localhost")
         self.addCleanup(ka.close)
 
         def expect_refused(what, crt_data, key_data=None):
@@ -504,30 +442,6 @@ def renewal_implemented():
     return False
 
 
-_OSSL_CA_CNF = """
-[ ca ]
-default_ca = c
-[ c ]
-dir = {dir}
-database = {dir}/index.txt
-new_certs_dir = {dir}
-serial = {dir}/serial
-default_md = sha256
-policy = pol
-unique_subject = no
-copy_extensions = none
-[ pol ]
-commonName = supplied
-[ server_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
 @unittest.skipUnless(renewal_implemented(),
                      "automatic renewal of the serving certificate (design.md §9, issue 5) "
                      "is not implemented: no 'renew' in proxy/*.c")
@@ -542,27 +456,18 @@ class RenewalTest(unittest.TestCase):
         os.makedirs(state)
         ca = os.path.join(state, "ca")
         run_certgate("ca", "init", "--dir", ca, "--name", "renewal test CA")
-        ossl = os.path.join(work, "ossl")
-        os.makedirs(ossl)
-        open(os.path.join(ossl, "index.txt"), "w").close()
-        with open(os.path.join(ossl, "serial"), "w") as f:
-            f.write("%s\n" % uuid.uuid4().hex)
-        cnf = os.path.join(ossl, "ca.cnf")
-        with open(cnf, "w") as f:
-            f.write(_OSSL_CA_CNF.format(dir=ossl))
+        cnf = h.openssl_ca_dir(os.path.join(work, "ossl"), serial=uuid.uuid4().hex)
         srv = os.path.join(work, "server")
         os.makedirs(srv)
         key, csr, crt = (os.path.join(srv, n) for n in ("tls.key", "tls.csr", "tls.crt"))
-        h._openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                   "-out", key)
-        os.chmod(key, 0o600)
-        h._openssl("req", "-new", "-key", key, "-subj", "/CN=localhost", "-out", csr)
+        h.genkey(key)
+        h.make_csr(key, "/CN=localhost", csr)
         now = datetime.now(timezone.utc).replace(microsecond=0)
         not_before, not_after = now - timedelta(seconds=55), now + timedelta(seconds=35)
         fmt = "%Y%m%d%H%M%SZ"
         h._openssl("ca", "-batch", "-config", cnf, "-cert", os.path.join(ca, "ca.crt"),
                    "-keyfile", os.path.join(ca, "ca.key"), "-in", csr, "-out", crt,
-                   "-extensions", "server_ext", "-notext",
+                   "-extensions", "server_ecdsa_ext", "-notext",
                    "-startdate", not_before.strftime(fmt), "-enddate", not_after.strftime(fmt))
         old_serial = cert_serial(crt)
 
@@ -587,7 +492,7 @@ class RenewalTest(unittest.TestCase):
                 s.close()
         first = serial_now()
         self.assertEqual(first["serialNumber"], old_serial)
-        ka = KeepAlive(cg.port, "localhost", ctx)
+        ka = h.KeepAlive(cg.port, ctx, "localhost")
         self.addCleanup(ka.close)
         deadline = (not_after - datetime.now(timezone.utc)).total_seconds() - 2
         self.assertGreater(deadline, 10)
