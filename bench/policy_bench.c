@@ -20,6 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/boringssl.h"
+
+#include <openssl/base64.h>
+#include <openssl/sha.h>
+
 #include "policy/cert_facts.h"
 #include "policy/policy.h"
 
@@ -109,9 +114,14 @@ static double now_s(void)
 
 #define NUM_FACTS 4096
 #define ISSUER "CN=certgate CA,O=Bench"
+/* The pinned issuer's public key (an EC P-256 SubjectPublicKeyInfo, base64 DER). */
+#define ISSUER_SPKI                                                                           \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+    "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 static struct policy_cert_facts facts[NUM_FACTS];
 static char issuer[] = ISSUER;
+static uint8_t issuer_spki_sha256[POLICY_SHA256_LEN];
 
 static const char *const targets[] = {
     "/databases/db3/docs?id=users/1",
@@ -220,7 +230,8 @@ int main(int argc, char **argv)
         if (i % 2 == 0) {
             put(&b, ", \"pins\": [{\"spki_sha256\": \"");
             put_b64_32(&b, spki);
-            put(&b, "\", \"issuer\": \"" ISSUER "\", \"issuer_key_id\": \"0102030405\"}]");
+            put(&b, "\", \"issuer\": \"" ISSUER "\", \"issuer_key_id\": \"0102030405\", "
+                    "\"issuer_spki\": \"" ISSUER_SPKI "\"}]");
         }
         put(&b, "}");
     }
@@ -241,6 +252,11 @@ int main(int argc, char **argv)
     free(b.p);
 
     /* ---- the certificates presented: 50% by thumbprint, 25% by pin, 25% unknown ---- */
+    uint8_t spki_der[128];
+    size_t spki_len = 0;
+    EVP_DecodeBase64(spki_der, &spki_len, sizeof(spki_der), (const uint8_t *)ISSUER_SPKI,
+                     strlen(ISSUER_SPKI));
+    SHA256(spki_der, spki_len, issuer_spki_sha256);
     for (size_t j = 0; j < NUM_FACTS; j++) {
         struct policy_cert_facts *f = &facts[j];
         size_t i = (size_t)(rnd() % num_certs);
@@ -259,6 +275,11 @@ int main(int argc, char **argv)
             fill(f->spki_sha256, 32, i * 3 + 3);
             memcpy(f->aki, "\x01\x02\x03\x04\x05", 5);
             f->aki_len = 5;
+            /* The proof policy_pin_verify leaves after the handshake (decisions never
+             * verify signatures: that is per handshake, not per request). */
+            f->issuer_checked = true;
+            f->issuer_verified = true;
+            memcpy(f->issuer_spki_sha256, issuer_spki_sha256, POLICY_SHA256_LEN);
             break;
         default:
             fill(f->sha1, 20, rnd());

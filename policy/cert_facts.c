@@ -311,6 +311,22 @@ out:
     return rc;
 }
 
+bool policy_cert_signed_by(const uint8_t *der, size_t der_len, EVP_PKEY *issuer_key)
+{
+    if (der == NULL || der_len == 0 || der_len > LONG_MAX || issuer_key == NULL) {
+        return false;
+    }
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)der_len);
+    /* X509_verify checks the signature over the TBS bytes as received (BoringSSL keeps
+     * the original encoding) and refuses a signatureAlgorithm that differs from the
+     * TBS's own. */
+    bool ok = x != NULL && p == der + der_len && X509_verify(x, issuer_key) == 1;
+    X509_free(x);
+    ERR_clear_error();
+    return ok;
+}
+
 void policy_cert_facts_cleanup(struct policy_cert_facts *f)
 {
     free(f->subject);

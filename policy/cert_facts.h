@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/boringssl.h"
 #include "common/err.h"
 
 #define POLICY_SHA1_LEN 20
@@ -35,6 +36,13 @@ struct policy_cert_facts {
     size_t num_dns_sans;
     char *uri_sans[POLICY_MAX_SANS]; /* subjectAltName URI entries, e.g. spiffe://... */
     size_t num_uri_sans;
+    /* The pin proof (policy_pin_verify in policy.h): whether the certificate's signature
+     * was checked with, and verified by, the issuer key whose SubjectPublicKeyInfo has
+     * the SHA-256 below. All-zero: never checked. Pin trust needs issuer_verified for
+     * the pin's own issuer key. */
+    bool issuer_checked;
+    bool issuer_verified;
+    uint8_t issuer_spki_sha256[POLICY_SHA256_LEN];
 };
 
 /* policy_cert_facts_from_der parses the DER certificate |der| and fills |out| (which
@@ -43,6 +51,12 @@ struct policy_cert_facts {
  * if |der| is not a certificate. */
 int policy_cert_facts_from_der(const uint8_t *der, size_t der_len,
                                struct policy_cert_facts *out, struct cg_errbuf *err);
+
+/* policy_cert_signed_by reports whether the signature of the DER certificate |der|
+ * verifies with |issuer_key| (and its outer and inner signature algorithms agree). Only
+ * the signature: names, dates and extensions are the caller's business. False for
+ * anything that does not parse. Thread-safe: |issuer_key| is only read. */
+bool policy_cert_signed_by(const uint8_t *der, size_t der_len, EVP_PKEY *issuer_key);
 
 /* policy_cert_facts_cleanup frees the strings of |f| and zeroes it. Safe on a zeroed
  * struct. */

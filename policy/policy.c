@@ -3,6 +3,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/boringssl.h"
+
+#include <openssl/evp.h>
+
 #include "common/bug.h"
 #include "policy/policy_internal.h"
 
@@ -63,6 +67,7 @@ void policy_free(struct policy *p)
     policy_hashtab_cleanup(&p->by_spki);
     for (size_t i = 0; i < p->num_pins; i++) {
         free(p->pins[i].issuer);
+        EVP_PKEY_free(p->pins[i].issuer_key);
     }
     free(p->pins);
     free(p->matcher_entries);

@@ -78,7 +78,8 @@ enum policy_reason {
 enum policy_match {
     POLICY_MATCH_NONE = 0,       /* not identified */
     POLICY_MATCH_THUMBPRINT = 1, /* SHA-1 or SHA-256 of the DER certificate */
-    POLICY_MATCH_PIN = 2,        /* SPKI SHA-256 + issuer + AKI (renewal rule) */
+    POLICY_MATCH_PIN = 2,        /* SPKI SHA-256 + issuer + AKI (renewal rule), signed
+                                    by the pin's issuer key */
     POLICY_MATCH_IDENTITY = 3,   /* CA-validated chain + subject/SAN matcher */
 };
 
@@ -188,6 +189,20 @@ size_t policy_num_routes(const struct policy *p);
  * allows every address). In audit mode a refused address is allowed and |*out_audit|
  * (if not NULL) is set so that the caller logs it. */
 bool policy_allow_peer(const struct policy *p, const struct sockaddr *peer, bool *out_audit);
+
+/* policy_pin_verify prepares the facts |f| of the DER certificate |der| for the pin
+ * rule of |p|. When no thumbprint of |p| registers the certificate but a pin names its
+ * key, issuer and authority key id, it verifies the certificate's signature with that
+ * pin's issuer key and records the outcome in |f| (issuer_checked, issuer_verified,
+ * issuer_spki_sha256); policy_decide and policy_identify then trust the pin only if
+ * that key verified it. Otherwise, or when |f| already holds the outcome for that key,
+ * it changes nothing: a certificate registered by thumbprint, or pinned by nobody, costs
+ * two or three hash lookups; a pinned one costs one signature verification per issuer
+ * key. |der| must be the certificate |f| was made from (a different one is never
+ * verified). Call it once per handshake, and again when a new snapshot replaces |p| (its
+ * pins may name other issuer keys). Not thread-safe on one |f|; |p| is only read. */
+void policy_pin_verify(const struct policy *p, const uint8_t *der, size_t der_len,
+                       struct policy_cert_facts *f);
 
 /* policy_decide authorizes one request: it normalizes the target, checks Host against
  * SNI, the peer address, the route, the certificate and the clearance, and fills

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/boringssl.h"
 #include "common/str.h"
 #include "policy/ipset.h"
 #include "policy/policy.h"
@@ -66,13 +67,19 @@ struct policy_entry {
     size_t num_matchers;
 };
 
-/* struct policy_pin is one pin of an entry (RavenDB's renewal rule). */
+/* struct policy_pin is one pin of an entry (RavenDB's renewal rule, plus the signature
+ * check that makes it safe: names and key identifiers are not secrets). */
 struct policy_pin {
     uint8_t spki_sha256[POLICY_SHA256_LEN];
     char *issuer; /* exact issuer string (cert_facts format) */
     uint8_t aki[64];
-    size_t aki_len; /* 0: the certificate must have no AKI either */
-    uint32_t entry; /* index in policy.entries */
+    size_t aki_len;        /* 0: the certificate must have no AKI either */
+    EVP_PKEY *issuer_key;  /* owned; the issuer's public key ("issuer_spki"): the
+                              certificate's signature must verify with it */
+    uint8_t issuer_spki_sha256[POLICY_SHA256_LEN]; /* SHA-256 of that SubjectPublicKeyInfo
+                                                      DER: the name of the key that a
+                                                      proof in the facts refers to */
+    uint32_t entry;        /* index in policy.entries */
 };
 
 /* enum policy_db_source says where a route takes its database from. */
@@ -151,8 +158,9 @@ struct policy {
 };
 
 /* policy_registry_find identifies the certificate |f|: by SHA-1 or SHA-256 thumbprint,
- * then by pin, then (only when |chain_validated|) by identity matcher. Returns the
- * entry index and sets |*out_match|, or returns -1 (POLICY_MATCH_NONE). */
+ * then by pin (only when |f| carries a proof, made by policy_pin_verify, that the pin's
+ * issuer key signed it), then (only when |chain_validated|) by identity matcher.
+ * Returns the entry index and sets |*out_match|, or returns -1 (POLICY_MATCH_NONE). */
 int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
                          bool chain_validated, enum policy_match *out_match);
 

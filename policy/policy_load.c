@@ -12,6 +12,10 @@
 #include "common/boringssl.h"
 
 #include <openssl/base64.h>
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "common/json.h"
 #include "common/mem.h"
@@ -258,6 +262,38 @@ static int parse_spki(const char *s, uint8_t out[POLICY_SHA256_LEN])
     return 0;
 }
 
+/* Longest "issuer_spki" accepted: the base64 of an RSA-16384 key's SPKI fits. */
+#define MAX_ISSUER_SPKI_B64 4096
+
+/* parse_issuer_spki reads a base64 DER SubjectPublicKeyInfo into a key that can verify
+ * signatures (EC, RSA, Ed25519), and the SHA-256 of the DER. */
+static int parse_issuer_spki(const char *s, EVP_PKEY **out, uint8_t sha256[POLICY_SHA256_LEN])
+{
+    size_t len = strlen(s), der_len;
+    if (len == 0 || len > MAX_ISSUER_SPKI_B64 || !EVP_DecodedLength(&der_len, len)) {
+        return -1;
+    }
+    uint8_t *der = cg_xmalloc(der_len);
+    int rc = -1;
+    if (EVP_DecodeBase64(der, &der_len, der_len, (const uint8_t *)s, len)) {
+        CBS cbs;
+        CBS_init(&cbs, der, der_len);
+        EVP_PKEY *key = EVP_parse_public_key(&cbs);
+        int type = key != NULL ? EVP_PKEY_id(key) : EVP_PKEY_NONE;
+        if (key != NULL && CBS_len(&cbs) == 0 &&
+            (type == EVP_PKEY_EC || type == EVP_PKEY_RSA || type == EVP_PKEY_ED25519)) {
+            SHA256(der, der_len, sha256);
+            *out = key;
+            rc = 0;
+        } else {
+            EVP_PKEY_free(key);
+        }
+    }
+    ERR_clear_error();
+    free(der);
+    return rc;
+}
+
 /* ---- sections ---- */
 
 static int parse_ip_list(struct loader *l, const json_t *obj, const char *parent, const char *key,
@@ -454,7 +490,8 @@ static int add_thumbprints(struct loader *l, const json_t *obj, const char *path
 
 static int add_pins(struct loader *l, const json_t *obj, const char *path, uint32_t idx, bool *any)
 {
-    static const char *const keys[] = {"spki_sha256", "issuer", "issuer_key_id", NULL};
+    static const char *const keys[] = {"spki_sha256", "issuer", "issuer_key_id", "issuer_spki",
+                                       NULL};
     const json_t *arr = json_object_get(obj, "pins");
     if (arr == NULL || json_is_null(arr)) {
         return CG_OK;
@@ -474,10 +511,11 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
         if (rc != CG_OK) {
             return rc;
         }
-        const char *spki, *issuer, *aki = NULL;
+        const char *spki, *issuer, *aki = NULL, *issuer_spki = NULL;
         if ((rc = get_required_string(l, v, q, "spki_sha256", &spki)) != CG_OK ||
             (rc = get_required_string(l, v, q, "issuer", &issuer)) != CG_OK ||
-            (rc = cg_json_get_string(&l->ctx, v, q, "issuer_key_id", &aki)) != CG_OK) {
+            (rc = cg_json_get_string(&l->ctx, v, q, "issuer_key_id", &aki)) != CG_OK ||
+            (rc = cg_json_get_string(&l->ctx, v, q, "issuer_spki", &issuer_spki)) != CG_OK) {
             return rc;
         }
         if (pol->num_pins == l->pins_cap) {
@@ -487,6 +525,8 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
         struct policy_pin *pin = &pol->pins[pol->num_pins];
         memset(pin, 0, sizeof(*pin));
         pin->entry = idx;
+        /* Counted before anything else can fail, so that policy_free releases the key. */
+        pol->num_pins++;
         if (parse_spki(spki, pin->spki_sha256) != 0) {
             return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "spki_sha256", 0),
                                 "expected the base64 (or hex) SHA-256 of the "
@@ -495,6 +535,19 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
         if (aki != NULL && parse_hex_bytes(aki, pin->aki, sizeof(pin->aki), &pin->aki_len) != 0) {
             return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "issuer_key_id", 0),
                                 "expected the issuer's key identifier in hex (at most 64 bytes)");
+        }
+        /* A pin without the issuer's key could only compare names and key ids, which
+         * anyone can copy into a CA of their own: it would grant access to forgeries. */
+        if (issuer_spki == NULL) {
+            return cg_json_fail(&l->ctx, q,
+                                "missing \"issuer_spki\", the issuer's public key that must "
+                                "have signed the certificate (add it with 'certgate cert "
+                                "upgrade-pins --policy FILE --ca CA_CERT')");
+        }
+        if (parse_issuer_spki(issuer_spki, &pin->issuer_key, pin->issuer_spki_sha256) != 0) {
+            return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "issuer_spki", 0),
+                                "expected the issuer's SubjectPublicKeyInfo (DER, base64) with "
+                                "an EC, RSA or Ed25519 key");
         }
         /* The same key, issuer and issuer key in two entries would be ambiguous. */
         size_t cursor = 0;
@@ -510,9 +563,8 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
             }
         }
         pin->issuer = cg_xstrdup(issuer);
-        policy_hashtab_insert(&pol->by_spki, pin->spki_sha256, (uint32_t)pol->num_pins, false,
-                              NULL);
-        pol->num_pins++;
+        policy_hashtab_insert(&pol->by_spki, pin->spki_sha256, (uint32_t)(pol->num_pins - 1),
+                              false, NULL);
         *any = true;
     }
     return CG_OK;

@@ -5,6 +5,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/boringssl.h"
+
+#include <openssl/sha.h>
+
 #include "common/bug.h"
 #include "common/mem.h"
 #include "policy/policy_internal.h"
@@ -150,29 +154,85 @@ static bool matcher_ok(const struct policy_matcher *m, const struct policy_cert_
     return true;
 }
 
-int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
-                         bool chain_validated, enum policy_match *out_match)
+/* find_thumbprint returns the entry registering |f|'s SHA-1 or SHA-256, or -1. */
+static int find_thumbprint(const struct policy *p, const struct policy_cert_facts *f)
 {
     uint32_t idx;
     size_t cursor = 0;
     if (policy_hashtab_next(&p->by_sha1, f->sha1, &cursor, &idx)) {
-        *out_match = POLICY_MATCH_THUMBPRINT;
         return (int)idx;
     }
     cursor = 0;
     if (policy_hashtab_next(&p->by_sha256, f->sha256, &cursor, &idx)) {
-        *out_match = POLICY_MATCH_THUMBPRINT;
         return (int)idx;
     }
-    /* RavenDB's renewal rule: same key, same issuer, same issuer key. */
-    cursor = 0;
+    return -1;
+}
+
+/* find_pin returns the pin naming |f|'s key, issuer and issuer key id (RavenDB's
+ * renewal rule), or NULL. The loader refuses two such pins, so there is at most one. */
+static const struct policy_pin *find_pin(const struct policy *p, const struct policy_cert_facts *f)
+{
+    uint32_t idx;
+    size_t cursor = 0;
     while (policy_hashtab_next(&p->by_spki, f->spki_sha256, &cursor, &idx)) {
         const struct policy_pin *pin = &p->pins[idx];
         if (f->issuer != NULL && strcmp(pin->issuer, f->issuer) == 0 &&
             pin->aki_len == f->aki_len && memcmp(pin->aki, f->aki, f->aki_len) == 0) {
-            *out_match = POLICY_MATCH_PIN;
-            return (int)pin->entry;
+            return pin;
         }
+    }
+    return NULL;
+}
+
+/* proven reports whether |f| carries a proof that |pin|'s issuer key signed it. */
+static bool proven(const struct policy_pin *pin, const struct policy_cert_facts *f)
+{
+    return f->issuer_checked && f->issuer_verified &&
+           memcmp(f->issuer_spki_sha256, pin->issuer_spki_sha256, POLICY_SHA256_LEN) == 0;
+}
+
+void policy_pin_verify(const struct policy *p, const uint8_t *der, size_t der_len,
+                       struct policy_cert_facts *f)
+{
+    if (find_thumbprint(p, f) >= 0) {
+        return; /* the pin is never consulted for it */
+    }
+    const struct policy_pin *pin = find_pin(p, f);
+    if (pin == NULL) {
+        return;
+    }
+    if (f->issuer_checked &&
+        memcmp(f->issuer_spki_sha256, pin->issuer_spki_sha256, POLICY_SHA256_LEN) == 0) {
+        return; /* already checked with this key, whatever the outcome */
+    }
+    /* Names and key identifiers are public: anyone can make a CA that carries the real
+     * one's. Only the real issuer's signature ties a new certificate to the pin. */
+    uint8_t digest[POLICY_SHA256_LEN];
+    bool same_cert = der != NULL && der_len > 0;
+    if (same_cert) {
+        SHA256(der, der_len, digest);
+        same_cert = memcmp(digest, f->sha256, POLICY_SHA256_LEN) == 0;
+    }
+    f->issuer_checked = true;
+    memcpy(f->issuer_spki_sha256, pin->issuer_spki_sha256, POLICY_SHA256_LEN);
+    f->issuer_verified = same_cert && policy_cert_signed_by(der, der_len, pin->issuer_key);
+}
+
+int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
+                         bool chain_validated, enum policy_match *out_match)
+{
+    int idx = find_thumbprint(p, f);
+    if (idx >= 0) {
+        *out_match = POLICY_MATCH_THUMBPRINT;
+        return idx;
+    }
+    /* RavenDB's renewal rule: same key, same issuer, same issuer key id, and (what
+     * makes it safe) a signature by the issuer key registered with the pin. */
+    const struct policy_pin *pin = find_pin(p, f);
+    if (pin != NULL && proven(pin, f)) {
+        *out_match = POLICY_MATCH_PIN;
+        return (int)pin->entry;
     }
     /* Identity matchers only vouch for chains the listener validated. */
     if (chain_validated) {

@@ -307,6 +307,15 @@ static const char *authorize(struct admin_conn *c, struct admin_request *req,
         admin_resp_error(resp, req, 403, "forbidden", "no_policy");
         return "no_policy";
     }
+    /* The pin proof for the snapshot in force now: policy_pin_verify does the signature
+     * check once per issuer key and is two hash lookups otherwise (admin requests are
+     * few). The leaf stays in the TLS session for the connection's life. */
+    const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(c->tls.ssl);
+    if (chain != NULL && sk_CRYPTO_BUFFER_num(chain) > 0) {
+        const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
+        policy_pin_verify(a->lrt->policy, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
+                          &c->facts);
+    }
     struct policy_identity id = {
         .peer = (const struct sockaddr *)&c->peer,
         .cert = &c->facts,

@@ -21,6 +21,24 @@ size_t authz_scratch_size(size_t max_target)
     return POLICY_DECIDE_BUF_LEN(max_target) + 1024 + 64;
 }
 
+static struct policy *current_policy(const struct client_conn *c)
+{
+    return c->w->policies[c->lrt->index];
+}
+
+/* prepare_pin runs the pin proof against |p| (see policy_pin_verify): a signature
+ * verification only for a certificate that no thumbprint of |p| registers and a pin
+ * names, and only once per issuer key. */
+static void prepare_pin(struct client_conn *c, const struct policy *p)
+{
+    struct authz_conn *a = &c->authz;
+    if (!a->has_cert || p == NULL) {
+        return;
+    }
+    policy_pin_verify(p, c->cert_der, c->cert_der_len, &a->facts);
+    a->pin_generation = policy_generation(p);
+}
+
 void authz_conn_init(struct client_conn *c)
 {
     struct authz_conn *a = &c->authz;
@@ -30,6 +48,7 @@ void authz_conn_init(struct client_conn *c)
     a->client_cert_len = 0;
     a->has_cert = false;
     a->thumbprint[0] = '\0';
+    a->pin_generation = 0;
     if (c->cert_der != NULL) {
         struct cg_errbuf err = {0};
         if (policy_cert_facts_from_der(c->cert_der, c->cert_der_len, &a->facts, &err) == CG_OK) {
@@ -40,6 +59,7 @@ void authz_conn_init(struct client_conn *c)
                         err.msg);
         }
     }
+    prepare_pin(c, current_policy(c));
 }
 
 void authz_conn_cleanup(struct authz_conn *a)
@@ -49,11 +69,6 @@ void authz_conn_cleanup(struct authz_conn *a)
     a->client_cert = NULL;
     a->client_cert_len = 0;
     a->has_cert = false;
-}
-
-static struct policy *current_policy(const struct client_conn *c)
-{
-    return c->w->policies[c->lrt->index];
 }
 
 bool authz_peer_allowed(struct client_conn *c)
@@ -103,6 +118,9 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         out->reason = "target_too_long";
         return;
     }
+    if (a->has_cert && a->pin_generation != out->generation) {
+        prepare_pin(c, p); /* a reload since the handshake */
+    }
     struct policy_identity id = {
         .peer = (const struct sockaddr *)&c->peer,
         .cert = a->has_cert ? &a->facts : NULL,
@@ -147,7 +165,8 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     if (d->matched_by == POLICY_MATCH_PIN && !c->pin_logged) {
         c->pin_logged = true;
         CG_LOG_INFO("w%uc%" PRIu64 ": certificate %s trusted by its pinned key as entry \"%s\" "
-                    "(same public key, issuer and authority key id)",
+                    "(same public key, issuer and authority key id, signed by the pinned "
+                    "issuer key)",
                     c->w->id, c->id, a->thumbprint, out->entry_name);
     }
     if (!out->allow || !d->identified || !a->has_cert) {

@@ -7,12 +7,16 @@
  * identity headers to inject. The proxy then forwards exactly result->path (+ query).
  *
  * Certificate facts (thumbprints, pin, issuer, SANs, validity) are computed once per
- * connection by authz_conn_init after the handshake, fresh or resumed. */
+ * connection by authz_conn_init after the handshake, fresh or resumed, together with the
+ * pin proof (the signature check against a pin's issuer key, for a certificate that only
+ * a pin registers); a request made under a newer policy snapshot renews the proof
+ * first, since its pins may name other issuer keys. */
 #ifndef CG_PROXY_AUTHZ_H
 #define CG_PROXY_AUTHZ_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/str.h"
 #include "policy/cert_facts.h"
@@ -26,6 +30,8 @@ struct authz_conn {
     bool has_cert;                            /* the client presented a parsable certificate */
     struct policy_cert_facts facts;           /* valid when has_cert */
     char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
+    uint64_t pin_generation;        /* generation of the policy snapshot that
+                                       policy_pin_verify last prepared |facts| for; 0: none */
     char *client_cert;              /* RFC 9440 Client-Cert value, made at the first
                                        allowed request (idle connections never pay) */
     size_t client_cert_len;

@@ -195,6 +195,56 @@ START_TEST(test_generated_name_escaping)
 }
 END_TEST
 
+/* pem_key reads the public key of the PEM certificate tests/data/policy/|name|. */
+static EVP_PKEY *pem_key(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/policy/%s", CG_TEST_DATA_DIR, name);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    ck_assert_ptr_nonnull(x);
+    EVP_PKEY *key = X509_get_pubkey(x);
+    X509_free(x);
+    ck_assert_ptr_nonnull(key);
+    return key;
+}
+
+START_TEST(test_signed_by)
+{
+    /* What the pin rule relies on: the issuer's key verifies the certificates it signed,
+     * and nothing else passes. */
+    EVP_PKEY *ca = pem_key("ca.pem");
+    EVP_PKEY *leaf_key = pem_key("client.pem"); /* a key that signed nothing here */
+    size_t len, renewed_len, other_len;
+    uint8_t *der = load_der("client.pem", &len);
+    uint8_t *renewed = load_der("client_renewed.pem", &renewed_len);
+    uint8_t *other = load_der("client_other_issuer.pem", &other_len);
+    ck_assert(policy_cert_signed_by(der, len, ca));
+    ck_assert(policy_cert_signed_by(renewed, renewed_len, ca));
+    ck_assert(!policy_cert_signed_by(other, other_len, ca));
+    ck_assert(!policy_cert_signed_by(der, len, leaf_key));
+    ck_assert(!policy_cert_signed_by(der, len, NULL));
+    ck_assert(!policy_cert_signed_by(NULL, 0, ca));
+    /* one flipped bit in the signed part, or bytes after the certificate */
+    uint8_t *copy = malloc(len + 1);
+    memcpy(copy, der, len);
+    copy[len / 2] ^= 0x01;
+    ck_assert(!policy_cert_signed_by(copy, len, ca));
+    memcpy(copy, der, len);
+    copy[len] = 0;
+    ck_assert(!policy_cert_signed_by(copy, len + 1, ca));
+    ck_assert(policy_cert_signed_by(copy, len, ca));
+    free(copy);
+    OPENSSL_free(der);
+    OPENSSL_free(renewed);
+    OPENSSL_free(other);
+    EVP_PKEY_free(ca);
+    EVP_PKEY_free(leaf_key);
+}
+END_TEST
+
 START_TEST(test_thumbprint_formats)
 {
     uint8_t out[32];
@@ -252,6 +302,7 @@ int main(void)
     tcase_add_test(tc, test_rejects_garbage);
     tcase_add_test(tc, test_generated_name_escaping);
     tcase_add_test(tc, test_thumbprint_formats);
+    tcase_add_test(tc, test_signed_by);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

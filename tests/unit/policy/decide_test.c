@@ -10,9 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/boringssl.h"
+
+#include <openssl/base64.h>
+#include <openssl/sha.h>
+
 #include "policy/policy.h"
 
 #define NOW 1800000000 /* 2027-01-15T08:00:00Z */
+
+/* An EC P-256 SubjectPublicKeyInfo (tests/data/pki/ca.pem's): the pin's issuer key. */
+#define PIN_ISSUER_SPKI                                                                       \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+    "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 enum cert_id { NO_CERT, ADMIN, OP, USER, PINNED, RESTRICTED, EXPIRING, SPIFFE, CATALOG, STRANGER };
 
@@ -49,7 +59,8 @@ static const char policy_json[] =
     "\"ReadOnly\"},\n"
     "     \"pins\": [{\"spki_sha256\": \"1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ=\",\n"
     "                \"issuer\": \"CN=Pin CA,O=Acme\\\\, Inc.\", \"issuer_key_id\": "
-    "\"01:02:03\"}]},\n"
+    "\"01:02:03\",\n"
+    "                \"issuer_spki\": \"" PIN_ISSUER_SPKI "\"}]},\n"
     "    {\"name\": \"restricted\", \"clearance\": \"ClusterAdmin\", \"allow_ips\": "
     "[\"10.1.0.0/16\"],\n"
     "     \"thumbprints\": [\"E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5E5\"]},\n"
@@ -103,6 +114,15 @@ static void setup(void)
     certs[PINNED].aki[1] = 2;
     certs[PINNED].aki[2] = 3;
     certs[PINNED].aki_len = 3;
+    /* What policy_pin_verify records when the issuer key verified the signature
+     * (cert_facts_test.c and registry_test.c do it with real certificates). */
+    uint8_t der[128];
+    size_t der_len;
+    ck_assert(EVP_DecodeBase64(der, &der_len, sizeof(der), (const uint8_t *)PIN_ISSUER_SPKI,
+                               strlen(PIN_ISSUER_SPKI)));
+    SHA256(der, der_len, certs[PINNED].issuer_spki_sha256);
+    certs[PINNED].issuer_checked = true;
+    certs[PINNED].issuer_verified = true;
     fake_cert(&certs[RESTRICTED], 0xe5);
     fake_cert(&certs[EXPIRING], 0xf6);
     fake_cert(&certs[SPIFFE], 0x55);
@@ -470,6 +490,61 @@ START_TEST(test_pin_rule)
 }
 END_TEST
 
+START_TEST(test_pin_needs_the_issuer_signature)
+{
+    /* Attack: key, issuer name and key id copied into a self-made CA, which signs a
+     * certificate with any subject. Without a verified signature by the pinned issuer
+     * key, the pin grants nothing, on database routes, Authenticated routes and the
+     * admin API alike, and gives no identity on a Public route. */
+    struct policy_cert_facts saved = certs[PINNED];
+    certs[PINNED].issuer_checked = false;
+    certs[PINNED].issuer_verified = false;
+    struct policy_decision d = run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"});
+    ck_assert_int_eq(d.reason, R(UNKNOWN_CERTIFICATE));
+    ck_assert(!d.identified && d.entry_name == NULL && d.matched_by == POLICY_MATCH_NONE);
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/auth/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    d = run((struct call){.cert = PINNED, .target = "/public/x"});
+    ck_assert(d.allow && !d.identified && d.entry_name == NULL);
+    /* Checked, and the signature did not verify. */
+    certs[PINNED].issuer_checked = true;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    /* Verified, but by another key than the pin's (a proof left from an older policy
+     * whose pin named another issuer key). */
+    certs[PINNED] = saved;
+    certs[PINNED].issuer_spki_sha256[0] ^= 1;
+    ck_assert_int_eq(run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"}).reason,
+                     R(UNKNOWN_CERTIFICATE));
+    struct sockaddr_storage peer = peer_of("127.0.0.1");
+    struct policy_identity id = {.peer = (const struct sockaddr *)&peer, .cert = &certs[PINNED]};
+    policy_identify(pol, &id, NOW, POLICY_CLEARANCE_NONE, &d);
+    ck_assert_int_eq(d.reason, R(UNKNOWN_CERTIFICATE));
+    certs[PINNED] = saved;
+    policy_identify(pol, &id, NOW, POLICY_CLEARANCE_NONE, &d);
+    ck_assert_int_eq(d.reason, R(OK));
+    ck_assert_int_eq(d.matched_by, POLICY_MATCH_PIN);
+}
+END_TEST
+
+START_TEST(test_pin_checks_validity_dates)
+{
+    /* A certificate trusted by pin is refused outside its own validity period, like one
+     * registered by thumbprint. */
+    struct policy_cert_facts saved = certs[PINNED];
+    certs[PINNED].not_after = NOW - 1;
+    struct policy_decision d = run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"});
+    ck_assert_int_eq(d.reason, R(CERTIFICATE_EXPIRED));
+    ck_assert(!d.allow && !d.identified);
+    certs[PINNED] = saved;
+    certs[PINNED].not_before = NOW + 1;
+    d = run((struct call){.cert = PINNED, .target = "/db/hr/ro/x"});
+    ck_assert_int_eq(d.reason, R(CERTIFICATE_NOT_YET_VALID));
+    ck_assert(!d.allow && !d.identified);
+    certs[PINNED] = saved;
+}
+END_TEST
+
 START_TEST(test_identity_matcher)
 {
     /* Only with a validated chain. */
@@ -729,6 +804,8 @@ int main(void)
     tcase_add_test(tc, test_validity_and_expiry);
     tcase_add_test(tc, test_identify);
     tcase_add_test(tc, test_pin_rule);
+    tcase_add_test(tc, test_pin_needs_the_issuer_signature);
+    tcase_add_test(tc, test_pin_checks_validity_dates);
     tcase_add_test(tc, test_identity_matcher);
     tcase_add_test(tc, test_bad_path_and_misdirected);
     tcase_add_test(tc, test_database_from_query);

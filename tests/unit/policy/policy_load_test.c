@@ -12,6 +12,10 @@
 #define TP_A "A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1A1"
 #define TP_B "B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2"
 #define PIN "1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ="
+/* An issuer's SubjectPublicKeyInfo (EC P-256; tests/data/pki/ca.pem's), base64 DER. */
+#define ISPKI                                                                                 \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+    "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 struct err_case {
     const char *json;
@@ -163,10 +167,36 @@ static const struct err_case err_cases[] = {
           "\", \"issuer\": \"CN=x\", \"aki\": \"01\"}]}"),
      false, "$.certificates[0].pins[0].aki: unknown key \"aki\""},
     {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
-          "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"01\"}]},"
+          "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"01\", \"issuer_spki\": \"" ISPKI "\"}]},"
+          "{\"name\": \"b\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"01\", \"issuer_spki\": \"" ISPKI "\"}]}"),
+     false, "$.certificates[1].pins[0]: pin already registered by $.certificates[0] (\"a\")"},
+    /* A pin without the issuer's key could be satisfied by a self-made CA: refused at
+     * load, never silently ignored. */
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"thumbprints\": [\"" TP_A "\"]},"
           "{\"name\": \"b\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
           "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"01\"}]}"),
-     false, "$.certificates[1].pins[0]: pin already registered by $.certificates[0] (\"a\")"},
+     false,
+     "test.json: $.certificates[1].pins[0]: missing \"issuer_spki\", the issuer's public key "
+     "that must have signed the certificate (add it with 'certgate cert upgrade-pins"},
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_spki\": \"not base64!\"}]}"),
+     false, "$.certificates[0].pins[0].issuer_spki: expected the issuer's SubjectPublicKeyInfo"},
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_spki\": \"" PIN "\"}]}"),
+     false, "$.certificates[0].pins[0].issuer_spki: expected the issuer's SubjectPublicKeyInfo"},
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_spki\": \"\"}]}"),
+     false, "$.certificates[0].pins[0].issuer_spki: expected the issuer's SubjectPublicKeyInfo"},
+    /* the SPKI followed by stray bytes ("AAAA" = three zero bytes) */
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_spki\": \""
+          "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"
+          "IjpTflmLUF3jNYV/icDjmY749BvnHybBmgAAAA==\"}]}"),
+     false, "$.certificates[0].pins[0].issuer_spki: expected the issuer's SubjectPublicKeyInfo"},
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_spki\": 7}]}"),
+     false, "$.certificates[0].pins[0].issuer_spki: expected a string"},
     /* headers */
     {"{\"headers\": {\"names\": {}}}", false, "$.headers.names: unknown key \"names\""},
     {"{\"headers\": {\"name\": \"Host\"}}", false,
@@ -228,7 +258,8 @@ START_TEST(test_loads_design_example)
         "    \"name\": \"HR\",\n"
         "    \"thumbprints\": [\"3F2A3F2A3F2A3F2A3F2A3F2A3F2A3F2A3F2A3F2A\"],\n"
         "    \"pins\": [{ \"spki_sha256\": \"" PIN
-        "\", \"issuer\": \"CN=certgate CA,O=Acme\", \"issuer_key_id\": \"0A0B\" }],\n"
+        "\", \"issuer\": \"CN=certgate CA,O=Acme\", \"issuer_key_id\": \"0A0B\",\n"
+        "                \"issuer_spki\": \"" ISPKI "\" }],\n"
         "    \"clearance\": \"ValidUser\",\n"
         "    \"databases\": { \"hr\": \"ReadWrite\", \"catalog\": \"ReadOnly\" },\n"
         "    \"allow_ips\": [\"10.1.0.0/16\"],\n"
@@ -246,6 +277,7 @@ START_TEST(test_loads_design_example)
     ck_assert_uint_eq(e->num_dbs, 2);
     ck_assert_uint_eq(p->num_pins, 1);
     ck_assert_uint_eq(p->pins[0].aki_len, 2);
+    ck_assert_ptr_nonnull(p->pins[0].issuer_key);
     ck_assert_str_eq(p->headers.name, "X-Db-User");
     ck_assert_str_eq(p->headers.thumbprint, "X-Client-Cert-Thumbprint");
     ck_assert(p->headers.xfcc_on);
@@ -307,9 +339,10 @@ START_TEST(test_pin_formats_and_matchers)
     /* Base64 without padding and hex are accepted for pins; matchers as object or array. */
     static const char json[] = CERT(
         "{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": ["
-        " {\"spki_sha256\": \"1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ\", \"issuer\": \"CN=x\"},"
+        " {\"spki_sha256\": \"1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ\", \"issuer\": \"CN=x\","
+        "  \"issuer_spki\": \"" ISPKI "\"},"
         " {\"spki_sha256\": \"d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4\", "
-        "\"issuer\": \"CN=y\"}]},"
+        "\"issuer\": \"CN=y\", \"issuer_spki\": \"" ISPKI "\"}]},"
         "{\"name\": \"b\", \"clearance\": \"Operator\", \"match\": [{\"subject_cn\": \"svc\"}, "
         "{\"dns_san\": \"svc.example\", \"uri_san\": \"spiffe://e/s\"}]}");
     struct policy *p = load_ok(json, true);
