@@ -133,7 +133,7 @@ static int write_admin(const char *dir, const struct pki_identity *ca, json_t *p
     if (rc == CG_OK) {
         struct pki_entry_spec spec = {.name = ADMIN_NAME, .clearance = "ClusterAdmin",
                                       .set_dbs = true};
-        rc = pki_registry_add(policy, &spec, &leaf.cert, 1, err);
+        rc = pki_registry_add(policy, &spec, &leaf.cert, 1, &ca->cert, 1, err);
     }
     if (rc == CG_OK) {
         struct pki_file files[PKI_BUNDLE_MAX_FILES + 1];

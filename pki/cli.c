@@ -40,6 +40,8 @@ enum opt_bit {
     O_PASSWORD = 1 << 8,
     O_POLICY = 1 << 9,
     O_JSON = 1 << 10,
+    O_ALLOW_IPS = 1 << 11,
+    O_EXPIRES = 1 << 12,
 };
 
 struct opt_def {
@@ -63,6 +65,8 @@ static const struct opt_def opt_defs[] = {
     {"password", O_PASSWORD, FIELD(password), false},
     {"policy", O_POLICY, FIELD(policy), false},
     {"json", O_JSON, 0, false},
+    {"allow-ips", O_ALLOW_IPS, FIELD(allow_ips), false},
+    {"expires", O_EXPIRES, FIELD(expires), false},
 };
 
 /* struct command describes one subcommand. */
@@ -320,22 +324,37 @@ static int run_cert_client(const struct cli_opts *o)
         pki_password_generate(password);
         pw = password;
     }
-    if (pki_ca_load(o->ca, &ca, &err) != CG_OK ||
-        pki_issue_client(&ca, o->name, days, &leaf, &err) != CG_OK ||
-        pki_bundle_build(&leaf, ca.cert, false, pw, &bundle, &err) != CG_OK) {
+    if (pki_ca_load(o->ca, &ca, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
     }
     if (o->policy != NULL) {
-        /* Register in memory first: a broken policy file stops us before any file is
-         * written. The lock, held until the save, keeps concurrent writers from losing
-         * this entry or we theirs. */
+        /* The policy first: a file that is not a policy, or a name already taken, stops
+         * us before a certificate is issued or any file written. The lock, held until
+         * the save, keeps concurrent writers from losing this entry or we theirs. */
+        if (cli_policy_open(o->policy, true, &lock_fd, &policy, &err) != CG_OK) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        if (pki_registry_name_taken(policy, o->name, -1)) {
+            fprintf(stderr, "certgate: %s: an entry named '%s' is already registered (choose "
+                    "another --name, or delete that entry first); nothing was issued\n",
+                    o->policy, o->name);
+            rc = CLI_FAIL;
+            goto out;
+        }
+    }
+    if (pki_issue_client(&ca, o->name, days, &leaf, &err) != CG_OK ||
+        pki_bundle_build(&leaf, ca.cert, false, pw, &bundle, &err) != CG_OK) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (policy != NULL) {
         struct pki_entry_spec spec = {
             .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs,
             .set_dbs = true};
-        if (pki_registry_lock(o->policy, &lock_fd, &err) != CG_OK ||
-            pki_registry_load(o->policy, &policy, &err) != CG_OK ||
-            pki_registry_add(policy, &spec, &leaf.cert, 1, &err) != CG_OK) {
+        if (pki_registry_add(policy, &spec, &leaf.cert, 1, &ca.cert, 1, &err) != CG_OK ||
+            pki_registry_check(o->policy, policy, &err) != CG_OK) {
             rc = cli_fail(&err);
             goto out;
         }
@@ -455,39 +474,68 @@ static const struct command commands[] = {
      "Issue a client certificate and write a bundle: DIR/ca.crt, DIR/tls.crt, DIR/tls.key\n"
      "(0600) and DIR/bundle.p12 (0600). Without --password a random password is generated\n"
      "and printed once. With --policy the certificate is registered in that policy file\n"
-     "(created if missing).\n"
+     "(created, with its directory, if missing), with a pin that trusts a renewal of the\n"
+     "same key signed by the same CA. An existing file must be a valid policy (not\n"
+     "certgate.json), and the name must not be registered yet: both are checked before\n"
+     "anything is issued.\n"
      "\n"
      "  --clearance   ClusterAdmin, Operator or ValidUser\n"
      "  --db N=LEVEL  database access for ValidUser: Admin, ReadWrite or ReadOnly\n"
      "  --days N      validity in days (default 1825)\n",
      run_cert_client},
-    {"cert", "import", O_PASSWORD | O_NAME | O_CLEARANCE | O_DB | O_POLICY, 1,
+    {"cert", "import", O_PASSWORD | O_NAME | O_CLEARANCE | O_DB | O_POLICY | O_CA, 1,
      "usage: certgate cert import FILE [--password PW] --name NAME --clearance CLEARANCE\n"
-     "                            [--db NAME=LEVEL ...] --policy FILE\n"
+     "                            [--db NAME=LEVEL ...] [--ca CA_CERT_OR_DIR] --policy FILE\n"
      "\n"
      "Register the certificates of FILE (PEM with one or more certificates, DER, or\n"
-     "PKCS#12 .pfx/.p12 with --password) as one entry of the policy. CA certificates of a\n"
-     "chain in the file are not registered. A private key in FILE is checked against the\n"
-     "certificate and never stored.\n",
+     "PKCS#12 .pfx/.p12 with --password) as one entry of the policy (created if missing;\n"
+     "an existing file must be a valid policy, and the name must be new). CA certificates\n"
+     "of a chain in the file are not registered. A private key in FILE is checked against\n"
+     "the certificate and never stored.\n"
+     "\n"
+     "  --ca PATH     the issuing CA certificate (a PEM file, or a directory with ca.crt),\n"
+     "                when FILE does not carry it: a certificate gets a pin (trusting its\n"
+     "                renewals) only when its issuer's certificate is known\n",
      cli_cert_import},
     {"cert", "list", O_POLICY | O_JSON, 0,
      "usage: certgate cert list --policy FILE [--json]\n"
      "\n"
      "List the registered certificates: name, clearance, databases, thumbprints, expiry.\n"
-     "With --json, print the entries as a JSON array.\n",
+     "With --json, print the entries as a JSON array. FILE must be a valid policy.\n",
      cli_cert_list},
-    {"cert", "edit", O_POLICY | O_NAME | O_CLEARANCE | O_DB, 1,
+    {"cert", "edit", O_POLICY | O_NAME | O_CLEARANCE | O_DB | O_ALLOW_IPS | O_EXPIRES, 1,
      "usage: certgate cert edit THUMBPRINT --policy FILE [--name NAME]\n"
      "                          [--clearance CLEARANCE] [--db NAME=LEVEL ...]\n"
+     "                          [--allow-ips CIDR[,...]] [--expires TIME]\n"
      "\n"
-     "Change the entry holding THUMBPRINT (SHA-1 or SHA-256, any case, ':' allowed).\n"
-     "--db options replace the entry's whole database list.\n",
+     "Change the entry holding THUMBPRINT (SHA-1 or SHA-256 as 'certgate cert thumbprint'\n"
+     "prints them, any case, ':' allowed). Only what is given changes.\n"
+     "\n"
+     "  --db N=LEVEL      replaces the entry's whole database list\n"
+     "  --allow-ips LIST  addresses and CIDR blocks the client must also come from,\n"
+     "                    comma-separated; '' removes the restriction\n"
+     "  --expires TIME    RFC 3339 time from which the entry is refused, such as\n"
+     "                    2031-11-24T00:00:00Z; '' removes it\n",
      cli_cert_edit},
     {"cert", "delete", O_POLICY, 1,
      "usage: certgate cert delete THUMBPRINT --policy FILE\n"
      "\n"
-     "Remove the entry holding THUMBPRINT (with all its thumbprints) from the policy.\n",
+     "Remove the entry holding THUMBPRINT (SHA-1 or SHA-256, any case, ':' allowed) with\n"
+     "all its thumbprints and pins from the policy.\n",
      cli_cert_delete},
+    {"cert", "upgrade-pins", O_POLICY | O_CA, 0,
+     "usage: certgate cert upgrade-pins --policy FILE --ca CA_CERT_OR_DIR\n"
+     "\n"
+     "Add the issuer's public key (\"issuer_spki\") to every pin of FILE that lacks it.\n"
+     "certgate trusts a certificate by pin only when the pinned issuer key signed it, and\n"
+     "refuses to load a policy with a pin that has no issuer key. A pin gets the key of\n"
+     "the CA certificate whose subject equals the pin's \"issuer\" and whose subject key\n"
+     "identifier equals its \"issuer_key_id\". If a pin matches none of the given CAs,\n"
+     "nothing is written. The file is replaced atomically.\n"
+     "\n"
+     "  --ca PATH     CA certificates: a PEM file with one or more of them, or a\n"
+     "                directory with ca.crt (as 'certgate ca init' writes it)\n",
+     cli_cert_upgrade_pins},
     {"cert", "thumbprint", O_PASSWORD, 1,
      "usage: certgate cert thumbprint FILE [--password PW]\n"
      "\n"

@@ -41,7 +41,11 @@ static bool is_ip(const char *s, char *out, size_t out_len)
     return false;
 }
 
-static bool is_dns_name(const char *s)
+/* is_host_name accepts a DNS host name (RFC 1123): labels of 1..63 letters, digits
+ * and '-', not starting or ending with '-', at most 253 bytes, an optional "*." in
+ * front, and a last label that is not all digits (so that "10.0.0.300" is never taken
+ * for a name). */
+static bool is_host_name(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0 || len > 253) {
@@ -51,20 +55,23 @@ static bool is_dns_name(const char *s)
         s += 2;
     }
     size_t label = 0;
+    bool label_numeric = true;
     char prev = '.';
-    for (const char *p = s; ; p++) {
+    for (const char *p = s;; p++) {
         char c = *p;
         if (c == '.' || c == '\0') {
             if (label == 0 || label > 63 || prev == '-') {
                 return false;
             }
             if (c == '\0') {
-                return true;
+                return !label_numeric;
             }
             label = 0;
+            label_numeric = true;
         } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   (c == '-' && label > 0) || (c == '_' && label > 0)) {
+                   (c == '-' && label > 0)) {
             label++;
+            label_numeric = label_numeric && c >= '0' && c <= '9';
         } else {
             return false;
         }
@@ -72,14 +79,36 @@ static bool is_dns_name(const char *s)
     }
 }
 
+/* looks_numeric reports whether |s| is only digits and dots: meant as an IPv4 address. */
+static bool looks_numeric(const char *s)
+{
+    bool digit = false;
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9') {
+            digit = true;
+        } else if (*s != '.') {
+            return false;
+        }
+    }
+    return digit;
+}
+
 int pki_san_check(const char *san, struct cg_errbuf *err)
 {
     char ip[64];
-    if (is_ip(san, ip, sizeof(ip)) || is_dns_name(san)) {
+    if (is_ip(san, ip, sizeof(ip)) || is_host_name(san)) {
         return CG_OK;
     }
+    if (looks_numeric(san)) {
+        return cg_errf(err, CG_ERR_INVALID,
+                       "'%s' is not a valid IPv4 address (four numbers from 0 to 255) and "
+                       "not a DNS name",
+                       san);
+    }
     return cg_errf(err, CG_ERR_INVALID,
-                   "'%s' is neither an IP address nor a DNS name", san);
+                   "'%s' is neither an IP address nor a DNS name (letters, digits, '-' and "
+                   "dots, optionally \"*.\" in front)",
+                   san);
 }
 
 int pki_name_check(const char *name, struct cg_errbuf *err)
@@ -286,7 +315,7 @@ int pki_issue_server(const struct pki_identity *ca, const char *common_name,
         char ip[64];
         if (is_ip(sans[i], ip, sizeof(ip))) {
             len += (size_t)snprintf(list + len, cap - len, "%sIP:%s", i ? "," : "", ip);
-        } else if (is_dns_name(sans[i])) {
+        } else if (is_host_name(sans[i])) {
             len += (size_t)snprintf(list + len, cap - len, "%sDNS:%s", i ? "," : "", sans[i]);
         } else {
             rc = pki_san_check(sans[i], err);

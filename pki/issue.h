@@ -14,8 +14,10 @@
 #define PKI_MAX_SANS 32         /* subjectAltName entries per server certificate */
 
 /* pki_san_check accepts an IPv4 address, an IPv6 address (optionally in brackets) or a
- * DNS name (letters, digits, '-', dots, optionally starting with "*.") and fails
- * with CG_ERR_INVALID naming |san| otherwise. */
+ * DNS host name (RFC 1123 labels of letters, digits and '-', optionally starting with
+ * "*.", the last label not all digits) and fails with CG_ERR_INVALID naming |san|
+ * otherwise; digits and dots that are not a valid IPv4 address ("10.0.0.300") get a
+ * message saying so. */
 int pki_san_check(const char *san, struct cg_errbuf *err);
 
 /* pki_name_check accepts a subject common name: 1..64 bytes of printable UTF-8

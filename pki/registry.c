@@ -11,14 +11,18 @@
 #include <unistd.h>
 
 #include <openssl/base64.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/mem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common/clock.h"
 #include "common/file.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "policy/cert_facts.h"
+#include "policy/policy.h"
 
 void pki_time_rfc3339(time_t t, char *out)
 {
@@ -47,6 +51,70 @@ json_t *pki_registry_entries(json_t *doc)
     return arr;
 }
 
+/* read_doc reads |path| into a text buffer and a JSON document. */
+static int read_doc(const char *path, char **out_text, size_t *out_len, json_t **out,
+                    struct cg_errbuf *err)
+{
+    int rc = cg_file_read(path, PKI_REGISTRY_MAX_FILE, out_text, out_len, err);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    rc = cg_json_load_str(path, *out_text, *out_len, out, err);
+    if (rc == CG_OK && !json_is_object(*out)) {
+        struct cg_json_ctx ctx = {path, err};
+        rc = cg_json_fail(&ctx, "$", "expected an object");
+        json_decref(*out);
+        *out = NULL;
+    }
+    if (rc != CG_OK) {
+        free(*out_text);
+        *out_text = NULL;
+    }
+    return rc;
+}
+
+/* check_text runs the policy loader over |len| bytes of |text| (the contents of, or what
+ * is about to become, |path|). Identity matchers are allowed: whether the listener has
+ * a client_ca is not known here, and the proxy checks that when it loads the file. */
+static int check_text(const char *path, const char *text, size_t len, const json_t *doc,
+                      const char *what, struct cg_errbuf *err)
+{
+    static const struct policy_load_opts opts = {.client_ca = true};
+    struct policy *p = NULL;
+    struct cg_errbuf why = {{0}};
+    int rc = policy_load_json(path, text, len, &opts, &p, &why);
+    policy_free(p);
+    if (rc == CG_OK) {
+        return CG_OK;
+    }
+    if (doc != NULL && (json_object_get(doc, "listeners") != NULL ||
+                        json_object_get(doc, "upstreams") != NULL)) {
+        return cg_errf(err, CG_ERR_INVALID,
+                       "%s: this is certgate's configuration, not a policy; give the file "
+                       "that a listener's \"policy\" names",
+                       path);
+    }
+    /* The loader's message starts with the file name already. */
+    size_t plen = strlen(path);
+    const char *detail = why.msg;
+    if (strncmp(detail, path, plen) == 0 && strncmp(detail + plen, ": ", 2) == 0) {
+        detail += plen + 2;
+    }
+    return cg_errf(err, rc, "%s: %s, nothing changed: %s", path, what, detail);
+}
+
+int pki_registry_check(const char *path, const json_t *doc, struct cg_errbuf *err)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        return cg_errf(err, CG_ERR_INVALID, "%s: cannot serialize the policy", path);
+    }
+    int rc = check_text(path, text, strlen(text), doc, "the change would make an invalid policy",
+                        err);
+    free(text);
+    return rc;
+}
+
 int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err)
 {
     struct stat st;
@@ -54,40 +122,28 @@ int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err)
         *out = pki_registry_new();
         return CG_OK;
     }
+    char *text = NULL;
+    size_t len = 0;
     json_t *doc = NULL;
-    int rc = cg_json_load_file(path, &doc, err);
+    int rc = read_doc(path, &text, &len, &doc, err);
+    if (rc == CG_OK) {
+        rc = check_text(path, text, len, doc, "not a valid policy", err);
+    }
+    free(text);
     if (rc != CG_OK) {
+        json_decref(doc);
         return rc;
-    }
-    struct cg_json_ctx ctx = {path, err};
-    if (!json_is_object(doc)) {
-        rc = cg_json_fail(&ctx, "$", "expected an object");
-        goto fail;
-    }
-    json_t *arr = json_object_get(doc, "certificates");
-    if (arr != NULL && !json_is_array(arr)) {
-        rc = cg_json_fail(&ctx, "$.certificates", "expected an array");
-        goto fail;
-    }
-    size_t i;
-    json_t *entry;
-    json_array_foreach(arr, i, entry) {
-        char where[64];
-        snprintf(where, sizeof(where), "$.certificates[%zu]", i);
-        if (!json_is_object(entry)) {
-            rc = cg_json_fail(&ctx, where, "expected an object");
-            goto fail;
-        }
-        json_t *tps = json_object_get(entry, "thumbprints");
-        if (tps != NULL && !json_is_array(tps)) {
-            rc = cg_json_fail(&ctx, where, "\"thumbprints\" must be an array");
-            goto fail;
-        }
     }
     *out = doc;
     return CG_OK;
-fail:
-    json_decref(doc);
+}
+
+int pki_registry_load_unchecked(const char *path, json_t **out, struct cg_errbuf *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_doc(path, &text, &len, out, err);
+    free(text);
     return rc;
 }
 
@@ -268,11 +324,66 @@ static bool same_pin(const json_t *a, const json_t *b)
     return json_equal((json_t *)a, (json_t *)b);
 }
 
+bool pki_registry_name_taken(const json_t *doc, const char *name, long except)
+{
+    const json_t *arr = json_object_get(doc, "certificates");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(arr, i, e) {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if ((long)i != except && n != NULL && strcmp(n, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+X509 *pki_pin_issuer(X509 *cert, X509 *const *issuers, size_t num_issuers)
+{
+    for (size_t i = 0; i < num_issuers; i++) {
+        X509 *ca = issuers[i];
+        if (X509_NAME_cmp(X509_get_subject_name(ca), X509_get_issuer_name(cert)) != 0 ||
+            X509_check_ca(ca) != 1) {
+            continue;
+        }
+        EVP_PKEY *key = X509_get_pubkey(ca);
+        bool signed_it = key != NULL && X509_verify(cert, key) == 1;
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        if (signed_it) {
+            return ca;
+        }
+    }
+    return NULL;
+}
+
+/* spki_b64 returns the base64 of |cert|'s DER SubjectPublicKeyInfo in a heap string. */
+static char *spki_b64(X509 *cert)
+{
+    uint8_t *der = NULL;
+    int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+    if (len <= 0) {
+        ERR_clear_error();
+        return NULL;
+    }
+    size_t b64_len;
+    EVP_EncodedLength(&b64_len, (size_t)len);
+    char *b64 = cg_xmalloc(b64_len);
+    EVP_EncodeBlock((uint8_t *)b64, der, (size_t)len);
+    OPENSSL_free(der);
+    return b64;
+}
+
 int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const *certs,
-                     size_t num_certs, struct cg_errbuf *err)
+                     size_t num_certs, X509 *const *issuers, size_t num_issuers,
+                     struct cg_errbuf *err)
 {
     if (spec->name == NULL || spec->name[0] == '\0') {
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a name");
+    }
+    if (pki_registry_name_taken(doc, spec->name, -1)) {
+        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered",
+                       spec->name);
     }
     if (spec->clearance == NULL) {
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a clearance");
@@ -285,6 +396,7 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         return cg_errf(err, CG_ERR_INVALID, "no certificate to register");
     }
     json_t *tps = json_array();
+    json_t *tps256 = json_array();
     json_t *pins = json_array();
     time_t expires = 0;
     for (size_t i = 0; i < num_certs; i++) {
@@ -312,8 +424,11 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
             policy_cert_facts_cleanup(&f);
             goto fail;
         }
-        char hex[2 * POLICY_SHA1_LEN + 1];
+        /* Both thumbprints, so that either one finds the entry again (cert edit and
+         * delete, the admin API): a SHA-256 cannot be derived from a SHA-1. */
+        char hex[2 * POLICY_SHA1_LEN + 1], hex256[2 * POLICY_SHA256_LEN + 1];
         policy_hex_encode(f.sha1, sizeof(f.sha1), hex);
+        policy_hex_encode(f.sha256, sizeof(f.sha256), hex256);
         bool dup = false;
         size_t j;
         json_t *v;
@@ -322,15 +437,22 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         }
         if (!dup) {
             json_array_append_new(tps, json_string(hex));
+            json_array_append_new(tps256, json_string(hex256));
         }
-        if (f.aki_len > 0 && f.issuer != NULL) {
+        /* A pin only with the issuer's key, which the proxy verifies signatures with. */
+        X509 *issuer = f.aki_len > 0 && f.issuer != NULL
+                           ? pki_pin_issuer(certs[i], issuers, num_issuers)
+                           : NULL;
+        char *issuer_spki = issuer != NULL ? spki_b64(issuer) : NULL;
+        if (issuer_spki != NULL) {
             char b64[64];
             EVP_EncodeBlock((uint8_t *)b64, f.spki_sha256, sizeof(f.spki_sha256));
             char *aki = cg_xmalloc(2 * f.aki_len + 1);
             policy_hex_encode(f.aki, f.aki_len, aki);
-            json_t *pin = json_pack("{ss ss ss}", "spki_sha256", b64, "issuer", f.issuer,
-                                    "issuer_key_id", aki);
+            json_t *pin = json_pack("{ss ss ss ss}", "spki_sha256", b64, "issuer", f.issuer,
+                                    "issuer_key_id", aki, "issuer_spki", issuer_spki);
             free(aki);
+            free(issuer_spki);
             bool seen = false;
             json_array_foreach(pins, j, v) {
                 seen = seen || same_pin(v, pin);
@@ -349,6 +471,8 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
     pki_time_rfc3339(expires, when);
     json_t *entry = json_object();
     json_object_set_new(entry, "name", json_string(spec->name));
+    json_array_extend(tps, tps256); /* the SHA-1s first, as entries always began */
+    json_decref(tps256);
     json_object_set_new(entry, "thumbprints", tps);
     json_object_set_new(entry, "pins", pins);
     json_object_set_new(entry, "clearance", json_string(spec->clearance));
@@ -361,6 +485,7 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
     return CG_OK;
 fail:
     json_decref(tps);
+    json_decref(tps256);
     json_decref(pins);
     return rc;
 }
@@ -378,7 +503,8 @@ int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_ind
     if (at < 0) {
         return cg_errf(err, CG_ERR_NOT_FOUND, "no certificate with thumbprint %s is registered%s",
                        thumbprint, tp_len == POLICY_SHA256_LEN
-                                       ? " (entries list SHA-1 thumbprints; try the SHA-1)"
+                                       ? " (entries written by older certgate versions "
+                                         "list only SHA-1 thumbprints: try the SHA-1)"
                                        : "");
     }
     *out_index = (size_t)at;
@@ -402,6 +528,10 @@ int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entr
     if (spec->name != NULL && spec->name[0] == '\0') {
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a name");
     }
+    if (spec->name != NULL && pki_registry_name_taken(doc, spec->name, (long)index)) {
+        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered",
+                       spec->name);
+    }
     json_t *entry = json_array_get(pki_registry_entries(doc), index);
     if (spec->name != NULL) {
         json_object_set_new(entry, "name", json_string(spec->name));
@@ -417,6 +547,11 @@ int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entr
     } else if (spec->set_allow_ips) {
         json_object_set_new(entry, "allow_ips", allow_ips_json(spec));
     }
+    if (spec->expires != NULL && spec->expires[0] == '\0') {
+        json_object_del(entry, "expires");
+    } else if (spec->expires != NULL) {
+        json_object_set_new(entry, "expires", json_string(spec->expires));
+    }
     return CG_OK;
 }
 
@@ -429,4 +564,111 @@ int pki_registry_delete(json_t *doc, const char *thumbprint, struct cg_errbuf *e
     }
     json_array_remove(pki_registry_entries(doc), index);
     return CG_OK;
+}
+
+/* same_hex compares the hex text |text| (any case, ':' between bytes allowed) with the
+ * bytes |b|. */
+static bool same_hex(const char *text, const uint8_t *b, size_t len)
+{
+    char want[2 * 64 + 1];
+    if (len > 64) {
+        return false;
+    }
+    policy_hex_encode(b, len, want);
+    size_t n = 0;
+    for (const char *c = text; *c; c++) {
+        if (*c == ':') {
+            continue;
+        }
+        char u = *c >= 'a' && *c <= 'f' ? (char)(*c - 'a' + 'A') : *c;
+        if (n >= 2 * len || want[n] != u) {
+            return false;
+        }
+        n++;
+    }
+    return n == 2 * len;
+}
+
+/* ca_matches_pin reports whether the CA |ca| (whose subject in the policy's name format
+ * is |subject|) is the issuer |pin| names: same name and, when the pin has one, a
+ * subject key identifier equal to the pin's issuer_key_id. */
+static bool ca_matches_pin(X509 *ca, const char *subject, const json_t *pin)
+{
+    const char *issuer = json_string_value(json_object_get(pin, "issuer"));
+    const char *key_id = json_string_value(json_object_get(pin, "issuer_key_id"));
+    if (issuer == NULL || subject == NULL || strcmp(issuer, subject) != 0) {
+        return false;
+    }
+    if (key_id == NULL) {
+        return true; /* such a pin only matches certificates without an AKI */
+    }
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
+    return ski != NULL && same_hex(key_id, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski));
+}
+
+int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas,
+                              size_t *out_upgraded, size_t *out_kept, struct cg_errbuf *err)
+{
+    int rc = CG_OK;
+    size_t upgraded = 0, kept = 0;
+    char **subjects = cg_xcalloc(num_cas + 1, sizeof(char *));
+    for (size_t i = 0; i < num_cas; i++) {
+        uint8_t *der = NULL;
+        int len = i2d_X509(cas[i], &der);
+        struct policy_cert_facts f = {0};
+        if (len > 0 && policy_cert_facts_from_der(der, (size_t)len, &f, NULL) == CG_OK) {
+            subjects[i] = f.subject;
+            f.subject = NULL;
+        }
+        policy_cert_facts_cleanup(&f);
+        OPENSSL_free(der);
+    }
+    const json_t *entries = json_object_get(doc, "certificates");
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry) {
+        json_t *pins = json_object_get(entry, "pins");
+        size_t j;
+        json_t *pin;
+        json_array_foreach(pins, j, pin) {
+            if (!json_is_object(pin)) {
+                continue; /* the policy loader names it */
+            }
+            if (json_object_get(pin, "issuer_spki") != NULL) {
+                kept++;
+                continue;
+            }
+            X509 *ca = NULL;
+            for (size_t k = 0; k < num_cas && ca == NULL; k++) {
+                if (ca_matches_pin(cas[k], subjects[k], pin)) {
+                    ca = cas[k];
+                }
+            }
+            const char *issuer = json_string_value(json_object_get(pin, "issuer"));
+            const char *key_id = json_string_value(json_object_get(pin, "issuer_key_id"));
+            if (ca == NULL) {
+                rc = cg_errf(err, CG_ERR_NOT_FOUND,
+                             "$.certificates[%zu].pins[%zu]: no given CA certificate is its "
+                             "issuer \"%s\" with key id %s; nothing changed",
+                             i, j, issuer ? issuer : "?", key_id ? key_id : "(none)");
+                goto out;
+            }
+            char *b64 = spki_b64(ca);
+            if (b64 == NULL) {
+                rc = cg_errf(err, CG_ERR_CRYPTO, "cannot encode the public key of %s", issuer);
+                goto out;
+            }
+            json_object_set_new(pin, "issuer_spki", json_string(b64));
+            free(b64);
+            upgraded++;
+        }
+    }
+out:
+    for (size_t k = 0; k < num_cas; k++) {
+        free(subjects[k]);
+    }
+    free(subjects);
+    *out_upgraded = upgraded;
+    *out_kept = kept;
+    return rc;
 }

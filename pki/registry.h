@@ -16,7 +16,8 @@
 #include "common/err.h"
 #include "pki/clearance.h"
 
-#define PKI_REGISTRY_MAX_FILE (16 * 1024 * 1024) /* bytes of a policy file */
+#define PKI_REGISTRY_MAX_FILE (256u * 1024 * 1024) /* bytes of a policy file, as the
+                                                       policy loader allows */
 
 /* struct pki_entry_spec says what to write into an entry. */
 struct pki_entry_spec {
@@ -29,6 +30,8 @@ struct pki_entry_spec {
     size_t num_allow_ips;
     bool set_allow_ips;             /* write "allow_ips" from |allow_ips|; with a NULL
                                        list, remove it (edit) or leave it out (add) */
+    const char *expires;            /* edit: the entry's "expires" (RFC 3339); "" removes
+                                       it; NULL keeps it */
 };
 
 /* pki_registry_new returns a fresh policy document: allow_ips 127.0.0.1 and ::1, one
@@ -36,10 +39,22 @@ struct pki_entry_spec {
 json_t *pki_registry_new(void);
 
 /* pki_registry_load reads the policy file |path| into |*out| (caller json_decrefs).
- * A missing file yields pki_registry_new(). Fails with one line naming the file if it
- * is not JSON, not an object, or its "certificates" member is not an array of
- * objects. */
+ * A missing file yields pki_registry_new(). An existing file must be a policy: one that
+ * the policy loader accepts (identity matchers allowed); anything else (certgate's own
+ * configuration, a broken or hand-made file) fails with CG_ERR_INVALID and one line
+ * naming the file and what is wrong, so that no command edits what it does not
+ * understand. CG_ERR_IO when it cannot be read. */
 int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err);
+
+/* pki_registry_load_unchecked reads the existing JSON object |path| without asking the
+ * policy loader (for upgrade-pins, whose input the loader refuses until upgraded); the
+ * caller checks the result with pki_registry_check before saving it. */
+int pki_registry_load_unchecked(const char *path, json_t **out, struct cg_errbuf *err);
+
+/* pki_registry_check runs the policy loader (identity matchers allowed) over |doc|, the
+ * would-be contents of |path|; CG_ERR_INVALID with the loader's JSON path and reason if
+ * it refuses it. Every command line edit checks its result with it before saving. */
+int pki_registry_check(const char *path, const json_t *doc, struct cg_errbuf *err);
 
 /* pki_registry_save replaces |path| with |doc| atomically (temporary file, fsync,
  * rename), keeping the mode of an existing file (default 0644). */
@@ -79,12 +94,36 @@ int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int 
 void pki_registry_unlock(int fd);
 
 /* pki_registry_add appends an entry for |certs| (1..n certificates, one identity) to
- * |doc|: name, SHA-1 thumbprints (upper-case hex), pins (SPKI SHA-256 base64, issuer,
- * issuer_key_id) for certificates that carry an authority key identifier, clearance,
- * databases and the earliest expiry (RFC 3339). Fails with CG_ERR_EXISTS if one of the
- * certificates is already registered, naming the entry. */
+ * |doc|: name, SHA-1 thumbprints (upper-case hex), pins, clearance, databases and the
+ * earliest expiry (RFC 3339). A certificate gets a pin (spki_sha256 base64, issuer,
+ * issuer_key_id, issuer_spki) when it carries an authority key identifier and its
+ * issuer is among |issuers| (see pki_pin_issuer): the pin holds that issuer's public
+ * key, which the proxy checks the signature of a renewed certificate with; without it
+ * the certificate is registered by thumbprint only. Fails with CG_ERR_EXISTS if one of
+ * the certificates is already registered or an entry already has the name, naming
+ * it. */
 int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const *certs,
-                     size_t num_certs, struct cg_errbuf *err);
+                     size_t num_certs, X509 *const *issuers, size_t num_issuers,
+                     struct cg_errbuf *err);
+
+/* pki_pin_issuer returns the certificate of |issuers| that issued |cert|: a CA
+ * (basicConstraints CA:TRUE) whose subject equals |cert|'s issuer name and whose public
+ * key verifies |cert|'s signature; NULL if none. Borrowed from |issuers|. */
+X509 *pki_pin_issuer(X509 *cert, X509 *const *issuers, size_t num_issuers);
+
+/* pki_registry_name_taken reports whether an entry of |doc| other than the one at
+ * index |except| (-1: none) is named |name| (exactly, as the admin API compares). */
+bool pki_registry_name_taken(const json_t *doc, const char *name, long except);
+
+/* pki_registry_upgrade_pins adds "issuer_spki" to every pin of |doc| that lacks it
+ * (pins written before certgate verified pinned signatures), from the CA certificate of
+ * |cas| that the pin names: the same subject (in the policy's name format) and, when
+ * the pin has an issuer_key_id, a subject key identifier equal to it. Pins that have
+ * an issuer_spki are kept as they are. Fails with CG_ERR_NOT_FOUND naming the JSON path
+ * of the first pin that no CA of |cas| matches; |doc| may then be half changed and must
+ * not be saved. Sets the number of pins upgraded and kept. */
+int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas,
+                              size_t *out_upgraded, size_t *out_kept, struct cg_errbuf *err);
 
 /* pki_registry_find sets |*out_index| to the entry of |doc| holding |thumbprint| (SHA-1
  * or SHA-256, any case, ':' allowed). CG_ERR_INVALID if |thumbprint| is malformed,
@@ -92,9 +131,10 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
 int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_index,
                       struct cg_errbuf *err);
 
-/* pki_registry_edit changes the name, clearance, databases and/or allow_ips of the entry
- * holding |thumbprint| as |spec| says. CIDR syntax is not checked here: the policy
- * loader validates the document. */
+/* pki_registry_edit changes the name, clearance, databases, allow_ips and/or expires of
+ * the entry holding |thumbprint| as |spec| says; a new name must not be another
+ * entry's (CG_ERR_EXISTS). CIDR and time syntax are not checked here: the policy loader
+ * validates the document (pki_registry_check). */
 int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entry_spec *spec,
                       struct cg_errbuf *err);
 

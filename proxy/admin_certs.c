@@ -241,22 +241,6 @@ static json_t *load_doc(struct admin_server *a, const struct admin_request *req,
     return doc;
 }
 
-/* name_taken reports whether an entry other than |except| (index, or -1) is |name|. */
-static bool name_taken(json_t *doc, const char *name, long except)
-{
-    json_t *entries = pki_registry_entries(doc);
-    size_t i;
-    json_t *e;
-    json_array_foreach(entries, i, e)
-    {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if ((long)i != except && n != NULL && strcmp(n, name) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* commit validates |doc|, writes it and applies it. Returns false with |resp| filled
  * when it did not. */
 static bool commit(struct admin_server *a, const struct admin_request *req,
@@ -442,7 +426,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
         goto out;
     }
-    if (name_taken(doc, name, -1)) {
+    if (pki_registry_name_taken(doc, name, -1)) {
         admin_resp_error(resp, req, 409, "conflict", "an entry named '%s' exists", name);
         goto out;
     }
@@ -460,7 +444,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
         goto out;
     }
-    int rc = pki_registry_add(doc, &spec, &leaf.cert, 1, &err);
+    int rc = pki_registry_add(doc, &spec, &leaf.cert, 1, &ca.cert, 1, &err);
     if (rc != CG_OK) {
         admin_resp_error(resp, req, rc == CG_ERR_EXISTS ? 409 : 400,
                          rc == CG_ERR_EXISTS ? "conflict" : "bad_request", "%s", err.msg);
@@ -541,7 +525,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
 {
     static const char *const keys[] = {"name",          "clearance", "databases", "certificate",
                                        "pkcs12_base64", "password",  NULL};
-    struct pki_import imp = {0};
+    struct pki_import imp = {0}, own_ca = {0};
     json_t *doc = NULL;
     int lock_fd = -1;
     uint8_t *der = NULL;
@@ -589,18 +573,33 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
         goto out;
     }
-    if (name_taken(doc, name, -1)) {
+    if (pki_registry_name_taken(doc, name, -1)) {
         admin_resp_error(resp, req, 409, "conflict", "an entry named '%s' exists", name);
         goto out;
     }
     X509 *ids[PKI_IMPORT_MAX_CERTS];
     size_t num_ids = pki_import_identities(&imp, ids);
+    /* Pins need the issuer's key: the CA certificates uploaded with the chain, and the
+     * private CA of state_dir (certificates certgate issued). */
+    X509 *issuers[PKI_IMPORT_MAX_CERTS + 1];
+    size_t num_issuers = 0;
+    for (size_t i = 0; i < imp.num_certs; i++) {
+        issuers[num_issuers++] = imp.certs[i];
+    }
+    const char *state_dir = a->srv->cfg->state_dir;
+    if (state_dir != NULL) {
+        char ca_crt[4096];
+        snprintf(ca_crt, sizeof(ca_crt), "%s/ca/ca.crt", state_dir);
+        if (pki_import_file(ca_crt, NULL, &own_ca, NULL) == CG_OK) {
+            issuers[num_issuers++] = own_ca.certs[0];
+        }
+    }
     struct pki_entry_spec spec = {.name = name,
                                   .clearance = clearance,
                                   .dbs = grants,
                                   .num_dbs = num_grants,
                                   .set_dbs = true};
-    rc = pki_registry_add(doc, &spec, ids, num_ids, &err);
+    rc = pki_registry_add(doc, &spec, ids, num_ids, issuers, num_issuers, &err);
     if (rc != CG_OK) {
         admin_resp_error(resp, req, rc == CG_ERR_EXISTS ? 409 : 400,
                          rc == CG_ERR_EXISTS ? "conflict" : "bad_request", "%s", err.msg);
@@ -617,6 +616,7 @@ out:
     json_decref(doc);
     json_decref(body);
     pki_import_cleanup(&imp);
+    pki_import_cleanup(&own_ca);
 }
 
 /* ---- PUT / DELETE /admin/certificates/{thumbprint} ------------------------------- */
@@ -730,7 +730,7 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
     if (!operator_rule(req, resp, current) || !operator_rule(req, resp, clearance)) {
         goto out;
     }
-    if (name != NULL && name_taken(doc, name, (long)index)) {
+    if (name != NULL && pki_registry_name_taken(doc, name, (long)index)) {
         admin_resp_error(resp, req, 409, "conflict", "an entry named '%s' exists", name);
         goto out;
     }

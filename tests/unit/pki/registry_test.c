@@ -22,6 +22,10 @@
 #define VEC_SHA1 "C0C217A95EB7AFD8A6E4351F21DE53B3445FEEE3"
 #define VEC_SHA256 "D822E9DA44ABBFE933E2DAE299FFDC4EF3CE7713953C314288C982FFE12AF137"
 #define VEC_CA_SHA1 "38D55AC325E9F9168EC12AAC5830938E6388F7D1"
+/* openssl x509 -in ca.pem -noout -pubkey | openssl pkey -pubin -outform DER | base64 */
+#define VEC_CA_SPKI                                                                           \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+    "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 static struct pki_import client, ca;
 static char dir[64];
@@ -77,28 +81,51 @@ START_TEST(register_entry)
     struct pki_entry_spec spec = {
         .name = "HR", .clearance = "ValidUser", .dbs = grants, .num_dbs = 2, .set_dbs = true};
     struct cg_errbuf err = {{0}};
-    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, &err), 0);
+    /* The issuer is known: a pin with its public key (issuer_spki). */
+    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, ca.certs, 1, &err), 0);
     json_t *e = json_array_get(pki_registry_entries(doc), 0);
     char *text = json_dumps(e, JSON_COMPACT);
     ck_assert_str_eq(text,
-                     "{\"name\":\"HR\",\"thumbprints\":[\"" VEC_SHA1 "\"],"
+                     "{\"name\":\"HR\",\"thumbprints\":[\"" VEC_SHA1 "\",\"" VEC_SHA256 "\"],"
                      "\"pins\":[{\"spki_sha256\":\"cuxEKgaF6muaLD+CLZKpglyl//HCQFzKkU/MawMp6g0=\","
                      "\"issuer\":\"O=certgate tests,CN=vector CA\","
-                     "\"issuer_key_id\":\"E665BDC0830DCBAAE797BEB211E55C621A675E8E\"}],"
+                     "\"issuer_key_id\":\"E665BDC0830DCBAAE797BEB211E55C621A675E8E\","
+                     "\"issuer_spki\":\"" VEC_CA_SPKI "\"}],"
                      "\"clearance\":\"ValidUser\","
                      "\"databases\":{\"hr\":\"ReadWrite\",\"catalog\":\"ReadOnly\"},"
                      "\"expires\":\"2126-10-31T11:00:45Z\"}");
     free(text);
     /* registering the same certificate again names the entry that holds it */
     struct pki_entry_spec again = {.name = "other", .clearance = "Operator", .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &again, client.certs, 1, &err), CG_ERR_EXISTS);
+    ck_assert_int_eq(pki_registry_add(doc, &again, client.certs, 1, ca.certs, 1, &err),
+                     CG_ERR_EXISTS);
     ck_assert_str_eq(err.msg, "certificate " VEC_SHA1 " is already registered as 'HR'");
+    /* so does a name that is already taken, whatever the certificate */
+    memset(&err, 0, sizeof(err));
+    struct pki_entry_spec same_name = {.name = "HR", .clearance = "Operator", .set_dbs = true};
+    ck_assert_int_eq(pki_registry_add(doc, &same_name, ca.certs, 1, NULL, 0, &err),
+                     CG_ERR_EXISTS);
+    ck_assert_str_eq(err.msg, "an entry named 'HR' is already registered");
+    ck_assert(pki_registry_name_taken(doc, "HR", -1));
+    ck_assert(!pki_registry_name_taken(doc, "HR", 0));
+    ck_assert(!pki_registry_name_taken(doc, "hr", -1));
     /* a bad clearance is refused before anything changes */
     memset(&err, 0, sizeof(err));
     struct pki_entry_spec bad = {
         .name = "x", .clearance = "Admin", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &bad, ca.certs, 1, &err), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_registry_add(doc, &bad, ca.certs, 1, NULL, 0, &err), CG_ERR_INVALID);
     ck_assert_uint_eq(json_array_size(pki_registry_entries(doc)), 1);
+    json_decref(doc);
+
+    /* Without the issuer's certificate no pin can be verified: thumbprints only. */
+    doc = pki_registry_new();
+    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL, 0, &err), 0);
+    e = json_array_get(pki_registry_entries(doc), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(e, "pins")), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(e, "thumbprints")), 2);
+    /* nor with a CA of the same name but another key (the signature decides) */
+    ck_assert_ptr_null(pki_pin_issuer(client.certs[0], client.certs, 1));
+    ck_assert_ptr_eq(pki_pin_issuer(client.certs[0], ca.certs, 1), ca.certs[0]);
     json_decref(doc);
 }
 END_TEST
@@ -109,13 +136,15 @@ START_TEST(several_certificates_one_entry)
     X509 *both[2] = {client.certs[0], ca.certs[0]};
     struct pki_entry_spec spec = {
         .name = "pfx", .clearance = "Operator", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &spec, both, 2, NULL), 0);
+    ck_assert_int_eq(pki_registry_add(doc, &spec, both, 2, both, 2, NULL), 0);
     json_t *e = json_array_get(pki_registry_entries(doc), 0);
     json_t *tps = json_object_get(e, "thumbprints");
-    ck_assert_uint_eq(json_array_size(tps), 2);
+    ck_assert_uint_eq(json_array_size(tps), 4);
     ck_assert_str_eq(json_string_value(json_array_get(tps, 0)), VEC_SHA1);
     ck_assert_str_eq(json_string_value(json_array_get(tps, 1)), VEC_CA_SHA1);
-    /* openssl req -x509 gives the CA an AKI too, so each certificate has a pin */
+    ck_assert_str_eq(json_string_value(json_array_get(tps, 2)), VEC_SHA256);
+    /* openssl req -x509 gives the CA an AKI too, and it signed itself: with the CA among
+     * the issuers each certificate has a pin */
     ck_assert_uint_eq(json_array_size(json_object_get(e, "pins")), 2);
     size_t index = 99;
     ck_assert_int_eq(pki_registry_find(doc, VEC_CA_SHA1, &index, NULL), 0);
@@ -129,17 +158,30 @@ START_TEST(find_edit_delete)
     json_t *doc = pki_registry_new();
     struct pki_entry_spec spec = {
         .name = "a", .clearance = "ValidUser", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &spec, ca.certs, 1, NULL), 0);
+    ck_assert_int_eq(pki_registry_add(doc, &spec, ca.certs, 1, NULL, 0, NULL), 0);
     spec.name = "b";
-    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL), 0);
+    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL, 0, NULL), 0);
     size_t index = 0;
     /* any case, with colons */
     ck_assert_int_eq(pki_registry_find(doc, "c0:c2:17:a9:5e:b7:af:d8:a6:e4:35:1f:21:de:53:b3:44:"
                                             "5f:ee:e3", &index, NULL), 0);
     ck_assert_uint_eq(index, 1);
+    /* the SHA-256, as `certgate cert thumbprint` prints it, and lower case with colons */
+    index = 0;
+    ck_assert_int_eq(pki_registry_find(doc, VEC_SHA256, &index, NULL), 0);
+    ck_assert_uint_eq(index, 1);
+    index = 0;
+    ck_assert_int_eq(pki_registry_find(doc, "d8:22:e9:da:44:ab:bf:e9:33:e2:da:e2:99:ff:dc:4e:f3:"
+                                            "ce:77:13:95:3c:31:42:88:c9:82:ff:e1:2a:f1:37",
+                                       &index, NULL), 0);
+    ck_assert_uint_eq(index, 1);
+    /* an entry written before SHA-256s were listed: the message says what to do */
+    json_t *old = json_pack("{s:[{s:s s:[s] s:s}]}", "certificates", "name", "old",
+                            "thumbprints", VEC_SHA1, "clearance", "Operator");
     struct cg_errbuf err = {{0}};
-    ck_assert_int_eq(pki_registry_find(doc, VEC_SHA256, &index, &err), CG_ERR_NOT_FOUND);
+    ck_assert_int_eq(pki_registry_find(old, VEC_SHA256, &index, &err), CG_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "try the SHA-1"));
+    json_decref(old);
     memset(&err, 0, sizeof(err));
     ck_assert_int_eq(pki_registry_find(doc, "xyz", &index, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "not a thumbprint"));
@@ -181,6 +223,21 @@ START_TEST(find_edit_delete)
     ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &no_nets, NULL), 0);
     ck_assert_ptr_null(json_object_get(e, "allow_ips"));
 
+    /* expires: replaced, then removed with "" */
+    struct pki_entry_spec until = {.expires = "2030-01-02T03:04:05Z"};
+    ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA256, &until, NULL), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "expires")), "2030-01-02T03:04:05Z");
+    struct pki_entry_spec forever = {.expires = ""};
+    ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &forever, NULL), 0);
+    ck_assert_ptr_null(json_object_get(e, "expires"));
+
+    /* a rename onto another entry's name is refused (the admin API answers 409) */
+    struct pki_entry_spec clash = {.name = "a"};
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_edit(doc, VEC_SHA1, &clash, &err), CG_ERR_EXISTS);
+    ck_assert_str_eq(err.msg, "an entry named 'a' is already registered");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "renamed");
+
     /* Grants from a JSON object's key and value (the admin API). */
     ck_assert_int_eq(pki_db_grant_make("hr", 2, "ReadOnly", &g, NULL), 0);
     ck_assert_str_eq(g.level, "ReadOnly");
@@ -203,7 +260,7 @@ START_TEST(save_and_load_files)
     json_t *doc = pki_registry_new();
     struct pki_entry_spec spec = {
         .name = "a", .clearance = "ClusterAdmin", .dbs = NULL, .num_dbs = 0, .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, NULL), 0);
+    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, ca.certs, 1, NULL), 0);
     ck_assert_int_eq(pki_registry_save(path, doc, NULL), 0);
     json_decref(doc);
     char *text = NULL;
@@ -227,11 +284,102 @@ START_TEST(save_and_load_files)
     ck_assert_int_eq(cg_file_write_atomic(bad, "{\"certificates\": {}}", 20, 0644, NULL), 0);
     struct cg_errbuf err = {{0}};
     ck_assert_int_eq(pki_registry_load(bad, &doc, &err), CG_ERR_INVALID);
-    ck_assert_ptr_nonnull(strstr(err.msg, "bad.json: $.certificates: expected an array"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "bad.json: not a valid policy, nothing changed: "
+                                          "$.certificates: expected an array"));
     ck_assert_int_eq(cg_file_write_atomic(bad, "{\"certificates\": [", 18, 0644, NULL), 0);
     memset(&err, 0, sizeof(err));
     ck_assert_int_eq(pki_registry_load(bad, &doc, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "bad.json:1:"));
+}
+END_TEST
+
+START_TEST(only_policies_load)
+{
+    /* certgate.json is not a policy: it would get a "certificates" array and the next
+     * start would fail. It is refused by name, whatever else it holds. */
+    const char *cfg = tmp_path("certgate.json");
+    static const char config[] = "{\"listeners\": [], \"upstreams\": {}}";
+    ck_assert_int_eq(cg_file_write_atomic(cfg, config, strlen(config), 0644, NULL), 0);
+    json_t *doc = NULL;
+    struct cg_errbuf err = {{0}};
+    ck_assert_int_eq(pki_registry_load(cfg, &doc, &err), CG_ERR_INVALID);
+    ck_assert_ptr_null(doc);
+    ck_assert_ptr_nonnull(strstr(err.msg, "certgate.json: this is certgate's configuration, "
+                                          "not a policy"));
+    /* any other file the policy loader refuses: its reason, with the JSON path */
+    const char *other = tmp_path("other.json");
+    static const char junk[] = "{\"routes\": [{\"path\": \"/x\", \"require\": \"Root\"}]}";
+    ck_assert_int_eq(cg_file_write_atomic(other, junk, strlen(junk), 0644, NULL), 0);
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_load(other, &doc, &err), CG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "other.json: not a valid policy, nothing changed: "
+                                          "$.routes[0].require: unknown requirement \"Root\""));
+    /* an empty file is not a new policy */
+    ck_assert_int_eq(cg_file_write_atomic(other, "", 0, 0644, NULL), 0);
+    ck_assert_int_eq(pki_registry_load(other, &doc, NULL), CG_ERR_INVALID);
+    /* identity matchers are accepted (whether the listener has a client_ca is not known
+     * here) */
+    static const char matcher[] = "{\"certificates\": [{\"name\": \"m\", \"clearance\": "
+                                  "\"Operator\", \"match\": {\"subject_cn\": \"x\"}}]}";
+    ck_assert_int_eq(cg_file_write_atomic(other, matcher, strlen(matcher), 0644, NULL), 0);
+    ck_assert_int_eq(pki_registry_load(other, &doc, NULL), CG_OK);
+    /* pki_registry_check: a result the loader refuses is never saved */
+    json_object_set_new(json_array_get(pki_registry_entries(doc), 0), "expires",
+                        json_string("tomorrow"));
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_check(other, doc, &err), CG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "other.json: the change would make an invalid policy, "
+                                          "nothing changed: $.certificates[0].expires: expected "
+                                          "an RFC 3339 time"));
+    json_decref(doc);
+    /* unchecked: only JSON and an object */
+    ck_assert_int_eq(pki_registry_load_unchecked(cfg, &doc, NULL), CG_OK);
+    json_decref(doc);
+    ck_assert_int_eq(cg_file_write_atomic(other, "[]", 2, 0644, NULL), 0);
+    ck_assert_int_eq(pki_registry_load_unchecked(other, &doc, NULL), CG_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(upgrade_pins)
+{
+    /* A pin as certgate wrote it before it verified pinned signatures: no issuer_spki.
+     * The loader refuses it; upgrade-pins adds the key of the CA it names. */
+    json_t *doc = pki_registry_new();
+    struct pki_entry_spec spec = {.name = "a", .clearance = "ValidUser", .set_dbs = true};
+    ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, ca.certs, 1, NULL), 0);
+    json_t *pin = json_array_get(json_object_get(json_array_get(pki_registry_entries(doc), 0),
+                                                 "pins"), 0);
+    json_object_del(pin, "issuer_spki");
+    struct cg_errbuf err = {{0}};
+    ck_assert_int_eq(pki_registry_check("p.json", doc, &err), CG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "$.certificates[0].pins[0]: missing \"issuer_spki\""));
+
+    /* a CA that is not the pinned issuer (the client certificate is no CA at all; then
+     * the right name with another key id) is a mismatch: refused, naming the pin */
+    size_t upgraded = 9, kept = 9;
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_upgrade_pins(doc, client.certs, 1, &upgraded, &kept, &err),
+                     CG_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "$.certificates[0].pins[0]: no given CA certificate "
+                                          "is its issuer \"O=certgate tests,CN=vector CA\""));
+    json_object_set_new(pin, "issuer_key_id", json_string("00112233"));
+    ck_assert_int_eq(pki_registry_upgrade_pins(doc, ca.certs, 1, &upgraded, &kept, NULL),
+                     CG_ERR_NOT_FOUND);
+    ck_assert_ptr_null(json_object_get(pin, "issuer_spki"));
+
+    /* the right CA: name and key id (any case, with colons) match */
+    json_object_set_new(pin, "issuer_key_id",
+                        json_string("e6:65:bd:c0:83:0d:cb:aa:e7:97:be:b2:11:e5:5c:62:1a:67:5e:8e"));
+    ck_assert_int_eq(pki_registry_upgrade_pins(doc, ca.certs, 1, &upgraded, &kept, NULL), 0);
+    ck_assert_uint_eq(upgraded, 1);
+    ck_assert_uint_eq(kept, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(pin, "issuer_spki")), VEC_CA_SPKI);
+    ck_assert_int_eq(pki_registry_check("p.json", doc, NULL), 0);
+    /* a second run keeps what is there */
+    ck_assert_int_eq(pki_registry_upgrade_pins(doc, client.certs, 1, &upgraded, &kept, NULL), 0);
+    ck_assert_uint_eq(upgraded, 0);
+    ck_assert_uint_eq(kept, 1);
+    json_decref(doc);
 }
 END_TEST
 
@@ -444,6 +592,8 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, several_certificates_one_entry);
     tcase_add_test(tc, find_edit_delete);
     tcase_add_test(tc, save_and_load_files);
+    tcase_add_test(tc, only_policies_load);
+    tcase_add_test(tc, upgrade_pins);
     tcase_add_test(tc, clearance_words);
     tcase_add_test(tc, lock_file_created_0600_and_kept);
     tcase_add_test(tc, lock_file_mode_follows_policy);
