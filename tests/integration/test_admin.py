@@ -63,6 +63,15 @@ def peer_serial(port, pki):
     return out.strip().split("=", 1)[1].upper(), der
 
 
+def ca_spki_b64(cert_path):
+    """ca_spki_b64 is the base64 DER SubjectPublicKeyInfo of a PEM certificate."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert_path, "-noout", "-pubkey"],
+                         capture_output=True, timeout=30, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         capture_output=True, timeout=30, check=True).stdout
+    return base64.b64encode(der).decode()
+
+
 class AdminTest(unittest.TestCase):
 
     @classmethod
@@ -281,7 +290,11 @@ class AdminTest(unittest.TestCase):
         with open(p12, "wb") as f:
             f.write(r.body)
         e = self.entry("app-p12")
-        self.assertEqual(e["thumbprints"], [tp])
+        self.assertEqual(e["thumbprints"][0], tp)
+        self.assertEqual(len(e["thumbprints"]), 2)  # the SHA-1, then the SHA-256
+        # The pin holds the private CA's public key, which renewals are verified with.
+        self.assertEqual([pin.get("issuer_spki") for pin in e["pins"]],
+                         [ca_spki_b64(self.pki.ca.cert)])
         self.assertEqual(e["databases"], {"db1": "ReadWrite"})
         # openssl 3 reads it without -legacy; curl presents it to the proxy at once.
         subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", p12, "-passin",
@@ -418,7 +431,12 @@ class AdminTest(unittest.TestCase):
                             "databases": {"db1": "ReadOnly"}, "certificate": unknown + notyet})
         self.assertEqual(r.status, 201, r)
         self.assertEqual(sorted(r.json()["thumbprints"]),
-                         sorted([self.pki.client("unknown").sha1, self.pki.client("notyet").sha1]))
+                         sorted([self.pki.client("unknown").sha1, self.pki.client("notyet").sha1,
+                                 self.pki.client("unknown").sha256,
+                                 self.pki.client("notyet").sha256]))
+        # Issued by the private CA of state_dir: each gets a pin with its public key.
+        self.assertEqual([pin.get("issuer_spki") for pin in self.entry("imported")["pins"]],
+                         [ca_spki_b64(self.pki.ca.cert)] * 2)
         # "unknown" may now use the proxy.
         res = h.curl(self.pki, ["https://localhost:%d/imported" % self.port], client="unknown")
         self.assertEqual(res.status, 200, res)
@@ -443,9 +461,11 @@ class AdminTest(unittest.TestCase):
                       body={"name": "from-p12", "clearance": "Operator",
                             "pkcs12_base64": blob, "password": "s3cret"})
         self.assertEqual(r.status, 201, r)
-        self.assertEqual(r.json()["thumbprints"], [self.pki.client("unknown").sha1])
+        self.assertEqual(r.json()["thumbprints"], [self.pki.client("unknown").sha1,
+                                                   self.pki.client("unknown").sha256])
+        # Found by its SHA-256 too.
         self.assertEqual(self.call("DELETE", "/admin/certificates/" +
-                                   self.pki.client("unknown").sha1).status, 200)
+                                   self.pki.client("unknown").sha256).status, 200)
 
     def test_audit_log(self):
         r = self.create("audited", format="pem")

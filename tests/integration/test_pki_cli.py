@@ -19,6 +19,8 @@ import tempfile
 import threading
 import unittest
 
+import certgate_harness as h
+
 BIN = os.environ.get("CERTGATE_BIN", "certgate")
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "pki")
 
@@ -50,6 +52,14 @@ def spki_pin(path):
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub.encode(),
                          capture_output=True, timeout=60).stdout
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def spki_b64(path):
+    """spki_b64 is the base64 DER SubjectPublicKeyInfo of the certificate |path|."""
+    pub = openssl("x509", "-in", path, "-noout", "-pubkey").stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub.encode(),
+                         capture_output=True, timeout=60).stdout
+    return base64.b64encode(der).decode()
 
 
 def thumbprint_fields(path, *extra):
@@ -170,8 +180,10 @@ class PkiCliTest(unittest.TestCase):
         entry = doc["certificates"][0]
         self.assertEqual(list(entry), ["name", "thumbprints", "pins", "clearance", "databases",
                                        "expires"])
-        self.assertEqual(entry["thumbprints"], [fingerprint(crt, "sha1")])
+        self.assertEqual(entry["thumbprints"], [fingerprint(crt, "sha1"),
+                                                fingerprint(crt, "sha256")])
         self.assertEqual(entry["pins"][0]["spki_sha256"], spki_pin(crt))
+        self.assertEqual(entry["pins"][0]["issuer_spki"], spki_b64(self.path("ca", "ca.crt")))
         self.assertEqual(entry["pins"][0]["issuer"], "CN=Integration CA")
         ski = openssl("x509", "-in", self.path("ca", "ca.crt"), "-noout", "-ext",
                       "subjectKeyIdentifier").stdout.splitlines()[1].strip().replace(":", "")
@@ -230,6 +242,9 @@ class PkiCliTest(unittest.TestCase):
         sha_a = fingerprint(os.path.join(a, "tls.crt"), "sha1")
         sha_b = fingerprint(os.path.join(b, "tls.crt"), "sha1")
         sha_c = fingerprint(os.path.join(c, "tls.crt"), "sha1")
+        sha256_a = fingerprint(os.path.join(a, "tls.crt"), "sha256")
+        sha256_b = fingerprint(os.path.join(b, "tls.crt"), "sha256")
+        sha256_c = fingerprint(os.path.join(c, "tls.crt"), "sha256")
         run("cert", "import", multi, "--name", "pair", "--clearance", "Operator",
             "--policy", policy)
         run("cert", "import", os.path.join(c, "bundle.p12"), "--password", "pc", "--name", "pfx",
@@ -239,10 +254,18 @@ class PkiCliTest(unittest.TestCase):
             "vector-pw", "--name", "vector", "--clearance", "ValidUser", "--policy", policy)
         listed = json.loads(run("cert", "list", "--policy", policy, "--json").stdout)
         self.assertEqual([e["name"] for e in listed], ["pair", "pfx", "vector"])
-        self.assertEqual(listed[0]["thumbprints"], [sha_a, sha_b])
-        self.assertEqual(listed[1]["thumbprints"], [sha_c])
+        self.assertEqual(listed[0]["thumbprints"], [sha_a, sha_b, sha256_a, sha256_b])
+        self.assertEqual(listed[1]["thumbprints"], [sha_c, sha256_c])
         self.assertEqual(listed[1]["databases"], {"orders": "ReadOnly"})
-        self.assertEqual(listed[2]["thumbprints"], ["C0C217A95EB7AFD8A6E4351F21DE53B3445FEEE3"])
+        self.assertEqual(listed[2]["thumbprints"], [
+            "C0C217A95EB7AFD8A6E4351F21DE53B3445FEEE3",
+            "D822E9DA44ABBFE933E2DAE299FFDC4EF3CE7713953C314288C982FFE12AF137"])
+        # The chain in the file (PEM, PKCS#12) gives the pins their issuer key.
+        ca_key = spki_b64(self.path("ca", "ca.crt"))
+        self.assertEqual([p["issuer_spki"] for p in listed[0]["pins"]], [ca_key, ca_key])
+        self.assertEqual([p["issuer_spki"] for p in listed[1]["pins"]], [ca_key])
+        self.assertEqual([p["issuer_spki"] for p in listed[2]["pins"]],
+                         [spki_b64(os.path.join(DATA, "ca.pem"))])
         table = run("cert", "list", "--policy", policy).stdout.splitlines()
         self.assertEqual(table[0].split(), ["NAME", "CLEARANCE", "DATABASES", "THUMBPRINTS",
                                             "EXPIRES"])
@@ -259,7 +282,7 @@ class PkiCliTest(unittest.TestCase):
         entry = json.loads(run("cert", "list", "--policy", policy, "--json").stdout)[0]
         self.assertEqual((entry["name"], entry["clearance"], entry["databases"]),
                          ("pair2", "ValidUser", {"hr": "Admin"}))
-        self.assertEqual(entry["thumbprints"], [sha_a, sha_b])
+        self.assertEqual(entry["thumbprints"], [sha_a, sha_b, sha256_a, sha256_b])
         # delete removes the whole entry
         run("cert", "delete", sha_a, "--policy", policy)
         names = [e["name"] for e in json.loads(run("cert", "list", "--policy", policy,
@@ -327,6 +350,176 @@ class PkiCliTest(unittest.TestCase):
         self.assertEqual([e["name"] for e in json.loads(read(policy))["certificates"]],
                          ["flock-a"])
 
+    # ---- import: the issuer key for pins ----
+
+    def test_import_pins_need_the_issuer(self):
+        # A leaf without its chain: registered by thumbprint only, and told so; with --ca
+        # (a CA directory or certificate file) it gets a pin with the issuer's key.
+        policy = self.path("issuer-policy.json")
+        a, _ = self.client("iss-a")
+        b, _ = self.client("iss-b")
+        p = run("cert", "import", os.path.join(a, "tls.crt"), "--name", "no-chain",
+                "--clearance", "ValidUser", "--policy", policy)
+        self.assertIn("has no pin", p.stdout)
+        run("cert", "import", os.path.join(b, "tls.crt"), "--name", "with-ca",
+            "--clearance", "ValidUser", "--ca", self.ca, "--policy", policy)
+        entries = json.loads(read(policy))["certificates"]
+        self.assertEqual(entries[0]["pins"], [])
+        self.assertEqual([p["issuer_spki"] for p in entries[1]["pins"]],
+                         [spki_b64(self.path("ca", "ca.crt"))])
+        # --ca must hold a CA certificate
+        self.assertFails(["cert", "import", os.path.join(b, "tls.crt"), "--name", "x",
+                          "--clearance", "ValidUser", "--ca", os.path.join(a, "tls.crt"),
+                          "--policy", policy], 1, "no CA certificate")
+
+    # ---- operator safety (issue 11, item 10): the CLI never corrupts what it edits ----
+
+    def write_config(self, name):
+        path = self.path(name)
+        text = json.dumps({"listeners": [{"name": "db", "listen": ["127.0.0.1:8443"],
+                                          "policy": "policy.json", "upstream": "db"}],
+                           "upstreams": {"db": {"servers": ["127.0.0.1:8080"]}}}, indent=2)
+        with open(path, "w") as f:
+            f.write(text)
+        return path, text
+
+    def test_refuses_to_edit_a_file_that_is_not_a_policy(self):
+        # Regression: `cert client --policy certgate.json` wrote a "certificates" array
+        # into the main configuration, and the next start failed.
+        cfg, text = self.write_config("not-a-policy.json")
+        out = self.path("clients", "into-config")
+        src, _ = self.client("nap-src")
+        tp = fingerprint(os.path.join(src, "tls.crt"), "sha1")
+        cases = [
+            ["cert", "client", "--ca", self.ca, "--name", "x", "--clearance", "ValidUser",
+             "--password", "pw-12345678", "--out", out, "--policy", cfg],
+            ["cert", "import", os.path.join(src, "tls.crt"), "--name", "x", "--clearance",
+             "ValidUser", "--policy", cfg],
+            ["cert", "edit", tp, "--name", "y", "--policy", cfg],
+            ["cert", "delete", tp, "--policy", cfg],
+            ["cert", "upgrade-pins", "--ca", self.ca, "--policy", cfg],
+        ]
+        for args in cases:
+            with self.subTest(args=args[:2]):
+                self.assertFails(args, 1, "certgate's configuration, not a policy")
+                self.assertEqual(read(cfg), text)
+        self.assertFalse(os.path.exists(out), "a certificate was issued anyway")
+        self.assertFalse(os.path.exists(cfg + ".lock"))
+        # Any other file the policy loader refuses is left alone too, with its reason.
+        broken = self.path("broken-policy.json")
+        broken_text = '{"routes": [{"path": "/x", "require": "Root"}]}'
+        with open(broken, "w") as f:
+            f.write(broken_text)
+        self.assertFails(["cert", "import", os.path.join(src, "tls.crt"), "--name", "x",
+                          "--clearance", "ValidUser", "--policy", broken], 1,
+                         '$.routes[0].require: unknown requirement "Root"')
+        self.assertEqual(read(broken), broken_text)
+
+    def test_list_refuses_a_file_that_is_not_a_policy(self):
+        # Regression: `cert list` on certgate.json printed an empty table and exited 0.
+        cfg, _ = self.write_config("list-config.json")
+        self.assertFails(["cert", "list", "--policy", cfg], 1,
+                         "certgate's configuration, not a policy")
+        self.assertFails(["cert", "list", "--policy", cfg, "--json"], 1, "not a policy")
+        self.assertFails(["cert", "list", "--policy", self.path("absent.json")], 1,
+                         "cannot open")
+
+    def test_duplicate_names_are_refused(self):
+        # Regression: `cert client` registered two entries with one name (the admin API
+        # refuses that with 409). Refused before a certificate is issued.
+        policy = self.path("dup-policy.json")
+        self.client("dup", "--policy", policy)
+        before = read(policy)
+        out = self.path("clients", "dup-again")
+        self.assertFails(["cert", "client", "--ca", self.ca, "--name", "dup", "--clearance",
+                          "Operator", "--password", "pw-12345678", "--out", out,
+                          "--policy", policy], 1, "an entry named 'dup' is already registered")
+        self.assertFalse(os.path.exists(out), "a certificate was issued anyway")
+        other, _ = self.client("dup-other")
+        self.assertFails(["cert", "import", os.path.join(other, "tls.crt"), "--name", "dup",
+                          "--clearance", "ValidUser", "--policy", policy], 1,
+                         "an entry named 'dup' is already registered")
+        run("cert", "import", os.path.join(other, "tls.crt"), "--name", "dup-2",
+            "--clearance", "ValidUser", "--policy", policy)
+        self.assertFails(["cert", "edit", fingerprint(os.path.join(other, "tls.crt"), "sha1"),
+                          "--name", "dup", "--policy", policy], 1,
+                         "an entry named 'dup' is already registered")
+        names = [e["name"] for e in json.loads(read(policy))["certificates"]]
+        self.assertEqual(names, ["dup", "dup-2"])
+        self.assertTrue(read(policy).startswith(before[:-10]))
+
+    def test_policy_directory_is_created(self):
+        # Regression: `--policy conf/policy.json` failed when conf/ did not exist, though
+        # the docs say the file is created.
+        policy = self.path("newconf", "sub", "policy.json")
+        self.client("in-new-dir", "--policy", policy)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("newconf", "sub")).st_mode), 0o755)
+        self.assertEqual([e["name"] for e in json.loads(read(policy))["certificates"]],
+                         ["in-new-dir"])
+        src, _ = self.client("imp-new-dir")
+        other = self.path("newconf2", "policy.json")
+        run("cert", "import", os.path.join(src, "tls.crt"), "--name", "imp", "--clearance",
+            "ValidUser", "--policy", other)
+        self.assertTrue(os.path.isfile(other))
+
+    def test_edit_and_delete_by_sha256(self):
+        # Regression: edit and delete by SHA-256 failed though the docs promise both.
+        policy = self.path("sha256-policy.json")
+        out, _ = self.client("by-sha256", "--policy", policy)
+        fields = thumbprint_fields(os.path.join(out, "tls.crt"))[0]
+        sha256 = fields["sha256"]  # as `cert thumbprint` prints it
+        run("cert", "edit", sha256, "--policy", policy, "--clearance", "Operator")
+        colons = ":".join(sha256[i:i + 2] for i in range(0, 64, 2)).lower()
+        run("cert", "edit", colons, "--policy", policy, "--name", "renamed")
+        entry = json.loads(read(policy))["certificates"][0]
+        self.assertEqual((entry["name"], entry["clearance"]), ("renamed", "Operator"))
+        run("cert", "delete", sha256.lower(), "--policy", policy)
+        self.assertEqual(json.loads(read(policy))["certificates"], [])
+
+    def test_san_must_be_an_address_or_a_host_name(self):
+        # Regression: `--san 10.0.0.300` was taken as a DNS name.
+        for bad, message in (("10.0.0.300", "not a valid IPv4 address"),
+                             ("1.2.3", "not a valid IPv4 address"),
+                             ("999.1.1.1", "not a valid IPv4 address"),
+                             ("db_1.example.com", "neither an IP address nor a DNS name"),
+                             ("db.-x.example", "neither an IP address nor a DNS name")):
+            with self.subTest(san=bad):
+                out = self.path("san-bad")
+                self.assertFails(["cert", "server", "--ca", self.ca, "--san", bad, "--out", out],
+                                 1, message)
+                self.assertFalse(os.path.exists(out))
+        out = self.path("san-good")
+        run("cert", "server", "--ca", self.ca, "--san", "10.0.0.30,db-1.example.com,*.a.b",
+            "--out", out)
+        text = openssl("x509", "-in", os.path.join(out, "tls.crt"), "-noout", "-text").stdout
+        self.assertIn("IP Address:10.0.0.30, DNS:db-1.example.com, DNS:*.a.b", text)
+
+    def test_edit_allow_ips_and_expires(self):
+        # Regression: `cert edit` had no --allow-ips / --expires.
+        policy = self.path("edit-policy.json")
+        out, _ = self.client("edit-me", "--policy", policy)
+        tp = fingerprint(os.path.join(out, "tls.crt"), "sha1")
+        run("cert", "edit", tp, "--policy", policy, "--allow-ips", "10.1.0.0/16, ::1",
+            "--expires", "2030-01-02T03:04:05Z")
+        entry = json.loads(read(policy))["certificates"][0]
+        self.assertEqual(entry["allow_ips"], ["10.1.0.0/16", "::1"])
+        self.assertEqual(entry["expires"], "2030-01-02T03:04:05Z")
+        before = read(policy)
+        # validated as the policy loader validates them; nothing changes on error
+        self.assertFails(["cert", "edit", tp, "--policy", policy, "--allow-ips", "10.0.0.300"],
+                         1, "--allow-ips '10.0.0.300'")
+        self.assertFails(["cert", "edit", tp, "--policy", policy, "--allow-ips", "10.1.0.1/16"],
+                         1, "has bits set past the /16 prefix")
+        self.assertFails(["cert", "edit", tp, "--policy", policy, "--expires", "next year"], 1,
+                         "$.certificates[0].expires: expected an RFC 3339 time")
+        self.assertEqual(read(policy), before)
+        # '' clears them
+        run("cert", "edit", tp, "--policy", policy, "--allow-ips", "", "--expires", "")
+        entry = json.loads(read(policy))["certificates"][0]
+        self.assertNotIn("allow_ips", entry)
+        self.assertNotIn("expires", entry)
+        self.assertEqual(entry["name"], "edit-me")
+
     # ---- errors ----
 
     def test_errors_are_one_line(self):
@@ -391,6 +584,8 @@ class PkiCliTest(unittest.TestCase):
             ["cert", "delete", "AB" * 20, "extra", "--policy", "p.json"],
             ["cert", "thumbprint"],
             ["cert", "list", "--policy", "a", "--policy", "b"],
+            ["cert", "upgrade-pins", "--policy", "p.json"],
+            ["cert", "upgrade-pins", "--ca", self.ca],
         ]
         for args in cases:
             with self.subTest(args=args):
@@ -402,10 +597,61 @@ class PkiCliTest(unittest.TestCase):
                      ["cert", "server", "--help"], ["cert", "client", "--help"],
                      ["cert", "import", "--help"], ["cert", "list", "--help"],
                      ["cert", "edit", "--help"], ["cert", "delete", "--help"],
-                     ["cert", "thumbprint", "--help"]):
+                     ["cert", "thumbprint", "--help"], ["cert", "upgrade-pins", "--help"]):
             with self.subTest(args=args):
                 p = run(*args)
                 self.assertIn("usage: certgate", p.stdout)
+
+
+class PkiCliProxyTest(unittest.TestCase):
+    """What `cert edit --allow-ips/--expires` write is what a running certgate enforces:
+    it reloads the edited policy and decides the next request by it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = h.make_tempdir("cg-pki-cli-proxy-")
+        cls.addClassCleanup(h.remove_tree, cls.tmp)
+        os.makedirs(os.path.join(cls.tmp, "pki"))
+        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        ca = os.path.join(cls.tmp, "ca")
+        run("ca", "init", "--dir", ca)
+        cls.policy = os.path.join(cls.tmp, "conf", "policy.json")
+        out = os.path.join(cls.tmp, "client")
+        run("cert", "client", "--ca", ca, "--name", "app", "--clearance", "ValidUser",
+            "--password", "pw-12345678", "--out", out, "--policy", cls.policy)
+        cls.pki.clients["app"] = h.Cert("app", os.path.join(out, "tls.crt"),
+                                        os.path.join(out, "tls.key"))
+        cls.backend = h.Backend(cls.tmp)
+        cls.addClassCleanup(cls.backend.kill)
+        cls.backend.start()
+        cls.cg = h.start_certgate(cls.tmp, cls.pki, [cls.backend.port], policy=False,
+                                  policy_path=cls.policy)
+        cls.addClassCleanup(cls.cg.kill)
+
+    def outcome(self):
+        r = h.https_request(self.cg.port, self.pki, "GET", "/x", client="app")
+        return r.status, json.loads(r.body).get("reason") if r.status != 200 else None
+
+    def wait_for(self, want):
+        got = []
+        h.wait_until(lambda: got.append(self.outcome()) or got[-1] == want, 10,
+                          what="%r after the edit (last %r)" % (want, got[-1:]))
+
+    def test_edits_apply_to_the_running_proxy(self):
+        sha256 = self.pki.clients["app"].sha256
+        self.wait_for((200, None))
+        run("cert", "edit", sha256, "--policy", self.policy, "--expires", "2020-01-01T00:00:00Z")
+        self.wait_for((403, "certificate_expired"))
+        run("cert", "edit", sha256, "--policy", self.policy, "--expires", "")
+        self.wait_for((200, None))
+        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
+        self.wait_for((403, "ip_not_allowed"))
+        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "127.0.0.0/8,::1")
+        self.wait_for((200, None))
+        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
+        self.wait_for((403, "ip_not_allowed"))
+        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "")
+        self.wait_for((200, None))
 
 
 if __name__ == "__main__":
