@@ -157,9 +157,11 @@ def setUpModule():
                           sans=[x509.DNSName("admin.internal"),
                                 x509.UniformResourceIdentifier("spiffe://prod/ns/db/sa/admin")]
                           ).sign(fake_ca_key, hashes.SHA256())
-    # The chain a client would send: the forged leaf and the fake CA.
-    PKI.clients["forged"] = h.Cert("forged", write_pem(os.path.join(cg, "forged.crt"), forged,
-                                                       fake_ca), key_path)
+    # The chain a client would send: the forged leaf and the fake CA (Cert reads one
+    # PEM certificate for its thumbprints; the handshake sends the chain file).
+    c = h.Cert("forged", write_pem(os.path.join(cg, "forged.crt"), forged), key_path)
+    c.cert = write_pem(os.path.join(cg, "forged-chain.crt"), forged, fake_ca)
+    PKI.clients["forged"] = c
 
     # A legitimate renewal: the same key, re-signed by the real CA, new serial and dates.
     mallory = load_cert(PKI.clients["mallory"].cert)
@@ -204,9 +206,12 @@ class PinForgeryTest(unittest.TestCase):
         cls.backend = h.Backend(cls.tmp)
         cls.addClassCleanup(cls.backend.kill)
         cls.backend.start()
-        cls.cg = h.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
-                                  policy=pin_policy(CG["entry"]))
+        cls.admin_port = h.free_port()
+        cls.cg = h.start_certgate(
+            cls.tmp, cls.pki, [cls.backend.port], policy=pin_policy(CG["entry"]),
+            overrides={"admin": {"listen": "127.0.0.1:%d" % cls.admin_port, "listener": "db"}})
         cls.addClassCleanup(cls.cg.kill)
+        cls.cg.wait_listening(cls.admin_port)
         cls.port = cls.cg.port
         cls.contexts = {}
 
@@ -280,12 +285,31 @@ class PinForgeryTest(unittest.TestCase):
         entries = self.cg.wait_access_log(
             lambda es: [e for e in es if e.get("thumbprint") == renewed.sha1 and
                         e.get("decision") == "allow"], 5.0, "the renewed certificate allowed")
-        mine = [e for e in entries if e.get("thumbprint") == renewed.sha1]
+        mine = [e for e in entries if e.get("thumbprint") == renewed.sha1 and
+                e.get("decision") == "allow" and e.get("type") != "admin"]
         self.assertEqual({e.get("matched_by") for e in mine}, {"pin"}, mine)
         self.assertEqual({e.get("cert_name") for e in mine}, {"Mallory"}, mine)
         # The entry's own clearance still applies.
         r, _, _ = self.request("renewed", "/databases/payroll/docs/renewed-3")
         self.assertForbidden(r, "database_not_allowed")
+
+    def admin_reason(self, client):
+        s = h.tls_connect(self.admin_port, h.client_context(self.pki, client))
+        try:
+            s.sendall(h.request_bytes("GET", "/admin/certificates",
+                                      "localhost:%d" % self.admin_port))
+            r = h.ResponseReader(s, 10).read()
+        finally:
+            s.close()
+        self.assertEqual(r.status, 403, r)
+        return json.loads(r.body)["reason"]
+
+    def test_admin_api_identifies_by_verified_pins_only(self):
+        # The admin API identifies callers through the same registry: the forged
+        # certificate is unknown there too, the renewal is the ValidUser it is (and so
+        # not allowed in: the API needs Operator).
+        self.assertEqual(self.admin_reason("forged"), "unknown_certificate")
+        self.assertEqual(self.admin_reason("renewed"), "insufficient_clearance")
 
     def test_renewal_outside_its_validity_is_refused(self):
         r, _, _ = self.request("renewed-expired", "/databases/hr/docs/expired-1")
