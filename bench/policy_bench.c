@@ -115,8 +115,8 @@ static double now_s(void)
 #define NUM_FACTS 4096
 #define ISSUER "CN=certgate CA,O=Bench"
 /* The pinned issuer's public key (an EC P-256 SubjectPublicKeyInfo, base64 DER). */
-#define ISSUER_SPKI                                                                           \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+#define ISSUER_SPKI                                                                                \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"     \
     "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 static struct policy_cert_facts facts[NUM_FACTS];

@@ -337,7 +337,8 @@ static int run_cert_client(const struct cli_opts *o)
             goto out;
         }
         if (pki_registry_name_taken(policy, o->name, -1)) {
-            fprintf(stderr, "certgate: %s: an entry named '%s' is already registered (choose "
+            fprintf(stderr,
+                    "certgate: %s: an entry named '%s' is already registered (choose "
                     "another --name, or delete that entry first); nothing was issued\n",
                     o->policy, o->name);
             rc = CLI_FAIL;

@@ -91,8 +91,7 @@ int cli_ca_certs_load(const char *path, struct pki_import *out, struct cg_errbuf
         num_ca += X509_check_ca(out->certs[i]) == 1;
     }
     if (rc == CG_OK && num_ca == 0) {
-        rc = cg_errf(err, CG_ERR_INVALID, "%s: no CA certificate in it (basicConstraints "
-                     "CA:TRUE)", file);
+        rc = cg_errf(err, CG_ERR_INVALID, "%s: no CA certificate in it (CA:TRUE)", file);
         pki_import_cleanup(out);
     }
     free(file);
@@ -243,8 +242,8 @@ int cli_cert_upgrade_pins(const struct cli_opts *o)
         rc = cli_fail(&err);
         goto out;
     }
-    printf("%s: %zu pin%s upgraded with the issuer key, %zu already had it\n", o->policy,
-           upgraded, upgraded == 1 ? "" : "s", kept);
+    printf("%s: %zu pin%s upgraded with the issuer key, %zu already had it\n", o->policy, upgraded,
+           upgraded == 1 ? "" : "s", kept);
     rc = CLI_OK;
 out:
     pki_registry_unlock(lock_fd);

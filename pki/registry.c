@@ -87,8 +87,8 @@ static int check_text(const char *path, const char *text, size_t len, const json
     if (rc == CG_OK) {
         return CG_OK;
     }
-    if (doc != NULL && (json_object_get(doc, "listeners") != NULL ||
-                        json_object_get(doc, "upstreams") != NULL)) {
+    if (doc != NULL &&
+        (json_object_get(doc, "listeners") != NULL || json_object_get(doc, "upstreams") != NULL)) {
         return cg_errf(err, CG_ERR_INVALID,
                        "%s: this is certgate's configuration, not a policy; give the file "
                        "that a listener's \"policy\" names",
@@ -109,8 +109,8 @@ int pki_registry_check(const char *path, const json_t *doc, struct cg_errbuf *er
     if (text == NULL) {
         return cg_errf(err, CG_ERR_INVALID, "%s: cannot serialize the policy", path);
     }
-    int rc = check_text(path, text, strlen(text), doc, "the change would make an invalid policy",
-                        err);
+    int rc =
+        check_text(path, text, strlen(text), doc, "the change would make an invalid policy", err);
     free(text);
     return rc;
 }
@@ -329,7 +329,8 @@ bool pki_registry_name_taken(const json_t *doc, const char *name, long except)
     const json_t *arr = json_object_get(doc, "certificates");
     size_t i;
     const json_t *e;
-    json_array_foreach(arr, i, e) {
+    json_array_foreach(arr, i, e)
+    {
         const char *n = json_string_value(json_object_get(e, "name"));
         if ((long)i != except && n != NULL && strcmp(n, name) == 0) {
             return true;
@@ -382,8 +383,7 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a name");
     }
     if (pki_registry_name_taken(doc, spec->name, -1)) {
-        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered",
-                       spec->name);
+        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered", spec->name);
     }
     if (spec->clearance == NULL) {
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a clearance");
@@ -502,10 +502,10 @@ int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_ind
     long at = holder(doc, tp, tp_len);
     if (at < 0) {
         return cg_errf(err, CG_ERR_NOT_FOUND, "no certificate with thumbprint %s is registered%s",
-                       thumbprint, tp_len == POLICY_SHA256_LEN
-                                       ? " (entries written by older certgate versions "
-                                         "list only SHA-1 thumbprints: try the SHA-1)"
-                                       : "");
+                       thumbprint,
+                       tp_len == POLICY_SHA256_LEN ? " (entries written by older certgate versions "
+                                                     "list only SHA-1 thumbprints: try the SHA-1)"
+                                                   : "");
     }
     *out_index = (size_t)at;
     return CG_OK;
@@ -529,8 +529,7 @@ int pki_registry_edit(json_t *doc, const char *thumbprint, const struct pki_entr
         return cg_errf(err, CG_ERR_INVALID, "an entry needs a name");
     }
     if (spec->name != NULL && pki_registry_name_taken(doc, spec->name, (long)index)) {
-        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered",
-                       spec->name);
+        return cg_errf(err, CG_ERR_EXISTS, "an entry named '%s' is already registered", spec->name);
     }
     json_t *entry = json_array_get(pki_registry_entries(doc), index);
     if (spec->name != NULL) {
@@ -589,25 +588,27 @@ static bool same_hex(const char *text, const uint8_t *b, size_t len)
     return n == 2 * len;
 }
 
-/* ca_matches_pin reports whether the CA |ca| (whose subject in the policy's name format
- * is |subject|) is the issuer |pin| names: same name and, when the pin has one, a
- * subject key identifier equal to the pin's issuer_key_id. */
+/* ca_matches_pin reports whether |ca| (whose subject in the policy's name format is
+ * |subject|) is the issuer |pin| names: a CA certificate with the same name and, when
+ * the pin has one, a subject key identifier equal to the pin's issuer_key_id. */
 static bool ca_matches_pin(X509 *ca, const char *subject, const json_t *pin)
 {
     const char *issuer = json_string_value(json_object_get(pin, "issuer"));
     const char *key_id = json_string_value(json_object_get(pin, "issuer_key_id"));
-    if (issuer == NULL || subject == NULL || strcmp(issuer, subject) != 0) {
+    if (issuer == NULL || subject == NULL || strcmp(issuer, subject) != 0 ||
+        X509_check_ca(ca) != 1) {
         return false;
     }
     if (key_id == NULL) {
         return true; /* such a pin only matches certificates without an AKI */
     }
     const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
-    return ski != NULL && same_hex(key_id, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski));
+    return ski != NULL &&
+           same_hex(key_id, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski));
 }
 
-int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas,
-                              size_t *out_upgraded, size_t *out_kept, struct cg_errbuf *err)
+int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas, size_t *out_upgraded,
+                              size_t *out_kept, struct cg_errbuf *err)
 {
     int rc = CG_OK;
     size_t upgraded = 0, kept = 0;
@@ -626,11 +627,13 @@ int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas,
     const json_t *entries = json_object_get(doc, "certificates");
     size_t i;
     json_t *entry;
-    json_array_foreach(entries, i, entry) {
+    json_array_foreach(entries, i, entry)
+    {
         json_t *pins = json_object_get(entry, "pins");
         size_t j;
         json_t *pin;
-        json_array_foreach(pins, j, pin) {
+        json_array_foreach(pins, j, pin)
+        {
             if (!json_is_object(pin)) {
                 continue; /* the policy loader names it */
             }

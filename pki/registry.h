@@ -16,8 +16,9 @@
 #include "common/err.h"
 #include "pki/clearance.h"
 
-#define PKI_REGISTRY_MAX_FILE (256u * 1024 * 1024) /* bytes of a policy file, as the
-                                                       policy loader allows */
+#define PKI_REGISTRY_MAX_FILE                                                                      \
+    (256u * 1024 * 1024) /* bytes of a policy file, as the                                         \
+                             policy loader allows */
 
 /* struct pki_entry_spec says what to write into an entry. */
 struct pki_entry_spec {
@@ -122,8 +123,8 @@ bool pki_registry_name_taken(const json_t *doc, const char *name, long except);
  * an issuer_spki are kept as they are. Fails with CG_ERR_NOT_FOUND naming the JSON path
  * of the first pin that no CA of |cas| matches; |doc| may then be half changed and must
  * not be saved. Sets the number of pins upgraded and kept. */
-int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas,
-                              size_t *out_upgraded, size_t *out_kept, struct cg_errbuf *err);
+int pki_registry_upgrade_pins(json_t *doc, X509 *const *cas, size_t num_cas, size_t *out_upgraded,
+                              size_t *out_kept, struct cg_errbuf *err);
 
 /* pki_registry_find sets |*out_index| to the entry of |doc| holding |thumbprint| (SHA-1
  * or SHA-256, any case, ':' allowed). CG_ERR_INVALID if |thumbprint| is malformed,

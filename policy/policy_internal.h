@@ -73,13 +73,13 @@ struct policy_pin {
     uint8_t spki_sha256[POLICY_SHA256_LEN];
     char *issuer; /* exact issuer string (cert_facts format) */
     uint8_t aki[64];
-    size_t aki_len;        /* 0: the certificate must have no AKI either */
-    EVP_PKEY *issuer_key;  /* owned; the issuer's public key ("issuer_spki"): the
-                              certificate's signature must verify with it */
-    uint8_t issuer_spki_sha256[POLICY_SHA256_LEN]; /* SHA-256 of that SubjectPublicKeyInfo
-                                                      DER: the name of the key that a
-                                                      proof in the facts refers to */
-    uint32_t entry;        /* index in policy.entries */
+    size_t aki_len;       /* 0: the certificate must have no AKI either */
+    EVP_PKEY *issuer_key; /* owned; the issuer's public key ("issuer_spki"): the
+                             certificate's signature must verify with it */
+    /* SHA-256 of the issuer's SubjectPublicKeyInfo DER: names the key that a proof in
+     * the certificate facts (policy_pin_verify) was made with. */
+    uint8_t issuer_spki_sha256[POLICY_SHA256_LEN];
+    uint32_t entry; /* index in policy.entries */
 };
 
 /* enum policy_db_source says where a route takes its database from. */

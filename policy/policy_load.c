@@ -563,8 +563,8 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
             }
         }
         pin->issuer = cg_xstrdup(issuer);
-        policy_hashtab_insert(&pol->by_spki, pin->spki_sha256, (uint32_t)(pol->num_pins - 1),
-                              false, NULL);
+        policy_hashtab_insert(&pol->by_spki, pin->spki_sha256, (uint32_t)(pol->num_pins - 1), false,
+                              NULL);
         *any = true;
     }
     return CG_OK;

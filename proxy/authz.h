@@ -30,8 +30,8 @@ struct authz_conn {
     bool has_cert;                            /* the client presented a parsable certificate */
     struct policy_cert_facts facts;           /* valid when has_cert */
     char thumbprint[2 * POLICY_SHA1_LEN + 1]; /* SHA-1 upper hex, "" without cert */
-    uint64_t pin_generation;        /* generation of the policy snapshot that
-                                       policy_pin_verify last prepared |facts| for; 0: none */
+    uint64_t pin_generation;                  /* policy generation |facts| last got the
+                                                 pin proof for (0: none) */
     char *client_cert;              /* RFC 9440 Client-Cert value, made at the first
                                        allowed request (idle connections never pay) */
     size_t client_cert_len;

@@ -23,8 +23,8 @@
 #define VEC_SHA256 "D822E9DA44ABBFE933E2DAE299FFDC4EF3CE7713953C314288C982FFE12AF137"
 #define VEC_CA_SHA1 "38D55AC325E9F9168EC12AAC5830938E6388F7D1"
 /* openssl x509 -in ca.pem -noout -pubkey | openssl pkey -pubin -outform DER | base64 */
-#define VEC_CA_SPKI                                                                           \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+#define VEC_CA_SPKI                                                                                \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"     \
     "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 static struct pki_import client, ca;
@@ -103,8 +103,7 @@ START_TEST(register_entry)
     /* so does a name that is already taken, whatever the certificate */
     memset(&err, 0, sizeof(err));
     struct pki_entry_spec same_name = {.name = "HR", .clearance = "Operator", .set_dbs = true};
-    ck_assert_int_eq(pki_registry_add(doc, &same_name, ca.certs, 1, NULL, 0, &err),
-                     CG_ERR_EXISTS);
+    ck_assert_int_eq(pki_registry_add(doc, &same_name, ca.certs, 1, NULL, 0, &err), CG_ERR_EXISTS);
     ck_assert_str_eq(err.msg, "an entry named 'HR' is already registered");
     ck_assert(pki_registry_name_taken(doc, "HR", -1));
     ck_assert(!pki_registry_name_taken(doc, "HR", 0));
@@ -171,13 +170,15 @@ START_TEST(find_edit_delete)
     ck_assert_int_eq(pki_registry_find(doc, VEC_SHA256, &index, NULL), 0);
     ck_assert_uint_eq(index, 1);
     index = 0;
-    ck_assert_int_eq(pki_registry_find(doc, "d8:22:e9:da:44:ab:bf:e9:33:e2:da:e2:99:ff:dc:4e:f3:"
-                                            "ce:77:13:95:3c:31:42:88:c9:82:ff:e1:2a:f1:37",
-                                       &index, NULL), 0);
+    ck_assert_int_eq(pki_registry_find(doc,
+                                       "d8:22:e9:da:44:ab:bf:e9:33:e2:da:e2:99:ff:dc:4e:f3:"
+                                       "ce:77:13:95:3c:31:42:88:c9:82:ff:e1:2a:f1:37",
+                                       &index, NULL),
+                     0);
     ck_assert_uint_eq(index, 1);
     /* an entry written before SHA-256s were listed: the message says what to do */
-    json_t *old = json_pack("{s:[{s:s s:[s] s:s}]}", "certificates", "name", "old",
-                            "thumbprints", VEC_SHA1, "clearance", "Operator");
+    json_t *old = json_pack("{s:[{s:s s:[s] s:s}]}", "certificates", "name", "old", "thumbprints",
+                            VEC_SHA1, "clearance", "Operator");
     struct cg_errbuf err = {{0}};
     ck_assert_int_eq(pki_registry_find(old, VEC_SHA256, &index, &err), CG_ERR_NOT_FOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "try the SHA-1"));
@@ -347,8 +348,8 @@ START_TEST(upgrade_pins)
     json_t *doc = pki_registry_new();
     struct pki_entry_spec spec = {.name = "a", .clearance = "ValidUser", .set_dbs = true};
     ck_assert_int_eq(pki_registry_add(doc, &spec, client.certs, 1, ca.certs, 1, NULL), 0);
-    json_t *pin = json_array_get(json_object_get(json_array_get(pki_registry_entries(doc), 0),
-                                                 "pins"), 0);
+    json_t *pin =
+        json_array_get(json_object_get(json_array_get(pki_registry_entries(doc), 0), "pins"), 0);
     json_object_del(pin, "issuer_spki");
     struct cg_errbuf err = {{0}};
     ck_assert_int_eq(pki_registry_check("p.json", doc, &err), CG_ERR_INVALID);

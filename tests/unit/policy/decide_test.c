@@ -20,8 +20,8 @@
 #define NOW 1800000000 /* 2027-01-15T08:00:00Z */
 
 /* An EC P-256 SubjectPublicKeyInfo (tests/data/pki/ca.pem's): the pin's issuer key. */
-#define PIN_ISSUER_SPKI                                                                       \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+#define PIN_ISSUER_SPKI                                                                            \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"     \
     "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 enum cert_id { NO_CERT, ADMIN, OP, USER, PINNED, RESTRICTED, EXPIRING, SPIFFE, CATALOG, STRANGER };

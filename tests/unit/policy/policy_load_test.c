@@ -13,8 +13,8 @@
 #define TP_B "B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2B2"
 #define PIN "1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NQ="
 /* An issuer's SubjectPublicKeyInfo (EC P-256; tests/data/pki/ca.pem's), base64 DER. */
-#define ISPKI                                                                                 \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+#define ISPKI                                                                                      \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"     \
     "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 struct err_case {

@@ -120,11 +120,11 @@ static uint8_t *forge(const uint8_t *der, size_t len, size_t *out_len)
 }
 
 /* The real CA's (tests/data/policy/ca.pem) SubjectPublicKeyInfo, and another key's. */
-#define CA_SPKI                                                                               \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEsd2WpKWv3LZFY/arCTEI5gyUraM6/XrkOJiSNBcGI7z6xe9a+/Xj" \
+#define CA_SPKI                                                                                    \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEsd2WpKWv3LZFY/arCTEI5gyUraM6/XrkOJiSNBcGI7z6xe9a+/Xj"     \
     "Nj5ruge/7FfBE2GDPjDunG7OOX5KtvPL4g=="
-#define OTHER_SPKI                                                                            \
-    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J" \
+#define OTHER_SPKI                                                                                 \
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDj1j9BgsVAF7lQ0TFf3yH41XZsKcMKNa39mKnyT18++DcK5xCH1J"     \
     "IjpTflmLUF3jNYV/icDjmY749BvnHybBmg=="
 
 /* Registered: client.pem by thumbprint, and its pin (values printed by the openssl CLI,
