@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "common/clock.h"
+#include "common/json_line.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
@@ -249,39 +250,45 @@ static void fail(struct admin_conn *c, int status, const char *reason)
 
 /* ---- audit ----------------------------------------------------------------------- */
 
+/* AUDIT_LINE_SIZE holds an audit line with a path of several KiB; a longer one is cut
+ * and marked "truncated":true, never lost. */
+#define AUDIT_LINE_SIZE (8 * 1024)
+
 static void audit(struct admin_conn *c, const struct admin_request *req,
                   const struct admin_response *resp, bool allowed, const char *deny_reason,
                   uint64_t started_us)
 {
     struct admin_server *a = c->a;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t now_us = cg_monotonic_us();
-    char ts[48];
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%06ldZ", now.tv_nsec / 1000);
     const char *reason = deny_reason != NULL ? deny_reason : resp->reason;
     if (a->srv->access_log != NULL) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
         char conn[32];
         snprintf(conn, sizeof(conn), "admin-c%" PRIu64, c->id);
-        json_t *line =
-            json_pack("{ss ss ss ss ss si ss ss ss ss ss ss ss ss si ss sI sI}", "time", ts, "type",
-                      "admin", "conn", conn, "request_id", req->request_id, "client", c->peer_ip,
-                      "client_port", (int)c->peer_port, "listener", a->lrt->cfg->name, "cert_name",
-                      req->who_name ? req->who_name : "", "thumbprint", c->thumbprint, "clearance",
-                      req->who_clearance ? policy_clearance_str(req->who_clearance) : "", "method",
-                      req->method.p, "path", req->path, "target", resp->target, "decision",
-                      allowed ? "allow" : "deny", "status", resp->status, "reason", reason,
-                      "policy_generation", (json_int_t)admin_policy_generation(a), "duration_us",
-                      (json_int_t)(now_us - started_us));
-        char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        if (text != NULL) {
-            access_log_append(a->srv->access_log, 0, text, strlen(text));
-        }
-        free(text);
-        json_decref(line);
+        char buf[AUDIT_LINE_SIZE];
+        struct cg_json_line l;
+        cg_json_line_begin(&l, buf, sizeof(buf));
+        cg_json_line_time(&l, "time", &now);
+        cg_json_line_str(&l, "type", "admin");
+        cg_json_line_str(&l, "conn", conn);
+        cg_json_line_str(&l, "request_id", req->request_id);
+        cg_json_line_str(&l, "client", c->peer_ip);
+        cg_json_line_u64(&l, "client_port", c->peer_port);
+        cg_json_line_str(&l, "listener", a->lrt->cfg->name);
+        cg_json_line_str(&l, "cert_name", req->who_name);
+        cg_json_line_str(&l, "thumbprint", c->thumbprint);
+        cg_json_line_str(&l, "clearance",
+                         req->who_clearance ? policy_clearance_str(req->who_clearance) : "");
+        cg_json_line_strn(&l, "method", req->method.p, req->method.len);
+        cg_json_line_str(&l, "path", req->path);
+        cg_json_line_str(&l, "target", resp->target);
+        cg_json_line_str(&l, "decision", allowed ? "allow" : "deny");
+        cg_json_line_i64(&l, "status", resp->status);
+        cg_json_line_str(&l, "reason", reason);
+        cg_json_line_u64(&l, "policy_generation", admin_policy_generation(a));
+        cg_json_line_u64(&l, "duration_us", cg_monotonic_us() - started_us);
+        size_t len = cg_json_line_end(&l);
+        access_log_append(a->srv->access_log, 0, buf, len);
     }
     if (resp->changed || !allowed) {
         CG_LOG_INFO("admin: %s %s%s%s by %s (%s) from %s: %d%s%s", req->method.p, req->path,

@@ -5,17 +5,16 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
-#include "proxy/access_log.h"
 #include "proxy/http1_server.h"
 #include "proxy/http2_server.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/request_log.h"
 #include "proxy/server.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
@@ -25,7 +24,6 @@
 
 static void on_handshake(void *arg);
 static void peer_to_text(struct client_conn *c);
-static void log_refusal(struct client_conn *c, const char *reason);
 static void on_read(void *arg);
 static void on_drain(void *arg);
 static void on_close(void *arg, enum tls_conn_end end);
@@ -106,31 +104,6 @@ void conn_set_timer(struct client_conn *c, uint64_t ms)
     evtimer_add(c->ev_timer, &tv);
 }
 
-/* log_refusal writes the access-log line of a connection refused before TLS. */
-static void log_refusal(struct client_conn *c, const char *reason)
-{
-    struct access_log *log = c->w->srv->access_log;
-    if (log == NULL) {
-        return;
-    }
-    char line[512], ts[40];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    int n =
-        snprintf(line, sizeof(line),
-                 "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%llu\",\"client\":\"%s\","
-                 "\"client_port\":%u,\"listener\":\"%s\",\"decision\":\"deny\",\"reason\":\"%s\","
-                 "\"status\":0}",
-                 ts, now.tv_nsec / 1000, c->w->id, (unsigned long long)c->id, c->peer_ip,
-                 c->peer_port, c->lrt->cfg->name, reason);
-    if (n > 0 && (size_t)n < sizeof(line)) {
-        access_log_append(log, c->w->id, line, (size_t)n);
-    }
-}
-
 static void peer_to_text(struct client_conn *c)
 {
     cg_sockaddr_text((const struct sockaddr *)&c->peer, c->peer_ip);
@@ -146,7 +119,7 @@ static bool peer_allowed(struct client_conn *c)
     }
     CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", c->lrt->cfg->name,
                 c->peer_ip);
-    log_refusal(c, "ip_not_allowed");
+    request_log_conn_refused(c, "ip_not_allowed");
     return false;
 }
 
@@ -163,7 +136,7 @@ static int on_preamble(void *arg, struct evbuffer *raw)
     if (r < 0) {
         CG_LOG_INFO("listener %s: bad PROXY protocol header from %s", c->lrt->cfg->name,
                     c->peer_ip);
-        log_refusal(c, "bad_proxy_header");
+        request_log_conn_refused(c, "bad_proxy_header");
         return -1;
     }
     evbuffer_drain(raw, (size_t)r);

@@ -1,5 +1,6 @@
 #include "proxy/http1_body.h"
 
+#include "common/json_line.h"
 #include "common/str.h"
 
 void h1_body_chunk_header(struct evbuffer *out, size_t n)
@@ -137,4 +138,17 @@ const char *h1_error_name(int status)
     default:
         return "error";
     }
+}
+
+size_t h1_error_body(char *out, int status, const char *reason, const char *request_id)
+{
+    struct cg_json_line l;
+    /* One byte is kept back for the newline. */
+    cg_json_line_begin(&l, out, H1_ERROR_BODY_SIZE - 1);
+    cg_json_line_str(&l, "error", h1_error_name(status));
+    cg_json_line_str(&l, "reason", reason);
+    cg_json_line_str(&l, "request_id", request_id);
+    size_t len = cg_json_line_end(&l);
+    out[len++] = '\n';
+    return len;
 }

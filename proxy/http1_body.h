@@ -32,4 +32,12 @@ const char *h1_status_text(int status);
  * certgate answers with ("bad_gateway"), or "error". */
 const char *h1_error_name(int status);
 
+/* H1_ERROR_BODY_SIZE is the buffer h1_error_body needs. */
+#define H1_ERROR_BODY_SIZE 256
+
+/* h1_error_body writes the JSON body certgate answers an error with,
+ * {"error":h1_error_name(status),"reason":reason,"request_id":request_id} and a newline,
+ * into |out| (H1_ERROR_BODY_SIZE bytes) and returns its length. */
+size_t h1_error_body(char *out, int status, const char *reason, const char *request_id);
+
 #endif

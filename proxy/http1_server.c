@@ -325,18 +325,16 @@ static void send_error(struct h1_server *h, int status, const char *reason, bool
         close = true;
     }
     close = close || ex->client_close;
-    char body[256];
-    int body_len =
-        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                 h1_error_name(status), reason, ex->request_id);
+    char body[H1_ERROR_BODY_SIZE];
+    size_t body_len = h1_error_body(body, status, reason, ex->request_id);
     struct evbuffer *out = out_buf(h);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
+                        "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
                         status, h1_status_text(status), body_len,
                         close ? "Connection: close\r\n" : "");
     if (!ex->head_request) {
-        evbuffer_add(out, body, (size_t)body_len);
+        evbuffer_add(out, body, body_len);
     }
     tls_conn_write(&h->c->tls, out);
     ex->resp_head_done = true;

@@ -346,19 +346,17 @@ static void answer(struct h2_stream *s, int status, int grpc_status, const char 
         submit(s, 200, f.nv, f.num, true);
         s->status = status; /* the log shows what was meant */
     } else {
-        char body[256];
-        int n = snprintf(body, sizeof(body),
-                         "{\"error\":\"%s\",\"reason\":\"%s\",\"request_id\":\"%s\"}\n",
-                         h1_error_name(status), reason, s->request_id);
+        char body[H1_ERROR_BODY_SIZE];
+        size_t n = h1_error_body(body, status, reason, s->request_id);
         char len[16];
-        int ln = snprintf(len, sizeof(len), "%d", n);
+        int ln = snprintf(len, sizeof(len), "%zu", n);
         h2_fields_add(&f, "content-type", 12, "application/json", 16, false);
         h2_fields_add(&f, "content-length", 14, len, (size_t)ln, false);
         h2_fields_add(&f, "cache-control", 13, "no-store", 8, false);
         bool head = s->method != NULL && strcmp(s->method, "HEAD") == 0;
         if (!head) {
             evbuffer_drain(s->resp_body, evbuffer_get_length(s->resp_body));
-            evbuffer_add(s->resp_body, body, (size_t)n);
+            evbuffer_add(s->resp_body, body, n);
             s->bytes_out = 0;
         }
         s->resp_end = true;

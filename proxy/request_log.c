@@ -1,86 +1,107 @@
 #include "proxy/request_log.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
 
+#include "common/json_line.h"
+#include "common/str.h"
 #include "proxy/access_log.h"
 #include "proxy/authz.h"
 #include "proxy/conn.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
-/* esc writes |s| as the inside of a JSON string; returns |out|. */
-static const char *esc(char *out, size_t cap, const char *s)
+/* Room for one line: a request target of several KiB stays whole; a longer one is cut
+ * and the line says "truncated":true (common/json_line.h). */
+#define LOG_LINE_SIZE (8 * 1024)
+
+static const char *decision_str(const struct authz_result *az)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (; s != NULL && *s != '\0' && n + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            out[n++] = '\\';
-            out[n++] = 'u';
-            out[n++] = '0';
-            out[n++] = '0';
-            out[n++] = hex[ch >> 4];
-            out[n++] = hex[ch & 15];
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return out;
+    return az == NULL ? "none" : !az->allow ? "deny" : az->d.audit ? "audit" : "allow";
+}
+
+/* begin_line starts a line in |buf| (LOG_LINE_SIZE bytes) with the members every line
+ * starts with: time and connection. */
+static void begin_line(struct cg_json_line *l, char *buf, const struct client_conn *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char conn[48], *p = conn;
+    *p++ = 'w';
+    p = cg_put_u64(p, c->w->id);
+    *p++ = 'c';
+    p = cg_put_u64(p, c->id);
+    cg_json_line_begin(l, buf, LOG_LINE_SIZE);
+    cg_json_line_time(l, "time", &now);
+    cg_json_line_strn(l, "conn", conn, (size_t)(p - conn));
+}
+
+static void append(const struct client_conn *c, struct cg_json_line *l)
+{
+    size_t len = cg_json_line_end(l);
+    access_log_append(c->w->srv->access_log, c->w->id, l->buf, len);
 }
 
 void request_log_write(const struct client_conn *c, const struct request_log_fields *f)
 {
-    struct access_log *log = c->w->srv->access_log;
-    if (log == NULL) {
+    if (c->w->srv->access_log == NULL) {
         return;
     }
     const struct authz_result *az = f->az;
-    char ts[40], path[1200], host[300], method[80], name[300], db[300], line[4096];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    const char *decision = az == NULL    ? "none"
-                           : !az->allow  ? "deny"
-                           : az->d.audit ? "audit"
-                                         : "allow";
-    char grpc[32] = "";
+    char buf[LOG_LINE_SIZE];
+    struct cg_json_line l;
+    begin_line(&l, buf, c);
+    cg_json_line_u64(&l, "stream", f->stream_id);
+    cg_json_line_str(&l, "request_id", f->request_id);
+    cg_json_line_str(&l, "client", c->peer_ip);
+    cg_json_line_u64(&l, "client_port", c->peer_port);
+    cg_json_line_str(&l, "listener", c->lrt->cfg->name);
+    cg_json_line_str(&l, "sni", c->tls.peer.sni);
+    cg_json_line_str(&l, "alpn", f->alpn);
+    cg_json_line_str(&l, "tls", conn_tls_version(c));
+    cg_json_line_str(&l, "cipher", conn_cipher(c));
+    cg_json_line_str(&l, "cert_name", az ? az->entry_name : "");
+    cg_json_line_str(&l, "thumbprint", c->authz.thumbprint);
+    cg_json_line_str(&l, "clearance", az ? az->clearance : "");
+    cg_json_line_str(&l, "matched_by",
+                     az && az->d.matched_by != POLICY_MATCH_NONE
+                         ? policy_match_str(az->d.matched_by)
+                         : "");
+    cg_json_line_str(&l, "method", f->method);
+    cg_json_line_str(&l, "authority", f->authority);
+    cg_json_line_str(&l, "path", f->path);
+    cg_json_line_str(&l, "database", az ? az->database : "");
+    cg_json_line_str(&l, "requirement", az ? az->requirement : "");
+    cg_json_line_str(&l, "level", az ? az->level : "");
+    cg_json_line_str(&l, "decision", decision_str(az));
+    cg_json_line_str(&l, "reason", f->reason ? f->reason : (az ? az->reason : ""));
+    cg_json_line_i64(&l, "status", f->status);
     if (f->grpc_status >= 0) {
-        snprintf(grpc, sizeof(grpc), ",\"grpc_status\":%d", f->grpc_status);
+        cg_json_line_i64(&l, "grpc_status", f->grpc_status);
     }
-    int n = snprintf(
-        line, sizeof(line),
-        "{\"time\":\"%s.%06ldZ\",\"conn\":\"w%uc%" PRIu64 "\",\"stream\":%u,"
-        "\"request_id\":\"%s\",\"client\":\"%s\",\"client_port\":%u,\"listener\":\"%s\",\"sni\":\"%"
-        "s\","
-        "\"alpn\":\"%s\",\"tls\":\"%s\",\"cipher\":\"%s\",\"cert_name\":\"%s\","
-        "\"thumbprint\":\"%s\",\"clearance\":\"%s\",\"matched_by\":\"%s\",\"method\":\"%s\","
-        "\"authority\":\"%s\",\"path\":\"%s\",\"database\":\"%s\",\"requirement\":\"%s\","
-        "\"level\":\"%s\",\"decision\":\"%s\",\"reason\":\"%s\",\"status\":%d%s,"
-        "\"upstream\":\"%s\",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-        ",\"duration_us\":%" PRIu64 ",\"policy_generation\":%" PRIu64 "}",
-        ts, now.tv_nsec / 1000, c->w->id, c->id, f->stream_id, f->request_id ? f->request_id : "",
-        c->peer_ip, c->peer_port, c->lrt->cfg->name, c->tls.peer.sni, f->alpn, conn_tls_version(c),
-        conn_cipher(c), esc(name, sizeof(name), az ? az->entry_name : ""), c->authz.thumbprint,
-        az ? az->clearance : "",
-        az && az->d.matched_by != POLICY_MATCH_NONE ? policy_match_str(az->d.matched_by) : "",
-        esc(method, sizeof(method), f->method), esc(host, sizeof(host), f->authority),
-        esc(path, sizeof(path), f->path), esc(db, sizeof(db), az ? az->database : ""),
-        az ? az->requirement : "", az ? az->level : "", decision,
-        f->reason ? f->reason : (az ? az->reason : ""), f->status, grpc,
-        f->upstream ? f->upstream : "", f->bytes_in, f->bytes_out, f->duration_us,
-        az ? az->generation : 0);
-    if (n > 0) {
-        size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-        access_log_append(log, c->w->id, line, len);
+    cg_json_line_str(&l, "upstream", f->upstream);
+    cg_json_line_u64(&l, "bytes_in", f->bytes_in);
+    cg_json_line_u64(&l, "bytes_out", f->bytes_out);
+    cg_json_line_u64(&l, "duration_us", f->duration_us);
+    cg_json_line_u64(&l, "policy_generation", az ? az->generation : 0);
+    append(c, &l);
+}
+
+void request_log_conn_refused(const struct client_conn *c, const char *reason)
+{
+    if (c->w->srv->access_log == NULL) {
+        return;
     }
+    char buf[LOG_LINE_SIZE];
+    struct cg_json_line l;
+    begin_line(&l, buf, c);
+    cg_json_line_str(&l, "client", c->peer_ip);
+    cg_json_line_u64(&l, "client_port", c->peer_port);
+    cg_json_line_str(&l, "listener", c->lrt->cfg->name);
+    if (c->tls.peer.sni[0] != '\0') {
+        cg_json_line_str(&l, "sni", c->tls.peer.sni);
+    }
+    cg_json_line_str(&l, "decision", "deny");
+    cg_json_line_str(&l, "reason", reason);
+    cg_json_line_u64(&l, "status", 0);
+    append(c, &l);
 }

@@ -1,5 +1,7 @@
-/* One access/audit log line per request (design.md §8), shared by HTTP/1.1 and
- * HTTP/2 so both log the same fields the same way. */
+/* One access/audit log line per request, shared by HTTP/1.1 and HTTP/2 so both log the
+ * same fields the same way, and one per connection refused before a request. Every line
+ * is written by common/json_line.h: whatever a client sends (SNI, Host, path, method)
+ * stays inside its JSON string. */
 #ifndef CG_PROXY_REQUEST_LOG_H
 #define CG_PROXY_REQUEST_LOG_H
 
@@ -28,5 +30,10 @@ struct request_log_fields {
 /* request_log_write formats |f| as one JSON line and queues it on the access log of
  * |c|'s worker; a no-op when the access log is off. */
 void request_log_write(const struct client_conn *c, const struct request_log_fields *f);
+
+/* request_log_conn_refused logs a connection refused before any request (an address the
+ * policy does not allow, a bad PROXY header, a server name that is not a host name):
+ * "decision":"deny" with |reason| (a static string) and status 0. */
+void request_log_conn_refused(const struct client_conn *c, const char *reason);
 
 #endif
