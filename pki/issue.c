@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/hostname.h"
 #include "common/mem.h"
 #include "pki/key.h"
 
@@ -41,42 +42,11 @@ static bool is_ip(const char *s, char *out, size_t out_len)
     return false;
 }
 
-/* is_host_name accepts a DNS host name (RFC 1123): labels of 1..63 letters, digits
- * and '-', not starting or ending with '-', at most 253 bytes, an optional "*." in
- * front, and a last label that is not all digits (so that "10.0.0.300" is never taken
- * for a name). */
+/* is_host_name accepts a host name as common/hostname.h defines it, optionally with a
+ * "*." wildcard in front. */
 static bool is_host_name(const char *s)
 {
-    size_t len = strlen(s);
-    if (len == 0 || len > 253) {
-        return false;
-    }
-    if (strncmp(s, "*.", 2) == 0) {
-        s += 2;
-    }
-    size_t label = 0;
-    bool label_numeric = true;
-    char prev = '.';
-    for (const char *p = s;; p++) {
-        char c = *p;
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || prev == '-') {
-                return false;
-            }
-            if (c == '\0') {
-                return !label_numeric;
-            }
-            label = 0;
-            label_numeric = true;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   (c == '-' && label > 0)) {
-            label++;
-            label_numeric = label_numeric && c >= '0' && c <= '9';
-        } else {
-            return false;
-        }
-        prev = c;
-    }
+    return cg_hostname_pattern_valid(cg_str_from_cstr(s));
 }
 
 /* looks_numeric reports whether |s| is only digits and dots: meant as an IPv4 address. */
@@ -106,7 +76,7 @@ int pki_san_check(const char *san, struct cg_errbuf *err)
                        san);
     }
     return cg_errf(err, CG_ERR_INVALID,
-                   "'%s' is neither an IP address nor a DNS name (letters, digits, '-' and "
+                   "'%s' is neither an IP address nor a DNS name (letters, digits, '-', '_' and "
                    "dots, optionally \"*.\" in front)",
                    san);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/hostname.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
@@ -557,34 +558,6 @@ static int parse_timeouts(struct loader *ld, const json_t *root)
 
 /* ---- upstreams -------------------------------------------------------------------- */
 
-/* valid_dns_name accepts a host name for SNI: labels of [A-Za-z0-9-], dots between,
- * at most 253 characters, and not an IP literal (RFC 6066 §3 forbids those). */
-static bool valid_dns_name(const char *s)
-{
-    size_t n = strlen(s);
-    unsigned char tmp[sizeof(struct in6_addr)];
-    if (n == 0 || n > 253 || inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1) {
-        return false;
-    }
-    size_t label = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '.') {
-            if (label == 0) {
-                return false;
-            }
-            label = 0;
-        } else if (isalnum(c) || c == '-') {
-            if (++label > 63) {
-                return false;
-            }
-        } else {
-            return false;
-        }
-    }
-    return label > 0;
-}
-
 static int parse_upstream_tls(struct loader *ld, const json_t *obj, const char *path,
                               struct config_upstream *up)
 {
@@ -614,7 +587,7 @@ static int parse_upstream_tls(struct loader *ld, const json_t *obj, const char *
         return rc;
     }
     if (sni != NULL) {
-        if (!valid_dns_name(sni)) {
+        if (!cg_hostname_valid(cg_str_from_cstr(sni))) {
             return cg_json_fail(&ld->ctx, cg_json_path(p, sizeof(p), path, "sni", 0),
                                 "expected a DNS name (omit sni to verify the server's IP "
                                 "address)");

@@ -270,6 +270,13 @@ static void on_close(void *arg, enum tls_conn_end end)
     struct client_conn *c = arg;
     CG_LOG_DEBUG("w%uc%llu: connection end: %s", c->w->id, (unsigned long long)c->id,
                  tls_conn_end_str(end));
+    if (c->proto == CONN_PROTO_HANDSHAKE && c->tls.peer.sni_refused) {
+        /* The name itself goes only to the access log, escaped there. */
+        CG_LOG_INFO("listener %s: handshake from %s refused: its server name is not a DNS "
+                    "host name (invalid_sni)",
+                    c->lrt->cfg->name, c->peer_ip);
+        request_log_conn_refused(c, "invalid_sni");
+    }
     if (!c->closing && c->proto == CONN_PROTO_H1) {
         h1_server_on_peer_closed(c->h1);
     } else if (c->proto == CONN_PROTO_H2 && c->h2 != NULL) {

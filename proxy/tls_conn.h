@@ -54,7 +54,11 @@ struct tls_peer_info {
     bool chain_checked; /* a client CA is configured and the presented chain was checked */
     bool chain_ok;      /* ... and it validated (and was not revoked) */
     int chain_error;    /* X509_V_ERR_* when chain_checked && !chain_ok */
-    char sni[256];      /* server name the client asked for, lower case; "" if none */
+    char sni[256];      /* server name the client asked for, lower case; "" if none.
+                           A DNS host name (common/hostname.h) unless sni_refused */
+    bool sni_refused;   /* the client's server name is not a host name: the handshake
+                           fails (unrecognized_name) and sni holds the name, NUL bytes
+                           left out, only for the refusal's access-log line */
 };
 
 struct tls_conn {

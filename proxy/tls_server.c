@@ -8,6 +8,7 @@
 
 #include "common/bug.h"
 #include "common/file.h"
+#include "common/hostname.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/tls_conn.h"
@@ -328,8 +329,12 @@ static struct tls_server *server_of(const SSL *ssl)
     return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 }
 
-/* parse_sni extracts the host_name from a server_name extension body (RFC 6066). */
-static bool parse_sni(const uint8_t *data, size_t len, char *out, size_t out_len)
+/* parse_sni extracts the host_name from a server_name extension body (RFC 6066 §3)
+ * into |peer|, lower case. A name that is not a DNS host name (common/hostname.h: no
+ * IP literal, no trailing dot, nothing but letters, digits, '-', '_' and dots) marks
+ * peer->sni_refused; it is kept, cut to the buffer and without NUL bytes, only for the
+ * refusal's log line. Returns false when the extension itself is malformed. */
+static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *peer)
 {
     CBS ext, list, name;
     uint8_t type;
@@ -344,13 +349,16 @@ static bool parse_sni(const uint8_t *data, size_t len, char *out, size_t out_len
         if (type != TLSEXT_NAMETYPE_host_name) {
             continue;
         }
-        if (CBS_len(&name) == 0 || CBS_len(&name) >= out_len || CBS_contains_zero_byte(&name)) {
-            return false;
+        size_t n = 0;
+        for (size_t i = 0; i < CBS_len(&name) && n < sizeof(peer->sni) - 1; i++) {
+            char c = (char)tolower(CBS_data(&name)[i]);
+            if (c != '\0') {
+                peer->sni[n++] = c;
+            }
         }
-        for (size_t i = 0; i < CBS_len(&name); i++) {
-            out[i] = (char)tolower(CBS_data(&name)[i]);
-        }
-        out[CBS_len(&name)] = '\0';
+        peer->sni[n] = '\0';
+        peer->sni_refused = !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name),
+                                                               CBS_len(&name)});
         return true;
     }
     return true;
@@ -366,9 +374,14 @@ static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO *hel
     const uint8_t *data;
     size_t len;
     tc->peer.sni[0] = '\0';
+    tc->peer.sni_refused = false;
     if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_server_name, &data, &len) &&
-        !parse_sni(data, len, tc->peer.sni, sizeof(tc->peer.sni))) {
+        !parse_sni(data, len, &tc->peer)) {
         return ssl_select_cert_error;
+    }
+    if (tc->peer.sni_refused) {
+        /* on_servername refuses it with the unrecognized_name alert (RFC 6066 §3). */
+        return ssl_select_cert_success;
     }
     if (srv->strict_sni && tc->peer.sni[0] == '\0') {
         CG_LOG_DEBUG("tls: handshake without SNI refused (strict_sni)");
@@ -391,6 +404,19 @@ static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO *hel
         return ssl_select_cert_error;
     }
     return ssl_select_cert_success;
+}
+
+/* on_servername runs once BoringSSL has parsed the ClientHello: a server name that is
+ * not a host name ends the handshake with unrecognized_name. It never reaches the
+ * certificate choice, the session cache or a log line unescaped. */
+static int on_servername(SSL *ssl, int *out_alert, void *arg)
+{
+    const struct tls_conn *tc = SSL_get_app_data(ssl);
+    if (tc->peer.sni_refused) {
+        *out_alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
 }
 
 static int on_cert(SSL *ssl, void *arg)
@@ -510,6 +536,7 @@ int tls_server_new(const struct config_listener *listener, struct tls_cert_set *
     }
     SSL_CTX_set_app_data(srv->ctx, srv);
     SSL_CTX_set_select_certificate_cb(srv->ctx, on_client_hello);
+    SSL_CTX_set_tlsext_servername_callback(srv->ctx, on_servername);
     SSL_CTX_set_cert_cb(srv->ctx, on_cert, srv);
     SSL_CTX_set_custom_verify(srv->ctx, SSL_VERIFY_PEER, on_verify);
     SSL_CTX_set_alpn_select_cb(srv->ctx, on_alpn, srv);

@@ -212,6 +212,12 @@ START_TEST(bad_inputs_are_refused)
     ck_assert_int_eq(pki_san_check("a..b", NULL), CG_ERR_INVALID);
     ck_assert_int_eq(pki_san_check("10.0.0.1,10.0.0.2", NULL), CG_ERR_INVALID);
     ck_assert_int_eq(pki_san_check("[::1]", NULL), 0);
+    /* The one host-name rule (common/hostname.h), as for SNI and an upstream's sni. */
+    ck_assert_int_eq(pki_san_check("db_1.internal", NULL), 0);
+    ck_assert_int_eq(pki_san_check("*.db.example.com", NULL), 0);
+    ck_assert_int_eq(pki_san_check("bad-.example", NULL), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_san_check("db.example.com.", NULL), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_san_check("10.0.0.300", NULL), CG_ERR_INVALID);
 }
 END_TEST
 

@@ -614,6 +614,14 @@ START_TEST(test_upstream_errors)
                "$.upstreams.db.tls.sni: expected a DNS name");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':{'ca':'a','sni':'a..b'}}"),
                "$.upstreams.db.tls.sni: expected a DNS name");
+    /* The one host-name rule (common/hostname.h): no trailing dot or '-', no IPv4 look-
+     * alike; '_' is allowed as in the names certgate issues certificates for. */
+    expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':{'ca':'a','sni':'db.example.'}}"),
+               "$.upstreams.db.tls.sni: expected a DNS name");
+    expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':{'ca':'a','sni':'db-.example'}}"),
+               "$.upstreams.db.tls.sni: expected a DNS name");
+    expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':{'ca':'a','sni':'10.0.0.300'}}"),
+               "$.upstreams.db.tls.sni: expected a DNS name");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':5}"),
                "$.upstreams.db.tls: expected an object");
 }
