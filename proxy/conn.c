@@ -322,6 +322,15 @@ void conn_begin_drain(struct client_conn *c)
     }
 }
 
+struct cg_str conn_default_host(const struct client_conn *c)
+{
+    if (c->tls.peer.sni[0] != '\0') {
+        return cg_str_from_cstr(c->tls.peer.sni);
+    }
+    const struct config_upstream *up = c->lrt->cfg->upstream;
+    return cg_str_from_cstr(up->tls.sni != NULL ? up->tls.sni : up->servers[0].text);
+}
+
 const char *conn_tls_version(const struct client_conn *c)
 {
     return c->tls.ssl ? SSL_get_version(c->tls.ssl) : "";

@@ -76,6 +76,13 @@ void conn_begin_drain(struct client_conn *c);
 const char *conn_tls_version(const struct client_conn *c);
 const char *conn_cipher(const struct client_conn *c);
 
+/* conn_default_host returns the Host to send the database for a request that named
+ * none (an HTTP/1.0 request may leave Host out): HTTP/1.1 requires one. It
+ * is the TLS server name the client asked for (a validated host name), else the
+ * upstream's TLS server name, else its first server's address ("127.0.0.1:8080").
+ * Static or connection-owned storage. */
+struct cg_str conn_default_host(const struct client_conn *c);
+
 /* conn_now_us returns monotonic microseconds. */
 uint64_t conn_now_us(const struct client_conn *c);
 

@@ -359,10 +359,12 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
     struct cg_str path = cg_str_from_cstr(ex->path);
     struct cg_str host = cg_str_from_cstr(ex->host);
     struct cg_str peer = cg_str_from_cstr(h->c->peer_ip);
+    /* An HTTP/1.0 request may name no host at all; the database still gets one. */
+    struct cg_str default_host = host.len > 0 ? host : conn_default_host(h->c);
     /* Copied headers fit in the client's head (plus ": " where it had ":"); the
      * Upgrade value once more; then the injected identity headers. */
     size_t bound = 2 * req->head_len + 2 * req->num_headers + method.len + path.len +
-                   3 * host.len + peer.len + HEAD_FIXED_MAX;
+                   3 * host.len + default_host.len + peer.len + HEAD_FIXED_MAX;
     for (size_t i = 0; i < ex->az.num_headers; i++) {
         bound += ex->az.headers[i].name.len + ex->az.headers[i].value.len + 4;
     }
@@ -385,8 +387,8 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
         }
         hw_header(&w, hd->name, hd->value);
     }
-    if (!has_host && host.len > 0) {
-        hw_header(&w, CG_STR_LIT("Host"), host);
+    if (!has_host) {
+        hw_header(&w, CG_STR_LIT("Host"), default_host);
     }
     if (ex->req_body == H1_BODY_LENGTH) {
         HW_LIT(&w, "Content-Length: ");
@@ -419,7 +421,9 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
 static void copy_slice(char *dst, size_t cap, struct cg_str s)
 {
     size_t n = s.len < cap - 1 ? s.len : cap - 1;
-    memcpy(dst, s.p, n);
+    if (n > 0) { /* an absent field is {NULL, 0}: memcpy must not see NULL */
+        memcpy(dst, s.p, n);
+    }
     dst[n] = '\0';
 }
 
@@ -461,7 +465,8 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     make_request_id(h);
     copy_slice(ex->method, sizeof(ex->method), req->method);
     set_path(ex, req->path.p, req->path.len, NULL, 0);
-    copy_slice(ex->host, sizeof(ex->host), req->host.len > 0 ? req->host : req->authority);
+    struct cg_str authority = req->host.len > 0 ? req->host : req->authority;
+    copy_slice(ex->host, sizeof(ex->host), authority);
     ex->minor = req->minor_version;
     ex->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
     ex->client_close =
@@ -475,7 +480,7 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
         req->body == H1_BODY_NONE || (req->body == H1_BODY_LENGTH && req->content_length == 0);
     h->state = H1_CONNECTING;
 
-    if (req->method.len > MAX_METHOD || req->host.len > MAX_HOST) {
+    if (req->method.len > MAX_METHOD || authority.len > MAX_HOST) {
         evbuffer_drain(in, req->head_len);
         send_error(h, 400, "request_too_unusual", true);
         return;
@@ -493,8 +498,7 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
         return;
     }
     /* Authorize against the policy current now; forward exactly what was authorized. */
-    authz_decide(h->c, req->method, req->host.len > 0 ? req->host : req->authority, req->path,
-                 &ex->az);
+    authz_decide(h->c, req->method, authority, req->path, &ex->az);
     ex->decided = true;
     if (!ex->az.allow) {
         evbuffer_drain(in, req->head_len);
