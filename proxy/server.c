@@ -172,6 +172,27 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    if (m->srv->access_log != NULL) {
+        CG_LOG_INFO("SIGUSR1: reopening the access log");
+        access_log_reopen(m->srv->access_log);
+    }
+}
+
+/* ignore_unused_signals sets SIG_IGN for the signals whose default action would end the
+ * process although certgate has no use for them (docs/operations.md, "Signals"): a
+ * logrotate script written for another daemon, a stray kill or a file-size limit must
+ * not take the gateway down. SIGUSR2 is kept free for a binary upgrade hand-over. */
+static void ignore_unused_signals(void)
+{
+    static const int sigs[] = {SIGPIPE, SIGUSR2, SIGALRM, SIGIO, SIGPWR, SIGXFSZ};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        signal(sigs[i], SIG_IGN);
+    }
+}
+
 static void server_free(struct server *srv)
 {
     if (srv->listeners != NULL) {
@@ -192,7 +213,7 @@ int server_run(struct config *cfg)
 {
     struct cg_errbuf err = {0};
     evthread_use_pthreads();
-    signal(SIGPIPE, SIG_IGN);
+    ignore_unused_signals();
     cg_log_set_level(cfg->log.level);
     /* A worker's buffers come and go by the 100 KiB during a bulk transfer; with
      * glibc's default 128 KiB trim threshold each free at the top of the worker's
@@ -207,6 +228,7 @@ int server_run(struct config *cfg)
     sigaddset(&handled, SIGHUP);
     sigaddset(&handled, SIGTERM);
     sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &handled, NULL);
 
     struct server *srv = cg_xcalloc(1, sizeof(*srv));
@@ -244,9 +266,11 @@ int server_run(struct config *cfg)
     struct event *ev_term = evsignal_new(m.base, SIGTERM, on_stop_signal, &m);
     struct event *ev_int = evsignal_new(m.base, SIGINT, on_stop_signal, &m);
     struct event *ev_hup = evsignal_new(m.base, SIGHUP, on_hup, &m);
+    struct event *ev_usr1 = evsignal_new(m.base, SIGUSR1, on_usr1, &m);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    event_add(ev_usr1, NULL);
     pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
     struct renewer *renewer = renewer_new(srv, m.base, m.reloader);
     /* The admin API runs on this (main) loop: its operations write files and publish. */
@@ -281,6 +305,7 @@ int server_run(struct config *cfg)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    event_free(ev_usr1);
     renewer_free(renewer);
     reloader_free(m.reloader);
     event_base_free(m.base);
