@@ -642,7 +642,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
     CG_LOG_WARN("admin: accept failed: %s", strerror(errno));
 }
 
-int admin_server_new(struct server *srv, struct event_base *base, struct reloader *rl,
+int admin_server_new(struct server *srv, struct event_base *base, struct reloader *rl, int fd,
                      struct admin_server **out, struct cg_errbuf *err)
 {
     const struct config *cfg = srv->cfg;
@@ -659,15 +659,15 @@ int admin_server_new(struct server *srv, struct event_base *base, struct reloade
     int rc = tls_server_new(&l, certs, &a->tls, err);
     tls_cert_set_unref(certs);
     if (rc != CG_OK) {
+        close(fd);
         free(a);
         return rc;
     }
     const struct config_address *addr = &cfg->admin.address;
-    a->evl = evconnlistener_new_bind(
-        base, on_accept, a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-        (const struct sockaddr *)&addr->addr, (int)addr->addr_len);
+    a->evl = evconnlistener_new(base, on_accept, a, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     if (a->evl == NULL) {
-        rc = cg_errf(err, CG_ERR_IO, "admin listen %s: %s", addr->text, strerror(errno));
+        rc = cg_errf(err, CG_ERR_IO, "admin listen %s: cannot watch the socket", addr->text);
+        close(fd);
         tls_server_free(a->tls);
         free(a);
         return rc;

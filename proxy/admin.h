@@ -19,10 +19,12 @@ struct admin_server;
 struct reloader;
 struct server;
 
-/* admin_server_new binds srv->cfg->admin.address and serves the admin API from |base|
- * (the main loop), reloading through |rl|. Returns 0, or CG_ERR_IO (cannot bind) /
- * CG_ERR_CRYPTO (TLS context) with one line in |err|. */
-int admin_server_new(struct server *srv, struct event_base *base, struct reloader *rl,
+/* admin_server_new serves the admin API from |base| (the main loop) on |fd|, a socket
+ * already listening on srv->cfg->admin.address (bound with the proxy's listeners, before
+ * any worker starts, so that an address in use stops the start). It takes |fd| in every
+ * case and reloads through |rl|. Returns 0, or CG_ERR_CRYPTO (TLS context) / CG_ERR_IO
+ * with one line in |err|. */
+int admin_server_new(struct server *srv, struct event_base *base, struct reloader *rl, int fd,
                      struct admin_server **out, struct cg_errbuf *err);
 
 /* admin_server_free closes the listener and every admin connection at once. NULL is a

@@ -62,10 +62,9 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     cg_json_line_str(&l, "cert_name", az ? az->entry_name : "");
     cg_json_line_str(&l, "thumbprint", c->authz.thumbprint);
     cg_json_line_str(&l, "clearance", az ? az->clearance : "");
-    cg_json_line_str(&l, "matched_by",
-                     az && az->d.matched_by != POLICY_MATCH_NONE
-                         ? policy_match_str(az->d.matched_by)
-                         : "");
+    cg_json_line_str(
+        &l, "matched_by",
+        az && az->d.matched_by != POLICY_MATCH_NONE ? policy_match_str(az->d.matched_by) : "");
     cg_json_line_str(&l, "method", f->method);
     cg_json_line_str(&l, "authority", f->authority);
     cg_json_line_str(&l, "path", f->path);

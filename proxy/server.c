@@ -21,40 +21,13 @@
 #include "policy/policy.h"
 #include "proxy/access_log.h"
 #include "proxy/admin.h"
+#include "proxy/listen.h"
 #include "proxy/reload.h"
 #include "proxy/renew.h"
 #include "proxy/tls_server.h"
 #include "proxy/worker.h"
 
 #include <openssl/rand.h>
-
-#define LISTEN_BACKLOG 1024
-
-static int open_listen_socket(const struct config_address *a, int *out, struct cg_errbuf *err)
-{
-    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return cg_errf(err, CG_ERR_IO, "listen %s: socket: %s", a->text, strerror(errno));
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* One socket per worker on the same address: the kernel spreads connections. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-        close(fd);
-        return cg_errf(err, CG_ERR_IO, "listen %s: SO_REUSEPORT: %s", a->text, strerror(errno));
-    }
-    if (a->addr.ss_family == AF_INET6) {
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (bind(fd, (const struct sockaddr *)&a->addr, a->addr_len) != 0 ||
-        listen(fd, LISTEN_BACKLOG) != 0) {
-        int e = errno;
-        close(fd);
-        return cg_errf(err, CG_ERR_IO, "listen %s: %s", a->text, strerror(e));
-    }
-    *out = fd;
-    return CG_OK;
-}
 
 static int setup_listeners(struct server *srv, struct cg_errbuf *err)
 {
@@ -91,6 +64,47 @@ static int setup_listeners(struct server *srv, struct cg_errbuf *err)
     return CG_OK;
 }
 
+/* bind_all claims every listen address and opens every listening socket (the workers'
+ * SO_REUSEPORT sockets, one per worker per address, and the admin API's) on the main
+ * thread before anything starts: an address in use, or held by another process, is one
+ * clear error and the process exits without having served anyone. */
+static int bind_all(struct server *srv, int *fds, size_t *owners, size_t num_addrs,
+                    struct cg_errbuf *err)
+{
+    const struct config *cfg = srv->cfg;
+    srv->claims = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
+    for (size_t i = 0, n = 0; i < cfg->num_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+            int rc = listen_claim(&cfg->listeners[i].addresses[j], &srv->claims[n], err);
+            if (rc != CG_OK) {
+                return rc;
+            }
+            srv->num_claims = ++n;
+        }
+    }
+    if (cfg->admin.enabled) {
+        int rc =
+            listen_socket_open(&cfg->admin.address, false, "admin listen", &srv->admin_fd, err);
+        if (rc != CG_OK) {
+            return rc;
+        }
+    }
+    for (unsigned w = 0; w < srv->num_workers; w++) {
+        for (size_t i = 0, n = 0; i < cfg->num_listeners; i++) {
+            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++, n++) {
+                size_t k = w * num_addrs + n;
+                int rc = listen_socket_open(&cfg->listeners[i].addresses[j], true, "listen",
+                                            &fds[k], err);
+                if (rc != CG_OK) {
+                    return rc;
+                }
+                owners[k] = i;
+            }
+        }
+    }
+    return CG_OK;
+}
+
 static int start_workers(struct server *srv, struct cg_errbuf *err)
 {
     const struct config *cfg = srv->cfg;
@@ -100,26 +114,24 @@ static int start_workers(struct server *srv, struct cg_errbuf *err)
     }
     srv->num_workers = cfg->workers;
     srv->workers = cg_xcalloc(srv->num_workers, sizeof(*srv->workers));
-    int *fds = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
-    size_t *owners = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(size_t));
-    int rc = CG_OK;
-    /* Sockets are bound here, on the main thread, so that a port in use is one clear
-     * error before anything starts. */
-    for (unsigned w = 0; w < srv->num_workers; w++) {
-        size_t n = 0;
-        for (size_t i = 0; i < cfg->num_listeners; i++) {
-            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-                rc = open_listen_socket(&cfg->listeners[i].addresses[j], &fds[n], err);
-                if (rc != CG_OK) {
-                    for (size_t k = 0; k < n; k++) {
-                        close(fds[k]);
-                    }
-                    goto out;
-                }
-                owners[n++] = i;
+    size_t num_fds = (size_t)srv->num_workers * num_addrs;
+    int *fds = cg_xcalloc(num_fds ? num_fds : 1, sizeof(int));
+    size_t *owners = cg_xcalloc(num_fds ? num_fds : 1, sizeof(size_t));
+    for (size_t k = 0; k < num_fds; k++) {
+        fds[k] = -1;
+    }
+    int rc = bind_all(srv, fds, owners, num_addrs, err);
+    if (rc != CG_OK) {
+        for (size_t k = 0; k < num_fds; k++) {
+            if (fds[k] >= 0) {
+                close(fds[k]);
             }
         }
-        srv->workers[w] = worker_new(srv, w, fds, owners, n);
+        goto out;
+    }
+    for (unsigned w = 0; w < srv->num_workers; w++) {
+        srv->workers[w] = worker_new(srv, w, fds + (size_t)w * num_addrs,
+                                     owners + (size_t)w * num_addrs, num_addrs);
     }
     /* Workers never see signals: the main thread handles them. */
     sigset_t all, old;
@@ -204,6 +216,13 @@ static void server_free(struct server *srv)
     }
     free(srv->listeners);
     free(srv->workers);
+    for (size_t i = 0; i < srv->num_claims; i++) {
+        close(srv->claims[i]);
+    }
+    free(srv->claims);
+    if (srv->admin_fd >= 0) {
+        close(srv->admin_fd);
+    }
     access_log_close(srv->access_log);
     config_free(srv->cfg);
     free(srv);
@@ -234,6 +253,7 @@ int server_run(struct config *cfg)
     struct server *srv = cg_xcalloc(1, sizeof(*srv));
     srv->cfg = cfg;
     srv->start_time = (uint64_t)time(NULL);
+    srv->admin_fd = -1;
     RAND_bytes((uint8_t *)&srv->instance_id, sizeof(srv->instance_id));
     atomic_init(&srv->connections, 0);
 
@@ -276,7 +296,10 @@ int server_run(struct config *cfg)
     /* The admin API runs on this (main) loop: its operations write files and publish. */
     struct admin_server *admin = NULL;
     int status = 0;
-    if (cfg->admin.enabled && admin_server_new(srv, m.base, m.reloader, &admin, &err) != CG_OK) {
+    int admin_fd = srv->admin_fd;
+    srv->admin_fd = -1; /* admin_server_new takes it, whatever happens */
+    if (cfg->admin.enabled &&
+        admin_server_new(srv, m.base, m.reloader, admin_fd, &admin, &err) != CG_OK) {
         fprintf(stderr, "certgate: %s\n", err.msg);
         status = 1;
         m.stopping = true;

@@ -32,12 +32,17 @@ struct server {
     struct listener_rt *listeners; /* cfg->num_listeners entries */
     struct worker **workers;
     unsigned num_workers;
-    struct access_log *access_log;          /* NULL when off */
-    atomic_uint connections;                /* open client connections, all workers */
-    uint64_t start_time;                    /* unix seconds */
-    uint32_t instance_id;                   /* random, makes request ids unique across restarts */
-    atomic_uint_fast64_t policy_generation; /* last generation published */
-    atomic_uint_fast64_t policy_reloads;    /* successful reloads */
+    struct access_log *access_log; /* NULL when off */
+    int *claims;                   /* listen_claim per listen address, held for
+                                      the process's life (proxy/listen.h) */
+    size_t num_claims;
+    int admin_fd;            /* the admin API's listening socket until admin_server_new takes it;
+                                -1 otherwise */
+    atomic_uint connections; /* open client connections, all workers */
+    uint64_t start_time;     /* unix seconds */
+    uint32_t instance_id;    /* random, makes request ids unique across restarts */
+    atomic_uint_fast64_t policy_generation;      /* last generation published */
+    atomic_uint_fast64_t policy_reloads;         /* successful reloads */
     atomic_uint_fast64_t policy_reload_failures; /* refused reloads (bad file) */
     atomic_uint_fast64_t cert_reloads;
     atomic_uint_fast64_t cert_reload_failures;

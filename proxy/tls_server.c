@@ -357,8 +357,8 @@ static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *pee
             }
         }
         peer->sni[n] = '\0';
-        peer->sni_refused = !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name),
-                                                               CBS_len(&name)});
+        peer->sni_refused =
+            !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name), CBS_len(&name)});
         return true;
     }
     return true;

@@ -19,11 +19,19 @@ static bool pattern(const char *s)
 
 START_TEST(test_valid_names)
 {
-    static const char *const ok[] = {
-        "localhost", "db.example.com", "DB.Example.COM", "a", "a-b.c", "x1.y2",
-        "my_service", "db_1.internal", "xn--bcher-kva.example", "1a.example",
-        "host.123a", "0.example.com", "a.b.c.d.e.f.g.h",
-    };
+    static const char *const ok[] = {"localhost",
+                                     "db.example.com",
+                                     "DB.Example.COM",
+                                     "a",
+                                     "a-b.c",
+                                     "x1.y2",
+                                     "my_service",
+                                     "db_1.internal",
+                                     "xn--bcher-kva.example",
+                                     "1a.example",
+                                     "host.123a",
+                                     "0.example.com",
+                                     "a.b.c.d.e.f.g.h"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         ck_assert_msg(valid(ok[i]), "%s should be valid", ok[i]);
     }
@@ -32,12 +40,34 @@ END_TEST
 
 START_TEST(test_invalid_names)
 {
-    static const char *const bad[] = {
-        "", ".", "example.com.", ".example.com", "a..b", "-a.example", "a-.example",
-        "a.-b", "a.b-", "127.0.0.1", "10.0.0.300", "1.2.3", "8443", "::1", "[::1]",
-        "2001:db8::1", "a b", "a\"b", "x\",\"decision\":\"allow", "a\nb", "a\tb",
-        "caf\xc3\xa9.example", "a/b", "a:443", "*.example.com", "a*.b", "a@b", "a%2eb",
-    };
+    static const char *const bad[] = {"",
+                                      ".",
+                                      "example.com.",
+                                      ".example.com",
+                                      "a..b",
+                                      "-a.example",
+                                      "a-.example",
+                                      "a.-b",
+                                      "a.b-",
+                                      "127.0.0.1",
+                                      "10.0.0.300",
+                                      "1.2.3",
+                                      "8443",
+                                      "::1",
+                                      "[::1]",
+                                      "2001:db8::1",
+                                      "a b",
+                                      "a\"b",
+                                      "x\",\"decision\":\"allow",
+                                      "a\nb",
+                                      "a\tb",
+                                      "caf\xc3\xa9.example",
+                                      "a/b",
+                                      "a:443",
+                                      "*.example.com",
+                                      "a*.b",
+                                      "a@b",
+                                      "a%2eb"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ck_assert_msg(!valid(bad[i]), "\"%s\" should be invalid", bad[i]);
     }

@@ -81,23 +81,25 @@ START_TEST(test_utf8)
         const char *in;
         const char *out; /* inside the quotes */
     } cases[] = {
-        {"caf\xc3\xa9", "caf\xc3\xa9"},                  /* U+00E9 copied */
-        {"\xe2\x82\xac", "\xe2\x82\xac"},                /* U+20AC */
-        {"\xf0\x9d\x84\x9e", "\xf0\x9d\x84\x9e"},        /* U+1D11E */
-        {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},        /* U+10FFFF, the last */
-        {"\xc2\x85", "\\u0085"},                         /* C1 control (NEL) */
-        {"\xc2\x9b[2J", "\\u009b[2J"},                   /* C1 CSI: a terminal command */
-        {"\xc2\xa0", "\xc2\xa0"},                        /* U+00A0 is no control */
-        {"\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029"},  /* line / paragraph separator */
-        {"\xc0\xaf", "\\ufffd\\ufffd"},                  /* overlong '/' */
-        {"\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"},       /* overlong, 3 bytes */
-        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},       /* surrogate U+D800 */
+        {"caf\xc3\xa9", "caf\xc3\xa9"},                       /* U+00E9 copied */
+        {"\xe2\x82\xac", "\xe2\x82\xac"},                     /* U+20AC */
+        {"\xf0\x9d\x84\x9e", "\xf0\x9d\x84\x9e"},             /* U+1D11E */
+        {"\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"},             /* U+10FFFF, the last */
+        {"\xc2\x85", "\\u0085"},                              /* C1 control (NEL) */
+        {"\xc2\x9b[2J", "\\u009b[2J"},                        /* C1 CSI: a terminal command */
+        {"\xc2\xa0", "\xc2\xa0"},                             /* U+00A0 is no control */
+        {"\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029"},       /* line / paragraph separator */
+        {"\xc0\xaf", "\\ufffd\\ufffd"},                       /* overlong '/' */
+        {"\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd"},            /* overlong, 3 bytes */
+        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},            /* surrogate U+D800 */
         {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* U+110000 */
         {"\xf5\x80", "\\ufffd\\ufffd"},
-        {"\x80x", "\\ufffdx"},                           /* stray continuation */
-        {"a\xe2\x82", "a\\ufffd\\ufffd"},                /* cut short at the end */
-        {"\xe2\x82" "a", "\\ufffd\\ufffda"},             /* cut short before ASCII */
-        {"\xe2\x82\"", "\\ufffd\\ufffd\\\""},            /* ... and before a quote */
+        {"\x80x", "\\ufffdx"},            /* stray continuation */
+        {"a\xe2\x82", "a\\ufffd\\ufffd"}, /* cut short at the end */
+        {"\xe2\x82"
+         "a",
+         "\\ufffd\\ufffda"},                  /* cut short before ASCII */
+        {"\xe2\x82\"", "\\ufffd\\ufffd\\\""}, /* ... and before a quote */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[128], want[128];
