@@ -446,7 +446,18 @@ static bool serve(struct admin_conn *c, const char *buf, const struct h1_request
             admin_readyz(a, &req, &resp);
         }
     } else if ((denied = authorize(c, &req, &resp)) == NULL) {
-        route(a, &req, &resp);
+        /* After authentication, so that the audit line names whose certificate a
+         * browser presented for another site. */
+        const char *why;
+        int status =
+            admin_origin_check(req.method, h->host, h->headers, h->num_headers, req.body_len, &why);
+        if (status != 0) {
+            admin_resp_error(&resp, &req, status,
+                             status == 403 ? "forbidden" : "unsupported_media_type", "%s", why);
+            denied = why;
+        } else {
+            route(a, &req, &resp);
+        }
     }
     admin_resp_header(&resp, "X-Request-Id", "%s", request_id);
     bool close = (h->flags & H1_F_CONN_CLOSE) != 0 || resp.status == 400;

@@ -16,6 +16,9 @@ certificates, the test CA copied into state_dir/ca, and a policy with a ClusterA
 - the serving chain is exported without key; renew changes the serial a new handshake
   sees; reload; status; /metrics parses as Prometheus text; the audit log records changes;
 - malformed requests answer 400 and close, bodies over 1 MiB 413.
+- state-changing calls a browser could make for another site are refused (another
+  Origin or Sec-Fetch-Site: 403; a body that is not application/json: 415), while curl
+  and the admin listener's own origin still work.
 
 Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_admin
 """
@@ -535,6 +538,102 @@ class AdminTest(unittest.TestCase):
                 self.assertEqual(reader.read().status, 200)
         finally:
             s.close()
+
+    # -- cross-site requests ---------------------------------------------------------
+    # Regression: an operator who imported an admin bundle into a browser presents it to
+    # any page that asks, and a "simple" request needs no CORS preflight: a text/plain
+    # POST /admin/certificates with a JSON body and Origin: https://evil.example was
+    # answered 201 and created the entry. State-changing calls now need
+    # application/json and refuse another Origin or Sec-Fetch-Site cross-site/same-site.
+
+    def send(self, method, path, headers=(), body=b"", client="admin"):
+        """send makes one request with exactly these headers (no Content-Type added)."""
+        s = h.tls_connect(self.admin_port, h.client_context(self.pki, client), timeout=15)
+        try:
+            s.sendall(h.request_bytes(method, path, "localhost:%d" % self.admin_port,
+                                      list(headers), body))
+            return h.ResponseReader(s, 15).read()
+        finally:
+            s.close()
+
+    def assert_refused(self, r, status, reason):
+        self.assertEqual(r.status, status, r)
+        self.assertEqual(r.json()["reason"], reason, r)
+        self.assertTrue(r.json()["request_id"])
+
+    def test_cross_origin_text_plain_post_creates_nothing(self):
+        body = json.dumps({"name": "csrf-plain", "clearance": "ClusterAdmin",
+                           "format": "pem"}).encode()
+        r = self.send("POST", "/admin/certificates",
+                      [("Content-Type", "text/plain;charset=UTF-8"),
+                       ("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")],
+                      body)
+        self.assert_refused(r, 403, "cross_origin_request")
+        self.assertIsNone(self.entry("csrf-plain"))
+        # The audit line names whose certificate the browser presented.
+        rid = r.header("X-Request-Id")
+        lines = self.cg.wait_access_log(
+            lambda e: [x for x in e if x.get("request_id") == rid], what="audit line")
+        e = [x for x in lines if x.get("request_id") == rid][0]
+        self.assertEqual((e["decision"], e["reason"], e["cert_name"], e["status"]),
+                         ("deny", "cross_origin_request", "admin", 403))
+        # Without Origin (an older browser, sendBeacon) text/plain is refused all the same.
+        r = self.send("POST", "/admin/certificates", [("Content-Type", "text/plain")], body)
+        self.assert_refused(r, 415, "content_type_must_be_application_json")
+        self.assertIsNone(self.entry("csrf-plain"))
+
+    def test_form_post_is_refused(self):
+        body = b"name=csrf-form&clearance=ClusterAdmin"
+        form = ("Content-Type", "application/x-www-form-urlencoded")
+        r = self.send("POST", "/admin/certificates", [form, ("Origin", "https://evil.example")],
+                      body)
+        self.assert_refused(r, 403, "cross_origin_request")
+        r = self.send("POST", "/admin/certificates", [form], body)
+        self.assert_refused(r, 415, "content_type_must_be_application_json")
+        # A form with no fields posts an empty body, still form-encoded.
+        r = self.send("POST", "/admin/reload", [form])
+        self.assert_refused(r, 415, "content_type_must_be_application_json")
+        r = self.send("POST", "/admin/certificates", [], body)  # a body without a type
+        self.assert_refused(r, 415, "content_type_must_be_application_json")
+        self.assertIsNone(self.entry("csrf-form"))
+
+    def test_cross_site_fetch_metadata_and_delete_refused(self):
+        r = self.create("csrf-victim", format="pem")
+        self.assertEqual(r.status, 201, r)
+        tp = r.json()["thumbprint"]
+        r = self.send("DELETE", "/admin/certificates/" + tp, [("Sec-Fetch-Site", "same-site")])
+        self.assert_refused(r, 403, "cross_site_request")
+        r = self.send("DELETE", "/admin/certificates/" + tp, [("Origin", "null")])
+        self.assert_refused(r, 403, "cross_origin_request")
+        body = json.dumps({"clearance": "ClusterAdmin"}).encode()
+        r = self.send("PUT", "/admin/certificates/" + tp,
+                      [("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")],
+                      body)
+        self.assert_refused(r, 403, "cross_site_request")
+        self.assertEqual(self.entry("csrf-victim")["clearance"], "ValidUser")
+        # Reads are not state changes: a GET with a foreign Origin is still answered.
+        r = self.send("GET", "/admin/status", [("Origin", "https://evil.example")])
+        self.assertEqual(r.status, 200, r)
+
+    def test_json_post_from_curl_and_from_own_origin(self):
+        url = "https://localhost:%d/admin/certificates" % self.admin_port
+        r = h.curl(self.pki, ["-H", "Content-Type: application/json", "--data-binary",
+                              json.dumps({"name": "by-curl", "clearance": "ValidUser",
+                                          "format": "pem"}), url])
+        self.assertEqual(r.status, 201, r)
+        self.assertIsNotNone(self.entry("by-curl"))
+        origin = "https://localhost:%d" % self.admin_port
+        r = self.send("POST", "/admin/certificates",
+                      [("Content-Type", "application/json"), ("Origin", origin),
+                       ("Sec-Fetch-Site", "same-origin")],
+                      json.dumps({"name": "by-console", "clearance": "ValidUser",
+                                  "format": "pem"}).encode())
+        self.assertEqual(r.status, 201, r)
+        self.assertIsNotNone(self.entry("by-console"))
+        # Body-less calls need no type: curl -X POST .../admin/reload.
+        r = h.curl(self.pki, ["-X", "POST", "https://localhost:%d/admin/reload"
+                              % self.admin_port])
+        self.assertEqual(r.status, 200, r)
 
 
 if __name__ == "__main__":
