@@ -52,7 +52,8 @@ static void usage_run(FILE *f, const char *cmd)
             cmd,
             strcmp(cmd, "run") == 0
                 ? "Signals: SIGTERM/SIGINT drain in-flight requests then exit 0; SIGHUP\n"
-                  "reloads policies and certificates and reopens the access log.\n"
+                  "reloads policies and certificates and reopens the access log; SIGUSR1\n"
+                  "only reopens the access log (docs/operations.md lists every signal).\n"
                 : "Exit status: 0 when everything is valid, 1 when something is not.\n");
 }
 
