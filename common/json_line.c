@@ -103,27 +103,30 @@ static size_t next_unit(const unsigned char *p, size_t n, char out[6], size_t *o
     return len;
 }
 
+/* plain[b] is 1 for the bytes copied as they are: printable ASCII but '"' and '\\'. A
+ * table, because this test runs for every byte of every line. */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xa0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xb0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xd0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xe0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
+};
+
 static bool is_plain(unsigned char b)
 {
-    return b >= 0x20 && b < 0x7f && b != '"' && b != '\\';
-}
-
-/* escaped_len returns the length of |p|[0..n) once escaped. */
-static size_t escaped_len(const unsigned char *p, size_t n)
-{
-    size_t total = 0;
-    char unit[6];
-    for (size_t i = 0; i < n;) {
-        if (is_plain(p[i])) {
-            total++;
-            i++;
-            continue;
-        }
-        size_t ulen;
-        i += next_unit(p + i, n - i, unit, &ulen);
-        total += ulen;
-    }
-    return total;
+    return plain[b] != 0;
 }
 
 /* put_escaped writes |p|[0..n) escaped while it fits in |room| bytes; returns whether
@@ -173,13 +176,13 @@ void cg_json_line_begin(struct cg_json_line *l, char *buf, size_t buf_len)
 }
 
 /* begin_member writes `,"key":` when it and |value_min| more bytes fit; otherwise it
- * marks the line truncated and returns false. */
+ * leaves the line as it was, marks it truncated and returns false. */
 static bool begin_member(struct cg_json_line *l, const char *key, size_t value_min)
 {
-    size_t key_len = strlen(key);
+    size_t start = l->len;
     size_t comma = l->len > 1 ? 1 : 0;
-    size_t need = comma + 1 + escaped_len((const unsigned char *)key, key_len) + 2 + value_min;
-    if (need > l->limit - l->len) {
+    /* The comma and quotes, the colon and the smallest value; then the key itself. */
+    if (comma + 3 + value_min > l->limit - l->len) {
         l->truncated = true;
         return false;
     }
@@ -187,7 +190,12 @@ static bool begin_member(struct cg_json_line *l, const char *key, size_t value_m
         l->buf[l->len++] = ',';
     }
     l->buf[l->len++] = '"';
-    put_escaped(l, (const unsigned char *)key, key_len, l->limit - l->len);
+    if (!put_escaped(l, (const unsigned char *)key, strlen(key),
+                     l->limit - l->len - 2 - value_min)) {
+        l->len = start;
+        l->truncated = true;
+        return false;
+    }
     l->buf[l->len++] = '"';
     l->buf[l->len++] = ':';
     return true;
