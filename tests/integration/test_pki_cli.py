@@ -481,7 +481,7 @@ class PkiCliTest(unittest.TestCase):
         for bad, message in (("10.0.0.300", "not a valid IPv4 address"),
                              ("1.2.3", "not a valid IPv4 address"),
                              ("999.1.1.1", "not a valid IPv4 address"),
-                             ("db_1.example.com", "neither an IP address nor a DNS name"),
+                             ("db.example.com.", "neither an IP address nor a DNS name"),
                              ("db.-x.example", "neither an IP address nor a DNS name")):
             with self.subTest(san=bad):
                 out = self.path("san-bad")
