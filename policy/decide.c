@@ -8,6 +8,7 @@
  *   4. a route matches method and path            else no_matching_route
  *   5. the route is not Deny                      else route_denied
  *   6. the database parameter is unambiguous      else bad_path (400, never audited)
+ *      (policy/query_param.h says which keys name it)
  *   7. Public routes stop here (allowed).
  *   8. a certificate was sent                     else no_certificate
  *      it is within its validity period           else certificate_not_yet_valid/_expired
@@ -22,6 +23,7 @@
 
 #include "policy/path_normalize.h"
 #include "policy/policy_internal.h"
+#include "policy/query_param.h"
 
 static void set_status(struct policy_decision *out, enum policy_reason reason)
 {
@@ -100,45 +102,6 @@ static bool host_matches_sni(struct cg_str authority, struct cg_str sni)
         sni.len--;
     }
     return cg_str_case_eq(authority_host(authority), sni);
-}
-
-/* query_param finds the value of |name| in |query| (pairs separated by '&' or ';', keys
- * percent-decoded). It returns 0 and sets |*found| (and |*value|, raw) when it appears
- * once, 0 with |*found| false when absent, -1 when it appears more than once or a key
- * is malformed: a second copy could be what the database reads. |scratch| holds a
- * decoded key. */
-static int query_param(struct cg_str query, const char *name, char *scratch, size_t scratch_cap,
-                       bool *found, struct cg_str *value)
-{
-    size_t name_len = strlen(name);
-    *found = false;
-    size_t i = 0;
-    while (i <= query.len) {
-        size_t end = i;
-        while (end < query.len && query.p[end] != '&' && query.p[end] != ';') {
-            end++;
-        }
-        struct cg_str pair = {query.p + i, end - i};
-        if (pair.len > 0) {
-            const char *eq = memchr(pair.p, '=', pair.len);
-            struct cg_str key = {pair.p, eq ? (size_t)(eq - pair.p) : pair.len};
-            size_t key_len;
-            int rc = policy_pct_decode(key, true, scratch, scratch_cap, &key_len);
-            if (rc != CG_OK) {
-                return -1;
-            }
-            if (key_len == name_len && memcmp(scratch, name, name_len) == 0) {
-                if (*found) {
-                    return -1;
-                }
-                *found = true;
-                *value = eq ? (struct cg_str){eq + 1, pair.len - key.len - 1}
-                            : (struct cg_str){pair.p + pair.len, 0};
-            }
-        }
-        i = end + 1;
-    }
-    return 0;
 }
 
 static const struct policy_route *find_route(const struct policy *p,
@@ -280,18 +243,16 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
         out->has_database = true;
         break;
     case POLICY_DB_QUERY: {
-        bool found;
-        struct cg_str raw;
+        struct policy_query_value qv;
         if (!pp.has_query) {
             break;
         }
-        if (query_param(pp.query, route->query_param, scratch, scratch_cap, &found, &raw) != 0 ||
-            (found && policy_pct_decode(raw, true, scratch, scratch_cap, &db_len) != CG_OK)) {
+        if (policy_query_param(pp.query, route->query_param, scratch, scratch_cap, &qv) != CG_OK) {
             finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
             return;
         }
-        if (found && db_len > 0) {
-            out->database = (struct cg_str){scratch, db_len};
+        if (qv.found && qv.value.len > 0) {
+            out->database = qv.value;
             out->has_database = true;
         }
         break;

@@ -1,7 +1,8 @@
 /* Tests for policy/decide.c: a table over clearance x requirement x database listed or
  * not, every reason code, pins, identity matchers, expiry, audit mode, Host vs SNI,
- * databases from {db} and from the query, and concurrent readers. Certificates are
- * synthetic policy_cert_facts (cert_facts_test.c covers real ones). */
+ * databases from {db} and from the query (every spelling of its key), and concurrent
+ * readers. Certificates are synthetic policy_cert_facts (cert_facts_test.c covers real
+ * ones). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -660,6 +661,38 @@ START_TEST(test_database_from_query)
         ck_assert_msg(a.reason == R(BAD_PATH), "%s: %s", ambiguous[i], policy_reason_str(a.reason));
         ck_assert_int_eq(a.http_status, 400);
     }
+
+    /* Regression (trust-hardening issue): another spelling of "db" next to an allowed
+     * one was ignored, and the database could read it. Every spelling counts; two are
+     * refused, never audited away. */
+    static const char *const spellings[] = {
+        "/query?db=hr&DB=sales",        "/query?db=hr&+db=sales",  "/query?db[]=sales&db=hr",
+        "/query?db+=sales&db=hr",       "/query?%64b=sales&db=hr", "/query?db%5B%5D=sales&db=hr",
+        "/query?db=hr;db=sales",        "/query?db=hr;x",          "/query?db=hr&[db]=sales",
+        "/query?db=hr&d%C4%B1b=x&Db=y", "/query?db&db=hr",
+    };
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        struct policy_decision a = run((struct call){.cert = USER, .target = spellings[i]});
+        ck_assert_msg(a.reason == R(BAD_PATH), "%s: %s", spellings[i], policy_reason_str(a.reason));
+        ck_assert(!a.allow);
+        ck_assert_int_eq(a.http_status, 400);
+        a = run((struct call){.cert = ADMIN, .target = spellings[i]});
+        ck_assert_msg(a.reason == R(BAD_PATH), "admin %s", spellings[i]);
+    }
+    /* One key in another spelling is the database: its value is what is authorized. */
+    d = run((struct call){.cert = USER, .target = "/query?DB=sales"});
+    ck_assert_int_eq(d.reason, R(DATABASE_NOT_ALLOWED));
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("sales")));
+    d = run((struct call){.cert = USER, .target = "/query?q=1&db[]=hr"});
+    ck_assert_int_eq(d.reason, R(OK));
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("hr")));
+    ck_assert(cg_str_eq(d.query, CG_STR_LIT("q=1&db[]=hr"))); /* forwarded unchanged */
+    /* The value is decoded once, as the database decodes it. */
+    d = run((struct call){.cert = USER, .target = "/query?db=%2568r"});
+    ck_assert_int_eq(d.reason, R(DATABASE_NOT_ALLOWED));
+    ck_assert(cg_str_eq(d.database, CG_STR_LIT("%68r")));
+    ck_assert_int_eq(run((struct call){.cert = USER, .target = "/query?db=hr%0A"}).reason,
+                     R(BAD_PATH));
 }
 END_TEST
 
