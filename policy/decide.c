@@ -2,7 +2,9 @@
  * snapshot, the peer's identity and the request. No allocation, no locks.
  *
  * Order of the checks (the first failure is the reason):
- *   1. the target normalizes                      else bad_path (400, never audited)
+ *   1. the target normalizes, and when a listener option let ';' or "%25" through,
+ *      the servers that read those differently reach the same route and {db}
+ *                                                 else bad_path (400, never audited)
  *   2. Host/:authority names the SNI host          else misdirected (421, never audited)
  *   3. the peer is in the policy's allow_ips      else ip_not_allowed
  *   4. a route matches method and path            else no_matching_route
@@ -119,6 +121,41 @@ static const struct policy_route *find_route(const struct policy *p,
     return NULL;
 }
 
+/* readings_agree checks, for a path that holds what only a listener option lets
+ * through (';' or "%25"), that the servers which read it differently would reach the
+ * same route, with the same {db}, as certgate: a servlet container drops ";params"
+ * from every segment, some servers decode twice. |tmp| (|tmp_cap| >= path.len + 1)
+ * holds each reading in turn. */
+static bool readings_agree(const struct policy *p, const struct policy_request *req,
+                           struct cg_str path, int route_index, struct cg_str capture, char *tmp,
+                           size_t tmp_cap)
+{
+    unsigned kinds = 0;
+    if (req->path_opts.allow_semicolons && memchr(path.p, ';', path.len) != NULL) {
+        kinds |= POLICY_PATH_VIEW_STRIP_PARAMS;
+    }
+    if (req->path_opts.allow_encoded_percent && memmem(path.p, path.len, "%25", 3) != NULL) {
+        kinds |= POLICY_PATH_VIEW_DECODE_TWICE;
+    }
+    /* Each reading alone and both together: a server may do either or both. */
+    for (unsigned how = 1; how <= kinds; how++) {
+        if ((how & kinds) != how) {
+            continue;
+        }
+        size_t len;
+        if (policy_path_view(path.p, path.len, how, tmp, tmp_cap, &len) != CG_OK) {
+            return false;
+        }
+        int index;
+        struct cg_str other = {NULL, 0};
+        find_route(p, req, (struct cg_str){tmp, len}, &index, &other);
+        if (index != route_index || !cg_str_eq(other, capture)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* identify ties the certificate to an entry and checks what must hold for it whatever
  * the route: validity, the entry's expiry and its allow_ips. */
 static enum policy_reason identify(const struct policy *p, const struct policy_identity *id,
@@ -183,11 +220,12 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     out->route_index = -1;
     out->requirement = POLICY_REQUIRE_DENY;
 
-    /* 1. One normalized path for authorization and for the database. */
+    /* 1. One normalized path for authorization and for the database, read the same way
+     * by every server behind. */
     struct policy_path pp;
     if (req->buf == NULL || req->buf_cap < POLICY_DECIDE_BUF_LEN(req->target.len) ||
-        policy_path_normalize(req->target.p, req->target.len, req->buf, req->buf_cap, &pp) !=
-            CG_OK) {
+        policy_path_normalize(req->target.p, req->target.len, &req->path_opts, req->buf,
+                              req->buf_cap, &pp) != CG_OK) {
         finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
         return;
     }
@@ -197,14 +235,20 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     char *scratch = req->buf + pp.path_len + 1;
     size_t scratch_cap = req->buf_cap - pp.path_len - 1;
 
+    int route_index;
+    struct cg_str capture = {NULL, 0};
+    const struct policy_route *route = find_route(p, req, out->path, &route_index, &capture);
+    if (!readings_agree(p, req, out->path, route_index, capture, scratch, scratch_cap)) {
+        finish(out, POLICY_REASON_BAD_PATH, POLICY_MODE_ENFORCE);
+        return;
+    }
+
     /* 2. Host vs SNI. */
     if (req->sni.len > 0 && req->authority.len > 0 && !host_matches_sni(req->authority, req->sni)) {
         finish(out, POLICY_REASON_MISDIRECTED, POLICY_MODE_ENFORCE);
         return;
     }
-
-    struct cg_str capture = {NULL, 0};
-    const struct policy_route *route = find_route(p, req, out->path, &out->route_index, &capture);
+    out->route_index = route_index;
     enum policy_mode mode = route && route->has_mode ? route->mode : p->mode;
 
     /* 3. The policy's IP rules (also checked per connection, but a reload may have

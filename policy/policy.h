@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/str.h"
 #include "policy/cert_facts.h"
+#include "policy/path_normalize.h"
 
 struct policy;
 
@@ -117,6 +118,8 @@ struct policy_request {
     struct cg_str target;    /* raw path + query as received */
     char *buf;               /* scratch for the normalized path and decoded database */
     size_t buf_cap;          /* must be >= POLICY_DECIDE_BUF_LEN(target.len) */
+    /* The listener's path options; all-zero refuses ';' and "%25" in paths. */
+    struct policy_path_opts path_opts;
 };
 
 /* POLICY_DECIDE_BUF_LEN is the scratch size policy_decide needs for a target of |n|

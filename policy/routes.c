@@ -13,8 +13,10 @@
 #include "policy/path_normalize.h"
 #include "policy/policy_internal.h"
 
-/* literal_ok checks that |seg| is in the form the normalizer produces, so that a
- * pattern can match at all ("%7e" would never equal a normalized "~"). */
+/* literal_ok checks that |seg| is in the form the normalizer produces with its default
+ * options, so that a pattern can match at all ("%7e" would never equal a normalized
+ * "~"). A literal never holds ';' or "%25", which only the listener options let
+ * through (use "{db}" or a final "*" for such paths). */
 static bool literal_ok(const char *seg, size_t len)
 {
     char in[512], out[512];
@@ -24,7 +26,7 @@ static bool literal_ok(const char *seg, size_t len)
     }
     in[0] = '/';
     memcpy(in + 1, seg, len);
-    if (policy_path_normalize(in, len + 1, out, sizeof(out), &res) != CG_OK) {
+    if (policy_path_normalize(in, len + 1, NULL, out, sizeof(out), &res) != CG_OK) {
         return false;
     }
     return res.path_len == len + 1 && memcmp(in, out, len + 1) == 0;
@@ -82,8 +84,9 @@ int policy_route_compile(const char *text, struct policy_route *r, char *why, si
             return CG_ERR_INVALID;
         } else if (seg_len > 0 && !literal_ok(p, seg_len)) {
             snprintf(why, why_len,
-                     "segment \"%.*s\" is not in normalized form (no '.'/'..', no escaped "
-                     "unreserved characters, upper-case %%XX, only RFC 3986 path characters)",
+                     "segment \"%.*s\" is not in normalized form (no '.'/'..', no trailing "
+                     "'.' or space, no ';' or %%25, no escaped unreserved or control "
+                     "characters, upper-case %%XX, only RFC 3986 path characters)",
                      (int)(seg_len > 64 ? 64 : seg_len), p);
             return CG_ERR_INVALID;
         } else {

@@ -1,8 +1,8 @@
 /* Tests for policy/decide.c: a table over clearance x requirement x database listed or
  * not, every reason code, pins, identity matchers, expiry, audit mode, Host vs SNI,
- * databases from {db} and from the query (every spelling of its key), and concurrent
- * readers. Certificates are synthetic policy_cert_facts (cert_facts_test.c covers real
- * ones). */
+ * databases from {db} and from the query (every spelling of its key), ambiguous path
+ * forms and the listener's path options, and concurrent readers. Certificates are
+ * synthetic policy_cert_facts (cert_facts_test.c covers real ones). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -165,6 +165,7 @@ struct call {
     time_t now; /* default NOW */
     bool chain_validated;
     bool chain_required;
+    struct policy_path_opts path_opts; /* default: strict */
 };
 
 static char scratch[4096];
@@ -184,6 +185,7 @@ static struct policy_decision run(struct call c)
         .method = cg_str_from_cstr(c.method ? c.method : "GET"),
         .authority = cg_str_from_cstr(c.authority ? c.authority : ""),
         .target = cg_str_from_cstr(c.target),
+        .path_opts = c.path_opts,
         .buf = scratch,
         .buf_cap = sizeof(scratch),
     };
@@ -696,6 +698,88 @@ START_TEST(test_database_from_query)
 }
 END_TEST
 
+/* The path forms of the trust-hardening issue, with "/secret/" denied. */
+static const char path_policy_json[] =
+    "{\"routes\": [\n"
+    "  {\"path\": \"/secret/*\", \"require\": \"Deny\"},\n"
+    "  {\"path\": \"/public/*\", \"require\": \"Public\"},\n"
+    "  {\"path\": \"/db/{db}/*\", \"require\": \"ReadOnly\"},\n"
+    "  {\"path\": \"/*\", \"require\": \"Authenticated\"}],\n"
+    " \"certificates\": [{\"name\": \"user\", \"clearance\": \"ValidUser\",\n"
+    "   \"thumbprints\": [\"C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3C3\"],\n"
+    "   \"databases\": {\"hr\": \"ReadOnly\"}}]}\n";
+
+struct path_case {
+    const char *target;
+    bool semicolons, percent; /* listener options */
+    enum policy_reason want;
+    const char *forwarded; /* the path the database gets when allowed */
+};
+
+static const struct path_case path_cases[] = {
+    /* Regression: forwarded as written before, refused by default now. */
+    {"/secret;x/y", false, false, R(BAD_PATH), NULL},
+    {"/public/..;/secret/x", false, false, R(BAD_PATH), NULL},
+    {"/secret./x", false, false, R(BAD_PATH), NULL},
+    {"/secret%20/x", false, false, R(BAD_PATH), NULL},
+    {"/secret%09/x", false, false, R(BAD_PATH), NULL},
+    {"/public/%252e%252e/secret/x", false, false, R(BAD_PATH), NULL},
+    {"/%2573ecret/x", false, false, R(BAD_PATH), NULL},
+    {"/secret/x", false, false, R(ROUTE_DENIED), NULL},
+    {"/other/x", false, false, R(OK), "/other/x"},
+    /* path_semicolons "allow": accepted only when a servlet container, which drops
+     * ";params", reaches the same route and database. */
+    {"/secret;x/y", true, false, R(BAD_PATH), NULL},
+    {"/public/..;/secret/x", true, false, R(BAD_PATH), NULL},
+    {"/public;x/y", true, false, R(BAD_PATH), NULL},
+    {"/db/hr;x/docs", true, false, R(BAD_PATH), NULL},
+    {"/db/sales/docs;x=1/y", true, false, R(DATABASE_NOT_ALLOWED), NULL},
+    {"/db/hr/docs;x=1/y", true, false, R(OK), "/db/hr/docs;x=1/y"},
+    {"/public/x;jsessionid=1", true, false, R(OK), "/public/x;jsessionid=1"},
+    {"/other;x/y", true, false, R(OK), "/other;x/y"},
+    {"/%2573ecret/x", true, false, R(BAD_PATH), NULL},
+    /* path_encoded_percent "allow": accepted only when a server that decodes twice
+     * reaches the same route and database. */
+    {"/%2573ecret/x", false, true, R(BAD_PATH), NULL},
+    {"/public/%252e%252e/secret/x", false, true, R(BAD_PATH), NULL},
+    {"/public/%252F/x", false, true, R(BAD_PATH), NULL},
+    {"/db/h%2572/docs", false, true, R(BAD_PATH), NULL},
+    {"/public/50%25", false, true, R(OK), "/public/50%25"},
+    {"/db/hr/50%25off", false, true, R(OK), "/db/hr/50%25off"},
+    {"/secret;x/y", false, true, R(BAD_PATH), NULL},
+    /* Both. */
+    {"/public;a/%2541", true, true, R(BAD_PATH), NULL},
+    {"/x;y/%2573ecret/z", true, true, R(OK), "/x;y/%2573ecret/z"},
+    {"/public/x;a/50%25", true, true, R(OK), "/public/x;a/50%25"},
+    {"/se;x/%2563ret", true, true, R(OK), "/se;x/%2563ret"},
+    {"/secret%3B/x", false, false, R(OK), "/secret%3B/x"}, /* an escaped ';' is a name */
+};
+
+START_TEST(test_path_forms)
+{
+    const struct path_case *c = &path_cases[_i];
+    struct policy *p = load(path_policy_json, NULL);
+    struct policy_decision d = run((struct call){
+        .p = p,
+        .cert = USER,
+        .target = c->target,
+        .path_opts = {.allow_semicolons = c->semicolons, .allow_encoded_percent = c->percent}});
+    ck_assert_msg(d.reason == c->want, "%s (;%d %%25%d): got %s, want %s", c->target, c->semicolons,
+                  c->percent, policy_reason_str(d.reason), policy_reason_str(c->want));
+    if (c->want == R(BAD_PATH)) {
+        ck_assert(!d.allow);
+        ck_assert_int_eq(d.http_status, 400);
+        ck_assert_int_eq(d.grpc_status, 3);
+    }
+    if (c->forwarded != NULL) {
+        ck_assert(d.allow);
+        ck_assert_msg(cg_str_eq(d.path, cg_str_from_cstr(c->forwarded)), "%s forwarded as %.*s",
+                      c->target, (int)d.path.len, d.path.p);
+    }
+    policy_unref(p);
+}
+END_TEST
+
 START_TEST(test_audit_mode)
 {
     /* Route in audit mode: would-deny is allowed with audit set and the reason kept. */
@@ -842,6 +926,7 @@ int main(void)
     tcase_add_test(tc, test_identity_matcher);
     tcase_add_test(tc, test_bad_path_and_misdirected);
     tcase_add_test(tc, test_database_from_query);
+    tcase_add_loop_test(tc, test_path_forms, 0, sizeof(path_cases) / sizeof(path_cases[0]));
     tcase_add_test(tc, test_audit_mode);
     tcase_add_test(tc, test_no_routes_no_ips);
     tcase_add_test(tc, test_reason_strings);
