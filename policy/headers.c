@@ -23,6 +23,26 @@ static const struct cg_str default_owned[] = {
     CG_STR_LIT("X-Real-IP"),
 };
 
+/* fold maps a header name character the way a CGI gateway reads it: ASCII case
+ * ignored, '_' taken for '-'. */
+static char fold(char c)
+{
+    return c == '_' ? '-' : cg_ascii_lower(c);
+}
+
+static bool field_name_eq(struct cg_str a, const char *b, size_t b_len)
+{
+    if (a.len != b_len) {
+        return false;
+    }
+    for (size_t i = 0; i < b_len; i++) {
+        if (fold(a.p[i]) != fold(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool policy_header_is_owned(const struct policy *p, struct cg_str name)
 {
     /* Runs for every field of every request: lengths and first letters first. */
@@ -30,7 +50,7 @@ bool policy_header_is_owned(const struct policy *p, struct cg_str name)
         return false;
     }
     for (size_t i = 0; i < sizeof(default_owned) / sizeof(default_owned[0]); i++) {
-        if (cg_str_case_eq(name, default_owned[i])) {
+        if (field_name_eq(name, default_owned[i].p, default_owned[i].len)) {
             return true;
         }
     }
@@ -40,10 +60,10 @@ bool policy_header_is_owned(const struct policy *p, struct cg_str name)
     const struct policy_header_names *h = &p->headers;
     const char *configured[] = {h->thumbprint,      h->name,        h->clearance,
                                 h->database_access, h->client_cert, h->xfcc};
-    char first = cg_ascii_lower(name.p[0]);
+    char first = fold(name.p[0]);
     for (size_t i = 0; i < sizeof(configured) / sizeof(configured[0]); i++) {
-        if (configured[i] != NULL && cg_ascii_lower(configured[i][0]) == first &&
-            cg_str_case_eq_cstr(name, configured[i])) {
+        if (configured[i] != NULL && fold(configured[i][0]) == first &&
+            field_name_eq(name, configured[i], strlen(configured[i]))) {
             return true;
         }
     }

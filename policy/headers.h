@@ -1,4 +1,4 @@
-/* Identity headers for the database (design.md §6): which request headers certgate
+/* Identity headers for the database: which request headers certgate
  * owns (stripped from every client request) and the values it injects after an
  * allowed decision. Pure and allocation-free: values are written into a caller buffer;
  * header names point into the policy (valid while the caller holds its reference). */
@@ -22,12 +22,14 @@ struct policy_header {
     struct cg_str value; /* in the caller's buffer; printable, no CR/LF/NUL */
 };
 
-/* policy_header_is_owned reports whether a client-sent header |name| must be removed
- * before forwarding (ASCII case-insensitive; the caller removes every duplicate): the
- * identity headers under their configured names and their default names, Client-Cert,
+/* policy_header_is_owned reports whether a client-sent header or trailer field |name|
+ * must be removed before forwarding (the caller removes every duplicate): the identity
+ * headers under their configured names and their default names, Client-Cert,
  * Client-Cert-Chain, X-Forwarded-Client-Cert (even when not sent), X-Forwarded-For,
  * X-Forwarded-Proto, X-Forwarded-Host, Forwarded and X-Real-IP (the proxy generates
- * the X-Forwarded-* ones itself). |p| may be NULL: then only the default names. */
+ * the X-Forwarded-* ones itself). Names compare ignoring ASCII case and taking '_' for
+ * '-': CGI, WSGI, PHP and Rack turn both into '_', so "X_Client_Clearance" reaches
+ * them as the real header. |p| may be NULL: then only the default names. */
 bool policy_header_is_owned(const struct policy *p, struct cg_str name);
 
 /* policy_client_cert_value encodes the DER certificate |der| as the RFC 9440

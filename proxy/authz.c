@@ -133,6 +133,8 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         .method = method,
         .authority = authority,
         .target = target,
+        .path_opts = {.allow_semicolons = c->lrt->cfg->requests.allow_path_semicolons,
+                      .allow_encoded_percent = c->lrt->cfg->requests.allow_path_encoded_percent},
         .buf = scratch,
         .buf_cap = POLICY_DECIDE_BUF_LEN(target.len),
     };
@@ -193,4 +195,11 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
 bool authz_header_is_owned(struct client_conn *c, struct cg_str name)
 {
     return policy_header_is_owned(current_policy(c), name);
+}
+
+bool authz_header_dropped(struct client_conn *c, struct cg_str name)
+{
+    return (!c->lrt->cfg->requests.keep_underscore_headers && name.len > 0 &&
+            memchr(name.p, '_', name.len) != NULL) ||
+           authz_header_is_owned(c, name);
 }

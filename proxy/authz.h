@@ -79,9 +79,16 @@ bool authz_peer_allowed(struct client_conn *c);
 void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str authority,
                   struct cg_str target, struct authz_result *out);
 
-/* authz_header_is_owned reports whether a client-sent header must be stripped before
- * forwarding (identity headers under configured and default names, X-Forwarded-*,
- * Forwarded, ...). Case-insensitive. */
+/* authz_header_is_owned reports whether a client-sent header or trailer field must be
+ * stripped before forwarding because certgate owns it (identity headers under
+ * configured and default names, X-Forwarded-*, Forwarded, ...), in any letter case
+ * and with '_' for '-' (policy_header_is_owned). */
 bool authz_header_is_owned(struct client_conn *c, struct cg_str name);
+
+/* authz_header_dropped reports whether a request head field is not forwarded: an owned
+ * one (authz_header_is_owned), or one whose name holds '_' unless the listener keeps
+ * those ("underscores_in_headers": "keep"), as nginx drops them by default: CGI, WSGI,
+ * PHP and Rack read "X_User" and "X-User" alike. */
+bool authz_header_dropped(struct client_conn *c, struct cg_str name);
 
 #endif

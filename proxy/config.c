@@ -860,6 +860,45 @@ static int parse_proxy_protocol(struct loader *ld, const json_t *obj, const char
     return CG_OK;
 }
 
+/* get_choice reads an optional string member that must be |off| (the default, false)
+ * or |on| (true). */
+static int get_choice(struct loader *ld, const json_t *obj, const char *path, const char *key,
+                      const char *off, const char *on, bool *out)
+{
+    const char *s = NULL;
+    char p[PATH_LEN];
+    int rc = cg_json_get_string(&ld->ctx, obj, path, key, &s);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    *out = false;
+    if (s == NULL || strcmp(s, off) == 0) {
+        return CG_OK;
+    }
+    if (strcmp(s, on) == 0) {
+        *out = true;
+        return CG_OK;
+    }
+    return cg_json_fail(&ld->ctx, cg_json_path(p, sizeof(p), path, key, 0),
+                        "expected \"%s\" (the default) or \"%s\"", off, on);
+}
+
+/* parse_requests reads the request-head options of a listener. */
+static int parse_requests(struct loader *ld, const json_t *obj, const char *path,
+                          struct config_listener_requests *r)
+{
+    int rc;
+    if ((rc = get_choice(ld, obj, path, "underscores_in_headers", "drop", "keep",
+                         &r->keep_underscore_headers)) != CG_OK ||
+        (rc = get_choice(ld, obj, path, "path_semicolons", "reject", "allow",
+                         &r->allow_path_semicolons)) != CG_OK ||
+        (rc = get_choice(ld, obj, path, "path_encoded_percent", "reject", "allow",
+                         &r->allow_path_encoded_percent)) != CG_OK) {
+        return rc;
+    }
+    return CG_OK;
+}
+
 static int parse_listen(struct loader *ld, const json_t *obj, const char *path,
                         struct config_listener *l)
 {
@@ -904,8 +943,17 @@ static int parse_listen(struct loader *ld, const json_t *obj, const char *path,
 static int parse_listener(struct loader *ld, const json_t *obj, const char *path,
                           struct config_listener *l)
 {
-    static const char *const keys[] = {"name",     "listen",         "tls", "alpn", "policy",
-                                       "upstream", "proxy_protocol", NULL};
+    static const char *const keys[] = {"name",
+                                       "listen",
+                                       "tls",
+                                       "alpn",
+                                       "policy",
+                                       "upstream",
+                                       "proxy_protocol",
+                                       "underscores_in_headers",
+                                       "path_semicolons",
+                                       "path_encoded_percent",
+                                       NULL};
     struct config *cfg = ld->cfg;
     char p[PATH_LEN];
     int rc = cg_json_check_keys(&ld->ctx, obj, path, keys);
@@ -962,7 +1010,10 @@ static int parse_listener(struct loader *ld, const json_t *obj, const char *path
     l->upstream_index = (size_t)(up - cfg->upstreams);
     l->upstream = &cfg->upstreams[l->upstream_index];
 
-    return parse_proxy_protocol(ld, obj, path, &l->proxy_protocol);
+    if ((rc = parse_proxy_protocol(ld, obj, path, &l->proxy_protocol)) != CG_OK) {
+        return rc;
+    }
+    return parse_requests(ld, obj, path, &l->requests);
 }
 
 static int parse_listeners(struct loader *ld, const json_t *root)
@@ -1260,6 +1311,14 @@ void config_print_summary(const struct config *cfg, FILE *out)
         fprintf(out, "  client_ca %s%s%s\n", l->tls.client_ca ? l->tls.client_ca : "none",
                 l->tls.crl ? ", crl " : "", l->tls.crl ? l->tls.crl : "");
         fprintf(out, "  policy %s\n", l->policy ? l->policy : "none (every request denied)");
+        const struct config_listener_requests *r = &l->requests;
+        if (r->keep_underscore_headers || r->allow_path_semicolons ||
+            r->allow_path_encoded_percent) {
+            fprintf(out, "  requests:%s%s%s\n",
+                    r->keep_underscore_headers ? " underscores_in_headers keep" : "",
+                    r->allow_path_semicolons ? " path_semicolons allow" : "",
+                    r->allow_path_encoded_percent ? " path_encoded_percent allow" : "");
+        }
         if (l->proxy_protocol.num_from > 0) {
             fprintf(out, "  proxy_protocol from");
             for (size_t j = 0; j < l->proxy_protocol.num_from; j++) {

@@ -74,6 +74,16 @@ struct config_proxy_protocol {
     size_t num_from;
 };
 
+/* struct config_listener_requests says what a listener accepts in request heads
+ * beyond the safe defaults (all false), for databases that need it. */
+struct config_listener_requests {
+    bool keep_underscore_headers;    /* "underscores_in_headers": "keep"; by default ("drop")
+                                        a field whose name holds '_' is not forwarded (an
+                                        owned header in any spelling never is) */
+    bool allow_path_semicolons;      /* "path_semicolons": "allow" */
+    bool allow_path_encoded_percent; /* "path_encoded_percent": "allow" */
+};
+
 struct config_upstream;
 
 /* struct config_listener is one named set of addresses sharing TLS, policy and
@@ -89,6 +99,7 @@ struct config_listener {
     struct config_upstream *upstream; /* points into config->upstreams, never NULL */
     size_t upstream_index;            /* the same, as an index */
     struct config_proxy_protocol proxy_protocol;
+    struct config_listener_requests requests;
 };
 
 /* Protocol spoken to an upstream's servers. */

@@ -379,7 +379,7 @@ static void build_upstream_head(struct h1_server *h, const struct h1_request *re
     for (size_t i = 0; i < req->num_headers; i++) {
         const struct h1_header *hd = &req->headers[i];
         if (hd->hop_by_hop || cg_str_case_eq_cstr(hd->name, "content-length") ||
-            cg_str_case_eq_cstr(hd->name, "expect") || authz_header_is_owned(h->c, hd->name)) {
+            cg_str_case_eq_cstr(hd->name, "expect") || authz_header_dropped(h->c, hd->name)) {
             continue;
         }
         if (cg_str_case_eq_cstr(hd->name, "host")) {

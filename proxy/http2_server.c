@@ -533,7 +533,7 @@ static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
     /* nghttp2 already refuses connection-specific fields in requests (RFC 9113 §8.2.2);
      * Host is carried as :authority, Content-Length is re-derived by each backend. */
     return cg_str_eq(name, CG_STR_LIT("host")) || cg_str_eq(name, CG_STR_LIT("te")) ||
-           authz_header_is_owned(s->c, name);
+           authz_header_dropped(s->c, name);
 }
 
 /* build_forward lists what goes upstream. It refers to bytes that live as long as the

@@ -209,6 +209,48 @@ START_TEST(test_owned)
 }
 END_TEST
 
+/* Regression (trust-hardening issue): "X_Client_Clearance", "X-Client_Clearance" and
+ * "x_forwarded_for" were forwarded, and CGI, WSGI, PHP and Rack read them as the real
+ * headers (HTTP_X_CLIENT_CLEARANCE). Every '_' / '-' spelling of an owned name is owned. */
+START_TEST(test_owned_underscore_spellings)
+{
+    struct policy *p = load("{\"name\": \"X-Db-User\", \"thumbprint\": \"X_Tp\"}");
+    static const char *const owned_by_default[] = {"X_Client_Clearance",
+                                                   "X-Client_Clearance",
+                                                   "x_client-clearance",
+                                                   "x_forwarded_for",
+                                                   "X_FORWARDED_PROTO",
+                                                   "x-forwarded_host",
+                                                   "X_Client_Cert_Thumbprint",
+                                                   "x_client_name",
+                                                   "X_Client_Database_Access",
+                                                   "client_cert",
+                                                   "Client_Cert_Chain",
+                                                   "x_forwarded_client_cert",
+                                                   "X_Real_IP"};
+    for (size_t i = 0; i < sizeof(owned_by_default) / sizeof(owned_by_default[0]); i++) {
+        struct cg_str name = cg_str_from_cstr(owned_by_default[i]);
+        ck_assert_msg(policy_header_is_owned(p, name), "%s", owned_by_default[i]);
+        ck_assert_msg(policy_header_is_owned(NULL, name), "%s", owned_by_default[i]);
+    }
+    /* Configured names, also one written with '_'. */
+    static const char *const owned_by_config[] = {"x_db_user", "X-DB_USER", "x-tp", "X_TP"};
+    for (size_t i = 0; i < sizeof(owned_by_config) / sizeof(owned_by_config[0]); i++) {
+        struct cg_str name = cg_str_from_cstr(owned_by_config[i]);
+        ck_assert_msg(policy_header_is_owned(p, name), "%s", owned_by_config[i]);
+        ck_assert_msg(!policy_header_is_owned(NULL, name), "%s", owned_by_config[i]);
+    }
+    static const char *const not_owned[] = {
+        "x__client-name",   "xclientname",     "x-client_names", "x_forwarded", "x-forwarded-for_",
+        "_x-forwarded-for", "x.forwarded.for", "x_db_user_",     "x_t_p"};
+    for (size_t i = 0; i < sizeof(not_owned) / sizeof(not_owned[0]); i++) {
+        ck_assert_msg(!policy_header_is_owned(p, cg_str_from_cstr(not_owned[i])), "%s",
+                      not_owned[i]);
+    }
+    policy_free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("headers");
@@ -216,6 +258,7 @@ int main(void)
     tcase_add_test(tc, test_default_headers);
     tcase_add_test(tc, test_xfcc_quoting);
     tcase_add_test(tc, test_owned);
+    tcase_add_test(tc, test_owned_underscore_spellings);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -678,6 +678,57 @@ START_TEST(test_protocol_str)
 }
 END_TEST
 
+START_TEST(test_request_options)
+{
+    /* Defaults: drop fields with '_', refuse ';' and %25 in paths. */
+    struct config *cfg = load_ok(DOC("", ""));
+    const struct config_listener_requests *r = &cfg->listeners[0].requests;
+    ck_assert(!r->keep_underscore_headers);
+    ck_assert(!r->allow_path_semicolons);
+    ck_assert(!r->allow_path_encoded_percent);
+    config_free(cfg);
+
+    cfg = load_ok(DOC(",'underscores_in_headers':'drop','path_semicolons':'reject',"
+                      "'path_encoded_percent':'reject'",
+                      ""));
+    r = &cfg->listeners[0].requests;
+    ck_assert(!r->keep_underscore_headers && !r->allow_path_semicolons &&
+              !r->allow_path_encoded_percent);
+    config_free(cfg);
+
+    cfg = load_ok(DOC(",'underscores_in_headers':'keep'", ""));
+    r = &cfg->listeners[0].requests;
+    ck_assert(r->keep_underscore_headers && !r->allow_path_semicolons &&
+              !r->allow_path_encoded_percent);
+    config_free(cfg);
+
+    cfg = load_ok(DOC(",'path_semicolons':'allow','path_encoded_percent':'allow'", ""));
+    r = &cfg->listeners[0].requests;
+    ck_assert(!r->keep_underscore_headers && r->allow_path_semicolons &&
+              r->allow_path_encoded_percent);
+    char *summary = NULL;
+    size_t summary_len = 0;
+    FILE *f = open_memstream(&summary, &summary_len);
+    config_print_summary(cfg, f);
+    fclose(f);
+    ck_assert_msg(strstr(summary, "requests: path_semicolons allow path_encoded_percent allow"),
+                  "%s", summary);
+    free(summary);
+    config_free(cfg);
+
+    expect_err(DOC(",'underscores_in_headers':'on'", ""),
+               "certgate.json: $.listeners[0].underscores_in_headers: expected \"drop\" (the "
+               "default) or \"keep\"");
+    expect_err(DOC(",'underscores_in_headers':true", ""),
+               "$.listeners[0].underscores_in_headers: expected a string");
+    expect_err(DOC(",'path_semicolons':'Allow'", ""),
+               "$.listeners[0].path_semicolons: expected \"reject\" (the default) or \"allow\"");
+    expect_err(DOC(",'path_encoded_percent':'yes'", ""),
+               "$.listeners[0].path_encoded_percent: expected \"reject\" (the default) or "
+               "\"allow\"");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -696,6 +747,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_upstream_errors);
     tcase_add_test(tc, test_limits_and_timeouts);
     tcase_add_test(tc, test_protocol_str);
+    tcase_add_test(tc, test_request_options);
     suite_add_tcase(s, tc);
     return s;
 }
