@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/conn.h"
+#include "proxy/http1_parse.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
@@ -197,9 +198,28 @@ bool authz_header_is_owned(struct client_conn *c, struct cg_str name)
     return policy_header_is_owned(current_policy(c), name);
 }
 
+/* framing_spelling reports whether |name| reads as a framing or hop-by-hop field
+ * (Content-Length, Transfer-Encoding, Host, Connection, ...) once its '_' are '-': a
+ * database that maps both alike could frame or route the request by it. */
+static bool framing_spelling(struct cg_str name)
+{
+    char buf[32];
+    if (name.len > sizeof(buf)) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        buf[i] = name.p[i] == '_' ? '-' : name.p[i];
+    }
+    struct cg_str n = {buf, name.len};
+    return h1_header_is_hop_by_hop(n) || cg_str_case_eq(n, CG_STR_LIT("content-length")) ||
+           cg_str_case_eq(n, CG_STR_LIT("host")) || cg_str_case_eq(n, CG_STR_LIT("expect"));
+}
+
 bool authz_header_dropped(struct client_conn *c, struct cg_str name)
 {
-    return (!c->lrt->cfg->requests.keep_underscore_headers && name.len > 0 &&
-            memchr(name.p, '_', name.len) != NULL) ||
-           authz_header_is_owned(c, name);
+    if (name.len > 0 && memchr(name.p, '_', name.len) != NULL &&
+        (!c->lrt->cfg->requests.keep_underscore_headers || framing_spelling(name))) {
+        return true;
+    }
+    return authz_header_is_owned(c, name);
 }

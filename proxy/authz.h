@@ -88,7 +88,9 @@ bool authz_header_is_owned(struct client_conn *c, struct cg_str name);
 /* authz_header_dropped reports whether a request head field is not forwarded: an owned
  * one (authz_header_is_owned), or one whose name holds '_' unless the listener keeps
  * those ("underscores_in_headers": "keep"), as nginx drops them by default: CGI, WSGI,
- * PHP and Rack read "X_User" and "X-User" alike. */
+ * PHP and Rack read "X_User" and "X-User" alike. Even when kept, a '_' spelling of a
+ * framing or hop-by-hop field ("Transfer_Encoding", "Content_Length", "Keep_Alive")
+ * is dropped. */
 bool authz_header_dropped(struct client_conn *c, struct cg_str name);
 
 #endif

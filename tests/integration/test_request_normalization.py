@@ -184,15 +184,21 @@ class UnderscoreHeadersDropped(_Base):
         self.assertEqual(headers_of(echo, "x-custom-dash"), ["kept"])
 
 
+# '_' spellings of framing and hop-by-hop fields: dropped even with "keep".
+FRAMING_H1 = [("Transfer_Encoding", "chunked"), ("Content_Length", "5"), ("Keep_Alive", "1"),
+              ("Proxy_Connection", "keep-alive")]
+
+
 class UnderscoreHeadersKept(_Base):
-    """"underscores_in_headers": "keep": other fields with '_' pass, owned ones never."""
+    """"underscores_in_headers": "keep": other fields with '_' pass, owned ones and
+    framing ones never."""
 
     NAME = "underscores-keep"
     LISTENER = {"underscores_in_headers": "keep"}
 
     def test_h1_keeps_others_strips_owned(self):
         r = self.h1("GET", "/whoami-keep", client="reader",
-                    headers=SPOOF_H1 + [("X_Custom", "kept")])
+                    headers=SPOOF_H1 + FRAMING_H1 + [("X_Custom", "kept")])
         self.assertEqual(r.status, 200, r)
         echo = r.json()
         self.assertEqual(headers_of(echo, "X_Custom"), ["kept"], echo["headers"])
@@ -201,8 +207,9 @@ class UnderscoreHeadersKept(_Base):
         self.assertEqual(headers_of(echo, "X-Forwarded-For"), ["127.0.0.1"])
 
     def test_h2_keeps_others_strips_owned(self):
+        framing = [(n.lower(), v) for n, v in FRAMING_H1]
         status, _, body = self.h2("/whoami-keep-h2", client="reader",
-                                  headers=SPOOF_H2 + [("x_custom", "kept")])
+                                  headers=SPOOF_H2 + framing + [("x_custom", "kept")])
         self.assertEqual(status, 200, body)
         echo = json.loads(body)
         self.assertEqual([n for n in names_of(echo) if "_" in n], ["x_custom"], echo["headers"])
