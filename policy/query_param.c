@@ -1,5 +1,7 @@
 #include "policy/query_param.h"
 
+#include <string.h>
+
 #include "common/err.h"
 #include "policy/path_normalize.h"
 
@@ -86,18 +88,48 @@ static bool key_names(struct cg_str key, struct cg_str want)
     return names_equal(key_base(key), want) || names_equal(trim_leading(key), want);
 }
 
+/* folded_len counts the characters of |s| as next_folded reads them. */
+static size_t folded_len(struct cg_str s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; n++) {
+        next_folded(s, &i);
+    }
+    return n;
+}
+
+/* plain_other_key is the fast path for the common key: only letters, digits, '-',
+ * '.' and '_' (nothing to decode, trim or cut, every byte folds to one character) and
+ * not as many characters as the parameter's name (|want_chars|), so it cannot name
+ * it. */
+static bool plain_other_key(struct cg_str raw, size_t want_chars)
+{
+    if (raw.len == want_chars) {
+        return false;
+    }
+    for (size_t i = 0; i < raw.len; i++) {
+        char c = raw.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* span_until returns the index of the first |sep| in |s| at or after |from|, or
+ * s.len. */
 static size_t span_until(struct cg_str s, size_t from, char sep)
 {
-    while (from < s.len && s.p[from] != sep) {
-        from++;
-    }
-    return from;
+    const char *hit = from < s.len ? memchr(s.p + from, sep, s.len - from) : NULL;
+    return hit != NULL ? (size_t)(hit - s.p) : s.len;
 }
 
 int policy_query_param(struct cg_str query, const char *name, char *buf, size_t buf_cap,
                        struct policy_query_value *out)
 {
     struct cg_str want = key_base(cg_str_from_cstr(name));
+    size_t want_chars = folded_len(want);
     struct cg_str raw = {NULL, 0};
     bool found = false;
     int rc = CG_OK;
@@ -118,6 +150,9 @@ int policy_query_param(struct cg_str query, const char *name, char *buf, size_t 
                 continue;
             }
             size_t eq = span_until(pair, 0, '=');
+            if (plain_other_key((struct cg_str){pair.p, eq}, want_chars)) {
+                continue;
+            }
             size_t key_len;
             rc = policy_pct_decode((struct cg_str){pair.p, eq}, true, buf, buf_cap, &key_len);
             if (rc != CG_OK) {

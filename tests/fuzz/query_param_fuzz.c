@@ -1,9 +1,10 @@
 /* FUZZ_MODULE: policy */
 /* FUZZ_DICT: query_param.dict */
 /* libFuzzer target for policy/query_param.c, the query-string database extraction of
- * "database_from_query". The first byte picks the parameter name, the rest is the
- * query. With a buffer of query length + 1 the answer is "found", "not found" or
- * refused (never "buffer too small"), and:
+ * "database_from_query". The first byte picks the parameter name (one is written with
+ * a dotless i, which folds to "i"), the rest is the query. With a buffer of query
+ * length + 1 the answer is "found", "not found" or refused (never "buffer too small"),
+ * and:
  * - a value is taken only when exactly one key names the parameter: the query written
  *   twice ("q&q") is refused when the parameter was found, and still not found when it
  *   was not (so a key never counts twice or not at all by accident);
@@ -33,7 +34,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const names[] = {"db", "bucket", "database_name", "Db"};
+static const char *const names[] = {"db", "bucket", "database_name", "Db", "l\xc4\xb1st"};
 
 /* Spellings of names[i] that must count as the parameter (index by the variant). */
 static const char *const variants[][6] = {
@@ -42,6 +43,7 @@ static const char *const variants[][6] = {
     {"DATABASE_NAME", "+database_name", "database_name[x]", "database.name", "%64atabase_name",
      "database[name"},
     {"dB", "%20db", "db%5B%5D", "db%09", "%44b", "]db"},
+    {"LIST", "+list", "list[]", "list+", "%6Cist", "li%C5%BFt"},
 };
 
 struct answer {

@@ -57,6 +57,8 @@ static const struct found_case found_cases[] = {
     {"list", "l%C4%B1st=x", "x"},
     {"list", "l%C4%B0st=x", "x"},
     {"list", "li%C5%BFt=x", "x"},
+    {"l\xc4\xb1st", "LIST=x", "x"}, /* a name written with one of them */
+    {"l\xc4\xb1st", "lis=x&listx=y", NULL},
     /* Not the parameter. */
     {"db", "", NULL},
     {"db", "dbx=hr", NULL},
@@ -150,7 +152,7 @@ START_TEST(test_buffer)
     /* query.len + 1 always suffices. */
     ck_assert_int_eq(policy_query_param(CG_STR_LIT("db=abcd"), "db", buf, 8, &v), 0);
     ck_assert(v.found);
-    ck_assert_int_eq(policy_query_param(CG_STR_LIT("abcdefghij=1"), "db", buf, 8, &v),
+    ck_assert_int_eq(policy_query_param(CG_STR_LIT("abcdefg%68ij=1"), "db", buf, 8, &v),
                      CG_ERR_LIMIT);
     ck_assert_int_eq(policy_query_param(CG_STR_LIT("db=abcdefghij"), "db", buf, 8, &v),
                      CG_ERR_LIMIT);
