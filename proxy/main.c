@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/version.h"
 #include "pki/bootstrap.h"
 #include "pki/cli.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
-
-#define CERTGATE_VERSION "0.1.0"
 
 static void usage(FILE *f)
 {
@@ -29,7 +28,8 @@ static void usage(FILE *f)
           "  ca init ...         create a private CA             (certgate ca --help)\n"
           "  cert ...            issue, import, list, edit, delete client certificates\n"
           "                      (certgate cert --help)\n"
-          "  version             print the version\n"
+          "  version             print the version, the git commit it was built from\n"
+          "                      and the BoringSSL it runs on (also --version)\n"
           "\n"
           "Documentation: README.md and docs/ in the source tree.\n",
           f);
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-            puts("certgate " CERTGATE_VERSION);
+            cg_version_print(stdout);
             return 0;
         }
         /* No command: "run" with whatever options were given. */
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         return pki_cli_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0) {
-        puts("certgate " CERTGATE_VERSION);
+        cg_version_print(stdout);
         return 0;
     }
     if (strcmp(cmd, "help") == 0) {
