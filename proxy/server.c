@@ -18,6 +18,7 @@
 #include "common/bug.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/sd_notify.h"
 #include "policy/policy.h"
 #include "proxy/access_log.h"
 #include "proxy/admin.h"
@@ -166,6 +167,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         _exit(1);
     }
     m->stopping = true;
+    cg_sd_notify_stopping();
     CG_LOG_INFO("%s: draining (up to %llu ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                 (unsigned long long)m->srv->cfg->timeouts.drain);
     for (unsigned i = 0; i < m->srv->num_workers; i++) {
@@ -178,10 +180,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct main_loop *m = arg;
     CG_LOG_INFO("SIGHUP: reloading policies and certificates, reopening the access log");
+    cg_sd_notify_reloading();
     reloader_reload(m->reloader, true);
     if (m->srv->access_log != NULL) {
         access_log_reopen(m->srv->access_log);
     }
+    cg_sd_notify_ready();
 }
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -315,6 +319,7 @@ int server_run(struct config *cfg)
         }
     }
     if (status == 0) {
+        cg_sd_notify_ready();
         event_base_dispatch(m.base);
     }
     admin_server_free(admin);
