@@ -14,12 +14,14 @@
 #include "common/file.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/str.h"
 #include "pki/bundle.h"
 #include "pki/files.h"
 #include "pki/issue.h"
 #include "pki/key.h"
 #include "pki/password.h"
 #include "pki/registry.h"
+#include "policy/ipset.h"
 
 #define CA_NAME "certgate CA"
 #define CA_DAYS 3650
@@ -178,12 +180,44 @@ static int write_config(const char *dir, const char *final_dir,
     return rc;
 }
 
-/* create_state builds a complete state directory at |tmp|. */
+/* parse_allow_ips turns "10.0.0.0/8, ::1" into the policy's allow_ips array, checking
+ * each entry as the policy loader will: a typo fails here, before the state directory
+ * exists, instead of leaving one whose policy never loads. */
+static int parse_allow_ips(const char *list, json_t **out, struct cg_errbuf *err)
+{
+    json_t *arr = json_array();
+    struct ipset check = {0};
+    struct cg_str rest = cg_str_from_cstr(list), item;
+    int rc = CG_OK;
+    while (rc == CG_OK && cg_str_next_token(&rest, &item)) {
+        char *text = cg_xstrndup(item.p, item.len);
+        rc = ipset_add(&check, text, err);
+        json_array_append_new(arr, json_string(text));
+        free(text);
+    }
+    ipset_cleanup(&check);
+    if (rc == CG_OK && json_array_size(arr) == 0) {
+        rc = cg_errf(err, CG_ERR_INVALID, "allow_ips \"%s\": no address", list);
+    }
+    if (rc != CG_OK) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return CG_OK;
+}
+
+/* create_state builds a complete state directory at |tmp|; |allow_ips| (NULL: the
+ * registry's loopback default) becomes the policy's allow_ips. */
 static int create_state(const char *tmp, const char *final_dir,
-                        const struct pki_bootstrap_options *opts, struct cg_errbuf *err)
+                        const struct pki_bootstrap_options *opts, json_t *allow_ips,
+                        struct cg_errbuf *err)
 {
     struct pki_identity ca = {0};
     json_t *policy = pki_registry_new();
+    if (allow_ips != NULL) {
+        json_object_set(policy, "allow_ips", allow_ips);
+    }
     char *policy_path = pki_path_join(tmp, "policy.json");
     int rc = pki_ca_create(CA_NAME, CA_DAYS, &ca, err);
     if (rc == CG_OK) {
@@ -307,17 +341,25 @@ static int fill_result(const char *dir, const char *fallback_listen,
 int pki_bootstrap_with(const char *state_dir, const struct pki_bootstrap_options *opts,
                        struct pki_bootstrap_result *out, struct cg_errbuf *err)
 {
-    struct pki_bootstrap_options o = {PKI_BOOTSTRAP_DEFAULT_LISTEN,
-                                      PKI_BOOTSTRAP_DEFAULT_UPSTREAM};
+    struct pki_bootstrap_options o = {.listen = PKI_BOOTSTRAP_DEFAULT_LISTEN,
+                                      .upstream = PKI_BOOTSTRAP_DEFAULT_UPSTREAM};
     if (opts != NULL && opts->listen != NULL) {
         o.listen = opts->listen;
     }
     if (opts != NULL && opts->upstream != NULL) {
         o.upstream = opts->upstream;
     }
+    json_t *allow_ips = NULL;
+    if (opts != NULL && opts->allow_ips != NULL) {
+        int rc = parse_allow_ips(opts->allow_ips, &allow_ips, err);
+        if (rc != CG_OK) {
+            return rc;
+        }
+    }
     char *dir = NULL, *tmp = NULL;
     int rc = absolute_path(state_dir, &dir, err);
     if (rc != CG_OK) {
+        json_decref(allow_ips);
         return rc;
     }
     bool exists, empty;
@@ -335,7 +377,7 @@ int pki_bootstrap_with(const char *state_dir, const struct pki_bootstrap_options
             tmp = NULL;
             goto out;
         }
-        rc = create_state(tmp, dir, &o, err);
+        rc = create_state(tmp, dir, &o, allow_ips, err);
         if (rc != CG_OK) {
             goto out;
         }
@@ -360,6 +402,7 @@ out:
         free(tmp);
     }
     free(dir);
+    json_decref(allow_ips);
     if (rc != CG_OK) {
         pki_bootstrap_result_cleanup(out);
     }

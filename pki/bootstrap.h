@@ -25,8 +25,10 @@
 /* struct pki_bootstrap_options overrides defaults of a new state directory (tests use
  * other ports). All-zero means the defaults. Ignored when the directory is reused. */
 struct pki_bootstrap_options {
-    const char *listen;   /* "host:port" of the listener; default 127.0.0.1:8443 */
-    const char *upstream; /* "host:port" of the database; default 127.0.0.1:8080 */
+    const char *listen;    /* "host:port" of the listener; default 127.0.0.1:8443 */
+    const char *upstream;  /* "host:port" of the database; default 127.0.0.1:8080 */
+    const char *allow_ips; /* comma-separated addresses or CIDR blocks for the policy's
+                              allow_ips; default 127.0.0.1,::1 */
 };
 
 /* struct pki_bootstrap_result says where everything is. Strings are owned; release
@@ -52,7 +54,8 @@ int pki_bootstrap(const char *state_dir, struct pki_bootstrap_result *out,
 /* pki_bootstrap_with is pki_bootstrap with |opts| (NULL for defaults). |out| must be
  * zeroed. A directory that exists but lacks one of the files above fails with
  * CG_ERR_INVALID naming the missing file (certgate never leaves one behind; remove the
- * directory to start over). An empty directory is filled. */
+ * directory to start over). An empty directory is filled. An |opts|->allow_ips entry
+ * that is not an address or CIDR block is CG_ERR_INVALID before anything is created. */
 int pki_bootstrap_with(const char *state_dir, const struct pki_bootstrap_options *opts,
                        struct pki_bootstrap_result *out, struct cg_errbuf *err);
 

@@ -1,9 +1,12 @@
 /* certgate: command-line entry point. Dispatches to the proxy (run, check) and to the
  * certificate commands (ca, cert) of pki/. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -38,14 +41,21 @@ static void usage(FILE *f)
 static void usage_run(FILE *f, const char *cmd)
 {
     fprintf(f,
-            "usage: certgate %s [-c FILE] [--state-dir DIR] [--listen ADDR] [--upstream ADDR]\n"
+            "usage: certgate %s [-c FILE [--default-if-missing]] [--state-dir DIR]\n"
+            "                [--listen ADDR] [--upstream ADDR] [--allow-ips LIST]\n"
             "\n"
             "  -c, --config FILE    configuration file (docs/configuration.md)\n"
-            "      --state-dir DIR  without -c: where the built-in default keeps its CA,\n"
-            "                       certificates, policy and config (default ./certgate-state)\n"
-            "      --listen ADDR    without -c, when the state directory is created: where\n"
-            "                       to listen (default 127.0.0.1:8443)\n"
+            "      --default-if-missing\n"
+            "                       with -c: when nothing exists at FILE, use the built-in\n"
+            "                       default instead of failing (the container image and the\n"
+            "                       systemd unit start this way); a warning says so\n"
+            "      --state-dir DIR  where the built-in default keeps its CA, certificates,\n"
+            "                       policy and config (default ./certgate-state)\n"
+            "      --listen ADDR    for the built-in default, when the state directory is\n"
+            "                       created: where to listen (default 127.0.0.1:8443)\n"
             "      --upstream ADDR  likewise: the database (default 127.0.0.1:8080)\n"
+            "      --allow-ips LIST likewise: the policy's allow_ips, comma-separated\n"
+            "                       addresses or CIDR blocks (default 127.0.0.1,::1)\n"
             "  -h, --help           this text\n"
             "\n"
             "%s",
@@ -59,8 +69,9 @@ static void usage_run(FILE *f, const char *cmd)
 
 struct run_args {
     const char *config;
+    bool default_if_missing; /* --default-if-missing: no file at |config| -> the default */
     const char *state_dir;
-    struct pki_bootstrap_options boot; /* --listen / --upstream */
+    struct pki_bootstrap_options boot; /* --listen / --upstream / --allow-ips */
 };
 
 /* parse_run_args reads the options of run and check. Returns 0, or 2 after printing
@@ -68,9 +79,14 @@ struct run_args {
 static int parse_run_args(int argc, char **argv, const char *cmd, struct run_args *a)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"state-dir", required_argument, NULL, 's'},
-        {"listen", required_argument, NULL, 'l'}, {"upstream", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"config", required_argument, NULL, 'c'},
+        {"default-if-missing", no_argument, NULL, 'd'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"allow-ips", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -87,6 +103,12 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         case 'u':
             a->boot.upstream = optarg;
             break;
+        case 'a':
+            a->boot.allow_ips = optarg;
+            break;
+        case 'd':
+            a->default_if_missing = true;
+            break;
         case 'h':
             usage_run(stdout, cmd);
             exit(0);
@@ -100,12 +122,28 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         usage_run(stderr, cmd);
         return 2;
     }
-    if (a->config != NULL && (a->boot.listen != NULL || a->boot.upstream != NULL)) {
+    if (a->default_if_missing && a->config == NULL) {
+        fprintf(stderr, "certgate %s: --default-if-missing needs -c FILE\n", cmd);
+        return 2;
+    }
+    if (a->config != NULL && !a->default_if_missing &&
+        (a->boot.listen != NULL || a->boot.upstream != NULL || a->boot.allow_ips != NULL)) {
         fprintf(stderr,
-                "certgate %s: --listen and --upstream apply to the built-in default "
-                "only; with -c they come from the configuration file\n",
+                "certgate %s: --listen, --upstream and --allow-ips apply to the built-in "
+                "default only; with -c they come from the configuration file\n",
                 cmd);
         return 2;
+    }
+    if (a->default_if_missing) {
+        /* Only when nothing is there: a dangling symlink or an unreadable file is the
+         * operator's file and gets its error, not a silent fallback. */
+        struct stat st;
+        if (lstat(a->config, &st) != 0 && errno == ENOENT) {
+            CG_LOG_WARN("%s does not exist: using the built-in default in %s "
+                        "(--default-if-missing)",
+                        a->config, a->state_dir);
+            a->config = NULL;
+        }
     }
     return 0;
 }

@@ -117,7 +117,7 @@ START_TEST(creates_then_reuses)
     /* second start: same state, same password, nothing rewritten */
     struct stat before, after;
     ck_assert_int_eq(stat(in_root("state/ca/ca.crt"), &before), 0);
-    struct pki_bootstrap_options opts = {"127.0.0.1:9999", NULL};
+    struct pki_bootstrap_options opts = {.listen = "127.0.0.1:9999"};
     ck_assert_int_eq(pki_bootstrap_with(in_root("state/"), &opts, &r, &err), 0);
     ck_assert(!r.created);
     ck_assert_str_eq(r.password, password);
@@ -139,7 +139,8 @@ END_TEST
 START_TEST(options_and_relative_path)
 {
     ck_assert_int_eq(chdir(root), 0);
-    struct pki_bootstrap_options opts = {"127.0.0.1:18443", "127.0.0.1:18080"};
+    struct pki_bootstrap_options opts = {.listen = "127.0.0.1:18443",
+                                         .upstream = "127.0.0.1:18080"};
     struct pki_bootstrap_result r = {0};
     struct cg_errbuf err = {{0}};
     ck_assert_msg(pki_bootstrap_with("sub/dir/st", &opts, &r, &err) == 0, "%s", err.msg);
@@ -151,6 +152,35 @@ START_TEST(options_and_relative_path)
                      "127.0.0.1:18080");
     json_decref(cfg);
     pki_bootstrap_result_cleanup(&r);
+}
+END_TEST
+
+START_TEST(allow_ips_option)
+{
+    /* The policy's allow_ips come from the option (the container image opens the
+     * default to every address: a port mapping never shows the client as loopback). */
+    struct pki_bootstrap_options opts = {.allow_ips = "0.0.0.0/0, ::/0"};
+    struct pki_bootstrap_result r = {0};
+    struct cg_errbuf err = {{0}};
+    ck_assert_msg(pki_bootstrap_with(in_root("open"), &opts, &r, &err) == 0, "%s", err.msg);
+    json_t *policy = json_load_file(r.policy_path, 0, NULL);
+    json_t *ips = json_object_get(policy, "allow_ips");
+    ck_assert_uint_eq(json_array_size(ips), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(ips, 0)), "0.0.0.0/0");
+    ck_assert_str_eq(json_string_value(json_array_get(ips, 1)), "::/0");
+    json_decref(policy);
+    pki_bootstrap_result_cleanup(&r);
+
+    /* A typo is refused before anything is written. */
+    struct stat st;
+    const char *bad[] = {"10.0.0.1/8", "127.0.0.1,not-an-ip", " , ", NULL};
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        opts.allow_ips = bad[i];
+        memset(&err, 0, sizeof(err));
+        ck_assert_int_eq(pki_bootstrap_with(in_root("bad"), &opts, &r, &err), CG_ERR_INVALID);
+        ck_assert_msg(err.msg[0] != '\0', "%s: no message", bad[i]);
+        ck_assert_int_ne(stat(in_root("bad"), &st), 0);
+    }
 }
 END_TEST
 
@@ -191,6 +221,7 @@ static Suite *bootstrap_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, creates_then_reuses);
     tcase_add_test(tc, options_and_relative_path);
+    tcase_add_test(tc, allow_ips_option);
     tcase_add_test(tc, empty_directory_is_filled);
     tcase_add_test(tc, damaged_state_is_reported);
     suite_add_tcase(s, tc);
