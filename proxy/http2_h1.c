@@ -22,9 +22,9 @@
 #include "common/str.h"
 #include "proxy/conn.h"
 #include "proxy/grpc.h"
-#include "proxy/head_writer.h"
 #include "proxy/http1_body.h"
 #include "proxy/http1_parse.h"
+#include "proxy/http2_h1_head.h"
 #include "proxy/http2_stream.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -89,79 +89,22 @@ static void fail(struct h2h1 *b, int status, const char *reason)
     h2_stream_fail(s, status, grpc_status_from_http(status), reason);
 }
 
-static bool name_is(const nghttp2_nv *nv, const char *name, size_t len)
-{
-    return nv->namelen == len && memcmp(nv->name, name, len) == 0;
-}
-
-/* write_head appends the HTTP/1.1 request head for s->fwd (see the top of the file) to
- * |out| in one piece, built in place, and decides b->chunked. It is built again if the
- * request is retried on another connection. */
+/* write_head appends the HTTP/1.1 request head (proxy/http2_h1_head.h) to |out| and
+ * decides b->chunked. It is written again if the request is retried on another
+ * connection. */
 static void write_head(struct h2h1 *b, struct evbuffer *out)
 {
     struct h2_stream *s = b->s;
-    const struct h2_fields *f = &s->fwd;
-    size_t method_len = strlen(s->method), path_len = strlen(s->path);
-    size_t auth_len = s->authority != NULL ? strlen(s->authority) : 0;
-    /* Upper bound, kept tight (a chain of libevent's smallest size holds a typical
-     * head): the request line, Host, every regular field on a line of its own
-     * ("name: value\r\n"; joined cookies take less), a framing field, the final CRLF. */
-    size_t max = method_len + 1 + path_len + 11 + 6 + auth_len + 2 + 38 + 2;
-    for (size_t i = 0; i < f->num; i++) {
-        if (f->nv[i].namelen == 0 || f->nv[i].name[0] != ':') {
-            max += f->nv[i].namelen + f->nv[i].valuelen + 4;
-        }
-    }
-    struct head_writer w;
-    hw_begin(&w, out, max);
-    hw_put(&w, s->method, method_len);
-    HW_LIT(&w, " ");
-    hw_put(&w, s->path, path_len);
-    HW_LIT(&w, " HTTP/1.1\r\n");
-    if (s->authority != NULL) {
-        hw_header(&w, CG_STR_LIT("Host"), (struct cg_str){s->authority, auth_len});
-    }
-    bool cookie = false;
-    for (size_t i = 0; i < f->num; i++) {
-        const nghttp2_nv *nv = &f->nv[i];
-        if ((nv->namelen > 0 && nv->name[0] == ':') || name_is(nv, "content-length", 14) ||
-            name_is(nv, "te", 2)) {
-            continue;
-        }
-        if (name_is(nv, "cookie", 6)) {
-            if (cookie) {
-                continue;
-            }
-            /* One field, the crumbs joined with "; " (RFC 9113 §8.2.3). */
-            cookie = true;
-            HW_LIT(&w, "cookie: ");
-            bool first = true;
-            for (size_t j = i; j < f->num; j++) {
-                if (name_is(&f->nv[j], "cookie", 6)) {
-                    if (!first) {
-                        HW_LIT(&w, "; ");
-                    }
-                    hw_put(&w, f->nv[j].value, f->nv[j].valuelen);
-                    first = false;
-                }
-            }
-            HW_LIT(&w, "\r\n");
-            continue;
-        }
-        hw_header(&w, (struct cg_str){(const char *)nv->name, nv->namelen},
-                  (struct cg_str){(const char *)nv->value, nv->valuelen});
-    }
-    b->chunked = false;
-    if (s->content_length >= 0) {
-        HW_LIT(&w, "Content-Length: ");
-        hw_u64(&w, (uint64_t)s->content_length);
-        HW_LIT(&w, "\r\n");
-    } else if (!s->req_end || evbuffer_get_length(s->req_body) > 0) {
-        HW_LIT(&w, "Transfer-Encoding: chunked\r\n");
-        b->chunked = true;
-    }
-    HW_LIT(&w, "\r\n");
-    hw_end(&w);
+    struct h2_h1_head head = {
+        .method = cg_str_from_cstr(s->method),
+        .target = cg_str_from_cstr(s->path),
+        .authority = cg_str_from_cstr(s->authority),
+        .fields = s->fwd.nv,
+        .num_fields = s->fwd.num,
+        .content_length = s->content_length,
+        .body_follows = !s->req_end || evbuffer_get_length(s->req_body) > 0,
+    };
+    b->chunked = h2_h1_head_write(out, &head);
 }
 
 static void acquire(struct h2h1 *b)

@@ -14,6 +14,7 @@
 #include "proxy/grpc.h"
 #include "proxy/http1_body.h"
 #include "proxy/http2_stream.h"
+#include "proxy/http2_trailers.h"
 #include "proxy/request_log.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
@@ -536,6 +537,12 @@ static bool is_owned_or_hop(struct h2_stream *s, const nghttp2_nv *nv)
            authz_header_dropped(s->c, name);
 }
 
+/* trailer_is_owned applies the head's stripping rule to request trailers. */
+static bool trailer_is_owned(void *arg, const nghttp2_nv *nv)
+{
+    return is_owned_or_hop(arg, nv);
+}
+
 /* build_forward lists what goes upstream. It refers to bytes that live as long as the
  * stream (its request fields and pseudo-headers, static strings) or the connection
  * (peer address, Client-Cert value) and copies the identity headers, whose values sit
@@ -784,6 +791,14 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
             if (s->too_large && s->state != H2S_DONE) {
                 fail_here(s, 431, GRPC_RESOURCE_EXHAUSTED, "trailers_too_large");
+            }
+            /* Before req_end: a backend forwards trailers only once the request ended,
+             * so it never sees a field the filter drops. */
+            size_t dropped = h2_trailers_filter(&s->req_trailers, trailer_is_owned, s);
+            if (dropped > 0) {
+                char id[64];
+                CG_LOG_DEBUG("%s: %zu request trailer field(s) dropped",
+                             h2_stream_log_id(s, id, sizeof(id)), dropped);
             }
             s->has_req_trailers = true;
             s->req_end = true;

@@ -120,7 +120,8 @@ struct h2_stream {
     bool is_grpc;        /* content-type application/grpc* */
     bool req_end;        /* END_STREAM received */
     bool has_req_trailers;
-    struct h2_fields req_trailers;
+    struct h2_fields req_trailers; /* lower case; once req_end, only the fields that may
+                                      be forwarded (proxy/http2_trailers.h) */
     int64_t content_length;    /* -1 when absent */
     uint64_t grpc_timeout_ms;  /* 0 when absent */
     struct evbuffer *req_body; /* DATA not yet taken by the backend */
