@@ -45,6 +45,7 @@ static void set_defaults(struct config *cfg)
         .h2_max_continuations = 8,
         .h2_reset_burst = 1000,
         .h2_reset_rate = 33,
+        .h2_max_no_progress_frames = 1000,
         .upstream_pool_max_idle = 128,
     };
     cfg->timeouts = (struct config_timeouts){
@@ -454,6 +455,7 @@ static int parse_limits(struct loader *ld, const json_t *root)
                                        "h2_max_continuations",
                                        "h2_reset_burst",
                                        "h2_reset_rate",
+                                       "h2_max_no_progress_frames",
                                        "upstream_pool_max_idle",
                                        NULL};
     const json_t *obj = member(root, "limits");
@@ -497,6 +499,7 @@ static int parse_limits(struct loader *ld, const json_t *root)
     GET_UINT(h2_max_continuations, 0, 1000);
     GET_UINT(h2_reset_burst, 1, 1000000);
     GET_UINT(h2_reset_rate, 1, 1000000);
+    GET_UINT(h2_max_no_progress_frames, 1, 100000);
     GET_UINT(upstream_pool_max_idle, 0, 10000);
 #undef GET_UINT
 #undef GET_SIZE
@@ -1352,13 +1355,14 @@ void config_print_summary(const struct config *cfg, FILE *out)
             "max_headers %u, max_body %s, buffer_high_water %s,\n"
             "  h2_max_concurrent_streams %" PRIu32 ", h2_max_header_list %s, "
             "h2_max_continuations %u, h2_reset %" PRIu64 " burst / %" PRIu64 " per s,\n"
-            "  upstream_pool_max_idle %u\n",
+            "  h2_max_no_progress_frames %" PRIu32 ", upstream_pool_max_idle %u\n",
             lim->max_connections, fmt_size(b[0], sizeof(b[0]), lim->max_request_line),
             fmt_size(b[1], sizeof(b[1]), lim->max_header_bytes), lim->max_headers,
             lim->max_body ? fmt_size(b[2], sizeof(b[2]), lim->max_body) : "unlimited",
             fmt_size(b[3], sizeof(b[3]), lim->buffer_high_water), lim->h2_max_concurrent_streams,
             fmt_size(b[4], sizeof(b[4]), lim->h2_max_header_list), lim->h2_max_continuations,
-            lim->h2_reset_burst, lim->h2_reset_rate, lim->upstream_pool_max_idle);
+            lim->h2_reset_burst, lim->h2_reset_rate, lim->h2_max_no_progress_frames,
+            lim->upstream_pool_max_idle);
     const struct config_timeouts *t = &cfg->timeouts;
     fprintf(
         out,

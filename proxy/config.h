@@ -144,6 +144,9 @@ struct config_limits {
     unsigned h2_max_continuations;      /* CONTINUATION frames per header block [8] */
     uint64_t h2_reset_burst;            /* RST_STREAM token bucket size [1000] */
     uint64_t h2_reset_rate;             /* RST_STREAM tokens refilled per second [33] */
+    uint32_t h2_max_no_progress_frames; /* budget of frames that move no request forward
+                                           (empty DATA, PRIORITY, PING, SETTINGS, unknown
+                                           types) per connection [1000] */
     unsigned upstream_pool_max_idle;    /* idle upstream connections kept per server per
                                            worker [128] */
 };

@@ -52,6 +52,10 @@ struct h2_server {
     bool failed;          /* nghttp2 reported a fatal error */
     bool got_frame;       /* a first frame arrived (else request_header runs) */
     bool flush_scheduled; /* ev_flush is active */
+
+    /* Frames without progress (see spend). */
+    uint32_t idle_budget;    /* tokens left, at most limits.h2_max_no_progress_frames */
+    uint64_t idle_budget_us; /* monotonic time the budget last earned a second's token */
 };
 
 static void flush(struct h2_server *h);
@@ -89,6 +93,67 @@ void h2_zombie_end(struct h2_zombies *z)
     z->num--;
     if (--z->refs == 0) {
         free(z);
+    }
+}
+
+/* ---- frames without progress ----------------------------------------------------- */
+
+/* A client can make certgate parse and answer frames that move no request forward:
+ * empty DATA without END_STREAM, PRIORITY (ignored: certgate sends
+ * SETTINGS_NO_RFC7540_PRIORITIES), PING and SETTINGS (each answered with an ACK; nghttp2
+ * bounds only the ACKs a client does not read), frames of unknown types, and frames
+ * nghttp2 refuses as stream errors. Each spends one token of a per-connection budget of
+ * limits.h2_max_no_progress_frames; each frame that does make progress (a request's
+ * HEADERS, DATA with payload or END_STREAM, and every DATA or HEADERS frame certgate
+ * sends, which a reading client answers with WINDOW_UPDATE or a PING) earns one back,
+ * up to the limit, and so does every second (keep-alive PINGs never run out). An empty
+ * budget ends the connection with GOAWAY ENHANCE_YOUR_CALM: a flood costs the attacker
+ * the same work as a legitimate client, and at most the budget in one burst. */
+static void earn(struct h2_server *h)
+{
+    if (h->idle_budget < h->cfg->limits.h2_max_no_progress_frames) {
+        h->idle_budget++;
+    }
+}
+
+/* spend takes one token for a frame without progress. Returns 0, or
+ * NGHTTP2_ERR_CALLBACK_FAILURE (nghttp2 stops parsing) after queueing the GOAWAY. */
+static int spend(struct h2_server *h, const char *what)
+{
+    uint32_t max = h->cfg->limits.h2_max_no_progress_frames;
+    if (h->idle_budget < max) {
+        uint64_t now = conn_now_us(h->c);
+        uint64_t secs = (now - h->idle_budget_us) / 1000000;
+        if (secs > 0) {
+            h->idle_budget = secs >= max - h->idle_budget ? max : h->idle_budget + (uint32_t)secs;
+            h->idle_budget_us += secs * 1000000;
+        }
+    }
+    if (h->idle_budget > 0) {
+        h->idle_budget--;
+        return 0;
+    }
+    CG_LOG_INFO("w%uc%" PRIu64 ": h2: more than %" PRIu32
+                " frames without progress (last: %s): GOAWAY ENHANCE_YOUR_CALM",
+                h->c->w->id, h->c->id, max, what);
+    nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+    h->failed = true;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static const char *frame_type_str(uint8_t type)
+{
+    switch (type) {
+    case NGHTTP2_DATA:
+        return "empty DATA";
+    case NGHTTP2_PRIORITY:
+        return "PRIORITY";
+    case NGHTTP2_SETTINGS:
+        return "SETTINGS";
+    case NGHTTP2_PING:
+        return "PING";
+    default:
+        return "unknown type";
     }
 }
 
@@ -687,6 +752,59 @@ static void start_pending(struct h2_server *h)
 
 /* ---- nghttp2 callbacks --------------------------------------------------------- */
 
+/* on_begin_frame sees every frame header, also of the frames nghttp2 ignores without
+ * another callback (PRIORITY, unknown types). */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
+{
+    struct h2_server *h = ud;
+    bool idle;
+    switch (hd->type) {
+    case NGHTTP2_DATA:
+        /* Padding only is checked in on_frame_recv. */
+        idle = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
+        break;
+    case NGHTTP2_PRIORITY:
+    case NGHTTP2_PING:
+        idle = true;
+        break;
+    case NGHTTP2_SETTINGS:
+        idle = !(hd->flags & NGHTTP2_FLAG_ACK);
+        break;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_RST_STREAM: /* bounded by limits.h2_reset_burst / _rate */
+    case NGHTTP2_PUSH_PROMISE:
+    case NGHTTP2_GOAWAY:
+    case NGHTTP2_WINDOW_UPDATE: /* flow control; an increment of 0 is a PROTOCOL_ERROR */
+    case NGHTTP2_CONTINUATION:  /* bounded by limits.h2_max_continuations */
+        idle = false;
+        break;
+    default:
+        idle = true; /* extension frames, ignored */
+        break;
+    }
+    return idle ? spend(h, frame_type_str(hd->type)) : 0;
+}
+
+static int on_invalid_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, int lib_error,
+                                 void *ud)
+{
+    /* nghttp2 resets the stream (or ends the connection) itself. */
+    return spend(ud, nghttp2_strerror(lib_error));
+}
+
+/* Extension frames: received so that on_begin_frame counts them, then ignored. */
+static int on_extension_chunk(nghttp2_session *ng, const nghttp2_frame_hd *hd, const uint8_t *data,
+                              size_t len, void *ud)
+{
+    return 0;
+}
+
+static int unpack_extension(nghttp2_session *ng, void **payload, const nghttp2_frame_hd *hd,
+                            void *ud)
+{
+    return NGHTTP2_ERR_CANCEL;
+}
+
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
     struct h2_server *h = ud;
@@ -777,14 +895,26 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
         }
     }
+    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (frame->hd.type == NGHTTP2_DATA) {
+        if (frame->hd.length > frame->data.padlen || end) {
+            earn(h);
+        } else if (frame->hd.length > 0) {
+            /* Padding and nothing else (a length of 0 was counted in on_begin_frame). */
+            int rv = spend(h, "padded empty DATA");
+            if (rv != 0) {
+                return rv;
+            }
+        }
+    }
     struct h2_stream *s =
         frame->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id) : NULL;
     if (s == NULL) {
         return 0;
     }
-    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
+        earn(h);
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             s->req_end = end;
             process_request(s);
@@ -842,6 +972,9 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
+    if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) {
+        earn(ud); /* a reading client answers these with WINDOW_UPDATE or PING */
+    }
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         return 0;
@@ -948,6 +1081,8 @@ struct h2_server *h2_server_new(struct client_conn *c)
     h->pending_tail = &h->pending;
     h->zombies = cg_xcalloc(1, sizeof(*h->zombies));
     h->zombies->refs = 1;
+    h->idle_budget = h->cfg->limits.h2_max_no_progress_frames;
+    h->idle_budget_us = conn_now_us(c);
     h->out = evbuffer_new();
     h->ev_flush = event_new(c->w->base, -1, 0, on_flush, h);
     CG_BUG_ON(h->out == NULL || h->ev_flush == NULL);
@@ -955,6 +1090,10 @@ struct h2_server *h2_server_new(struct client_conn *c)
 
     nghttp2_session_callbacks *cbs;
     CG_BUG_ON(nghttp2_session_callbacks_new(&cbs) != 0);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame_recv);
+    nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(cbs, on_extension_chunk);
+    nghttp2_session_callbacks_set_unpack_extension_callback(cbs, unpack_extension);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -970,6 +1109,11 @@ struct h2_server *h2_server_new(struct client_conn *c)
     nghttp2_option_set_stream_reset_rate_limit(opt, lim->h2_reset_burst, lim->h2_reset_rate);
     nghttp2_option_set_max_outbound_ack(opt, MAX_OUTBOUND_ACK);
     nghttp2_option_set_max_settings(opt, MAX_SETTINGS);
+    /* Every type above the RFC 9113 ones, so that on_begin_frame counts them too
+     * (nghttp2 skips unknown frames without a callback otherwise). */
+    for (unsigned type = NGHTTP2_CONTINUATION + 1; type <= 0xff; type++) {
+        nghttp2_option_set_user_recv_extension_type(opt, (uint8_t)type);
+    }
     int rv = nghttp2_session_server_new2(&h->ng, cbs, h, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);

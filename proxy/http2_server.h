@@ -4,7 +4,9 @@
  * (HTTP/1.1 translation, or h2c / h2 multiplexing in proxy/upstream_h2.c).
  *
  * Protections (docs/http2.md): SETTINGS_MAX_CONCURRENT_STREAMS, a header list limit,
- * CONTINUATION and RST_STREAM rate limits, bounded outbound ACKs, flow-control windows
+ * CONTINUATION and RST_STREAM rate limits, bounded outbound ACKs, a budget of frames
+ * without progress (empty DATA, PRIORITY, PING, SETTINGS floods), request trailers
+ * filtered like heads (proxy/http2_trailers.h), flow-control windows
  * that open only as fast as the database takes request bytes, the h2_idle timeout and a
  * graceful GOAWAY on drain. */
 #ifndef CG_PROXY_HTTP2_SERVER_H

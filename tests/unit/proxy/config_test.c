@@ -144,6 +144,7 @@ START_TEST(test_minimal_defaults)
     ck_assert_uint_eq(lim->h2_max_continuations, 8);
     ck_assert_uint_eq(lim->h2_reset_burst, 1000);
     ck_assert_uint_eq(lim->h2_reset_rate, 33);
+    ck_assert_uint_eq(lim->h2_max_no_progress_frames, 1000);
     ck_assert_uint_eq(lim->upstream_pool_max_idle, 128);
 
     const struct config_timeouts *t = &cfg->timeouts;
@@ -189,7 +190,8 @@ static const char full_doc[] =
     "             'max_header_bytes': '32k', 'max_headers': 50, 'max_body': '1MiB',"
     "             'buffer_high_water': 65536, 'h2_max_concurrent_streams': 250,"
     "             'h2_max_header_list': '32KiB', 'h2_max_continuations': 4,"
-    "             'h2_reset_burst': 200, 'h2_reset_rate': 10, 'upstream_pool_max_idle': 0},"
+    "             'h2_reset_burst': 200, 'h2_reset_rate': 10, 'upstream_pool_max_idle': 0,"
+    "             'h2_max_no_progress_frames': 50},"
     "  'timeouts': {'tls_handshake': '5s', 'request_header': '500ms',"
     "               'client_body_idle': 1500, 'keepalive_idle': '2m',"
     "               'upstream_connect': '1s', 'upstream_response': '1h',"
@@ -285,6 +287,7 @@ START_TEST(test_full)
     ck_assert_uint_eq(lim->h2_max_continuations, 4);
     ck_assert_uint_eq(lim->h2_reset_burst, 200);
     ck_assert_uint_eq(lim->h2_reset_rate, 10);
+    ck_assert_uint_eq(lim->h2_max_no_progress_frames, 50);
     ck_assert_uint_eq(lim->upstream_pool_max_idle, 0);
 
     const struct config_timeouts *t = &cfg->timeouts;
@@ -659,6 +662,8 @@ START_TEST(test_limits_and_timeouts)
     expect_err(DOC("", ",'limits':{'buffer_high_water':1}"),
                "$.limits.buffer_high_water: expected a size");
     expect_err(DOC("", ",'limits':{'h2_reset_rate':0}"), "$.limits.h2_reset_rate: expected");
+    expect_err(DOC("", ",'limits':{'h2_max_no_progress_frames':0}"),
+               "$.limits.h2_max_no_progress_frames: expected");
     expect_err(DOC("", ",'limits':5"), "$.limits: expected an object");
     expect_err(DOC("", ",'timeouts':{'request_header':0}"),
                "$.timeouts.request_header: must be at least 1ms");
