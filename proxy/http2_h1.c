@@ -10,8 +10,9 @@
  *
  * Response: parsed with h1_parse_response; 1xx skipped; hop-by-hop fields and those
  * listed in Connection dropped, names lower-cased; the body is de-chunked into DATA
- * frames. Reading from the database pauses while the stream holds more than
- * h2_stream_buffer_limit bytes the client has not taken. */
+ * frames. What the stream holds for the client plus what the socket may read next stays
+ * within h2_stream_buffer_limit: reads are sized to the room left and pause when none
+ * is. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,10 @@ static void acquire(struct h2h1 *b)
             continue;
         }
         b->reused = reused;
+        /* Until the head is parsed, room for the longest head; then bound_input. */
+        size_t limit = h2_stream_buffer_limit(b->s);
+        upstream_conn_set_input_max(b->uc,
+                                    limit > MAX_RESPONSE_HEAD + 1 ? limit : MAX_RESPONSE_HEAD + 1);
         const char *server = upstream_conn_server(b->uc);
         size_t n = strlen(server);
         if (n >= sizeof(b->s->upstream)) {
@@ -221,6 +226,29 @@ static void on_up_drain(void *arg)
     pump_and_time(arg);
 }
 
+/* contiguous_head returns the start of |in| in one piece, long enough to hold the
+ * response head when it has arrived: the first chain when the head ends there (the
+ * usual case: no copy), else the head pulled up alone, or everything up to the head
+ * limit while its end has not arrived. Never the body: a pull-up of body bytes would
+ * copy them into one chain twice the size of what the stream may buffer. */
+static struct cg_str contiguous_head(struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t max = len < MAX_RESPONSE_HEAD + 1 ? len : MAX_RESPONSE_HEAD + 1;
+    struct evbuffer_iovec v;
+    if (evbuffer_peek(in, -1, NULL, &v, 1) >= 1 && v.iov_len >= max) {
+        return (struct cg_str){v.iov_base, max};
+    }
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    if (end.pos >= 0 && (size_t)end.pos + 4 < max) {
+        max = (size_t)end.pos + 4;
+    }
+    if (v.iov_len >= max) {
+        return (struct cg_str){v.iov_base, max};
+    }
+    return (struct cg_str){(const char *)evbuffer_pullup(in, (ev_ssize_t)max), max};
+}
+
 /* parse_head handles interim responses and the final head. Returns 1 when the head
  * was delivered and a body follows, 0 when more bytes are needed, -1 when the backend
  * is gone (error or complete response). */
@@ -228,20 +256,19 @@ static int parse_head(struct h2h1 *b)
 {
     struct h2_stream *s = b->s;
     struct evbuffer *in = upstream_conn_input(b->uc);
+    struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
+                               .max_head = MAX_RESPONSE_HEAD,
+                               .max_headers = MAX_RESPONSE_HEADERS};
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0) {
             return 0;
         }
-        size_t n = len < MAX_RESPONSE_HEAD + 1 ? len : MAX_RESPONSE_HEAD + 1;
-        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-        struct h1_limits limits = {.max_request_line = MAX_RESPONSE_HEAD,
-                                   .max_head = MAX_RESPONSE_HEAD,
-                                   .max_headers = MAX_RESPONSE_HEADERS};
         /* The worker's scratch: used only until this function returns. */
         struct h1_response resp;
+        struct cg_str head = contiguous_head(in);
         enum h1_parse_result r =
-            h1_parse_response(p, n, &limits, cg_str_from_cstr(s->method),
+            h1_parse_response(head.p, head.len, &limits, cg_str_from_cstr(s->method),
                               s->c->w->scratch.resp_headers, MAX_RESPONSE_HEADERS, &resp);
         if (r == H1_PARSE_INCOMPLETE) {
             return 0;
@@ -297,6 +324,23 @@ static int parse_head(struct h2h1 *b)
     }
 }
 
+/* bound_input keeps what the stream buffers for the client, plus what the upstream
+ * socket may still read, within h2_stream_buffer_limit: reads are limited to the room
+ * left, and stop (pause) when there is none. */
+static void bound_input(struct h2h1 *b)
+{
+    size_t limit = h2_stream_buffer_limit(b->s);
+    size_t have = evbuffer_get_length(b->s->resp_body);
+    if (have >= limit) {
+        if (!b->paused) {
+            b->paused = true;
+            upstream_conn_pause_read(b->uc);
+        }
+        return;
+    }
+    upstream_conn_set_input_max(b->uc, limit - have);
+}
+
 /* pump_response moves body bytes to the stream. Returns false when the backend is
  * gone. */
 static bool pump_response(struct h2h1 *b)
@@ -341,10 +385,7 @@ static bool pump_response(struct h2h1 *b)
     if (evbuffer_get_length(out) != before) {
         h2_stream_response_data(s);
     }
-    if (evbuffer_get_length(out) > h2_stream_buffer_limit(s) && !b->paused) {
-        b->paused = true;
-        upstream_conn_pause_read(b->uc);
-    }
+    bound_input(b);
     return true;
 }
 
@@ -363,9 +404,18 @@ static void on_up_read(void *arg)
 static void on_response_consumed(struct h2_stream *s, size_t n)
 {
     struct h2h1 *b = s->backend;
-    if (b->paused && b->uc != NULL &&
-        evbuffer_get_length(s->resp_body) < h2_stream_buffer_limit(s) / 2) {
+    if (b->uc == NULL || !b->resp_head_done) {
+        return;
+    }
+    size_t limit = h2_stream_buffer_limit(s);
+    size_t have = evbuffer_get_length(s->resp_body);
+    if (!b->paused) {
+        if (have < limit) {
+            upstream_conn_set_input_max(b->uc, limit - have); /* more room */
+        }
+    } else if (have < limit / 2) {
         b->paused = false;
+        upstream_conn_set_input_max(b->uc, limit - have);
         upstream_conn_resume_read(b->uc); /* delivers from the loop, not from here */
     }
 }

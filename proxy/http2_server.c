@@ -74,10 +74,14 @@ const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap)
     return buf;
 }
 
+size_t h2_response_buffer_limit(const struct config_limits *lim)
+{
+    return lim->buffer_high_water / 4 > 65536 ? lim->buffer_high_water / 4 : 65536;
+}
+
 size_t h2_stream_buffer_limit(const struct h2_stream *s)
 {
-    return s->cfg->limits.buffer_high_water / 4 > 65536 ? s->cfg->limits.buffer_high_water / 4
-                                                        : 65536;
+    return h2_response_buffer_limit(&s->cfg->limits);
 }
 
 struct h2_zombies *h2_stream_zombie_begin(struct h2_stream *s)
@@ -1005,8 +1009,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
         }
     }
     stream_free(s);
-    if (h->num_streams == 0 && !h->draining) {
-        conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
+    if (h->num_streams == 0) {
+        /* The stream buffers of a burst are free now (the connection may stay). */
+        worker_memory_released(h->c->w);
+        if (!h->draining) {
+            conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
+        }
     }
     return 0;
 }

@@ -31,6 +31,7 @@
 
 struct client_conn;
 struct config;
+struct config_limits;
 struct h2_server;
 struct h2_stream;
 
@@ -120,8 +121,9 @@ struct h2_stream {
     bool is_grpc;        /* content-type application/grpc* */
     bool req_end;        /* END_STREAM received */
     bool has_req_trailers;
-    struct h2_fields req_trailers; /* lower case; once req_end, only the fields that may
-                                      be forwarded (proxy/http2_trailers.h) */
+    /* Request trailers, lower case; once req_end, only the fields that may be
+     * forwarded (proxy/http2_trailers.h). */
+    struct h2_fields req_trailers;
     int64_t content_length;    /* -1 when absent */
     uint64_t grpc_timeout_ms;  /* 0 when absent */
     struct evbuffer *req_body; /* DATA not yet taken by the backend */
@@ -185,8 +187,14 @@ void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char
  * took out of s->req_body. */
 void h2_stream_request_consumed(struct h2_stream *s, size_t n);
 
-/* h2_stream_buffer_limit returns how many response bytes a backend may buffer in
- * s->resp_body before it stops reading from the database. */
+/* h2_response_buffer_limit returns how many response bytes one stream may buffer for
+ * its client before certgate stops reading the database for it: max(buffer_high_water
+ * / 4, 64 KiB). The HTTP/2 upstream advertises it as its stream window. */
+size_t h2_response_buffer_limit(const struct config_limits *lim);
+
+/* h2_stream_buffer_limit returns h2_response_buffer_limit for the stream's
+ * configuration: a backend stops reading from the database once s->resp_body and what
+ * it has read besides reach it. */
 size_t h2_stream_buffer_limit(const struct h2_stream *s);
 
 /* h2_stream_zombie_begin is called by a backend whose cancel leaves work running after

@@ -44,6 +44,7 @@ struct upstream_conn {
     void *arg;
     enum conn_state state;
     bool paused;
+    size_t in_max;        /* owner's bound on |in| after a read; 0 = buffer_high_water */
     bool eof;             /* the server closed; delivered once input is consumed */
     unsigned in_cb;       /* owner callbacks on the stack: release must wait */
     bool release_pending; /* upstream_release was called from inside a callback */
@@ -236,7 +237,7 @@ static bool deliver_input(struct upstream_conn *uc)
 
 static size_t in_max(const struct upstream_conn *uc)
 {
-    return uc->pool->cfg->limits.buffer_high_water;
+    return uc->in_max != 0 ? uc->in_max : uc->pool->cfg->limits.buffer_high_water;
 }
 
 /* after_read parks socket reads while the owner leaves a full buffer unconsumed. */
@@ -351,6 +352,7 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
         uc->cbs = cbs;
         uc->arg = arg;
         uc->paused = false;
+        uc->in_max = 0;
         *out = uc;
         *out_reused = true;
         return CG_OK;
@@ -400,6 +402,7 @@ static void do_release(struct upstream_conn *uc, bool reusable)
     uc->cbs = NULL;
     uc->arg = NULL;
     uc->paused = false;
+    uc->in_max = 0;
     uc->release_pending = false;
     sock_unpark(&uc->sock);
     /* Still registered for reading (a lazy pause may have stopped it): a server that
@@ -427,6 +430,11 @@ struct evbuffer *upstream_conn_output(struct upstream_conn *uc)
 const char *upstream_conn_server(const struct upstream_conn *uc)
 {
     return uc->server->addr->text;
+}
+
+void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max)
+{
+    uc->in_max = max;
 }
 
 /* Pausing is lazy, as for the client side (tls_conn_pause_read): the socket is only

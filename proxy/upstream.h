@@ -63,6 +63,12 @@ struct evbuffer *upstream_conn_output(struct upstream_conn *uc);
 /* upstream_conn_server returns the "ip:port" text of the server, for logs. */
 const char *upstream_conn_server(const struct upstream_conn *uc);
 
+/* upstream_conn_set_input_max bounds what upstream_conn_input() may hold after a read
+ * (by default limits.buffer_high_water; |max| 0 restores that): an owner that moves
+ * every byte it gets into a buffer of its own sets it to the room left there, so that
+ * nothing is read beyond its limit. Reset when the connection changes hands. */
+void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max);
+
 /* upstream_conn_pause_read / resume_read implement back-pressure towards the client;
  * resume delivers already-buffered input from the event loop. */
 void upstream_conn_pause_read(struct upstream_conn *uc);

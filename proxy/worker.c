@@ -1,6 +1,7 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,26 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(w->base, NULL);
 }
 
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    uint64_t t0 = cg_monotonic_us();
+    /* The spare request states of the burst sit between the freed buffers and would
+     * keep their pages: the next burst allocates them again. */
+    h1_spare_exchanges_free(w);
+    h2_spare_streams_free(w);
+    int released = malloc_trim(0);
+    CG_LOG_DEBUG("worker %u: malloc_trim %s memory (%llu us)", w->id,
+                 released ? "released" : "found no", (unsigned long long)(cg_monotonic_us() - t0));
+}
+
+void worker_memory_released(struct worker *w)
+{
+    /* Re-adding a pending timer moves it: it fires once the releases stop. */
+    struct timeval tv = cg_timeval_ms(WORKER_TRIM_DELAY_MS);
+    evtimer_add(w->ev_trim, &tv);
+}
+
 struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
                           const size_t *listener_index, size_t num_fds)
 {
@@ -100,6 +121,8 @@ struct worker *worker_new(struct server *srv, unsigned id, const int *fds,
     /* Registered for good: it also keeps the loop alive while there is nothing else. */
     w->ev_msg = event_new(w->base, w->msg_fd, EV_READ | EV_PERSIST, on_msg, w);
     w->ev_drain_deadline = evtimer_new(w->base, on_drain_deadline, w);
+    w->ev_trim = evtimer_new(w->base, on_trim, w);
+    CG_BUG_ON(w->ev_drain_deadline == NULL || w->ev_trim == NULL);
     event_add(w->ev_msg, NULL);
     w->socks = cg_xcalloc(num_fds ? num_fds : 1, sizeof(*w->socks));
     w->num_socks = num_fds;
@@ -197,6 +220,7 @@ void worker_join(struct worker *w)
     event_free(w->ev_msg);
     close(w->msg_fd);
     event_free(w->ev_drain_deadline);
+    event_free(w->ev_trim);
     pthread_mutex_destroy(&w->msg_lock);
     struct worker_msg *m = w->msgs;
     while (m != NULL) {
@@ -261,6 +285,7 @@ void worker_conn_closed(struct worker *w)
 {
     CG_BUG_ON(w->num_conns == 0);
     w->num_conns--;
+    worker_memory_released(w);
     maybe_finish_drain(w);
 }
 

@@ -66,6 +66,8 @@ struct worker {
     size_t num_conns;
     bool draining;                   /* no more accepts; close when idle */
     struct event *ev_drain_deadline; /* drain timeout: close whatever is left */
+    struct event *ev_trim;           /* malloc_trim once releases stop (see
+                                        worker_memory_released) */
     struct event *ev_msg;            /* wakes the loop for queued messages */
     int msg_fd;                      /* eventfd behind ev_msg, written by worker_post */
     pthread_mutex_t msg_lock;
@@ -118,7 +120,18 @@ void worker_set_policy(struct worker *w, void *arg);
 void *worker_policy_msg_new(size_t index, struct policy *p);
 
 /* worker_conn_closed is called by a connection when it is freed, to keep counts and
- * finish a drain. */
+ * finish a drain. It also counts as worker_memory_released. */
 void worker_conn_closed(struct worker *w);
+
+/* worker_memory_released tells the worker that buffers may just have been freed (a
+ * connection closed, an HTTP/2 connection's last stream ended). Once none has been
+ * released for WORKER_TRIM_DELAY_MS, the worker hands the process's free heap memory
+ * back to the kernel (malloc_trim): glibc keeps freed memory for reuse (up to
+ * M_TRIM_THRESHOLD at the top of each arena, all of it between live chunks), which is
+ * what bulk transfers want while they run but pins the peak of a burst for ever. A
+ * steady load keeps re-arming the delay and is never trimmed. */
+void worker_memory_released(struct worker *w);
+
+#define WORKER_TRIM_DELAY_MS 1000
 
 #endif
