@@ -1,7 +1,8 @@
 /* HTTP/2 stream -> HTTP/1.1 upstream translation (design.md §11): each stream takes one
  * connection of the worker's upstream pool for the time of its exchange.
  *
- * Request: ":method :path HTTP/1.1", Host from :authority, the forwarded fields (cookie
+ * Request: ":method :path HTTP/1.1", Host from :authority (else the server's address),
+ * the forwarded fields (cookie
  * fields joined with "; " as RFC 9113 §8.2.3 says), Content-Length when the client sent
  * one, else Transfer-Encoding: chunked when a body follows. Body bytes move from the
  * stream to the socket only while the socket's output is under the high-water mark,
@@ -99,7 +100,10 @@ static void write_head(struct h2h1 *b, struct evbuffer *out)
     struct h2_h1_head head = {
         .method = cg_str_from_cstr(s->method),
         .target = cg_str_from_cstr(s->path),
-        .authority = cg_str_from_cstr(s->authority),
+        /* nghttp2 refuses a request with neither :authority nor host, but HTTP/1.1
+         * requires a Host: the address certgate connects to, as a proxy without
+         * authority information sends. */
+        .host = cg_str_from_cstr(s->authority != NULL ? s->authority : upstream_conn_server(b->uc)),
         .fields = s->fwd.nv,
         .num_fields = s->fwd.num,
         .content_length = s->content_length,

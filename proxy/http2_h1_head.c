@@ -9,10 +9,12 @@ static bool name_is(const nghttp2_nv *nv, const char *name, size_t len)
     return nv->namelen == len && memcmp(nv->name, name, len) == 0;
 }
 
-/* skipped: pseudo-headers, and what a proxy re-derives (Host from :authority,
- * Content-Length, TE) or must never pass between connections. nghttp2 refuses the
- * connection-specific fields in HTTP/2 requests already (RFC 9113 §8.2.2); they are
- * skipped here too so that no list given to this function can smuggle framing. */
+/* skipped: pseudo-headers, and what a proxy re-derives (Host, Content-Length, TE) or
+ * must never pass between connections. nghttp2 refuses the connection-specific fields
+ * in HTTP/2 requests already (RFC 9113 §8.2.2); they are skipped here too so that no
+ * list given to this function can smuggle framing. Expect is dropped as on the
+ * HTTP/1.1 front end: the body is streamed anyway, and an HTTP/1.1 database answers an
+ * unknown expectation with 417. */
 static bool skipped(const nghttp2_nv *nv)
 {
     if (nv->namelen == 0 || nv->name[0] == ':') {
@@ -23,6 +25,8 @@ static bool skipped(const nghttp2_nv *nv)
         return name_is(nv, "te", 2);
     case 4:
         return name_is(nv, "host", 4);
+    case 6:
+        return name_is(nv, "expect", 6);
     case 7:
         return name_is(nv, "upgrade", 7);
     case 10:
@@ -44,8 +48,7 @@ bool h2_h1_head_write(struct evbuffer *out, const struct h2_h1_head *head)
     /* Upper bound, kept tight (a chain of libevent's smallest size holds a typical
      * head): the request line, Host, every regular field on a line of its own
      * ("name: value\r\n"; joined cookies take less), a framing field, the final CRLF. */
-    size_t max =
-        head->method.len + 1 + head->target.len + 11 + 6 + head->authority.len + 2 + 38 + 2;
+    size_t max = head->method.len + 1 + head->target.len + 11 + 6 + head->host.len + 2 + 38 + 2;
     for (size_t i = 0; i < head->num_fields; i++) {
         if (!skipped(&f[i])) {
             max += f[i].namelen + f[i].valuelen + 4;
@@ -57,9 +60,7 @@ bool h2_h1_head_write(struct evbuffer *out, const struct h2_h1_head *head)
     HW_LIT(&w, " ");
     hw_str(&w, head->target);
     HW_LIT(&w, " HTTP/1.1\r\n");
-    if (head->authority.p != NULL) {
-        hw_header(&w, CG_STR_LIT("Host"), head->authority);
-    }
+    hw_header(&w, CG_STR_LIT("Host"), head->host);
     bool cookie = false;
     for (size_t i = 0; i < head->num_fields; i++) {
         const nghttp2_nv *nv = &f[i];

@@ -18,17 +18,18 @@
  * stripping of owned fields. */
 struct h2_h1_head {
     struct cg_str method;
-    struct cg_str target;    /* path and query to forward */
-    struct cg_str authority; /* Host value; p NULL when the request had none */
+    struct cg_str target; /* path and query to forward */
+    struct cg_str host;   /* Host value: the :authority, or the upstream address when
+                             the request had none (HTTP/1.1 requires a Host) */
     const nghttp2_nv *fields;
     size_t num_fields;
     int64_t content_length; /* the client's Content-Length, -1 when absent */
     bool body_follows;      /* a body comes (or is buffered) although no length is known */
 };
 
-/* h2_h1_head_write appends to |out|, in one piece, "METHOD target HTTP/1.1", Host from
- * the authority, every field except pseudo-headers and those a proxy must re-derive
- * or drop (Host, Content-Length, TE and the connection-specific fields), the cookie
+/* h2_h1_head_write appends to |out|, in one piece, "METHOD target HTTP/1.1", Host,
+ * every field except pseudo-headers and those a proxy must re-derive
+ * or drop (Host, Content-Length, TE, Expect and the connection-specific fields), the cookie
  * fields joined into one with "; " (RFC 9113 §8.2.3), then the framing certgate
  * chooses: Content-Length when the client sent one, else Transfer-Encoding: chunked
  * when a body follows, else none. Returns true when the body must be chunk-encoded.

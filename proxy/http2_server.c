@@ -682,9 +682,15 @@ static void process_request(struct h2_stream *s)
         return;
     }
     if (s->authority == NULL) {
+        /* A host field stands for :authority and obeys the same rules: ignoring one
+         * that is too long would skip the Host/SNI check and forward no Host at all. */
         const nghttp2_nv *host = h2_fields_find(&s->req, "host");
-        if (host != NULL && host->valuelen <= MAX_AUTHORITY &&
-            memchr(host->value, '\0', host->valuelen) == NULL) {
+        if (host != NULL &&
+            (host->valuelen > MAX_AUTHORITY || memchr(host->value, '\0', host->valuelen) != NULL)) {
+            answer(s, 400, GRPC_INTERNAL, "malformed_request");
+            return;
+        }
+        if (host != NULL) {
             s->authority = (const char *)host->value; /* NUL-terminated copy in s->req */
         }
     }

@@ -1,6 +1,6 @@
 /* Tests for proxy/http2_h1_head.c: the HTTP/1.1 head written for an HTTP/2 request has
- * the request line, Host from :authority, the fields in order without pseudo-headers
- * or anything a proxy must re-derive (Host, Content-Length, TE, connection-specific
+ * the request line, Host, the fields in order without pseudo-headers or anything a
+ * proxy must re-derive or drop (Host, Content-Length, TE, Expect, connection-specific
  * fields), cookies joined, and exactly the framing certgate chose. */
 #include <check.h>
 #include <string.h>
@@ -46,11 +46,12 @@ START_TEST(test_fields_and_cookies)
         NV("http2-settings", "x"),
         NV("cookie", "c=3"),
         NV("x-two", ""),
+        NV("expect", "100-continue"),
     };
     struct h2_h1_head head = {
         .method = CG_STR_LIT("GET"),
         .target = CG_STR_LIT("/db/x?q=1"),
-        .authority = CG_STR_LIT("db.example:8443"),
+        .host = CG_STR_LIT("db.example:8443"),
         .fields = f,
         .num_fields = sizeof(f) / sizeof(f[0]),
         .content_length = -1,
@@ -73,28 +74,30 @@ START_TEST(test_framing)
     struct h2_h1_head head = {
         .method = CG_STR_LIT("POST"),
         .target = CG_STR_LIT("/up"),
+        .host = CG_STR_LIT("10.0.0.1:8080"),
         .fields = f,
         .num_fields = 1,
         .content_length = 5,
         .body_follows = true,
     };
     bool chunked;
-    /* The client's length (checked by nghttp2 against DATA), not the field's text. No
-     * :authority: no Host. */
-    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+    /* The client's length (checked by nghttp2 against DATA), not the field's text. */
+    ck_assert_str_eq(write(&head, &chunked),
+                     "POST /up HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nContent-Length: 5\r\n\r\n");
     ck_assert(!chunked);
     head.content_length = -1;
-    ck_assert_str_eq(write(&head, &chunked),
-                     "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n"
+                                             "Transfer-Encoding: chunked\r\n\r\n");
     ck_assert(chunked);
     head.body_follows = false;
-    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\n\r\n");
+    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n\r\n");
     ck_assert(!chunked);
     head.content_length = 0;
-    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
-    head.content_length = INT64_MAX;
     ck_assert_str_eq(write(&head, &chunked),
-                     "POST /up HTTP/1.1\r\nContent-Length: 9223372036854775807\r\n\r\n");
+                     "POST /up HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nContent-Length: 0\r\n\r\n");
+    head.content_length = INT64_MAX;
+    ck_assert_str_eq(write(&head, &chunked), "POST /up HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n"
+                                             "Content-Length: 9223372036854775807\r\n\r\n");
 }
 END_TEST
 
@@ -104,10 +107,12 @@ START_TEST(test_appends)
      * a fresh connection's buffer; nothing else may be disturbed). */
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, "prefix|", 7);
-    struct h2_h1_head head = {
-        .method = CG_STR_LIT("GET"), .target = CG_STR_LIT("*"), .content_length = -1};
+    struct h2_h1_head head = {.method = CG_STR_LIT("OPTIONS"),
+                              .target = CG_STR_LIT("*"),
+                              .host = CG_STR_LIT("db"),
+                              .content_length = -1};
     ck_assert(!h2_h1_head_write(buf, &head));
-    const char *want = "prefix|GET * HTTP/1.1\r\n\r\n";
+    const char *want = "prefix|OPTIONS * HTTP/1.1\r\nHost: db\r\n\r\n";
     ck_assert_uint_eq(evbuffer_get_length(buf), strlen(want));
     ck_assert(memcmp(evbuffer_pullup(buf, -1), want, strlen(want)) == 0);
     evbuffer_free(buf);
