@@ -1,4 +1,4 @@
-# Warning set of style.md rule 21, applied to certgate's own targets only.
+# Warning set of docs/contributing.md, applied to certgate's own targets only.
 set(CERTGATE_C_WARNINGS
     -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wold-style-definition
     -Wmissing-prototypes -Wwrite-strings -Wvla -Wimplicit-fallthrough -Wundef

@@ -1,5 +1,5 @@
 /* Error codes shared by every module: functions return 0 or a negative enum cg_err
- * (style.md rule 9), never a count mixed with an error. */
+ * (docs/contributing.md), never a count mixed with an error. */
 #ifndef CG_COMMON_ERR_H
 #define CG_COMMON_ERR_H
 

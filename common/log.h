@@ -1,5 +1,5 @@
 /* Diagnostic log: one line per event on stderr, gated by a run-time level.
- * (The access/audit log is separate: proxy/access_log.h.) */
+ * (The access/audit log is separate: proxy/core/access_log.h.) */
 #ifndef CG_COMMON_LOG_H
 #define CG_COMMON_LOG_H
 

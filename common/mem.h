@@ -2,7 +2,7 @@
  *
  * certgate bounds memory with explicit limits (connections, header sizes, buffer
  * high-water marks) instead of recovering from malloc failure; running out of memory
- * aborts through these wrappers (style.md rule 11). */
+ * aborts through these wrappers (docs/contributing.md). */
 #ifndef CG_COMMON_MEM_H
 #define CG_COMMON_MEM_H
 

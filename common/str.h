@@ -1,5 +1,5 @@
 /* String slices: a pointer and a length into memory owned by someone else
- * (style.md rule 12). Parsers return slices into the caller's buffer; nothing here
+ * (docs/contributing.md). Parsers return slices into the caller's buffer; nothing here
  * allocates. */
 #ifndef CG_COMMON_STR_H
 #define CG_COMMON_STR_H

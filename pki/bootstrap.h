@@ -1,4 +1,4 @@
-/* The zero-configuration start of `certgate run` (design.md §3): a state directory with
+/* The zero-configuration start of `certgate run` (docs/certificates.md): a state directory with
  * a private CA, a server certificate, a ClusterAdmin client bundle, a policy that
  * registers it and a certgate.json that ties them together.
  *

@@ -1,4 +1,4 @@
-/* Certificate directories as certgate writes them (design.md §3): ca.crt, tls.crt,
+/* Certificate directories as certgate writes them (docs/certificates.md): ca.crt, tls.crt,
  * tls.key (0600) and, for client bundles, bundle.p12 (0600, password-protected). */
 #ifndef CG_PKI_BUNDLE_H
 #define CG_PKI_BUNDLE_H

@@ -1,4 +1,4 @@
-/* The "certificates" registry of a policy file (design.md §5): registering, editing and
+/* The "certificates" registry of a policy file (docs/policy.md): registering, editing and
  * deleting client certificate entries for the command line, the bootstrap and the admin
  * API. Functions work on a jansson document in memory; pki_registry_load and
  * pki_registry_save move it to and from the file (atomically, two-space indent, key

@@ -1,5 +1,5 @@
 /* Renewal of a server certificate from the private CA that issued it: what certgate
- * does for its own serving certificate at two thirds of its lifetime (design.md §9). */
+ * does for its own serving certificate at two thirds of its lifetime (docs/certificates.md). */
 #ifndef CG_PKI_RENEW_H
 #define CG_PKI_RENEW_H
 

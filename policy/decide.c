@@ -173,7 +173,7 @@ static enum policy_reason identify(const struct policy *p, const struct policy_i
     if (now > cert->not_after) {
         return POLICY_REASON_CERTIFICATE_EXPIRED;
     }
-    /* design.md §5: with a client CA the chain must validate too, also for
+    /* docs/policy.md: with a client CA the chain must validate too, also for
      * certificates registered by thumbprint or pin. */
     if (id->chain_required && !id->chain_validated) {
         return POLICY_REASON_UNTRUSTED_CHAIN;

@@ -1,4 +1,4 @@
-/* The authorization policy: loading and validating policy.json (design.md §5), and the
+/* The authorization policy: loading and validating policy.json (docs/policy.md), and the
  * per-request decision.
  *
  * Ownership and threads: a loaded struct policy is immutable. The main thread loads

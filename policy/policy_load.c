@@ -1,4 +1,4 @@
-/* Loading and validating policy.json (design.md §5; reference in docs/policy.md).
+/* Loading and validating policy.json (docs/policy.md; reference in docs/policy.md).
  *
  * Everything is checked here, once per load, so that the decision path has nothing
  * left to validate: unknown keys, clearances, levels, CIDRs, thumbprints (and their

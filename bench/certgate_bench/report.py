@@ -179,7 +179,7 @@ def report(res, a, vers, notes, h2ok, policy_out, started, extra_files):
                      us("certgate", "rx_softirq") or 0))
         L.append("")
 
-    # Targets from issue 6. For a CPU target the last column compares the limit with
+    # Performance targets. For a CPU target the last column compares the limit with
     # the kernel time certgate spends on the same work: the system calls it cannot
     # avoid (one read and one write per side) cost on loopback about what the peer's do.
     def target(label, metric, key, peer, limit, sys_key=None, unit=""):
@@ -201,7 +201,7 @@ def report(res, a, vers, notes, h2ok, policy_out, started, extra_files):
             L.append("| %s | ≤ %.1f× %s | %.2f× | %s | %s |" % (
                 label, limit, peer, r, "met" if r <= limit else "not met", floor))
 
-    L.append("## Targets (issue 6)")
+    L.append("## Targets")
     L.append("")
     L.append("| target | limit | measured | status | kernel floor |")
     L.append("|---|---|---|---|---|")

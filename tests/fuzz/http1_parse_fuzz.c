@@ -1,6 +1,6 @@
-/* FUZZ_MODULE: proxy */
+/* FUZZ_MODULE: proxy_http1 */
 /* FUZZ_DICT: http1.dict */
-/* libFuzzer target for proxy/http1_parse.c: the input is parsed as a request head, as a
+/* libFuzzer target for proxy/http1/h1_parse.c: the input is parsed as a request head, as a
  * response head (to GET, HEAD and CONNECT) and as a chunked body, and the parser's
  * promises are checked:
  * - every slice lies inside the head, head_len <= len and <= max_head, counts within
@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/http1_parse.h"
+#include "common/http_field.h"
+#include "proxy/http1/h1_parse.h"
 
 #define MAX_FIELDS 64
 
@@ -271,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     struct cg_str name = {buf, size < 32 ? size : 32};
-    (void)h1_header_is_hop_by_hop(name);
+    (void)cg_http_field_hop_by_hop(name);
     free(buf);
     return 0;
 }

@@ -1,7 +1,7 @@
-/* FUZZ_MODULE: proxy */
+/* FUZZ_MODULE: proxy_http2 */
 /* FUZZ_DICT: http2_translate.dict */
 /* libFuzzer target for the HTTP/2 -> HTTP/1.1 request translation
- * (proxy/http2_h1_head.c) and the request trailer filter (proxy/http2_trailers.c).
+ * (proxy/http2/h2_to_h1_head.c) and the request trailer filter (proxy/http2/h2_trailers.c).
  *
  * Input: byte 0 holds flags (bit 0: an :authority, bit 1: a content-length, bit 2: a
  * body follows), bytes 1-2 the content-length, then lines separated by LF: the method,
@@ -26,10 +26,10 @@
 #include <event2/buffer.h>
 
 #include "policy/headers.h"
-#include "proxy/http1_parse.h"
-#include "proxy/http2_h1_head.h"
-#include "proxy/http2_stream.h"
-#include "proxy/http2_trailers.h"
+#include "proxy/http1/h1_parse.h"
+#include "proxy/http2/h2_stream.h"
+#include "proxy/http2/h2_to_h1_head.h"
+#include "proxy/http2/h2_trailers.h"
 
 #define MAX_FIELDS 256
 
@@ -71,7 +71,7 @@ static bool h1_accepts(struct cg_str method, struct cg_str target, struct cg_str
     return r == H1_PARSE_OK;
 }
 
-/* owned is the head path's stripping rule (proxy/http2_server.c is_owned_or_hop) with
+/* owned is the head path's stripping rule (proxy/http2/h2_server.c is_owned_or_hop) with
  * the default owned names. */
 static bool owned(void *arg, const nghttp2_nv *nv)
 {
@@ -308,7 +308,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct h2_h1_head head = {
         .method = method,
         .target = target,
-        /* proxy/http2_h1.c: the upstream address when there is no :authority. */
+        /* proxy/http2/h2_to_h1.c: the upstream address when there is no :authority. */
         .host = with_authority ? authority : CG_STR_LIT("127.0.0.1:8080"),
         .fields = head_fields,
         .num_fields = num_head,

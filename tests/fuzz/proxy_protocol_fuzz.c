@@ -1,5 +1,5 @@
-/* FUZZ_MODULE: proxy */
-/* libFuzzer target for proxy/proxy_protocol.c: a header length is within the input and
+/* FUZZ_MODULE: proxy_net */
+/* libFuzzer target for proxy/net/proxy_protocol.c: a header length is within the input and
  * PP_MAX_HEADER, the source address family is set when an address is reported, and a
  * header found in a prefix is found identically in the whole input. */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/proxy_protocol.h"
+#include "proxy/net/proxy_protocol.h"
 
 #define CHECK(cond)                                                                        \
     do {                                                                                   \

@@ -6,7 +6,7 @@ wait is bounded, and every process started here is registered for cleanup by the
 
 - make_pki(dir):           test CA, ECDSA and RSA server certificates, client certificates
                            (admin, reader, writer, unknown, expired, notyet) via openssl CLI.
-- write_config(...):       certgate.json (design.md §4) plus a policy.json (§5).
+- write_config(...):       certgate.json (docs/configuration.md) plus a policy.json (§5).
 - Certgate:                start `$CERTGATE_BIN run -c FILE`, wait until it accepts TCP,
                            SIGHUP, SIGTERM + bounded wait, access log as JSON, VmRSS.
 - Backend:                 echo_backend.py in its own process on a free port.
@@ -60,8 +60,8 @@ pattern_sha256 = echo_backend.pattern_sha256
 PYTHON = "/usr/bin/python3"
 DEFAULT_BIN = os.path.normpath(os.path.join(HERE, "..", "..", "build", "certgate"))
 
-# Configuration key names for limits and timeouts (design.md §4 leaves them open; these
-# are the names proxy/config.c accepts). Timeouts are numbers in milliseconds.
+# Configuration key names for limits and timeouts (docs/configuration.md leaves them open; these
+# are the names config/config.c accepts). Timeouts are numbers in milliseconds.
 TIMEOUT_KEYS = {
     "tls_handshake": "tls_handshake",
     "request_header": "request_header",      # whole request head must arrive (slowloris)
@@ -289,7 +289,7 @@ def default_policy(pki):
 def build_config(workdir, pki, port, upstream_ports, *, listener=None, tls=None,
                  upstream=None, limits=None, timeouts=None, overrides=None,
                  policy_path=None, listen=None):
-    """build_config returns the certgate.json dict (design.md §4) for one listener on
+    """build_config returns the certgate.json dict (docs/configuration.md) for one listener on
     127.0.0.1:port and [::1]:port forwarding to 127.0.0.1:upstream_ports.
 
     listener / tls / upstream are merged into listeners[0], listeners[0].tls and

@@ -1,4 +1,4 @@
-"""The admin API (design.md §10, docs/operations.md "Admin API").
+"""The admin API (docs/operations.md "Admin API", docs/operations.md "Admin API").
 
 One certgate with an admin listener on 127.0.0.1 serving the proxy listener's
 certificates, the test CA copied into state_dir/ca, and a policy with a ClusterAdmin

@@ -1,4 +1,4 @@
-"""Authorization through a running certgate (issue 3, design.md §5-8), with real curl.
+"""Authorization through a running certgate (docs/policy.md), with real curl.
 
 Certificates are made in the test: the harness's openssl CA (ClusterAdmin, Operator, a
 ValidUser with ReadWrite on "hr" and ReadOnly on "catalog", unknown, expired,
@@ -255,7 +255,7 @@ class _Base(unittest.TestCase):
                                headers=headers, **kw)
 
     def assertDenied(self, r, status, reason, what=""):
-        """r: CurlResult or Response. Checks the JSON error body of design.md §7."""
+        """r: CurlResult or Response. Checks the JSON error body of docs/policy.md "Errors"."""
         self.assertEqual(r.status, status, "%s: %r" % (what, r))
         body = json.loads(r.body)
         self.assertEqual(set(body), {"error", "reason", "request_id"}, body)

@@ -1,4 +1,4 @@
-"""The built-in default of design.md §3: `certgate run` with no configuration creates a
+"""The built-in default of docs/certificates.md: `certgate run` with no configuration creates a
 state directory from nothing (CA, server certificate, ClusterAdmin bundle, policy,
 config), prints a curl command that works as printed, and reuses everything on the
 next start. Also curl with the PKCS#12 bundle (--cert-type P12) and with the PEMs.

@@ -1,4 +1,4 @@
-"""A listener with a client CA and a CRL (design.md §5), and OCSP stapling (§9).
+"""A listener with a client CA and a CRL (docs/policy.md), and OCSP stapling (§9).
 
 With tls.client_ca every certificate's chain must validate, also for certificates
 registered by thumbprint: one from another CA is refused (untrusted_chain), as is a

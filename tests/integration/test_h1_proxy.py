@@ -143,7 +143,7 @@ class H1ProxyTest(h.CertgateTestCase, unittest.TestCase):
         ])
         self.assertEqual(r.status, 200, r)
         e = r.json()
-        # Replaced, never appended to (design.md §6).
+        # Replaced, never appended to (docs/policy.md "Headers").
         self.assertEqual(self.hdrs(e, "X-Forwarded-For"), ["127.0.0.1"], e["headers"])
         self.assertEqual(self.hdrs(e, "X-Forwarded-Proto"), ["https"], e["headers"])
         self.assertEqual(self.hdrs(e, "X-Forwarded-Host"), ["localhost:%d" % self.port],

@@ -3,7 +3,7 @@
 Every worker binds its own SO_REUSEPORT socket per address, and SO_REUSEPORT let a
 second certgate process of the same user bind the same address too: the kernel then
 split clients between two processes and two configurations. Now a process claims each
-listen address before binding it (proxy/listen.h) and refuses to start, with one line
+listen address before binding it (control/listen.h) and refuses to start, with one line
 naming the address and exit status 1, when another certgate holds it or any other
 process listens there; the workers of one process still share their addresses, and two
 certgates started at the same moment cannot both win. The admin listener is bound

@@ -1,4 +1,4 @@
-"""Regression (issue 11, item 1): pin trust accepted a self-made issuer.
+"""Regression: pin trust accepted a self-made issuer.
 
 Attack: a registered ValidUser whose entry carries a pin (RavenDB's renewal rule: same
 public key, same issuer name, same authority key identifier) builds a CA of its own with

@@ -80,7 +80,7 @@ class PkiCliTest(unittest.TestCase):
         p = subprocess.run([BIN, "ca", "--help"], capture_output=True, text=True, timeout=60)
         if "ca init" not in p.stdout:
             raise AssertionError(f"{BIN} does not dispatch 'ca'/'cert' to pki_cli_main "
-                                 "(proxy/main.c)")
+                                 "(app/main.c)")
         cls.tmp = tempfile.mkdtemp(prefix="cg-pki-cli-")
         cls.ca = os.path.join(cls.tmp, "ca")
         run("ca", "init", "--dir", cls.ca, "--name", "Integration CA", "--days", "400")
@@ -372,7 +372,7 @@ class PkiCliTest(unittest.TestCase):
                           "--clearance", "ValidUser", "--ca", os.path.join(a, "tls.crt"),
                           "--policy", policy], 1, "no CA certificate")
 
-    # ---- operator safety (issue 11, item 10): the CLI never corrupts what it edits ----
+    # ---- operator safety: the CLI never corrupts what it edits ----
 
     def write_config(self, name):
         path = self.path(name)

@@ -1,4 +1,4 @@
-"""Live policy reload (issue 3, design.md §5 "Reload", docs/operations.md "Live reload").
+"""Live policy reload (docs/policy.md, docs/operations.md "Live reload").
 
 Each test starts its own certgate (the backend and the PKI are shared) and changes the
 policy while it runs, observing the change only through requests: a certificate that

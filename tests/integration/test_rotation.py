@@ -1,4 +1,4 @@
-"""Rotation of certgate's own serving certificates (issue 5, design.md §9,
+"""Rotation of certgate's own serving certificates (docs/certificates.md,
 docs/operations.md "Live reload").
 
 One listener serves two certificates chosen by SNI, both from a CA made by
@@ -429,7 +429,7 @@ class RotationTest(unittest.TestCase):
 
 
 def renewal_implemented():
-    """Automatic renewal (design.md §9) lives in proxy/ (renew.c); when the sources are
+    """Automatic renewal (docs/certificates.md) lives in proxy/ (renew.c); when the sources are
     not next to the tests, assume it is there."""
     src = os.path.normpath(os.path.join(HERE, "..", "..", "proxy"))
     files = glob.glob(os.path.join(src, "*.c"))
@@ -443,7 +443,7 @@ def renewal_implemented():
 
 
 @unittest.skipUnless(renewal_implemented(),
-                     "automatic renewal of the serving certificate (design.md §9, issue 5) "
+                     "automatic renewal of the serving certificate (docs/certificates.md) "
                      "is not implemented: no 'renew' in proxy/*.c")
 class RenewalTest(unittest.TestCase):
     """A 90-second certificate issued by the CA in state_dir is renewed before it

@@ -2,7 +2,7 @@
  * (a client's SNI that was not a host name reached the access log with quotes and
  * newlines), an upstream's sni and the DNS names of issued certificates (which used to
  * disagree on '_' and a trailing '-'). */
-#include <check.h>
+#include "check_main.h"
 #include <string.h>
 
 #include "common/hostname.h"
@@ -112,7 +112,7 @@ START_TEST(test_patterns)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("hostname");
     TCase *tc = tcase_create("core");
@@ -122,13 +122,4 @@ static Suite *suite(void)
     tcase_add_test(tc, test_patterns);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

@@ -5,7 +5,7 @@
  * line): every byte 0x00-0xFF, every kind of invalid UTF-8, and a line cut at every
  * buffer size must come out as exactly one valid JSON object whose values are the
  * bytes given, or a prefix of them. */
-#include <check.h>
+#include "check_main.h"
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -262,7 +262,7 @@ START_TEST(test_truncation_at_every_size)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("json_line");
     TCase *tc = tcase_create("core");
@@ -274,13 +274,4 @@ static Suite *suite(void)
     tcase_add_test(tc, test_truncation_at_every_size);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

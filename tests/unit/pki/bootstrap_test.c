@@ -2,7 +2,7 @@
  * second reuses it untouched, and a damaged one is reported instead of patched. */
 #include "pki/bootstrap.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +101,7 @@ START_TEST(creates_then_reuses)
     ck_assert_str_eq(json_string_value(json_object_get(entry, "clearance")), "ClusterAdmin");
     json_decref(policy);
 
-    /* the config matches design.md §4 with relative paths */
+    /* the config matches docs/configuration.md with relative paths */
     json_t *cfg = json_load_file(r.config_path, 0, NULL);
     ck_assert_ptr_nonnull(cfg);
     ck_assert_str_eq(json_string_value(json_object_get(cfg, "state_dir")), r.state_dir);
@@ -213,7 +213,7 @@ START_TEST(damaged_state_is_reported)
 }
 END_TEST
 
-static Suite *bootstrap_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_bootstrap");
     TCase *tc = tcase_create("bootstrap");
@@ -226,13 +226,4 @@ static Suite *bootstrap_suite(void)
     tcase_add_test(tc, damaged_state_is_reported);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(bootstrap_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,7 +1,7 @@
 /* Tests of pki/files.c: certificate directories appear whole and never overwrite. */
 #include "pki/files.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +101,7 @@ START_TEST(bad_names)
 }
 END_TEST
 
-static Suite *files_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_files");
     TCase *tc = tcase_create("files");
@@ -111,13 +111,4 @@ static Suite *files_suite(void)
     tcase_add_test(tc, bad_names);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(files_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -3,7 +3,7 @@
  * and the expected values were computed by it (see tests/data/pki/README.md). */
 #include "pki/import.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +229,7 @@ START_TEST(too_many_certificates)
 }
 END_TEST
 
-static Suite *import_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_import");
     TCase *tc = tcase_create("import");
@@ -241,13 +241,4 @@ static Suite *import_suite(void)
     tcase_add_test(tc, too_many_certificates);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(import_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -2,7 +2,7 @@
  * names and validity that TLS stacks and the policy's pin rule rely on. */
 #include "pki/issue.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -221,7 +221,7 @@ START_TEST(bad_inputs_are_refused)
 }
 END_TEST
 
-static Suite *issue_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_issue");
     TCase *tc = tcase_create("issue");
@@ -234,13 +234,4 @@ static Suite *issue_suite(void)
     tcase_add_test(tc, bad_inputs_are_refused);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(issue_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

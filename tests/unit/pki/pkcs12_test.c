@@ -3,7 +3,7 @@
  * without -legacy is checked by tests/integration/test_pki_cli.py.) */
 #include "pki/pkcs12.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,7 +89,7 @@ START_TEST(empty_password_refused)
 }
 END_TEST
 
-static Suite *pkcs12_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_pkcs12");
     TCase *tc = tcase_create("pkcs12");
@@ -99,13 +99,4 @@ static Suite *pkcs12_suite(void)
     tcase_add_test(tc, empty_password_refused);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(pkcs12_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

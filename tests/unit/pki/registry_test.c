@@ -3,7 +3,7 @@
  * writers (two concurrent load-modify-saves used to lose one update). */
 #include "pki/registry.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -583,7 +583,7 @@ START_TEST(lock_times_out)
 }
 END_TEST
 
-static Suite *registry_suite(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_registry");
     TCase *tc = tcase_create("registry");
@@ -603,13 +603,4 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, lock_times_out);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(registry_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,6 +1,6 @@
 /* Tests for policy/policy_load.c: every validation error with the exact JSON path in
  * its message, what loads, and the presets in conf/policies/. */
-#include <check.h>
+#include "check_main.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,7 +393,7 @@ START_TEST(test_presets_load)
 }
 END_TEST
 
-int main(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("policy_load");
     TCase *tc = tcase_create("core");
@@ -404,9 +404,5 @@ int main(void)
     tcase_add_test(tc, test_load_file_errors);
     tcase_add_test(tc, test_presets_load);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

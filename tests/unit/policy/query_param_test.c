@@ -3,7 +3,7 @@
  * "?db=allowed&+db=forbidden", "?db[]=forbidden&db=allowed" and
  * "?db+=forbidden&db=allowed" were authorized as "allowed" while a database reading
  * the other key used "forbidden"; every such spelling must count, and two are refused. */
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,7 +167,7 @@ START_TEST(test_buffer)
 }
 END_TEST
 
-int main(void)
+Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("query_param");
     TCase *tc = tcase_create("core");
@@ -175,9 +175,5 @@ int main(void)
     tcase_add_loop_test(tc, test_refused, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
     tcase_add_test(tc, test_buffer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

@@ -1,0 +1,304 @@
+#include "control/reload.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/file.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "policy/policy.h"
+#include "proxy/core/runtime.h"
+#include "proxy/core/worker.h"
+#include "proxy/tls/tls_server.h"
+
+/* Editors and Kubernetes touch several names in a burst: settle before reading. */
+#define DEBOUNCE_MS 150
+
+/* What stat() said about a file, through symlinks: any change means "re-read". */
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    bool exists;
+};
+
+/* One listener's watched inputs. */
+struct watched {
+    struct file_id policy;
+    struct file_id *cert_files; /* cert, key, ocsp of each certificate, in order */
+    size_t num_cert_files;
+};
+
+struct reloader {
+    struct runtime *rt;
+    struct event_base *base;
+    int fd; /* inotify descriptor, -1 if unavailable */
+    struct event *ev_inotify;
+    struct event *ev_debounce;
+    struct watched *listeners;
+    char **dirs; /* watched directories (for logs) */
+    size_t num_dirs;
+};
+
+static struct file_id file_id_of(const char *path)
+{
+    struct file_id id = {0};
+    struct stat st;
+    if (path != NULL && stat(path, &st) == 0) {
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        id.size = st.st_size;
+        id.mtime = st.st_mtim;
+        id.exists = true;
+    }
+    return id;
+}
+
+static bool file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static const char *cert_file_path(const struct config_listener *l, size_t k)
+{
+    const struct config_certificate *c = &l->tls.certificates[k / 3];
+    switch (k % 3) {
+    case 0:
+        return c->cert;
+    case 1:
+        return c->key;
+    default:
+        return c->ocsp;
+    }
+}
+
+int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err)
+{
+    struct listener_rt *lrt = &rt->listeners[index];
+    struct policy_load_opts opts = {.client_ca = lrt->cfg->tls.client_ca != NULL};
+    struct policy *p;
+    int rc = policy_load_file(lrt->cfg->policy, &opts, &p, err);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    uint64_t gen = atomic_fetch_add(&rt->policy_generation, 1) + 1;
+    policy_set_generation(p, gen);
+    for (unsigned i = 0; i < rt->num_workers; i++) {
+        if (rt->workers != NULL && rt->workers[i] != NULL) {
+            worker_post(rt->workers[i], worker_set_policy, worker_policy_msg_new(index, p));
+        }
+    }
+    policy_unref(lrt->policy);
+    lrt->policy = p;
+    CG_LOG_INFO("listener %s: policy %s in force (generation %" PRIu64 ", %zu certificates, "
+                "%zu routes)",
+                lrt->cfg->name, lrt->cfg->policy, gen, policy_num_certificates(p),
+                policy_num_routes(p));
+    return CG_OK;
+}
+
+static void reload_policy(struct reloader *r, size_t i, bool force)
+{
+    const struct config_listener *l = r->rt->listeners[i].cfg;
+    if (l->policy == NULL) {
+        return;
+    }
+    struct file_id now = file_id_of(l->policy);
+    if (!force && file_id_eq(&now, &r->listeners[i].policy)) {
+        return;
+    }
+    r->listeners[i].policy = now;
+    struct cg_errbuf err = {0};
+    if (reload_load_policy(r->rt, i, &err) != CG_OK) {
+        atomic_fetch_add(&r->rt->policy_reload_failures, 1);
+        CG_LOG_ERROR("policy reload refused, previous policy stays in force: %s", err.msg);
+        return;
+    }
+    atomic_fetch_add(&r->rt->policy_reloads, 1);
+}
+
+static void reload_certs(struct reloader *r, size_t i, bool force)
+{
+    struct watched *w = &r->listeners[i];
+    const struct config_listener *l = r->rt->listeners[i].cfg;
+    bool changed = force;
+    for (size_t k = 0; k < w->num_cert_files; k++) {
+        struct file_id now = file_id_of(cert_file_path(l, k));
+        if (!file_id_eq(&now, &w->cert_files[k])) {
+            changed = true;
+        }
+        w->cert_files[k] = now;
+    }
+    if (!changed) {
+        return;
+    }
+    struct cg_errbuf err = {0};
+    struct tls_cert_set *set;
+    if (tls_cert_set_load(&l->tls, &set, &err) != CG_OK) {
+        atomic_fetch_add(&r->rt->cert_reload_failures, 1);
+        CG_LOG_ERROR("listener %s: certificate reload refused, previous certificates keep "
+                     "serving: %s",
+                     l->name, err.msg);
+        return;
+    }
+    tls_server_set_certs(r->rt->listeners[i].tls, set);
+    tls_cert_set_unref(set);
+    atomic_fetch_add(&r->rt->cert_reloads, 1);
+    CG_LOG_INFO("listener %s: certificates reloaded; new handshakes use them", l->name);
+}
+
+void reloader_reload(struct reloader *r, bool force)
+{
+    for (size_t i = 0; i < r->rt->cfg->num_listeners; i++) {
+        reload_policy(r, i, force);
+        reload_certs(r, i, force);
+    }
+}
+
+static void on_debounce(evutil_socket_t fd, short what, void *arg)
+{
+    reloader_reload(arg, false);
+}
+
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+    struct reloader *r = arg;
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+        any = true;
+    }
+    /* Arm once per burst and never push it back: a directory that keeps changing (a
+     * sidecar's scratch files next to the policy) must not starve the reload. */
+    if (any && !evtimer_pending(r->ev_debounce, NULL)) {
+        struct timeval tv = cg_timeval_ms(DEBOUNCE_MS);
+        evtimer_add(r->ev_debounce, &tv);
+    }
+}
+
+static void watch_dir_of(struct reloader *r, const char *path)
+{
+    if (path == NULL || r->fd < 0) {
+        return;
+    }
+    char *copy = cg_xstrdup(path);
+    char *dir = dirname(copy);
+    for (size_t i = 0; i < r->num_dirs; i++) {
+        if (strcmp(r->dirs[i], dir) == 0) {
+            free(copy);
+            return;
+        }
+    }
+    /* Only events that replace content: appends to a log file in the same directory
+     * (IN_MODIFY) do not wake us up. */
+    uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+    if (inotify_add_watch(r->fd, dir, mask) < 0) {
+        CG_LOG_WARN("cannot watch %s for changes (%s): reload with SIGHUP", dir, strerror(errno));
+        free(copy);
+        return;
+    }
+    r->dirs = cg_xrealloc(r->dirs, (r->num_dirs + 1) * sizeof(*r->dirs));
+    r->dirs[r->num_dirs++] = cg_xstrdup(dir);
+    free(copy);
+}
+
+/* watch_file watches the directory of |path| and, when |path| is a symlink to a file
+ * elsewhere, the directory of its target too: an editor or `certgate cert` (which
+ * writes through the link) replaces the target there. Kubernetes' "..data" swap
+ * happens in |path|'s own directory. */
+static void watch_file(struct reloader *r, const char *path)
+{
+    if (path == NULL || r->fd < 0) {
+        return;
+    }
+    watch_dir_of(r, path);
+    char *target;
+    if (cg_file_resolve_link(path, &target, NULL) == CG_OK) {
+        watch_dir_of(r, target);
+        free(target);
+    }
+}
+
+int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **out,
+                 struct cg_errbuf *err)
+{
+    struct reloader *r = cg_xcalloc(1, sizeof(*r));
+    r->rt = rt;
+    r->base = base;
+    r->fd = -1;
+    const struct config *cfg = rt->cfg;
+    r->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*r->listeners));
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        struct watched *w = &r->listeners[i];
+        w->policy = file_id_of(l->policy);
+        w->num_cert_files = l->tls.num_certificates * 3;
+        w->cert_files = cg_xcalloc(w->num_cert_files, sizeof(*w->cert_files));
+        for (size_t k = 0; k < w->num_cert_files; k++) {
+            w->cert_files[k] = file_id_of(cert_file_path(l, k));
+        }
+    }
+    r->ev_debounce = evtimer_new(base, on_debounce, r);
+    *out = r;
+    return CG_OK;
+}
+
+void reloader_start(struct reloader *r)
+{
+    r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->fd < 0) {
+        CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
+    }
+    const struct config *cfg = r->rt->cfg;
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        watch_file(r, l->policy);
+        for (size_t k = 0; k < r->listeners[i].num_cert_files; k++) {
+            watch_file(r, cert_file_path(l, k));
+        }
+    }
+    if (r->fd >= 0) {
+        r->ev_inotify = event_new(r->base, r->fd, EV_READ | EV_PERSIST, on_inotify, r);
+        event_add(r->ev_inotify, NULL);
+    }
+    /* What changed between reloader_new and the watches, inotify cannot tell us. */
+    reloader_reload(r, false);
+}
+
+void reloader_free(struct reloader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->ev_inotify != NULL) {
+        event_free(r->ev_inotify);
+    }
+    event_free(r->ev_debounce);
+    if (r->fd >= 0) {
+        close(r->fd);
+    }
+    for (size_t i = 0; i < r->rt->cfg->num_listeners; i++) {
+        free(r->listeners[i].cert_files);
+    }
+    free(r->listeners);
+    for (size_t i = 0; i < r->num_dirs; i++) {
+        free(r->dirs[i]);
+    }
+    free(r->dirs);
+    free(r);
+}

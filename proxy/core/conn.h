@@ -1,0 +1,109 @@
+/* A client connection: accept, TLS handshake, the client's identity, timers and
+ * teardown. After the handshake the protocol the listener maps the negotiated ALPN to
+ * (struct conn_protocol, chosen in proxy/protocols.c) takes over the decrypted bytes;
+ * this file knows no protocol.
+ *
+ * Destruction is always deferred to the event loop: protocol code calls conn_close or
+ * conn_abort and returns; the connection is freed when no callback of it is on the
+ * stack. */
+#ifndef CG_PROXY_CORE_CONN_H
+#define CG_PROXY_CORE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "common/sockaddr.h"
+#include "proxy/core/authz.h"
+#include "proxy/tls/tls_conn.h"
+
+struct worker;
+struct listener_rt;
+struct client_conn;
+
+/* struct conn_protocol is what a protocol offers a client connection whose handshake
+ * is done: the connection calls it for every event and never looks inside |state|.
+ * Callbacks run only while the connection is not closing, except on_peer_closed and
+ * detach, which always run. */
+struct conn_protocol {
+    const char *name; /* "http/1.1", "h2": logs */
+    /* attach starts serving |c| and returns the protocol's state; NULL when it could
+     * not (it has then closed or aborted |c|). */
+    void *(*attach)(struct client_conn *c);
+    /* detach frees |state| when the connection is freed. */
+    void (*detach)(void *state);
+    void (*on_read)(void *state);  /* decrypted bytes in tls_conn_input() */
+    void (*on_drain)(void *state); /* TLS output fell below the low-water mark */
+    void (*on_timer)(void *state); /* the timer of conn_set_timer fired */
+    /* on_peer_closed: the client went away (EOF or error), before or while closing. */
+    void (*on_peer_closed)(void *state);
+    /* begin_drain: graceful shutdown; idle connections close now, busy ones after
+     * what is in flight. */
+    void (*begin_drain)(void *state);
+};
+
+/* struct conn_alpn maps one ALPN protocol id to the protocol that serves it. */
+struct conn_alpn {
+    const char *alpn; /* "h2" */
+    size_t alpn_len;
+    const struct conn_protocol *protocol;
+};
+
+struct client_conn {
+    struct worker *w;
+    const struct listener_rt *lrt;
+    uint64_t id; /* unique per worker; logs show "w<N>c<id>" */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    char peer_ip[CG_SOCKADDR_TEXT_MAX]; /* numeric text, IPv4-mapped shown as IPv4 */
+    uint16_t peer_port;
+    struct tls_conn tls;
+    const struct conn_protocol *protocol; /* NULL during the handshake */
+    void *protocol_state;                 /* protocol->attach's result, or NULL */
+    struct event *ev_timer;               /* handshake deadline, then the protocol's timer */
+    struct event *ev_free;                /* deferred destruction */
+    uint64_t accepted_us;                 /* monotonic microseconds */
+    bool closing;                         /* conn_close / conn_abort called */
+    const uint8_t *cert_der;              /* leaf certificate presented, or NULL; owned by
+                                             the SSL (valid while the connection lives) */
+    size_t cert_der_len;
+    struct authz_conn authz;         /* certificate facts and decision scratch */
+    bool pin_logged;                 /* "trusted by pin" was logged for this connection */
+    struct client_conn *prev, *next; /* worker's list */
+};
+
+/* conn_accept takes over the accepted socket |fd| on worker |w| for listener |lrt|. */
+void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const struct sockaddr *sa,
+                 socklen_t sa_len);
+
+/* conn_close ends the connection gracefully: what is queued is flushed (bounded in
+ * time), close_notify sent, then the connection is freed. Idempotent. */
+void conn_close(struct client_conn *c);
+
+/* conn_abort frees the connection from the event loop without flushing. */
+void conn_abort(struct client_conn *c);
+
+/* conn_set_timer arms the connection's single timer to fire in |ms| milliseconds (0
+ * disarms it). The protocol handles the expiry. */
+void conn_set_timer(struct client_conn *c, uint64_t ms);
+
+/* conn_begin_drain is called on every connection when the worker starts draining. */
+void conn_begin_drain(struct client_conn *c);
+
+/* conn_tls_version / conn_cipher describe the session for logs. */
+const char *conn_tls_version(const struct client_conn *c);
+const char *conn_cipher(const struct client_conn *c);
+
+/* conn_default_host returns the Host to send the database for a request that named
+ * none (an HTTP/1.0 request may leave Host out): HTTP/1.1 requires one. It
+ * is the TLS server name the client asked for (a validated host name), else the
+ * upstream's TLS server name, else its first server's address ("127.0.0.1:8080").
+ * Static or connection-owned storage. */
+struct cg_str conn_default_host(const struct client_conn *c);
+
+/* conn_now_us returns monotonic microseconds. */
+uint64_t conn_now_us(const struct client_conn *c);
+
+#endif

@@ -1,0 +1,39 @@
+/* One access/audit log line per request, shared by HTTP/1.1 and HTTP/2 so both log the
+ * same fields the same way, and one per connection refused before a request. Every line
+ * is written by common/json_line.h: whatever a client sends (SNI, Host, path, method)
+ * stays inside its JSON string. */
+#ifndef CG_PROXY_CORE_REQUEST_LOG_H
+#define CG_PROXY_CORE_REQUEST_LOG_H
+
+#include <stdint.h>
+
+struct client_conn;
+struct authz_result;
+
+struct request_log_fields {
+    const char *request_id;
+    uint32_t stream_id; /* 0 for HTTP/1.1 */
+    const char *alpn;   /* "http/1.1", "h2" */
+    const char *method;
+    const char *authority;
+    const char *path;              /* normalized path (raw target if refused before) */
+    int status;                    /* sent to the client; 0 if none */
+    const char *reason;            /* why certgate answered or closed, or NULL */
+    const struct authz_result *az; /* the decision, or NULL when none was taken */
+    const char *upstream;          /* "ip:port" or "" */
+    uint64_t bytes_in;             /* request body bytes */
+    uint64_t bytes_out;            /* response body bytes */
+    uint64_t duration_us;
+    int grpc_status; /* -1 when not gRPC */
+};
+
+/* request_log_write formats |f| as one JSON line and queues it on the access log of
+ * |c|'s worker; a no-op when the access log is off. */
+void request_log_write(const struct client_conn *c, const struct request_log_fields *f);
+
+/* request_log_conn_refused logs a connection refused before any request (an address the
+ * policy does not allow, a bad PROXY header, a server name that is not a host name):
+ * "decision":"deny" with |reason| (a static string) and status 0. */
+void request_log_conn_refused(const struct client_conn *c, const char *reason);
+
+#endif

@@ -1,0 +1,35 @@
+#include "proxy/protocols.h"
+
+#include "proxy/core/conn.h"
+#include "proxy/core/worker.h"
+#include "proxy/http1/h1_server.h"
+#include "proxy/http2/h2_client.h"
+#include "proxy/http2/h2_server.h"
+
+/* Every ALPN id certgate serves. proxy/tls/tls_server.c negotiates only the ones a
+ * listener's "alpn" lists (preferring h2), so every listener can share the table. */
+static const struct conn_alpn all_alpn[] = {
+    {"h2", 2, &h2_protocol},
+    {"http/1.1", 8, &h1_protocol},
+};
+
+/* Per-worker state, created in this order and freed in the reverse one. */
+static const struct worker_module *const modules[] = {
+    &h1_worker_module,
+    &h2_worker_module,
+    &h2_client_worker_module,
+};
+
+void proxy_protocols_listener(const struct config_listener *l, struct listener_rt *lrt)
+{
+    lrt->alpn = all_alpn;
+    lrt->num_alpn = sizeof(all_alpn) / sizeof(all_alpn[0]);
+    /* A client that negotiates no ALPN id speaks HTTP/1.1. */
+    lrt->default_protocol = &h1_protocol;
+}
+
+void proxy_protocols_runtime(struct runtime *rt)
+{
+    rt->modules = modules;
+    rt->num_modules = sizeof(modules) / sizeof(modules[0]);
+}
