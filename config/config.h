@@ -108,6 +108,7 @@ enum config_upstream_protocol {
     CONFIG_UPSTREAM_H2C = 1,    /* "h2c": HTTP/2 with prior knowledge, cleartext */
     CONFIG_UPSTREAM_H2 = 2,     /* "h2": HTTP/2 over TLS (ALPN h2); tls required */
 };
+#define CONFIG_UPSTREAM_NUM_PROTOCOLS 3
 
 /* struct config_upstream_tls is the client side TLS towards the servers of an
  * upstream. The server certificate is always verified against |ca|. */

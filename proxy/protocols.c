@@ -5,12 +5,23 @@
 #include "proxy/http1/h1_server.h"
 #include "proxy/http2/h2_client.h"
 #include "proxy/http2/h2_server.h"
+#include "proxy/http2/h2_stream.h"
+
+/* Which backend carries an HTTP/2 stream to each kind of upstream. */
+static const struct h2_backends h2_backends = {
+    .by_upstream =
+        {
+            [CONFIG_UPSTREAM_HTTP11] = &h2_h1_backend_ops,
+            [CONFIG_UPSTREAM_H2C] = &h2_client_backend_ops,
+            [CONFIG_UPSTREAM_H2] = &h2_client_backend_ops,
+        },
+};
 
 /* Every ALPN id certgate serves. proxy/tls/tls_server.c negotiates only the ones a
  * listener's "alpn" lists (preferring h2), so every listener can share the table. */
 static const struct conn_alpn all_alpn[] = {
-    {"h2", 2, &h2_protocol},
-    {"http/1.1", 8, &h1_protocol},
+    {"h2", 2, &h2_protocol, &h2_backends},
+    {"http/1.1", 8, &h1_protocol, NULL},
 };
 
 /* Per-worker state, created in this order and freed in the reverse one. */
@@ -25,7 +36,7 @@ void proxy_protocols_listener(const struct config_listener *l, struct listener_r
     lrt->alpn = all_alpn;
     lrt->num_alpn = sizeof(all_alpn) / sizeof(all_alpn[0]);
     /* A client that negotiates no ALPN id speaks HTTP/1.1. */
-    lrt->default_protocol = &h1_protocol;
+    lrt->no_alpn = &all_alpn[1];
 }
 
 void proxy_protocols_runtime(struct runtime *rt)

@@ -203,19 +203,19 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
                  lrt->cfg->name);
 }
 
-/* select_protocol returns the protocol |lrt| maps the negotiated ALPN id to, or its
- * default when the client negotiated none (or one the listener did not offer, which
- * BoringSSL does not let happen). */
-static const struct conn_protocol *select_protocol(const struct listener_rt *lrt, const char *alpn,
-                                                   size_t alpn_len)
+/* select_protocol returns the entry of |lrt|'s ALPN map for the negotiated id, or the
+ * one for clients without ALPN when it negotiated none (or one the listener did not
+ * offer, which BoringSSL does not let happen). */
+static const struct conn_alpn *select_protocol(const struct listener_rt *lrt, const char *alpn,
+                                               size_t alpn_len)
 {
     for (size_t i = 0; alpn != NULL && i < lrt->num_alpn; i++) {
         const struct conn_alpn *a = &lrt->alpn[i];
         if (a->alpn_len == alpn_len && memcmp(a->alpn, alpn, alpn_len) == 0) {
-            return a->protocol;
+            return a;
         }
     }
-    return lrt->default_protocol;
+    return lrt->no_alpn;
 }
 
 static void on_handshake(void *arg)
@@ -240,8 +240,9 @@ static void on_handshake(void *arg)
                  (unsigned long long)c->id, conn_tls_version(c), conn_cipher(c), (int)alpn_len,
                  alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
                  SSL_session_reused(c->tls.ssl));
-    c->protocol = select_protocol(c->lrt, alpn, alpn_len);
-    c->protocol_state = c->protocol->attach(c);
+    const struct conn_alpn *a = select_protocol(c->lrt, alpn, alpn_len);
+    c->protocol = a->protocol;
+    c->protocol_state = a->protocol->attach(c, a->arg);
 }
 
 static void on_read(void *arg)

@@ -30,8 +30,9 @@ struct client_conn;
 struct conn_protocol {
     const char *name; /* "http/1.1", "h2": logs */
     /* attach starts serving |c| and returns the protocol's state; NULL when it could
-     * not (it has then closed or aborted |c|). */
-    void *(*attach)(struct client_conn *c);
+     * not (it has then closed or aborted |c|). |arg| is the protocol's per-listener
+     * argument from the ALPN map (struct conn_alpn), e.g. its backends. */
+    void *(*attach)(struct client_conn *c, const void *arg);
     /* detach frees |state| when the connection is freed. */
     void (*detach)(void *state);
     void (*on_read)(void *state);  /* decrypted bytes in tls_conn_input() */
@@ -44,11 +45,13 @@ struct conn_protocol {
     void (*begin_drain)(void *state);
 };
 
-/* struct conn_alpn maps one ALPN protocol id to the protocol that serves it. */
+/* struct conn_alpn maps one ALPN protocol id to the protocol that serves it and the
+ * argument its attach gets. */
 struct conn_alpn {
     const char *alpn; /* "h2" */
     size_t alpn_len;
     const struct conn_protocol *protocol;
+    const void *arg; /* for protocol->attach; static storage */
 };
 
 struct client_conn {

@@ -17,7 +17,6 @@
 
 struct access_log;
 struct conn_alpn;
-struct conn_protocol;
 struct policy;
 struct tls_server;
 struct worker;
@@ -33,7 +32,7 @@ struct listener_rt {
     const struct conn_alpn *alpn; /* the protocol serving each ALPN id the listener
                                      offers (proxy/protocols.c) */
     size_t num_alpn;
-    const struct conn_protocol *default_protocol; /* when no ALPN id was negotiated */
+    const struct conn_alpn *no_alpn; /* what serves a client that negotiated no ALPN id */
 };
 
 struct runtime {

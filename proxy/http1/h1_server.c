@@ -1119,7 +1119,7 @@ static void pump_tunnel(struct h1_server *h)
 
 /* ---- public entry points -------------------------------------------------------- */
 
-static void *h1_attach(struct client_conn *c)
+static void *h1_attach(struct client_conn *c, const void *arg)
 {
     struct h1_server *h = cg_xcalloc(1, sizeof(*h));
     h->c = c;

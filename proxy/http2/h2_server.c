@@ -45,6 +45,7 @@ struct h2_worker {
 
 struct h2_server {
     struct client_conn *c;
+    const struct h2_backends *backends; /* by upstream protocol (proxy/protocols.c) */
     struct h2_worker *hw; /* this worker's HTTP/2 state */
     struct h2_zombies *zombies;
     const struct config *cfg;
@@ -781,9 +782,7 @@ static void start_pending(struct h2_server *h)
             continue;
         }
         s->state = H2S_FORWARDING;
-        s->ops = s->c->lrt->cfg->upstream->protocol == CONFIG_UPSTREAM_HTTP11
-                     ? &h2_h1_backend_ops
-                     : &h2_client_backend_ops;
+        s->ops = h->backends->by_upstream[s->c->lrt->cfg->upstream->protocol];
         s->ops->start(s);
     }
 }
@@ -1118,10 +1117,11 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static void h2_detach(void *state);
 static void h2_on_read(void *state);
 
-static void *h2_attach(struct client_conn *c)
+static void *h2_attach(struct client_conn *c, const void *arg)
 {
     struct h2_server *h = cg_xcalloc(1, sizeof(*h));
     h->c = c;
+    h->backends = arg;
     h->hw = worker_module_state(c->w, &h2_worker_module);
     h->cfg = c->w->rt->cfg;
     h->pending_tail = &h->pending;

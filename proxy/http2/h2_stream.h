@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 
+#include "config/config.h"
 #include "proxy/core/authz.h"
 
 struct client_conn;
@@ -207,6 +208,12 @@ void h2_zombie_end(struct h2_zombies *z);
 
 /* h2_stream_log_id writes "w1c2s3" for logs. */
 const char *h2_stream_log_id(const struct h2_stream *s, char *buf, size_t cap);
+
+/* struct h2_backends says which backend carries a stream to each kind of upstream
+ * (the argument h2_protocol's attach gets; proxy/protocols.c defines it). */
+struct h2_backends {
+    const struct h2_backend_ops *by_upstream[CONFIG_UPSTREAM_NUM_PROTOCOLS];
+};
 
 /* The HTTP/1.1 translation backend (proxy/http2/h2_to_h1.c). */
 extern const struct h2_backend_ops h2_h1_backend_ops;
