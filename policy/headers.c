@@ -21,6 +21,15 @@ static const struct cg_str default_owned[] = {
     CG_STR_LIT("X-Forwarded-Host"),
     CG_STR_LIT("Forwarded"),
     CG_STR_LIT("X-Real-IP"),
+    /* Frameworks (Express, Symfony, Laravel, ASP.NET, Rails' Rack::MethodOverride, IIS
+     * URL rewriting) let these replace the method or the target: the database would
+     * run something other than what the route authorized. */
+    CG_STR_LIT("X-HTTP-Method-Override"),
+    CG_STR_LIT("X-HTTP-Method"),
+    CG_STR_LIT("X-Method-Override"),
+    CG_STR_LIT("X-Original-URL"),
+    CG_STR_LIT("X-Rewrite-URL"),
+    CG_STR_LIT("X-Original-Method"),
 };
 
 /* fold maps a header name character the way a CGI gateway reads it: ASCII case

@@ -27,7 +27,9 @@ struct policy_header {
  * headers under their configured names and their default names, Client-Cert,
  * Client-Cert-Chain, X-Forwarded-Client-Cert (even when not sent), X-Forwarded-For,
  * X-Forwarded-Proto, X-Forwarded-Host, Forwarded and X-Real-IP (the proxy generates
- * the X-Forwarded-* ones itself). Names compare ignoring ASCII case and taking '_' for
+ * the X-Forwarded-* ones itself), and the fields frameworks read as a replacement
+ * method or target (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override,
+ * X-Original-URL, X-Rewrite-URL, X-Original-Method). Names compare ignoring ASCII case and taking '_' for
  * '-': CGI, WSGI, PHP and Rack turn both into '_', so "X_Client_Clearance" reaches
  * them as the real header. |p| may be NULL: then only the default names. */
 bool policy_header_is_owned(const struct policy *p, struct cg_str name);

@@ -168,6 +168,23 @@ class H1ProxyTest(h.CertgateTestCase, unittest.TestCase):
         import base64
         self.assertEqual(cc[0], ":%s:" % base64.b64encode(admin.der).decode())
 
+    def test_method_and_target_overrides_removed(self):
+        # Regression: X-HTTP-Method-Override and its kin were forwarded, and frameworks
+        # that honour them ran a DELETE or another path than the GET the route allowed.
+        r = h.https_request(self.port, self.pki, "GET", "/override", headers=[
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("x-http-method", "PUT"),
+            ("X-Method-Override", "PATCH"),
+            ("X-Original-URL", "/admin/cluster/reset"),
+            ("X-Rewrite-URL", "/admin/cluster/reset"),
+            ("X_Original_Method", "DELETE"),
+        ])
+        self.assertEqual(r.status, 200, r)
+        names = [n.lower().replace("_", "-") for n, _ in r.json()["headers"]]
+        for n in ("x-http-method-override", "x-http-method", "x-method-override",
+                  "x-original-url", "x-rewrite-url", "x-original-method"):
+            self.assertNotIn(n, names)
+
     # --- request bodies ---------------------------------------------------------------
 
     def test_chunked_upload_5mib(self):

@@ -192,6 +192,12 @@ START_TEST(test_owned)
                                         "X-Forwarded-Host",
                                         "forwarded",
                                         "x-real-ip",
+                                        "X-HTTP-Method-Override",
+                                        "x-http-method",
+                                        "X-Method-Override",
+                                        "x-original-url",
+                                        "X-Rewrite-URL",
+                                        "x_original_method",
                                         "x-db-user",
                                         "X-TP"};
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
