@@ -12,9 +12,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 
-/* Plaintext is decrypted ahead of the owner up to this many bytes; beyond it the
- * ciphertext waits in the kernel until the owner consumes. */
-#define PLAIN_IN_MAX (64 * 1024)
 #define SOCK_IN_MAX (64 * 1024)
 #define RECORD_MAX 16384
 
@@ -105,15 +102,18 @@ static void finish(struct tls_conn *tc, enum tls_conn_end end)
 static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
 {
     int got = 0;
-    while (evbuffer_get_length(tc->plain_in) < PLAIN_IN_MAX) {
+    size_t have;
+    while ((have = evbuffer_get_length(tc->plain_in)) < tc->plain_max) {
         /* Nothing to decrypt without a new read event: skip the call. */
         if (evbuffer_get_length(tc->sock_in) == 0 && SSL_pending(tc->ssl) == 0 && !tc->eof) {
             break;
         }
         /* Decrypt on the stack and copy: plain_in's chains are then sized by what
-         * arrived, and an idle connection holds none. */
+         * arrived, and an idle connection holds none. No more than the room left: the
+         * rest of a record waits in BoringSSL (SSL_pending). */
         unsigned char buf[RECORD_MAX];
-        int n = SSL_read(tc->ssl, buf, sizeof(buf));
+        size_t want = tc->plain_max - have < sizeof(buf) ? tc->plain_max - have : sizeof(buf);
+        int n = SSL_read(tc->ssl, buf, (int)want);
         if (n > 0) {
             if (evbuffer_add(tc->plain_in, buf, (size_t)n) != 0) {
                 *out_end = TLS_END_IO_ERROR;
@@ -137,6 +137,7 @@ static int decrypt(struct tls_conn *tc, enum tls_conn_end *out_end)
             *out_end = TLS_END_EOF;
         } else {
             *out_end = TLS_END_TLS_ERROR;
+            tc->ssl_err = (uint32_t)ERR_peek_error();
             CG_LOG_DEBUG("tls: read error %d (%s)", e, ERR_reason_error_string(ERR_peek_error()));
         }
         return -1;
@@ -187,6 +188,7 @@ static void drive(struct tls_conn *tc)
             if (e == SSL_ERROR_WANT_READ && !tc->eof) {
                 return;
             }
+            tc->ssl_err = (uint32_t)ERR_peek_error();
             if (cg_log_enabled(CG_LOG_DEBUG)) {
                 CG_LOG_DEBUG("tls: handshake failed: %s",
                              ERR_reason_error_string(ERR_peek_error()));
@@ -223,9 +225,9 @@ static void drive(struct tls_conn *tc)
             return;
         }
     }
-    if (evbuffer_get_length(tc->plain_in) >= PLAIN_IN_MAX && !tc->read_paused) {
+    if (evbuffer_get_length(tc->plain_in) >= tc->plain_max && !tc->read_paused) {
         /* The owner leaves a full buffer unconsumed: read again once it drains. */
-        sock_park(&tc->sock, tc->plain_in, PLAIN_IN_MAX);
+        sock_park(&tc->sock, tc->plain_in, tc->plain_max);
     }
 }
 
@@ -319,6 +321,7 @@ int tls_conn_init(struct tls_conn *tc, struct event_base *base, int fd, SSL *ssl
     tc->cbs = cbs;
     tc->arg = arg;
     tc->low_water = low_water;
+    tls_conn_set_input_max(tc, 0);
     if (sock_init(&tc->sock, base, fd, &sock_cbs, tc) != CG_OK) {
         return CG_ERR_IO;
     }

@@ -70,6 +70,9 @@ struct tls_conn {
     void *arg;
     struct tls_peer_info peer;
     size_t low_water; /* on_drain threshold for the socket output, bytes */
+    size_t plain_max; /* decrypted bytes held for the owner at most (set by init) */
+    uint32_t ssl_err; /* BoringSSL error that failed the handshake or a record, for the
+                         owner's on_close (tls_client_failure); 0 if none */
     bool preamble;    /* on_preamble must finish before the handshake */
     bool handshake_done;
     bool read_paused; /* owner asked to stop delivering plaintext */
@@ -125,6 +128,18 @@ static inline size_t tls_conn_output_pending(const struct tls_conn *tc)
 static inline void tls_conn_set_send_timeout(struct tls_conn *tc, uint32_t ms)
 {
     sock_set_write_timeout(&tc->sock, ms);
+}
+
+/* Plaintext decrypted ahead of the owner by default; beyond it the ciphertext waits in
+ * the kernel until the owner consumes. */
+#define TLS_CONN_INPUT_MAX (64 * 1024)
+
+/* tls_conn_set_input_max bounds what tls_conn_input() may hold after decrypting to
+ * |max| bytes (0 restores TLS_CONN_INPUT_MAX): an owner that moves every byte into a
+ * buffer of its own sets the room left there. */
+static inline void tls_conn_set_input_max(struct tls_conn *tc, size_t max)
+{
+    tc->plain_max = max != 0 ? max : TLS_CONN_INPUT_MAX;
 }
 
 /* tls_conn_pause_read stops delivering plaintext (back-pressure); tls_conn_resume_read
