@@ -28,6 +28,7 @@
 #include "proxy/core/access_log.h"
 #include "proxy/core/worker.h"
 #include "proxy/protocols.h"
+#include "proxy/tls/tls_client.h"
 #include "proxy/tls/tls_server.h"
 
 #include <openssl/rand.h>
@@ -62,6 +63,22 @@ static int setup_listeners(struct runtime *rt, struct cg_errbuf *err)
         if (l->policy == NULL) {
             CG_LOG_WARN("listener %s has no policy: every request is denied", l->name);
         } else if ((rc = reload_load_policy(rt, i, err)) != CG_OK) {
+            return rc;
+        }
+    }
+    return CG_OK;
+}
+
+/* setup_upstreams loads the TLS client of every upstream with "tls" once, for all
+ * workers: a file that does not load stops the start with one line naming it. */
+static int setup_upstreams(struct runtime *rt, struct cg_errbuf *err)
+{
+    const struct config *cfg = rt->cfg;
+    rt->upstream_tls = cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1,
+                                  sizeof(*rt->upstream_tls));
+    for (size_t i = 0; i < cfg->num_upstreams; i++) {
+        int rc = proxy_protocols_upstream_tls(&cfg->upstreams[i], &rt->upstream_tls[i], err);
+        if (rc != CG_OK) {
             return rc;
         }
     }
@@ -222,6 +239,12 @@ static void runtime_free(struct runtime *rt)
         }
     }
     free(rt->listeners);
+    if (rt->upstream_tls != NULL) {
+        for (size_t i = 0; i < rt->cfg->num_upstreams; i++) {
+            tls_client_free(rt->upstream_tls[i]);
+        }
+    }
+    free(rt->upstream_tls);
     free(rt->workers);
     for (size_t i = 0; i < rt->num_claims; i++) {
         close(rt->claims[i]);
@@ -273,6 +296,9 @@ int process_run(struct config *cfg)
     reloader_new(rt, m.base, &m.reloader, &err);
 
     int rc = setup_listeners(rt, &err);
+    if (rc == CG_OK) {
+        rc = setup_upstreams(rt, &err);
+    }
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &rt->access_log, &err);
     }
@@ -379,6 +405,15 @@ int process_check(const struct config *cfg)
         }
         tls_server_free(tls);
         tls_cert_set_unref(certs);
+    }
+    for (size_t i = 0; i < cfg->num_upstreams; i++) {
+        struct cg_errbuf err = {0};
+        struct tls_client *cl = NULL;
+        if (proxy_protocols_upstream_tls(&cfg->upstreams[i], &cl, &err) != CG_OK) {
+            fprintf(stderr, "certgate: %s\n", err.msg);
+            status = 1;
+        }
+        tls_client_free(cl);
     }
     return status;
 }

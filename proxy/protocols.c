@@ -6,6 +6,7 @@
 #include "proxy/http2/h2_client.h"
 #include "proxy/http2/h2_server.h"
 #include "proxy/http2/h2_stream.h"
+#include "proxy/tls/tls_client.h"
 
 /* Which backend carries an HTTP/2 stream to each kind of upstream. */
 static const struct h2_backends h2_backends = {
@@ -30,6 +31,27 @@ static const struct worker_module *const modules[] = {
     &h2_worker_module,
     &h2_client_worker_module,
 };
+
+/* The ALPN id each upstream protocol needs over TLS ("h2c" never uses TLS). */
+static const char *const upstream_alpn[CONFIG_UPSTREAM_NUM_PROTOCOLS] = {
+    [CONFIG_UPSTREAM_HTTP11] = "http/1.1",
+    [CONFIG_UPSTREAM_H2] = "h2",
+};
+
+int proxy_protocols_upstream_tls(const struct config_upstream *up, struct tls_client **out,
+                                 struct cg_errbuf *err)
+{
+    *out = NULL;
+    if (!up->tls.enabled) {
+        return CG_OK;
+    }
+    const char *alpn = upstream_alpn[up->protocol];
+    if (alpn == NULL) {
+        return cg_errf(err, CG_ERR_INVALID, "upstreams.%s.tls: not allowed with this protocol",
+                       up->name);
+    }
+    return tls_client_new(up, alpn, out, err);
+}
 
 void proxy_protocols_listener(const struct config_listener *l, struct listener_rt *lrt)
 {

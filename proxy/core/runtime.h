@@ -18,6 +18,7 @@
 struct access_log;
 struct conn_alpn;
 struct policy;
+struct tls_client;
 struct tls_server;
 struct worker;
 struct worker_module;
@@ -38,6 +39,8 @@ struct listener_rt {
 struct runtime {
     struct config *cfg;
     struct listener_rt *listeners; /* cfg->num_listeners entries */
+    struct tls_client **upstream_tls; /* per config upstream: its TLS client, NULL without
+                                         "tls"; shared by all workers */
     struct worker **workers;
     unsigned num_workers;
     struct access_log *access_log;              /* NULL when off */

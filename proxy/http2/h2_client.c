@@ -19,11 +19,9 @@
 #include "proxy/http2/grpc.h"
 #include "proxy/http2/h2_stream.h"
 #include "proxy/net/sock.h"
+#include "proxy/tls/tls_client.h"
 #include "proxy/tls/tls_conn.h"
 #include "proxy/upstream/upstream_pool.h"
-
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
 
 /* Streams per session before the server's SETTINGS arrive. */
 #define DEFAULT_MAX_STREAMS 100
@@ -53,10 +51,12 @@ struct uh2_session {
     struct event *ev_flush;
     struct event *ev_free;
     struct event *ev_idle;      /* timeouts.keepalive_idle without streams: close */
+    struct event *ev_handshake; /* h2: the TLS handshake's deadline */
     struct uh2_stream *waiting; /* streams waiting for UH2_READY, FIFO */
     struct uh2_stream **waiting_tail;
     unsigned num_streams; /* waiting + submitted and not closed */
     bool connected;       /* TCP connect succeeded */
+    const char *failure;  /* why the TLS handshake failed (a 502 reason), or NULL */
     struct uh2_session *prev, *next;
 };
 
@@ -65,8 +65,7 @@ struct h2_client_pool {
     const struct config_upstream *up;
     const struct config *cfg;
     struct upstream_pool *health;
-    SSL_CTX *ssl_ctx; /* h2 only; NULL if the files did not load */
-    bool tls_broken;
+    struct tls_client *tls; /* h2 only: the upstream's TLS client (shared, not owned) */
     struct uh2_session *sessions;
 };
 
@@ -82,6 +81,7 @@ struct uh2_stream {
     bool deferred;
     uint32_t unacked; /* response bytes the client took since our last WINDOW_UPDATE */
     unsigned attempts;
+    const char *failure;       /* why the last session it waited for failed, or NULL */
     struct h2_zombies *zombie; /* counted against the client's stream limit */
     struct event *ev_timer;    /* timeouts.upstream_response until the head */
     struct uh2_stream *next_wait;
@@ -340,6 +340,7 @@ static void session_free(struct uh2_session *x)
     event_free(x->ev_flush);
     event_free(x->ev_free);
     event_free(x->ev_idle);
+    event_free(x->ev_handshake);
     evbuffer_free(x->out);
     free(x);
 }
@@ -370,10 +371,13 @@ static void session_end(struct uh2_session *x, const char *why)
         struct uh2_stream *next = b->next_wait;
         x->num_streams--;
         b->sess = NULL;
+        if (x->failure != NULL) {
+            b->failure = x->failure;
+        }
         if (b->s != NULL && b->attempts < MAX_RETRIES) {
             attach(b);
         } else {
-            detach_fail(b, 502, "upstream_connect_failed");
+            detach_fail(b, 502, b->failure != NULL ? b->failure : "upstream_connect_failed");
             stream_free(b);
         }
         b = next;
@@ -533,6 +537,7 @@ static void on_sock_drain(void *arg)
 static void on_tls_handshake(void *arg)
 {
     struct uh2_session *x = arg;
+    evtimer_del(x->ev_handshake);
     size_t len;
     const char *alpn = tls_conn_alpn(&x->tls, &len);
     if (alpn == NULL || len != 2 || memcmp(alpn, "h2", 2) != 0) {
@@ -563,9 +568,13 @@ static void on_tls_close(void *arg, enum tls_conn_end end)
     if (x->state == UH2_CONNECTING) {
         /* The TLS handshake failed (certificate, ALPN): treat the server as down. */
         x->connected = false;
-        CG_LOG_WARN("upstream %s: TLS to %s failed (%s)", x->pool->up->name,
-                    upstream_pool_server_addr(x->pool->health, x->server)->text,
-                    tls_conn_end_str(end));
+        char why[200];
+        enum tls_client_failure f = tls_client_failure(x->tls.ssl, x->tls.ssl_err, why, sizeof(why));
+        x->failure = tls_client_failure_reason(f);
+        CG_LOG_WARN("upstream %s: TLS handshake with %s failed (%s)", x->pool->up->name,
+                    upstream_pool_server_addr(x->pool->health, x->server)->text, why);
+        session_end(x, x->failure);
+        return;
     }
     session_end(x, tls_conn_end_str(end));
 }
@@ -580,32 +589,11 @@ static const struct tls_conn_callbacks tls_cbs = {
 static void start_tls(struct uh2_session *x)
 {
     int fd = sock_detach(&x->sock);
-    SSL *ssl = SSL_new(x->pool->ssl_ctx);
+    SSL *ssl = tls_client_new_ssl(x->pool->tls, x->server);
     if (ssl == NULL) {
         close(fd);
         session_end(x, "SSL_new");
         return;
-    }
-    SSL_set_connect_state(ssl);
-    const struct config_upstream_tls *t = &x->pool->up->tls;
-    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
-    if (t->sni != NULL) {
-        SSL_set_tlsext_host_name(ssl, t->sni);
-        X509_VERIFY_PARAM_set1_host(param, t->sni, strlen(t->sni));
-    } else {
-        char ip[64];
-        snprintf(ip, sizeof(ip), "%s", upstream_pool_server_addr(x->pool->health, x->server)->text);
-        /* "1.2.3.4:443" or "[::1]:443" -> the address part. */
-        char *colon = strrchr(ip, ':');
-        if (colon != NULL) {
-            *colon = '\0';
-        }
-        char *p = ip;
-        if (p[0] == '[') {
-            p++;
-            p[strlen(p) - 1] = '\0';
-        }
-        X509_VERIFY_PARAM_set1_ip_asc(param, p);
     }
     size_t low = x->pool->cfg->limits.buffer_high_water / 2;
     if (tls_conn_init(&x->tls, x->pool->w->base, fd, ssl, &tls_cbs, x, low) != CG_OK) {
@@ -613,7 +601,20 @@ static void start_tls(struct uh2_session *x)
         return;
     }
     x->use_tls = true;
+    /* A server that takes the connection but never answers the handshake is down too. */
+    struct timeval tv = cg_timeval_ms(x->pool->cfg->timeouts.upstream_connect);
+    evtimer_add(x->ev_handshake, &tv);
     tls_conn_start_handshake(&x->tls);
+}
+
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct uh2_session *x = arg;
+    if (x->state == UH2_CONNECTING) {
+        x->connected = false;
+        x->failure = "upstream_tls_handshake_timeout";
+        session_end(x, x->failure);
+    }
 }
 
 static void on_sock_event(void *arg, enum sock_event ev)
@@ -656,8 +657,10 @@ static struct uh2_session *session_new(struct h2_client_pool *pool, size_t serve
     x->ev_flush = event_new(pool->w->base, -1, 0, on_flush, x);
     x->ev_free = event_new(pool->w->base, -1, 0, on_free, x);
     x->ev_idle = evtimer_new(pool->w->base, on_idle, x);
+    x->ev_handshake = evtimer_new(pool->w->base, on_handshake_timeout, x);
     x->in = evbuffer_new();
-    CG_BUG_ON(x->out == NULL || x->ev_flush == NULL || x->ev_free == NULL || x->in == NULL);
+    CG_BUG_ON(x->out == NULL || x->ev_flush == NULL || x->ev_free == NULL || x->in == NULL ||
+              x->ev_handshake == NULL);
     x->next = pool->sessions;
     if (pool->sessions != NULL) {
         pool->sessions->prev = x;
@@ -692,11 +695,6 @@ static void attach(struct uh2_stream *b)
     struct h2_client_pool **pools = worker_module_state(b->s->c->w, &h2_client_worker_module);
     struct h2_client_pool *pool = pools[b->s->c->lrt->cfg->upstream_index];
     b->attempts++;
-    if (pool->tls_broken) {
-        detach_fail(b, 502, "upstream_tls_config");
-        stream_free(b);
-        return;
-    }
     struct uh2_session *x = NULL;
     for (struct uh2_session *it = pool->sessions; it != NULL; it = it->next) {
         if ((it->state == UH2_READY || it->state == UH2_CONNECTING) &&
@@ -709,8 +707,9 @@ static void attach(struct uh2_stream *b)
     while (x == NULL) {
         int server = upstream_pool_pick_server(pool->health);
         if (server < 0) {
+            const char *failed = b->failure != NULL ? b->failure : "upstream_connect_failed";
             detach_fail(b, b->attempts > 1 ? 502 : 503,
-                        b->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server");
+                        b->attempts > 1 ? failed : "no_healthy_server");
             stream_free(b);
             return;
         }
@@ -810,45 +809,18 @@ const struct h2_backend_ops h2_client_backend_ops = {
 
 /* ---- pool ----------------------------------------------------------------------- */
 
-static SSL_CTX *make_ssl_ctx(const struct config_upstream *up)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
-    if (ctx == NULL) {
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    static const uint8_t alpn[] = {2, 'h', '2'};
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn));
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_load_verify_locations(ctx, up->tls.ca, NULL) != 1) {
-        CG_LOG_ERROR("upstream %s: cannot load tls.ca %s", up->name, up->tls.ca);
-        goto fail;
-    }
-    if (up->tls.cert != NULL &&
-        (SSL_CTX_use_certificate_chain_file(ctx, up->tls.cert) != 1 ||
-         SSL_CTX_use_PrivateKey_file(ctx, up->tls.key, SSL_FILETYPE_PEM) != 1)) {
-        CG_LOG_ERROR("upstream %s: cannot load tls.cert/tls.key %s", up->name, up->tls.cert);
-        goto fail;
-    }
-    return ctx;
-fail:
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
 static struct h2_client_pool *pool_new(struct worker *w, const struct config_upstream *up,
-                                       struct upstream_pool *health)
+                                       struct upstream_pool *health, struct tls_client *tls)
 {
     struct h2_client_pool *pool = cg_xcalloc(1, sizeof(*pool));
     pool->w = w;
     pool->up = up;
     pool->cfg = w->rt->cfg;
     pool->health = health;
-    if (up->protocol == CONFIG_UPSTREAM_H2) {
-        pool->ssl_ctx = up->tls.enabled ? make_ssl_ctx(up) : NULL;
-        pool->tls_broken = pool->ssl_ctx == NULL;
-    }
+    /* The configuration requires tls for h2, and the process does not start when its
+     * files do not load (control/process.c). */
+    CG_BUG_ON(up->protocol == CONFIG_UPSTREAM_H2 && tls == NULL);
+    pool->tls = tls;
     return pool;
 }
 
@@ -879,7 +851,6 @@ static void pool_free(struct h2_client_pool *pool)
         }
         session_free(x);
     }
-    SSL_CTX_free(pool->ssl_ctx);
     free(pool);
 }
 
@@ -892,7 +863,7 @@ static void *worker_init(struct worker *w)
         cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         if (cfg->upstreams[i].protocol != CONFIG_UPSTREAM_HTTP11) {
-            pools[i] = pool_new(w, &cfg->upstreams[i], w->pools[i]);
+            pools[i] = pool_new(w, &cfg->upstreams[i], w->pools[i], w->rt->upstream_tls[i]);
         }
     }
     return pools;

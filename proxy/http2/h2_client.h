@@ -9,10 +9,12 @@
  * streams; streams it refused (above last-stream-id, or REFUSED_STREAM) that sent no
  * body yet are retried on another session, others fail with 502 / grpc-status 14.
  * Flow control is end to end: the database's window for a response opens as the client
- * takes the bytes. For h2 the client SSL_CTX is built from the upstream's tls (ca,
- * optional cert/key); a file that does not load is logged and every stream then fails
- * with 502. The stream side is struct h2_backend_ops h2_client_backend_ops
- * (proxy/http2/h2_stream.h). */
+ * takes the bytes. For h2 the TLS is the upstream's struct tls_client
+ * (proxy/tls/tls_client.h): connect and handshake within timeouts.upstream_connect, the
+ * server's certificate verified; a failed handshake marks the server down, and streams
+ * that find no other server fail with 502 and the reason (e.g.
+ * "upstream_tls_verify_failed"). The stream side is struct h2_backend_ops
+ * h2_client_backend_ops (proxy/http2/h2_stream.h). */
 #ifndef CG_PROXY_HTTP2_H2_CLIENT_H
 #define CG_PROXY_HTTP2_H2_CLIENT_H
 
