@@ -667,7 +667,8 @@ static void start_upstream(struct h1_server *h)
     int rc = upstream_acquire(pool, &up_cbs, h, &uc, &reused);
     if (rc == CG_ERR_NOT_FOUND) {
         send_error(h, ex->attempts > 1 ? 502 : 503,
-                   ex->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server", false);
+                   ex->attempts > 1 ? upstream_pool_last_failure(pool) : "no_healthy_server",
+                   false);
         return;
     }
     if (rc != CG_OK) {

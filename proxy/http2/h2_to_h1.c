@@ -122,7 +122,7 @@ static void acquire(struct h2h1 *b)
         if (rc == CG_ERR_NOT_FOUND) {
             b->uc = NULL;
             fail(b, b->attempts > 1 ? 502 : 503,
-                 b->attempts > 1 ? "upstream_connect_failed" : "no_healthy_server");
+                 b->attempts > 1 ? upstream_pool_last_failure(b->pool) : "no_healthy_server");
             return;
         }
         if (rc != CG_OK) {

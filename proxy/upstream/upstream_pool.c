@@ -5,15 +5,21 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/bug.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/net/sock.h"
+#include "proxy/tls/tls_client.h"
+#include "proxy/tls/tls_conn.h"
+
+/* Plaintext encrypted per SSL_write: one full TLS record. */
+#define TLS_RECORD 16384
 
 enum conn_state {
-    CONN_CONNECTING, /* TCP connect in progress, owned by a request */
+    CONN_CONNECTING, /* TCP connect (then TLS handshake) in progress, owned by a request */
     CONN_BUSY,       /* carrying a request */
     CONN_IDLE,       /* in the pool, watched for close */
 };
@@ -25,21 +31,47 @@ struct upstream_server {
     unsigned num_idle;
 };
 
+struct upstream_tls;
+
 struct upstream_pool {
     struct event_base *base;
     const struct config_upstream *up;
     const struct config *cfg;
+    struct tls_client *tls; /* the upstream's TLS client (shared, not owned); NULL:
+                               cleartext */
     struct upstream_server *servers;
     size_t num_servers;
-    size_t next;            /* round robin cursor */
-    struct event *ev_sweep; /* closes pooled connections idle for keepalive_idle */
+    size_t next;              /* round robin cursor */
+    struct event *ev_sweep;   /* closes pooled connections idle for keepalive_idle */
+    const char *last_failure; /* reason of the last connect that failed (static) */
+    struct upstream_tls *dying; /* TLS transports closed, freed from the loop (ev_reap) */
+    struct event *ev_reap;      /* TLS upstreams only */
+};
+
+/* The transport of a connection to a server of a tls upstream: the TLS glue over the
+ * socket the TCP connect produced. The owner writes plaintext into |out|, encrypted
+ * from the loop while the socket's backlog is under limits.buffer_high_water, so that
+ * what waits stays in |out| where the owner measures its back-pressure. */
+struct upstream_tls {
+    struct tls_conn tc;               /* set up once the TCP connect succeeded */
+    struct evbuffer *out;             /* plaintext from the owner */
+    struct evbuffer_cb_entry *out_cb; /* schedules ev_encrypt when |out| grows */
+    struct event ev_encrypt;          /* activated by hand: encrypt |out| */
+    struct event ev_deadline;         /* timeouts.upstream_connect for TCP + handshake */
+    bool got_plaintext;               /* the server has sent application data */
+    struct upstream_tls *next_dying;
 };
 
 struct upstream_conn {
     struct upstream_pool *pool;
     struct upstream_server *server;
-    struct sock sock;
-    struct evbuffer *in;
+    struct sock sock;         /* the transport of a cleartext connection; for TLS only its
+                                 TCP connect, then the socket moves to tls->tc */
+    struct upstream_tls *tls; /* TLS transport (tls upstreams), else NULL */
+    struct evbuffer *in;      /* what the owner reads: ours (cleartext) or the TLS
+                                 connection's plaintext (NULL until the TCP connect) */
+    struct evbuffer *out;     /* what the owner writes: the socket's output (cleartext)
+                                 or tls->out */
     const struct upstream_callbacks *cbs;
     void *arg;
     enum conn_state state;
@@ -122,13 +154,21 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     arm_sweep(pool, now);
 }
 
+static void on_reap(evutil_socket_t fd, short what, void *arg);
+
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
-                                        const struct config *cfg)
+                                        const struct config *cfg, struct tls_client *tls)
 {
     struct upstream_pool *pool = cg_xcalloc(1, sizeof(*pool));
     pool->base = base;
     pool->up = up;
     pool->cfg = cfg;
+    pool->tls = tls;
+    pool->last_failure = "upstream_connect_failed";
+    if (tls != NULL) {
+        pool->ev_reap = event_new(base, -1, 0, on_reap, pool);
+        CG_BUG_ON(pool->ev_reap == NULL);
+    }
     pool->num_servers = up->num_servers;
     pool->servers = cg_xcalloc(up->num_servers, sizeof(*pool->servers));
     for (size_t i = 0; i < up->num_servers; i++) {
@@ -139,10 +179,41 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, const struct co
     return pool;
 }
 
+/* tls_free closes a TLS transport at once and frees its memory from the loop: we may be
+ * inside one of its callbacks, which looks at tc.dead once it returns. */
+static void tls_free(struct upstream_pool *pool, struct upstream_tls *t)
+{
+    tls_conn_cleanup(&t->tc); /* closes the socket */
+    event_del(&t->ev_encrypt);
+    event_del(&t->ev_deadline);
+    evbuffer_remove_cb_entry(t->out, t->out_cb);
+    evbuffer_free(t->out);
+    t->out = NULL;
+    t->next_dying = pool->dying;
+    pool->dying = t;
+    event_active(pool->ev_reap, EV_TIMEOUT, 1);
+}
+
+static void reap(struct upstream_pool *pool)
+{
+    while (pool->dying != NULL) {
+        struct upstream_tls *t = pool->dying;
+        pool->dying = t->next_dying;
+        free(t);
+    }
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    reap(arg);
+}
+
 static void conn_free(struct upstream_conn *uc)
 {
     sock_cleanup(&uc->sock);
-    if (uc->in != NULL) {
+    if (uc->tls != NULL) {
+        tls_free(uc->pool, uc->tls); /* uc->in was the TLS connection's */
+    } else if (uc->in != NULL) {
         evbuffer_free(uc->in);
     }
     free(uc);
@@ -175,22 +246,45 @@ void upstream_pool_free(struct upstream_pool *pool)
         }
     }
     event_free(pool->ev_sweep);
+    if (pool->ev_reap != NULL) {
+        reap(pool);
+        event_free(pool->ev_reap);
+    }
     free(pool->servers);
     free(pool);
+}
+
+static void mark_down(struct upstream_pool *pool, struct upstream_server *s, const char *why)
+{
+    s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
+    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name, s->addr->text,
+                why, (unsigned long long)pool->cfg->timeouts.upstream_down);
+}
+
+/* connect_failed ends a connection that never carried anything (|end| is
+ * UPSTREAM_END_CONNECT_FAILED or _TIMEOUT): the server is marked down (|detail| is
+ * logged) and |reason| is what upstream_pool_last_failure reports. */
+static void connect_failed(struct upstream_conn *uc, enum upstream_end end, const char *reason,
+                           const char *detail)
+{
+    const struct upstream_callbacks *cbs = uc->cbs;
+    void *arg = uc->arg;
+    uc->pool->last_failure = reason;
+    mark_down(uc->pool, uc->server, detail);
+    conn_free(uc);
+    cbs->on_close(arg, end);
 }
 
 /* Deliver an end to the owner; the connection is freed first, so the owner cannot use
  * it by mistake. */
 static void end_conn(struct upstream_conn *uc, enum upstream_end end)
 {
+    if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
+        connect_failed(uc, end, "upstream_connect_failed", upstream_end_str(end));
+        return;
+    }
     const struct upstream_callbacks *cbs = uc->cbs;
     void *arg = uc->arg;
-    if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
-        uc->server->down_until_ms = now_ms(uc->pool->base) + uc->pool->cfg->timeouts.upstream_down;
-        CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", uc->pool->up->name,
-                    uc->server->addr->text, upstream_end_str(end),
-                    (unsigned long long)uc->pool->cfg->timeouts.upstream_down);
-    }
     conn_free(uc);
     cbs->on_close(arg, end);
 }
@@ -210,7 +304,7 @@ static bool settle(struct upstream_conn *uc)
     return false;
 }
 
-static bool deliver_read(struct upstream_conn *uc)
+static inline bool deliver_read(struct upstream_conn *uc)
 {
     uc->in_cb++;
     uc->cbs->on_read(uc->arg);
@@ -280,9 +374,8 @@ static void on_readable(void *arg, bool kicked)
     }
 }
 
-static void on_drain(void *arg)
+static void deliver_drain(struct upstream_conn *uc)
 {
-    struct upstream_conn *uc = arg;
     if (uc->state == CONN_BUSY && !uc->release_pending) {
         uc->in_cb++;
         uc->cbs->on_drain(uc->arg);
@@ -290,6 +383,13 @@ static void on_drain(void *arg)
         settle(uc);
     }
 }
+
+static void on_drain(void *arg)
+{
+    deliver_drain(arg);
+}
+
+static void start_tls(struct upstream_conn *uc);
 
 static void on_event(void *arg, enum sock_event ev)
 {
@@ -300,9 +400,13 @@ static void on_event(void *arg, enum sock_event ev)
         return;
     }
     if (ev == SOCK_CONNECTED) {
-        uc->state = CONN_BUSY;
         int one = 1;
         setsockopt(uc->sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (uc->tls != NULL) {
+            start_tls(uc);
+            return;
+        }
+        uc->state = CONN_BUSY;
         uc->server->down_until_ms = 0;
         sock_read_start(&uc->sock);
         uc->in_cb++;
@@ -324,6 +428,195 @@ static const struct sock_callbacks sock_cbs = {
     .on_drain = on_drain,
     .on_event = on_event,
 };
+
+/* ---- TLS transport ------------------------------------------------------------------ */
+
+/* encrypt turns the owner's plaintext into TLS records while the socket's backlog is
+ * under buffer_high_water; the rest waits in tls->out until the socket drains. Returns
+ * false if the connection failed (the owner was told). */
+static bool encrypt(struct upstream_conn *uc)
+{
+    struct upstream_tls *t = uc->tls;
+    size_t hw = uc->pool->cfg->limits.buffer_high_water;
+    size_t len;
+    while ((len = evbuffer_get_length(t->out)) > 0 && tls_conn_output_pending(&t->tc) < hw) {
+        size_t n = len < TLS_RECORD ? len : TLS_RECORD;
+        const unsigned char *p = evbuffer_pullup(t->out, (ev_ssize_t)n);
+        if (tls_conn_write_bytes(&t->tc, p, n) != CG_OK) {
+            end_conn(uc, UPSTREAM_END_ERROR);
+            return false;
+        }
+        evbuffer_drain(t->out, n);
+    }
+    return true;
+}
+
+static void on_encrypt(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_conn *uc = arg;
+    if (uc->state == CONN_BUSY) {
+        encrypt(uc); /* the socket's drain then calls on_tls_drain */
+    }
+}
+
+/* Like the socket's output, appending schedules one encryption per loop iteration, so
+ * a head and a body written by pieces go out in full records. */
+static void on_out_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct upstream_tls *t = arg;
+    if (info->n_added > 0) {
+        event_active(&t->ev_encrypt, EV_TIMEOUT, 1);
+    }
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream_conn *uc = arg;
+    if (uc->state != CONN_CONNECTING) {
+        return;
+    }
+    if (uc->tls->tc.ssl == NULL) {
+        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, "upstream_connect_failed",
+                       "connect_timeout");
+    } else {
+        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, "upstream_tls_handshake_timeout",
+                       "TLS handshake timeout");
+    }
+}
+
+static void on_tls_handshake(void *arg)
+{
+    struct upstream_conn *uc = arg;
+    struct upstream_tls *t = uc->tls;
+    evtimer_del(&t->ev_deadline);
+    uc->state = CONN_BUSY;
+    uc->server->down_until_ms = 0;
+    if (uc->paused) {
+        tls_conn_pause_read(&t->tc); /* the handshake itself had to read */
+    }
+    uc->in_cb++;
+    uc->cbs->on_connected(uc->arg);
+    uc->in_cb--;
+    settle(uc);
+}
+
+static void on_tls_read(void *arg)
+{
+    struct upstream_conn *uc = arg;
+    if (uc->state != CONN_BUSY) {
+        /* A server may not speak on an idle connection (a TLS 1.3 session ticket is no
+         * plaintext): drop it. */
+        unlink_idle(uc);
+        conn_free(uc);
+        return;
+    }
+    uc->tls->got_plaintext = true;
+    deliver_read(uc);
+}
+
+static void on_tls_drain(void *arg)
+{
+    struct upstream_conn *uc = arg;
+    if (uc->state != CONN_BUSY || !encrypt(uc)) {
+        return;
+    }
+    if (evbuffer_get_length(uc->out) <= uc->pool->cfg->limits.buffer_high_water / 2) {
+        deliver_drain(uc);
+    }
+}
+
+static void on_tls_close(void *arg, enum tls_conn_end end)
+{
+    struct upstream_conn *uc = arg;
+    switch (uc->state) {
+    case CONN_IDLE:
+        unlink_idle(uc);
+        conn_free(uc);
+        return;
+    case CONN_CONNECTING: {
+        /* The handshake failed: the server is marked down like one that refuses
+         * connections, and the owner may try another. */
+        char why[200];
+        enum tls_client_failure f =
+            tls_client_failure(uc->tls->tc.ssl, uc->tls->tc.ssl_err, why, sizeof(why));
+        char detail[240];
+        snprintf(detail, sizeof(detail), "TLS handshake failed (%s)", why);
+        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, tls_client_failure_reason(f), detail);
+        return;
+    }
+    case CONN_BUSY:
+        if (end == TLS_END_TLS_ERROR && !uc->tls->got_plaintext &&
+            tls_client_server_alert(uc->tls->tc.ssl_err)) {
+            /* A TLS 1.3 server refusing us (our client certificate) after our side of
+             * the handshake: the request was sent, so no retry, but the server will
+             * refuse every connection: mark it down like a failed handshake. */
+            char why[200];
+            tls_client_failure(uc->tls->tc.ssl, uc->tls->tc.ssl_err, why, sizeof(why));
+            char detail[240];
+            snprintf(detail, sizeof(detail), "refused the TLS connection (%s)", why);
+            uc->pool->last_failure = "upstream_tls_handshake_failed";
+            mark_down(uc->pool, uc->server, detail);
+        }
+        end_conn(uc, end == TLS_END_EOF ? UPSTREAM_END_EOF : UPSTREAM_END_ERROR);
+        return;
+    }
+}
+
+static const struct tls_conn_callbacks tls_cbs = {
+    .on_handshake = on_tls_handshake,
+    .on_read = on_tls_read,
+    .on_drain = on_tls_drain,
+    .on_close = on_tls_close,
+};
+
+/* tls_new prepares the TLS side of a new connection: the owner's output, and the
+ * deadline for the TCP connect and the handshake together. */
+static struct upstream_tls *tls_new(struct upstream_conn *uc)
+{
+    struct upstream_pool *pool = uc->pool;
+    struct upstream_tls *t = cg_xcalloc(1, sizeof(*t));
+    t->out = evbuffer_new();
+    CG_BUG_ON(t->out == NULL);
+    t->out_cb = evbuffer_add_cb(t->out, on_out_changed, t);
+    CG_BUG_ON(t->out_cb == NULL);
+    CG_BUG_ON(event_assign(&t->ev_encrypt, pool->base, -1, 0, on_encrypt, uc) != 0);
+    CG_BUG_ON(event_assign(&t->ev_deadline, pool->base, -1, 0, on_deadline, uc) != 0);
+    struct timeval tv = cg_timeval_ms(pool->cfg->timeouts.upstream_connect);
+    evtimer_add(&t->ev_deadline, &tv);
+    return t;
+}
+
+/* start_tls moves the connected socket under TLS and starts the handshake. */
+static void start_tls(struct upstream_conn *uc)
+{
+    struct upstream_pool *pool = uc->pool;
+    struct upstream_tls *t = uc->tls;
+    int fd = sock_detach(&uc->sock);
+    SSL *ssl = tls_client_new_ssl(pool->tls, (size_t)(uc->server - pool->servers));
+    if (ssl == NULL) {
+        close(fd);
+        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, "upstream_tls_handshake_failed",
+                       "cannot create a TLS connection");
+        return;
+    }
+    if (tls_conn_init(&t->tc, pool->base, fd, ssl, &tls_cbs, uc,
+                      pool->cfg->limits.buffer_high_water / 2) != CG_OK) {
+        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, "upstream_tls_handshake_failed",
+                       "cannot create a TLS connection");
+        return;
+    }
+    uc->in = tls_conn_input(&t->tc);
+    tls_conn_set_input_max(&t->tc, in_max(uc));
+    tls_conn_start_handshake(&t->tc);
+}
+
+/* tls_reusable tells whether the TLS side of a released connection can go to the pool. */
+static bool tls_reusable(const struct upstream_tls *t)
+{
+    return !t->tc.dead && !t->tc.closing && !t->tc.eof && tls_conn_output_pending(&t->tc) == 0;
+}
+
+/* ---- pool -------------------------------------------------------------------------- */
 
 static struct upstream_server *pick(struct upstream_pool *pool)
 {
@@ -353,6 +646,9 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
         uc->arg = arg;
         uc->paused = false;
         uc->in_max = 0;
+        if (uc->tls != NULL) {
+            tls_conn_set_input_max(&uc->tls->tc, in_max(uc));
+        }
         *out = uc;
         *out_reused = true;
         return CG_OK;
@@ -363,17 +659,27 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     uc->cbs = cbs;
     uc->arg = arg;
     uc->state = CONN_CONNECTING;
-    uc->in = evbuffer_new();
-    CG_BUG_ON(uc->in == NULL);
+    uint64_t connect_ms = pool->cfg->timeouts.upstream_connect;
+    if (pool->tls != NULL) {
+        uc->tls = tls_new(uc);
+        uc->out = uc->tls->out;
+        connect_ms = 0; /* the TLS deadline covers the connect */
+    } else {
+        uc->in = evbuffer_new();
+        CG_BUG_ON(uc->in == NULL);
+    }
     if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->addr->addr,
-                     (socklen_t)s->addr->addr_len, pool->cfg->timeouts.upstream_connect, &sock_cbs,
-                     uc) != CG_OK) {
+                     (socklen_t)s->addr->addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
         /* Immediate failure (e.g. no route): the caller answers at once. */
         s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
+        pool->last_failure = "upstream_connect_failed";
         conn_free(uc);
         return CG_ERR_IO;
     }
-    sock_set_low_water(&uc->sock, pool->cfg->limits.buffer_high_water / 2);
+    if (uc->tls == NULL) {
+        uc->out = sock_output(&uc->sock);
+        sock_set_low_water(&uc->sock, pool->cfg->limits.buffer_high_water / 2);
+    }
     *out = uc;
     *out_reused = false;
     return CG_OK;
@@ -394,7 +700,8 @@ static void do_release(struct upstream_conn *uc, bool reusable)
     struct upstream_server *s = uc->server;
     if (!reusable || uc->state != CONN_BUSY || uc->eof ||
         s->num_idle >= uc->pool->cfg->limits.upstream_pool_max_idle ||
-        evbuffer_get_length(uc->in) > 0 || sock_output_pending(&uc->sock) > 0) {
+        evbuffer_get_length(uc->in) > 0 || evbuffer_get_length(uc->out) > 0 ||
+        (uc->tls != NULL && !tls_reusable(uc->tls))) {
         conn_free(uc);
         return;
     }
@@ -404,10 +711,14 @@ static void do_release(struct upstream_conn *uc, bool reusable)
     uc->paused = false;
     uc->in_max = 0;
     uc->release_pending = false;
-    sock_unpark(&uc->sock);
     /* Still registered for reading (a lazy pause may have stopped it): a server that
      * closes an idle connection is noticed at once. */
-    sock_read_start(&uc->sock);
+    if (uc->tls != NULL) {
+        tls_conn_resume_read(&uc->tls->tc);
+    } else {
+        sock_unpark(&uc->sock);
+        sock_read_start(&uc->sock);
+    }
     uc->idle_since_ms = now_ms(uc->pool->base);
     uc->next_idle = s->idle;
     s->idle = uc;
@@ -424,7 +735,7 @@ struct evbuffer *upstream_conn_input(struct upstream_conn *uc)
 
 struct evbuffer *upstream_conn_output(struct upstream_conn *uc)
 {
-    return sock_output(&uc->sock);
+    return uc->out;
 }
 
 const char *upstream_conn_server(const struct upstream_conn *uc)
@@ -435,6 +746,9 @@ const char *upstream_conn_server(const struct upstream_conn *uc)
 void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max)
 {
     uc->in_max = max;
+    if (uc->tls != NULL) {
+        tls_conn_set_input_max(&uc->tls->tc, in_max(uc));
+    }
 }
 
 /* Pausing is lazy, as for the client side (tls_conn_pause_read): the socket is only
@@ -442,10 +756,18 @@ void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max)
 void upstream_conn_pause_read(struct upstream_conn *uc)
 {
     uc->paused = true;
+    if (uc->tls != NULL && uc->state == CONN_BUSY) {
+        tls_conn_pause_read(&uc->tls->tc); /* the handshake must not wait for the owner */
+    }
 }
 
 void upstream_conn_resume_read(struct upstream_conn *uc)
 {
+    if (uc->tls != NULL) {
+        uc->paused = false;
+        tls_conn_resume_read(&uc->tls->tc); /* delivers buffered plaintext from the loop */
+        return;
+    }
     if (uc->paused) {
         uc->paused = false;
         if (!uc->eof) {
@@ -470,13 +792,15 @@ const struct config_address *upstream_pool_server_addr(struct upstream_pool *poo
 
 void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why)
 {
-    struct upstream_server *s = &pool->servers[index];
-    s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
-    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name, s->addr->text,
-                why, (unsigned long long)pool->cfg->timeouts.upstream_down);
+    mark_down(pool, &pool->servers[index], why);
 }
 
 void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)
 {
     pool->servers[index].down_until_ms = 0;
+}
+
+const char *upstream_pool_last_failure(const struct upstream_pool *pool)
+{
+    return pool->last_failure;
 }

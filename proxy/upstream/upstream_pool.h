@@ -1,10 +1,17 @@
 /* Upstream servers of one worker: round robin, passive health and a keep-alive pool
- * of cleartext HTTP/1.1 connections.
+ * of HTTP/1.1 connections, cleartext or TLS.
  *
  * Each worker owns one struct upstream_pool per configured upstream; nothing here is
- * shared between threads. A server whose connect fails is skipped for
- * timeouts.upstream_down; when every server is down, upstream_acquire fails with
- * CG_ERR_NOT_FOUND and the caller answers 503. */
+ * shared between threads but the upstream's struct tls_client. A server whose connect
+ * fails is skipped for timeouts.upstream_down; when every server is down,
+ * upstream_acquire fails with CG_ERR_NOT_FOUND and the caller answers 503.
+ *
+ * For an upstream with "tls" a connection is ready (on_connected) once the TLS
+ * handshake, with the server's certificate verified (proxy/tls/tls_client.h), is done;
+ * connect and handshake together get timeouts.upstream_connect. A failed handshake is
+ * a failed connect: the server is marked down and on_close reports
+ * UPSTREAM_END_CONNECT_FAILED (or _TIMEOUT); upstream_pool_last_failure says why. The
+ * owner reads and writes plaintext through the same evbuffers as for cleartext. */
 #ifndef CG_PROXY_UPSTREAM_UPSTREAM_POOL_H
 #define CG_PROXY_UPSTREAM_UPSTREAM_POOL_H
 
@@ -16,6 +23,7 @@
 
 #include "config/config.h"
 
+struct tls_client;
 struct upstream_pool;
 struct upstream_conn;
 
@@ -37,9 +45,11 @@ struct upstream_callbacks {
                                                         already freed: forget it */
 };
 
-/* upstream_pool_new creates the pool of |up| for the worker running |base|. */
+/* upstream_pool_new creates the pool of |up| for the worker running |base|. |tls| is
+ * the upstream's TLS client when it has "tls" (it must outlive the pool), else NULL:
+ * connections are cleartext. */
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
-                                        const struct config *cfg);
+                                        const struct config *cfg, struct tls_client *tls);
 
 /* upstream_pool_free closes idle connections and frees the pool. Busy connections
  * must have been released before. */
@@ -85,5 +95,14 @@ const struct config_address *upstream_pool_server_addr(struct upstream_pool *poo
  * logged); upstream_pool_mark_up clears the mark after a successful connect. */
 void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why);
 void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
+
+/* upstream_pool_last_failure returns why the last connection of |pool| that failed
+ * before carrying anything failed, as the reason of the 502 an owner answers when no
+ * server is left to try: "upstream_connect_failed" (refused, unreachable, timed out;
+ * also before any failure), "upstream_tls_verify_failed" (the server's certificate was
+ * refused), "upstream_tls_handshake_failed", "upstream_tls_handshake_timeout". Inside
+ * on_close(UPSTREAM_END_CONNECT_FAILED or _TIMEOUT) it is that connection's. The string
+ * is static. */
+const char *upstream_pool_last_failure(const struct upstream_pool *pool);
 
 #endif

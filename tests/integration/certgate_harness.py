@@ -419,9 +419,11 @@ def write_config(workdir, pki, port, upstream_ports, policy=None, name="certgate
 
 
 class Backend(Process):
-    """echo_backend.py on 127.0.0.1; port chosen by the backend itself unless given."""
+    """echo_backend.py on 127.0.0.1; port chosen by the backend itself unless given.
+    tls: None (cleartext), or for HTTPS a dict with "cert" and "key" (PEM paths), and
+    optionally "client_ca" (require a client certificate) and "max_version" ("1.2")."""
 
-    def __init__(self, workdir, port=None, name="backend"):
+    def __init__(self, workdir, port=None, name="backend", tls=None):
         self.workdir = workdir
         self.fixed_port = port
         self.port = port
@@ -432,6 +434,12 @@ class Backend(Process):
                 "--port", str(port or 0), "--log", self.log_path]
         if not port:
             argv += ["--port-file", self.port_file]
+        if tls:
+            argv += ["--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+            if tls.get("client_ca"):
+                argv += ["--tls-client-ca", tls["client_ca"]]
+            if tls.get("max_version"):
+                argv += ["--tls-max-version", tls["max_version"]]
         super().__init__(argv, os.path.join(workdir, name), cwd=workdir)
 
     def start(self, timeout=START_TIMEOUT):
@@ -460,6 +468,11 @@ class Backend(Process):
         status, _, body = http_plain("127.0.0.1", self.port, "GET", "/_requests")
         assert status == 200, status
         return json.loads(body)
+
+    def tls_handshakes(self):
+        """tls_handshakes returns the handshake lines of an HTTPS backend's log (dicts:
+        ok, resumed, version, sni, alpn, client_subject, error), oldest first."""
+        return [e for e in self.request_log() if e.get("event") == "tls_handshake"]
 
     def request_log(self):
         out = []

@@ -3,9 +3,18 @@
 
 Run as its own process:  python3 echo_backend.py --port N [--host 127.0.0.1] [--log FILE]
                                                   [--port-file FILE]
+                                                  [--tls-cert FILE --tls-key FILE
+                                                   [--tls-client-ca FILE]
+                                                   [--tls-max-version 1.2]]
 Written on raw sockets (not http.server) so that it reports exactly what arrived: header
 names in their original case and order, duplicates, body framing. One thread per TCP
 connection, keep-alive, every socket has a timeout, so nothing here can hang a test.
+
+With --tls-cert/--tls-key it is an HTTPS server (TLS 1.2 and 1.3, or only 1.2 with
+--tls-max-version 1.2; session tickets on, ALPN http/1.1); with --tls-client-ca it also
+requires a client certificate signed by that CA. Every handshake, successful or not, is one line in the --log file:
+{"event": "tls_handshake", "ok", "resumed", "version", "sni", "alpn", "client_subject",
+"error"}, and the echo JSON carries the connection's "tls" facts (the same keys).
 
 Endpoints (any method; HEAD answers the GET headers without a body):
   any path        200 JSON {method, target, version, headers: [[name, value], ...],
@@ -33,6 +42,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -148,6 +158,11 @@ class State:
         with self.lock:
             self.next_conn_id += 1
             return self.next_conn_id
+
+    def event(self, obj):
+        with self.lock:
+            if self.log:
+                self.log.write(json.dumps(dict(obj, time=time.time())) + "\n")
 
     def record(self, method, target, headers):
         with self.lock:
@@ -311,7 +326,7 @@ def download(sock, query, head_only):
     return not close
 
 
-def handle(state, sock):
+def handle(state, sock, tls=None):
     conn = Conn(sock)
     conn_id = state.new_conn_id()
     index = 0
@@ -367,6 +382,7 @@ def handle(state, sock):
                 "headers": headers, "body_sha256": body_sha, "body_len": body_len,
                 "body_framing": framing, "trailers": trailers,
                 "connection_id": conn_id, "request_index_on_connection": index,
+                "tls": tls,
             }).encode()
         if status < 200 or status in (204, 304):
             rheaders = []
@@ -381,10 +397,42 @@ def handle(state, sock):
             return
 
 
-def serve_conn(state, sock):
+def tls_accept(state, ctx, sock):
+    """tls_accept runs the server handshake on sock and logs it; returns the TLS socket
+    and its facts, or (None, None) when the handshake failed."""
+    facts = {"event": "tls_handshake", "ok": False, "resumed": False, "version": None,
+             "sni": None, "alpn": None, "client_subject": None, "error": None}
+    sni = []
+    try:
+        tsock = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        tsock.cg_sni = sni
+        tsock.do_handshake()
+    except (OSError, ssl.SSLError) as e:
+        facts["error"] = str(e)
+        facts["sni"] = sni[0] if sni else None
+        state.event(facts)
+        sock.close()
+        return None, None
+    peer = tsock.getpeercert()
+    subject = None
+    if peer:
+        subject = ",".join("%s=%s" % kv for rdn in peer.get("subject", ()) for kv in rdn)
+    facts.update(ok=True, resumed=tsock.session_reused, version=tsock.version(),
+                 sni=sni[0] if sni else None, alpn=tsock.selected_alpn_protocol(),
+                 client_subject=subject)
+    state.event(facts)
+    return tsock, facts
+
+
+def serve_conn(state, sock, ctx=None):
+    tls = None
     try:
         sock.settimeout(IO_TIMEOUT)
-        handle(state, sock)
+        if ctx is not None:
+            sock, tls = tls_accept(state, ctx, sock)
+            if sock is None:
+                return
+        handle(state, sock, tls)
     except BadRequest as e:
         try:
             msg = str(e).encode()
@@ -408,7 +456,26 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log")
     ap.add_argument("--port-file", help="write the bound port here (for --port 0)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="the key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="require a client certificate from this CA")
+    ap.add_argument("--tls-max-version", choices=["1.2"], help="no TLS 1.3")
     args = ap.parse_args()
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if args.tls_max_version:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        ctx.set_alpn_protocols(["http/1.1"])
+
+        def on_sni(tsock, name, _ctx):
+            tsock.cg_sni.append(name)
+        ctx.sni_callback = on_sni
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
     fam = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     ls = socket.socket(fam, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -424,7 +491,7 @@ def main():
     state = State(args.log)
     while True:
         sock, _ = ls.accept()
-        t = threading.Thread(target=serve_conn, args=(state, sock), daemon=True)
+        t = threading.Thread(target=serve_conn, args=(state, sock, ctx), daemon=True)
         t.start()
 
 
