@@ -232,6 +232,9 @@ SSL *tls_client_new_ssl(struct tls_client *cl, size_t server)
     struct server_sessions *ss = &cl->servers[server];
     const char *sni = cl->up->tls.sni;
     X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    /* Names come from subjectAltName only (RFC 6125 §6.4.4): a subject CN is not
+     * evidence of a host name. */
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     bool ok = SSL_set_ex_data(ssl, ex_index, ss) == 1;
     if (sni != NULL) {
         ok = ok && SSL_set_tlsext_host_name(ssl, sni) == 1 &&

@@ -6,7 +6,8 @@
  * shared by every worker (an SSL_CTX is thread-safe): the CAs of tls.ca, the optional
  * client certificate for mutual TLS, and the ALPN id the protocol needs. Each
  * connection gets an SSL that sends tls.sni and verifies that the server's certificate
- * chains to tls.ca and names tls.sni (without sni: the server's IP address). A
+ * chains to tls.ca, is valid now, and names tls.sni in a DNS subjectAltName (without
+ * sni: the server's IP address in an IP subjectAltName; the subject CN never counts). A
  * handshake whose certificate does not verify fails; tls_client_failure says why.
  *
  * Sessions are resumed per server: each server of the upstream keeps the last few

@@ -18,6 +18,7 @@
 #include "pki/key.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 static char dir[64];
 static struct pki_identity ca, server, rogue_ca, rogue_server, client, other_client;
@@ -297,6 +298,34 @@ START_TEST(test_without_sni_the_address_is_verified)
 }
 END_TEST
 
+/* A certificate whose only host name is its subject CN does not name the host: only
+ * subjectAltNames count. */
+START_TEST(test_subject_cn_is_not_a_name)
+{
+    X509 *cn_only = X509_dup(server.cert);
+    ck_assert_ptr_nonnull(cn_only);
+    int i = X509_get_ext_by_NID(cn_only, NID_subject_alt_name, -1);
+    ck_assert_int_ge(i, 0);
+    X509_EXTENSION_free(X509_delete_ext(cn_only, i));
+    ck_assert_int_gt(X509_sign(cn_only, ca.key, EVP_sha256()), 0);
+    struct pki_identity id = {.cert = cn_only, .key = server.key};
+    struct upstream u;
+    upstream_init(&u, "localhost"); /* the subject is CN=localhost */
+    struct tls_client *cl = client_new(&u, "http/1.1");
+    SSL_CTX *sctx = server_ctx(&id, NULL, TLS1_3_VERSION);
+    struct pair p;
+    handshake(&p, cl, 0, sctx);
+    ck_assert_int_ne(p.c_ret, 1);
+    char why[200];
+    ck_assert_int_eq(tls_client_failure(p.c, p.c_err, why, sizeof(why)), TLS_CLIENT_VERIFY_FAILED);
+    ck_assert_msg(strstr(why, "Hostname mismatch") != NULL, "%s", why);
+    pair_free(&p);
+    SSL_CTX_free(sctx);
+    tls_client_free(cl);
+    X509_free(cn_only);
+}
+END_TEST
+
 START_TEST(test_other_ca_fails_verification)
 {
     struct upstream u;
@@ -450,6 +479,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, test_sni_alpn_and_verified_name);
     tcase_add_test(tc, test_wrong_name_fails_verification);
     tcase_add_test(tc, test_without_sni_the_address_is_verified);
+    tcase_add_test(tc, test_subject_cn_is_not_a_name);
     tcase_add_test(tc, test_other_ca_fails_verification);
     tcase_add_test(tc, test_client_certificate);
     tcase_add_test(tc, test_session_resumption_per_server);
