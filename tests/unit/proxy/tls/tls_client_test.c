@@ -57,9 +57,9 @@ static void setup(void)
     struct cg_errbuf err = {{0}};
     snprintf(dir, sizeof(dir), "/tmp/cg-tls-client-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    const char *sans[] = {"localhost", "127.0.0.1"};
+    const char *sans[] = {"localhost", "127.0.0.1", "::1"};
     ck_assert_int_eq(pki_ca_create("test CA", 30, &ca, &err), 0);
-    ck_assert_int_eq(pki_issue_server(&ca, "localhost", sans, 2, 30, &server, &err), 0);
+    ck_assert_int_eq(pki_issue_server(&ca, "localhost", sans, 3, 30, &server, &err), 0);
     ck_assert_int_eq(pki_ca_create("rogue CA", 30, &rogue_ca, &err), 0);
     ck_assert_int_eq(pki_issue_server(&rogue_ca, "localhost", sans, 2, 30, &rogue_server, &err),
                      0);
@@ -94,9 +94,11 @@ static void teardown(void)
 
 /* ---- an upstream configuration --------------------------------------------------- */
 
+/* Servers: 0 is 127.0.0.1 and 2 is [::1], which the test server certificate names; 1 is
+ * 10.0.0.1, which it does not. */
 struct upstream {
     struct config_upstream up;
-    struct config_address servers[2];
+    struct config_address servers[3];
 };
 
 static void upstream_init(struct upstream *u, const char *sni)
@@ -105,7 +107,7 @@ static void upstream_init(struct upstream *u, const char *sni)
     static char name[] = "db";
     u->up.name = name;
     u->up.servers = u->servers;
-    u->up.num_servers = 2;
+    u->up.num_servers = 3;
     const char *ips[] = {"127.0.0.1", "10.0.0.1"};
     for (size_t i = 0; i < 2; i++) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&u->servers[i].addr;
@@ -115,6 +117,13 @@ static void upstream_init(struct upstream *u, const char *sni)
         u->servers[i].addr_len = sizeof(*sin);
         u->servers[i].text = (char *)ips[i];
     }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&u->servers[2].addr;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(8443);
+    sin6->sin6_addr = in6addr_loopback;
+    u->servers[2].addr_len = sizeof(*sin6);
+    static char text6[] = "[::1]:8443";
+    u->servers[2].text = text6;
     u->up.tls.enabled = true;
     u->up.tls.ca = ca_pem;
     u->up.tls.sni = (char *)sni;
@@ -285,6 +294,10 @@ START_TEST(test_without_sni_the_address_is_verified)
     handshake(&p, cl, 0, sctx);
     ck_assert_int_eq(p.c_ret, 1);
     ck_assert_str_eq(p.seen.sni, "");
+    pair_free(&p);
+    /* Server 2 is ::1, which it names too. */
+    handshake(&p, cl, 2, sctx);
+    ck_assert_int_eq(p.c_ret, 1);
     pair_free(&p);
     /* Server 1 is 10.0.0.1, which it does not. */
     handshake(&p, cl, 1, sctx);
