@@ -51,7 +51,7 @@ struct uh2_session {
     struct event *ev_flush;
     struct event *ev_free;
     struct event *ev_idle;      /* timeouts.keepalive_idle without streams: close */
-    struct event *ev_handshake; /* h2: the TLS handshake's deadline */
+    struct event *ev_handshake; /* h2: TCP connect and TLS handshake deadline */
     struct uh2_stream *waiting; /* streams waiting for UH2_READY, FIFO */
     struct uh2_stream **waiting_tail;
     unsigned num_streams; /* waiting + submitted and not closed */
@@ -601,9 +601,6 @@ static void start_tls(struct uh2_session *x)
         return;
     }
     x->use_tls = true;
-    /* A server that takes the connection but never answers the handshake is down too. */
-    struct timeval tv = cg_timeval_ms(x->pool->cfg->timeouts.upstream_connect);
-    evtimer_add(x->ev_handshake, &tv);
     tls_conn_start_handshake(&x->tls);
 }
 
@@ -611,9 +608,10 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct uh2_session *x = arg;
     if (x->state == UH2_CONNECTING) {
+        /* Before the TCP connect the socket's own deadline reports it. */
+        x->failure = x->connected ? "upstream_tls_handshake_timeout" : NULL;
         x->connected = false;
-        x->failure = "upstream_tls_handshake_timeout";
-        session_end(x, x->failure);
+        session_end(x, x->failure != NULL ? x->failure : "connect_timeout");
     }
 }
 
@@ -676,6 +674,12 @@ static struct uh2_session *session_new(struct h2_client_pool *pool, size_t serve
         return NULL;
     }
     sock_set_low_water(&x->sock, pool->cfg->limits.buffer_high_water / 2);
+    if (pool->up->protocol == CONFIG_UPSTREAM_H2) {
+        /* Connect and handshake together: a server that takes the connection but never
+         * answers the handshake is down too. */
+        struct timeval tv = cg_timeval_ms(pool->cfg->timeouts.upstream_connect);
+        evtimer_add(x->ev_handshake, &tv);
+    }
     return x;
 }
 
