@@ -4,7 +4,7 @@
  * h1_parse_request / h1_parse_response on the contiguous head each time more arrives;
  * they either need more bytes, fail with the HTTP status to answer, or return the parsed
  * head with its body framing already decided. Bodies are then framed by the caller
- * (Content-Length) or by the incremental chunked decoder below.
+ * (Content-Length) or by the incremental chunked decoder below (proxy/http1/h1_chunked.c).
  *
  * Everything a request smuggler could exploit is an error here, never "tolerated":
  * Content-Length with Transfer-Encoding (in requests and in responses), duplicate or

@@ -1,8 +1,8 @@
 /* FUZZ_MODULE: proxy_http1 */
 /* FUZZ_DICT: http1.dict */
-/* libFuzzer target for proxy/http1/h1_parse.c: the input is parsed as a request head, as a
- * response head (to GET, HEAD and CONNECT) and as a chunked body, and the parser's
- * promises are checked:
+/* libFuzzer target for proxy/http1/h1_parse.c and h1_chunked.c: the input is parsed as a
+ * request head, as a response head (to GET, HEAD and CONNECT) and as a chunked body, and
+ * the parsers' promises are checked:
  * - every slice lies inside the head, head_len <= len and <= max_head, counts within
  *   their limits, error statuses from the documented set;
  * - results are consistent across prefixes: a proper prefix of a complete head is
