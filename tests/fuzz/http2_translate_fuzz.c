@@ -71,7 +71,7 @@ static bool h1_accepts(struct cg_str method, struct cg_str target, struct cg_str
     return r == H1_PARSE_OK;
 }
 
-/* owned is the head path's stripping rule (proxy/http2/h2_server.c is_owned_or_hop) with
+/* owned is the head path's stripping rule (proxy/http2/h2_request.c is_owned_or_hop) with
  * the default owned names. */
 static bool owned(void *arg, const nghttp2_nv *nv)
 {
