@@ -1,5 +1,5 @@
-/* certgate: command-line entry point. Dispatches to the proxy (run, check) and to the
- * certificate commands (ca, cert) of pki/. */
+/* certgate: command-line entry point. Dispatches to the proxy (run, check), to the
+ * certificate commands (ca, cert) of pki/ and to the policy commands (policy). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app/cli_pki.h"
+#include "app/cli_policy.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "config/config.h"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
           "  ca init ...         create a private CA             (certgate ca --help)\n"
           "  cert ...            issue, import, list, edit, delete client certificates\n"
           "                      (certgate cert --help)\n"
+          "  policy ...          show a policy, explain why a request is allowed or\n"
+          "                      denied               (certgate policy --help)\n"
           "  version             print the version, the git commit it was built from\n"
           "                      and the BoringSSL it runs on (also --version)\n"
           "\n"
@@ -239,6 +242,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "ca") == 0 || strcmp(cmd, "cert") == 0) {
         return pki_cli_main(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "policy") == 0) {
+        return policy_cli_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "version") == 0) {
         cg_version_print(stdout);

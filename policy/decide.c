@@ -164,6 +164,7 @@ static enum policy_reason identify(const struct policy *p, const struct policy_i
 {
     const struct policy_cert_facts *cert = id->cert;
     *out_entry = NULL;
+    out->cert_checked = true;
     if (cert == NULL) {
         return POLICY_REASON_NO_CERTIFICATE;
     }
@@ -187,6 +188,7 @@ static enum policy_reason identify(const struct policy *p, const struct policy_i
     /* Named in the decision (for the audit log) even when refused below. */
     out->matched_by = how;
     out->entry_name = e->name;
+    out->entry_index = idx;
     out->clearance = e->clearance;
     if (e->has_expires && now >= e->expires) {
         return POLICY_REASON_CERTIFICATE_EXPIRED;
@@ -218,6 +220,7 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
 {
     memset(out, 0, sizeof(*out));
     out->route_index = -1;
+    out->entry_index = -1;
     out->requirement = POLICY_REQUIRE_DENY;
 
     /* 1. One normalized path for authorization and for the database, read the same way
@@ -314,6 +317,7 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
             /* An unidentified or refused certificate on a public route: anonymous. */
             out->matched_by = POLICY_MATCH_NONE;
             out->entry_name = NULL;
+            out->entry_index = -1;
             out->clearance = POLICY_CLEARANCE_NONE;
         }
         finish(out, POLICY_REASON_OK, mode);
@@ -363,6 +367,7 @@ void policy_identify(const struct policy *p, const struct policy_identity *id, t
 {
     memset(out, 0, sizeof(*out));
     out->route_index = -1;
+    out->entry_index = -1;
     out->requirement = POLICY_REQUIRE_DENY;
     if (p->has_allow_ips && !ipset_contains(&p->allow_ips, id->peer)) {
         finish(out, POLICY_REASON_IP_NOT_ALLOWED, POLICY_MODE_ENFORCE);

@@ -77,6 +77,7 @@ void policy_free(struct policy *p)
     free(p->headers.database_access);
     free(p->headers.client_cert);
     free(p->headers.xfcc);
+    free(p->source);
     free(p);
 }
 
@@ -211,6 +212,17 @@ const char *policy_match_str(enum policy_match m)
         return "pin";
     case POLICY_MATCH_IDENTITY:
         return "identity";
+    }
+    return "unknown";
+}
+
+const char *policy_mode_str(enum policy_mode m)
+{
+    switch (m) {
+    case POLICY_MODE_ENFORCE:
+        return "enforce";
+    case POLICY_MODE_AUDIT:
+        return "audit";
     }
     return "unknown";
 }

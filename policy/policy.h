@@ -138,9 +138,12 @@ struct policy_decision {
                                      authorization, 3 INVALID_ARGUMENT for a bad path; 0 */
     bool identified;              /* a registered certificate, valid now, from an
                                      allowed address: identity headers may be sent */
+    bool cert_checked;            /* the decision got to the certificate (step 8; also on
+                                     Public routes); false when it stopped before */
     enum policy_match matched_by; /* how the certificate was tied to an entry */
     const char *entry_name;       /* the entry's name, also when it was then refused
                                      (expired, allow_ips) for the log; NULL if none */
+    int entry_index;              /* index in $.certificates of that entry, or -1 */
     enum policy_clearance clearance;     /* the entry's clearance, NONE when no entry */
     int route_index;                     /* index in $.routes of the matching route, or -1 */
     const char *route_pattern;           /* its "path", or NULL */
@@ -220,18 +223,20 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
  * identity) and the entry's expiry and allow_ips, then that the entry's clearance is at
  * least |min| (POLICY_CLEARANCE_NONE: any registered certificate), else
  * insufficient_clearance. Audit mode never applies: a failure is a denial. Fills
- * allow, reason, http_status, grpc_status, identified, matched_by, entry_name and
- * clearance of |*out| (entry_name and clearance also when refused afterwards); the
- * other fields are zero. Pure, like policy_decide. */
+ * allow, reason, http_status, grpc_status, identified, matched_by, entry_name,
+ * entry_index and clearance of |*out| (entry_name, entry_index and clearance also when
+ * refused afterwards); the other fields are zero (route_index and entry_index -1 when
+ * unset). Pure, like policy_decide. */
 void policy_identify(const struct policy *p, const struct policy_identity *id, time_t now,
                      enum policy_clearance min, struct policy_decision *out);
 
 /* The *_str functions return stable names for logs: "unknown_certificate",
- * "ClusterAdmin", "ReadWrite", "Authenticated", "thumbprint"... */
+ * "ClusterAdmin", "ReadWrite", "Authenticated", "thumbprint", "audit"... */
 const char *policy_reason_str(enum policy_reason r);
 const char *policy_clearance_str(enum policy_clearance c);
 const char *policy_level_str(enum policy_level l);
 const char *policy_requirement_str(enum policy_requirement r);
 const char *policy_match_str(enum policy_match m);
+const char *policy_mode_str(enum policy_mode m);
 
 #endif

@@ -155,6 +155,9 @@ struct policy {
     uint32_t *matcher_entries; /* entries with identity matchers, in file order */
     size_t num_matcher_entries;
     struct policy_header_names headers;
+    char *source; /* the document as loaded (compact JSON): policy_describe shows what
+                     compiling merges or hashes (allow_ips, thumbprints) as written */
+    size_t source_len;
 };
 
 /* policy_registry_find identifies the certificate |f|: by SHA-1 or SHA-256 thumbprint,

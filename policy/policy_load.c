@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "common/bug.h"
 #include "common/json.h"
 #include "common/mem.h"
 #include "policy/policy_internal.h"
@@ -899,6 +900,12 @@ static int load(const char *name, json_t *root, const struct policy_load_opts *o
         .p = p,
     };
     int rc = load_root(&l, root);
+    if (rc == CG_OK) {
+        /* Kept for policy_describe; the main thread's business, never a worker's. */
+        p->source = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        CG_BUG_ON(p->source == NULL);
+        p->source_len = strlen(p->source);
+    }
     json_decref(root);
     if (rc != CG_OK) {
         policy_free(p);
