@@ -303,12 +303,45 @@ START_TEST(test_matrix)
 }
 END_TEST
 
+/* entry_index and cert_checked (what `policy explain` reports): the entry is named also
+ * when refused, unnamed for an anonymous Public request, and the certificate is not
+ * looked at when an earlier step decided. */
+START_TEST(test_entry_index_and_cert_checked)
+{
+    struct policy_decision d = run((struct call){.cert = RESTRICTED, .target = "/auth/x"});
+    ck_assert_int_eq(d.reason, R(IP_NOT_ALLOWED));
+    ck_assert_int_eq(d.entry_index, 4);
+    ck_assert(d.cert_checked);
+    d = run((struct call){.cert = STRANGER, .target = "/public/x"});
+    ck_assert(d.allow);
+    ck_assert_int_eq(d.entry_index, -1);
+    ck_assert(d.cert_checked);
+    d = run((struct call){.cert = RESTRICTED, .target = "/public/x"});
+    ck_assert(d.allow); /* refused entry on a Public route: anonymous */
+    ck_assert_int_eq(d.entry_index, -1);
+    ck_assert_ptr_null(d.entry_name);
+    d = run((struct call){.cert = ADMIN, .target = "/deny/x"});
+    ck_assert_int_eq(d.entry_index, -1);
+    ck_assert(!d.cert_checked);
+    d = run((struct call){.cert = ADMIN, .peer = "192.0.2.1", .target = "/auth/x"});
+    ck_assert_int_eq(d.reason, R(IP_NOT_ALLOWED));
+    ck_assert(!d.cert_checked);
+    d = run((struct call){.cert = ADMIN, .target = "/nothing"});
+    ck_assert(!d.cert_checked);
+    d = run((struct call){.cert = ADMIN, .target = "/a/../.."});
+    ck_assert(!d.cert_checked);
+    ck_assert_int_eq(d.entry_index, -1);
+}
+END_TEST
+
 START_TEST(test_decision_fields)
 {
     struct policy_decision d = run((struct call){.cert = USER, .target = "/db/h%72/rw/docs?id=1"});
     ck_assert(d.allow);
     ck_assert(d.identified);
     ck_assert_str_eq(d.entry_name, "user");
+    ck_assert_int_eq(d.entry_index, 2);
+    ck_assert(d.cert_checked);
     ck_assert_int_eq(d.clearance, POLICY_CLEARANCE_VALID_USER);
     ck_assert_int_eq(d.matched_by, POLICY_MATCH_THUMBPRINT);
     ck_assert_int_eq(d.route_index, 6);
@@ -916,6 +949,7 @@ Suite *cg_test_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_matrix, 0, sizeof(matrix) / sizeof(matrix[0]));
     tcase_add_test(tc, test_decision_fields);
+    tcase_add_test(tc, test_entry_index_and_cert_checked);
     tcase_add_test(tc, test_methods);
     tcase_add_test(tc, test_ip_rules);
     tcase_add_test(tc, test_validity_and_expiry);
