@@ -577,12 +577,9 @@ static int read_cert(const struct explain_args *a, struct pki_import *imp, uint8
         fprintf(stderr, "certgate: %s\n", err.msg);
         return EXIT_USAGE;
     }
-    X509 *ids[PKI_IMPORT_MAX_CERTS];
-    size_t num_ids = pki_import_identities(imp, ids);
-    X509 *leaf = pki_import_key_cert(imp);
-    if (leaf == NULL) {
-        leaf = num_ids > 0 ? ids[0] : imp->certs[0];
-    }
+    X509 *chain[PKI_IMPORT_MAX_CERTS];
+    size_t num_chain = 0;
+    X509 *leaf = pki_chain_split(imp, chain, &num_chain);
     int len = i2d_X509(leaf, der);
     if (len <= 0) {
         fprintf(stderr, "certgate: %s: cannot encode the certificate\n", a->cert);
@@ -597,13 +594,6 @@ static int read_cert(const struct explain_args *a, struct pki_import *imp, uint8
     if (pki_chain_store_load(a->client_ca, a->crl, &store, &err) != CG_OK) {
         fprintf(stderr, "certgate: %s\n", err.msg);
         return EXIT_USAGE;
-    }
-    X509 *chain[PKI_IMPORT_MAX_CERTS];
-    size_t num_chain = 0;
-    for (size_t i = 0; i < imp->num_certs; i++) {
-        if (imp->certs[i] != leaf) {
-            chain[num_chain++] = imp->certs[i];
-        }
     }
     const char *why = NULL;
     in->chain = pki_chain_verify(store, leaf, chain, num_chain, &why) ? POLICY_CHAIN_VALID

@@ -58,3 +58,20 @@ bool pki_chain_verify(X509_STORE *store, X509 *leaf, X509 *const *chain, size_t 
     *out_error = ok ? NULL : X509_verify_cert_error_string(code);
     return ok;
 }
+
+X509 *pki_chain_split(const struct pki_import *imp, X509 **chain, size_t *out_num)
+{
+    X509 *ids[PKI_IMPORT_MAX_CERTS];
+    size_t num_ids = pki_import_identities(imp, ids);
+    X509 *leaf = pki_import_key_cert(imp);
+    if (leaf == NULL) {
+        leaf = num_ids > 0 ? ids[0] : imp->certs[0];
+    }
+    *out_num = 0;
+    for (size_t i = 0; i < imp->num_certs; i++) {
+        if (imp->certs[i] != leaf) {
+            chain[(*out_num)++] = imp->certs[i];
+        }
+    }
+    return leaf;
+}

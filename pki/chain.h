@@ -9,6 +9,7 @@
 
 #include "common/boringssl.h"
 #include "common/err.h"
+#include "pki/import.h"
 
 /* pki_chain_store_load reads the PEM CA certificates of |ca_file| and, when |crl_file|
  * is not NULL, the PEM CRLs of that file (at least one; revocation is then checked)
@@ -24,5 +25,11 @@ int pki_chain_store_load(const char *ca_file, const char *crl_file, X509_STORE *
  * reads its arguments. */
 bool pki_chain_verify(X509_STORE *store, X509 *leaf, X509 *const *chain, size_t num,
                       const char **out_error);
+
+/* pki_chain_split picks the client certificate of |imp| (the one matching its key, else
+ * the first that is not a CA, else the first) and returns it; the other certificates go
+ * to |chain| (capacity PKI_IMPORT_MAX_CERTS) as its untrusted chain, |*out_num| of
+ * them. Borrowed pointers; |imp| must hold at least one certificate. */
+X509 *pki_chain_split(const struct pki_import *imp, X509 **chain, size_t *out_num);
 
 #endif

@@ -139,6 +139,41 @@ static bool get_grants(const struct admin_request *req, struct admin_response *r
     return true;
 }
 
+/* get_allow_ips reads "allow_ips": [CIDR, ...] (MAX_ALLOW_IPS) into |out|; |*out_given|
+ * when the key is present (null too: "remove the list"), |*out_list| when it is an array
+ * (an empty one too: no address). The policy loader checks each block when the change
+ * is committed. */
+static bool get_allow_ips(const struct admin_request *req, struct admin_response *resp,
+                          const json_t *obj, const char **out, size_t *out_num, bool *out_given,
+                          bool *out_list)
+{
+    const json_t *jips = json_object_get(obj, "allow_ips");
+    *out_num = 0;
+    *out_given = jips != NULL;
+    *out_list = false;
+    if (jips == NULL || json_is_null(jips)) {
+        return true;
+    }
+    if (!json_is_array(jips) || json_array_size(jips) > MAX_ALLOW_IPS) {
+        admin_resp_error(resp, req, 400, "bad_request",
+                         "$.allow_ips: expected an array of CIDRs (or null to remove it)");
+        return false;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(jips, i, v)
+    {
+        if (!json_is_string(v)) {
+            admin_resp_error(resp, req, 400, "bad_request", "$.allow_ips[%zu]: expected a string",
+                             i);
+            return false;
+        }
+        out[(*out_num)++] = json_string_value(v);
+    }
+    *out_list = true;
+    return true;
+}
+
 static bool check_clearance(const struct admin_request *req, struct admin_response *resp,
                             const char *clearance)
 {
@@ -299,8 +334,8 @@ static void commit_and_answer(struct admin_server *a, const struct admin_request
 /* entry_view is what the API shows of a registry entry. */
 static json_t *entry_view(const json_t *e)
 {
-    static const char *const keys[] = {"name",      "thumbprints", "clearance",
-                                       "databases", "allow_ips",   "expires"};
+    static const char *const keys[] = {"name",      "thumbprints", "clearance", "databases",
+                                       "allow_ips", "expires",     "pins"};
     json_t *out = json_object();
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         json_t *v = json_object_get(e, keys[i]);
@@ -361,16 +396,17 @@ static char *b64(const uint8_t *data, size_t len)
 void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp)
 {
-    static const char *const keys[] = {"name",     "clearance", "databases", "days",
-                                       "password", "format",    NULL};
+    static const char *const keys[] = {"name",     "clearance", "databases", "allow_ips",
+                                       "days",     "password",  "format",    NULL};
     struct pki_identity ca = {0}, leaf = {0};
     struct pki_bundle bundle = {0};
     json_t *doc = NULL;
     int lock_fd = -1;
     char generated[PKI_PASSWORD_LEN + 1] = "";
     struct pki_db_grant grants[MAX_GRANTS];
-    size_t num_grants;
-    bool dbs_given;
+    const char *ips[MAX_ALLOW_IPS];
+    size_t num_grants, num_ips;
+    bool dbs_given, ips_given, ips_list;
     const char *name, *clearance, *password, *format;
     struct cg_errbuf err = {{0}};
     json_t *body = parse_body(req, resp, keys);
@@ -378,7 +414,8 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         !get_string(req, resp, body, "clearance", &clearance) ||
         !get_string(req, resp, body, "password", &password) ||
         !get_string(req, resp, body, "format", &format) ||
-        !get_grants(req, resp, body, grants, &num_grants, &dbs_given)) {
+        !get_grants(req, resp, body, grants, &num_grants, &dbs_given) ||
+        !get_allow_ips(req, resp, body, ips, &num_ips, &ips_given, &ips_list)) {
         goto out;
     }
     set_target(resp, name, NULL);
@@ -434,11 +471,15 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         pki_password_generate(generated);
         password = generated;
     }
+    /* The entry is born with its address restriction: never registered without it. */
     struct pki_entry_spec spec = {.name = name,
                                   .clearance = clearance,
                                   .dbs = grants,
                                   .num_dbs = num_grants,
-                                  .set_dbs = true};
+                                  .set_dbs = true,
+                                  .allow_ips = ips_list ? ips : NULL,
+                                  .num_allow_ips = num_ips,
+                                  .set_allow_ips = ips_list};
     if (pki_issue_client(&ca, name, (unsigned)days, &leaf, &err) != CG_OK ||
         pki_bundle_build(&leaf, ca.cert, false, password, &bundle, &err) != CG_OK) {
         admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
@@ -673,36 +714,16 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
     struct pki_db_grant grants[MAX_GRANTS];
     const char *ips[MAX_ALLOW_IPS];
     size_t num_grants = 0, num_ips = 0;
-    bool dbs_given;
+    bool dbs_given, ips_given, ips_list;
     const char *name, *clearance;
     struct cg_errbuf err = {{0}};
     set_target(resp, NULL, thumbprint);
     json_t *body = parse_body(req, resp, keys);
     if (body == NULL || !get_string(req, resp, body, "name", &name) ||
         !get_string(req, resp, body, "clearance", &clearance) ||
-        !get_grants(req, resp, body, grants, &num_grants, &dbs_given)) {
+        !get_grants(req, resp, body, grants, &num_grants, &dbs_given) ||
+        !get_allow_ips(req, resp, body, ips, &num_ips, &ips_given, &ips_list)) {
         goto out;
-    }
-    json_t *jips = json_object_get(body, "allow_ips");
-    if (jips != NULL && !json_is_null(jips)) {
-        if (!json_is_array(jips) || json_array_size(jips) > MAX_ALLOW_IPS) {
-            admin_resp_error(resp, req, 400, "bad_request",
-                             "$.allow_ips: expected an array of CIDRs (or null to remove it)");
-            goto out;
-        }
-        size_t i;
-        json_t *v;
-        json_array_foreach(jips, i, v)
-        {
-            if (!json_is_string(v)) {
-                admin_resp_error(resp, req, 400, "bad_request",
-                                 "$.allow_ips[%zu]: expected a "
-                                 "string",
-                                 i);
-                goto out;
-            }
-            ips[num_ips++] = json_string_value(v);
-        }
     }
     if (json_object_size(body) == 0) {
         admin_resp_error(resp, req, 400, "bad_request",
@@ -739,9 +760,9 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
                                   .dbs = grants,
                                   .num_dbs = num_grants,
                                   .set_dbs = dbs_given,
-                                  .allow_ips = jips != NULL && !json_is_null(jips) ? ips : NULL,
+                                  .allow_ips = ips_list ? ips : NULL,
                                   .num_allow_ips = num_ips,
-                                  .set_allow_ips = jips != NULL};
+                                  .set_allow_ips = ips_given};
     if (pki_registry_edit(doc, thumbprint, &spec, &err) != CG_OK) {
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
         goto out;

@@ -1,7 +1,9 @@
-/* Shared by the files of the admin API: admin.c (listener, connections, HTTP/1.1,
- * authorization, audit), admin_certs.c (client certificate registry and the serving
- * certificate) and admin_status.c (status, metrics, probes, reload). Not for use
- * outside control/admin/admin_*.c. */
+/* Shared by the files of the admin API: admin_server.c (listener, connections,
+ * HTTP/1.1, authorization, routing, audit), admin_certs.c (client certificate registry
+ * and the serving certificate), admin_ca.c (the private CA's certificate),
+ * admin_policy.c (the policy in force, explain), admin_status.c (status, metrics,
+ * probes, reload) and admin_ui.c (the web console's files). Not for use outside
+ * control/admin/admin_*.c. */
 #ifndef CG_CONTROL_ADMIN_ADMIN_INTERNAL_H
 #define CG_CONTROL_ADMIN_ADMIN_INTERNAL_H
 
@@ -125,6 +127,15 @@ void admin_reload(struct admin_server *a, const struct admin_request *req,
                   struct admin_response *resp);
 void admin_healthz(struct admin_server *a, const struct admin_request *req,
                    struct admin_response *resp);
+void admin_ca_cert_get(struct admin_server *a, const struct admin_request *req,
+                       struct admin_response *resp);
+void admin_policy_get(struct admin_server *a, const struct admin_request *req,
+                      struct admin_response *resp);
+void admin_explain(struct admin_server *a, const struct admin_request *req,
+                   struct admin_response *resp);
+/* admin_ui_get answers GET /ui (a redirect) and GET /ui/<file>. */
+void admin_ui_get(struct admin_server *a, const struct admin_request *req,
+                  struct admin_response *resp);
 void admin_readyz(struct admin_server *a, const struct admin_request *req,
                   struct admin_response *resp);
 

@@ -1,6 +1,7 @@
 /* The admin API server: listener, connections, HTTP/1.1 framing (proxy/http1/h1_parse.h),
  * authorization against the managed listener's policy, routing and the audit line.
- * Handlers live in admin_certs.c and admin_status.c. Everything runs on the main loop,
+ * Handlers live in admin_certs.c, admin_ca.c, admin_policy.c, admin_status.c and
+ * admin_ui.c. Everything runs on the main loop,
  * one request at a time per connection. */
 #include "control/admin/admin_server.h"
 
@@ -225,7 +226,8 @@ static void write_response(struct admin_conn *c, struct admin_response *resp, bo
     struct evbuffer *out = evbuffer_new();
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Cache-Control: no-store\r\n%.*s%s\r\n",
+                        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                        "%.*s%s\r\n",
                         resp->status, h1_status_text(resp->status),
                         resp->content_type ? resp->content_type : "application/json",
                         evbuffer_get_length(resp->body), (int)resp->headers_len, resp->headers,
@@ -356,12 +358,37 @@ static void method_not_allowed(const struct admin_request *req, struct admin_res
     admin_resp_error(resp, req, 405, "method_not_allowed", "use %s", allow);
 }
 
+/* whoami answers GET /admin/whoami: the caller as authorize() identified it, so that
+ * the console can say who is signed in and offer what that clearance may do. */
+static void whoami(struct admin_server *a, const struct admin_request *req,
+                   struct admin_response *resp)
+{
+    admin_resp_json(resp, 200,
+                    json_pack("{ss ss ss ss}", "name", req->who_name ? req->who_name : "",
+                              "clearance", policy_clearance_str(req->who_clearance), "thumbprint",
+                              req->who_thumbprint ? req->who_thumbprint : "", "listener",
+                              a->lrt->cfg->name));
+}
+
 /* route runs the handler for an authorized request. */
 static void route(struct admin_server *a, struct admin_request *req, struct admin_response *resp)
 {
     static const char certs_prefix[] = "/admin/certificates/";
     const char *p = req->path;
-    if (strcmp(p, "/metrics") == 0) {
+    if (strcmp(p, "/ui") == 0 || strncmp(p, "/ui/", 4) == 0) {
+        method_is(req, "GET") ? admin_ui_get(a, req, resp) : method_not_allowed(req, resp, "GET");
+    } else if (strcmp(p, "/admin/whoami") == 0) {
+        method_is(req, "GET") ? whoami(a, req, resp) : method_not_allowed(req, resp, "GET");
+    } else if (strcmp(p, "/admin/policy") == 0) {
+        method_is(req, "GET") ? admin_policy_get(a, req, resp)
+                              : method_not_allowed(req, resp, "GET");
+    } else if (strcmp(p, "/admin/explain") == 0) {
+        method_is(req, "POST") ? admin_explain(a, req, resp)
+                               : method_not_allowed(req, resp, "POST");
+    } else if (strcmp(p, "/admin/ca-certificate") == 0) {
+        method_is(req, "GET") ? admin_ca_cert_get(a, req, resp)
+                              : method_not_allowed(req, resp, "GET");
+    } else if (strcmp(p, "/metrics") == 0) {
         method_is(req, "GET") ? admin_metrics(a, req, resp) : method_not_allowed(req, resp, "GET");
     } else if (strcmp(p, "/admin/status") == 0) {
         method_is(req, "GET") ? admin_status(a, req, resp) : method_not_allowed(req, resp, "GET");
