@@ -140,11 +140,13 @@ static char *join(const json_t *v, const char *empty)
     json_t *m;
     size_t i;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, m) {
+        json_array_foreach(v, i, m)
+        {
             cap += (json_is_string(m) ? json_string_length(m) : 4) + 2;
         }
     } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, m) {
+        json_object_foreach((json_t *)v, key, m)
+        {
             cap += strlen(key) + (json_is_string(m) ? json_string_length(m) : 4) + 3;
         }
     }
@@ -152,12 +154,14 @@ static char *join(const json_t *v, const char *empty)
     size_t len = 0;
     s[0] = '\0';
     if (json_is_array(v)) {
-        json_array_foreach(v, i, m) {
+        json_array_foreach(v, i, m)
+        {
             len += (size_t)sprintf(s + len, "%s%s", len ? ", " : "",
                                    json_is_string(m) ? json_string_value(m) : "?");
         }
     } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, m) {
+        json_object_foreach((json_t *)v, key, m)
+        {
             len += (size_t)sprintf(s + len, "%s%s=%s", len ? ", " : "", key,
                                    json_is_string(m) ? json_string_value(m) : "?");
         }
@@ -229,7 +233,7 @@ static void print_show(const char *path, json_t *d)
 {
     printf("policy %s (mode %s%s)\n", path, json_string_value(json_object_get(d, "mode")),
            json_is_true(json_object_get(d, "case_sensitive_paths")) ? ", case-sensitive paths"
-                                                                     : "");
+                                                                    : "");
     json_t *ips = json_object_get(d, "allow_ips");
     char *ips_text = join(ips, "(none: no address is allowed)");
     printf("allow_ips: %s\n", json_is_null(ips) ? "any address" : ips_text);
@@ -244,7 +248,8 @@ static void print_show(const char *path, json_t *d)
     }
     size_t i;
     json_t *r;
-    json_array_foreach(routes, i, r) {
+    json_array_foreach(routes, i, r)
+    {
         char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
         table_add(&t, cg_xstrdup(idx));
@@ -259,28 +264,30 @@ static void print_show(const char *path, json_t *d)
     json_t *certs = json_object_get(d, "certificates");
     printf("\ncertificates: %zu\n", json_array_size(certs));
     t.num_cols = 7;
-    static const char *const ch[] = {"NAME",  "CLEARANCE", "DATABASES", "THUMBPRINTS",
-                                     "PINS",  "ALLOW_IPS", "EXPIRES"};
+    static const char *const ch[] = {"NAME", "CLEARANCE", "DATABASES", "THUMBPRINTS",
+                                     "PINS", "ALLOW_IPS", "EXPIRES"};
     for (size_t c = 0; c < 7; c++) {
         table_add(&t, cg_xstrdup(ch[c]));
     }
     json_t *e;
-    json_array_foreach(certs, i, e) {
+    json_array_foreach(certs, i, e)
+    {
         const char *clearance = json_string_value(json_object_get(e, "clearance"));
         bool all = strcmp(clearance, "ValidUser") != 0;
         table_add(&t, cg_xstrdup(json_string_value(json_object_get(e, "name"))));
         table_add(&t, cg_xstrdup(clearance));
         table_add(&t, all ? cg_xstrdup("all (Admin)") : join(json_object_get(e, "databases"), "-"));
         json_t *match = json_object_get(e, "match");
-        table_add(&t, json_array_size(match) > 0 && json_array_size(json_object_get(
-                                                        e, "thumbprints")) == 0
+        table_add(&t, json_array_size(match) > 0 &&
+                              json_array_size(json_object_get(e, "thumbprints")) == 0
                           ? cg_xstrdup("(identity match)")
                           : join(json_object_get(e, "thumbprints"), "-"));
         json_t *pins = json_object_get(e, "pins");
         json_t *spkis = json_array();
         size_t k;
         json_t *pin;
-        json_array_foreach(pins, k, pin) {
+        json_array_foreach(pins, k, pin)
+        {
             json_array_append(spkis, json_object_get(pin, "spki_sha256"));
         }
         table_add(&t, join(spkis, "-"));
@@ -354,8 +361,7 @@ static int cmd_show(int argc, char **argv)
 /* ---- explain ---------------------------------------------------------------------- */
 
 struct explain_args {
-    const char *policy, *cert, *password, *client_ca, *crl, *ip, *host, *sni, *method, *path,
-        *grpc;
+    const char *policy, *cert, *password, *client_ca, *crl, *ip, *host, *sni, *method, *path, *grpc;
     bool json;
 };
 
@@ -465,16 +471,19 @@ static void print_explain(json_t *x)
                json_array_size(hs) == 0 ? " (no identity headers)" : "");
         size_t i;
         json_t *h;
-        json_array_foreach(hs, i, h) {
+        json_array_foreach(hs, i, h)
+        {
             print_header(h);
         }
-        json_array_foreach(fw, i, h) {
+        json_array_foreach(fw, i, h)
+        {
             print_header(h);
         }
     }
     size_t i;
     json_t *n;
-    json_array_foreach(json_object_get(x, "notes"), i, n) {
+    json_array_foreach(json_object_get(x, "notes"), i, n)
+    {
         printf("note:         %s\n", json_string_value(n));
     }
 }
@@ -509,20 +518,14 @@ static const char **opt_field(struct explain_args *a, int ch)
 
 static int parse_explain(int argc, char **argv, struct explain_args *a)
 {
-    static const struct option opts[] = {{"policy", required_argument, NULL, 'p'},
-                                         {"cert", required_argument, NULL, 'c'},
-                                         {"password", required_argument, NULL, 'w'},
-                                         {"client-ca", required_argument, NULL, 'a'},
-                                         {"crl", required_argument, NULL, 'r'},
-                                         {"ip", required_argument, NULL, 'i'},
-                                         {"host", required_argument, NULL, 'o'},
-                                         {"sni", required_argument, NULL, 's'},
-                                         {"method", required_argument, NULL, 'm'},
-                                         {"path", required_argument, NULL, 't'},
-                                         {"grpc", required_argument, NULL, 'g'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"policy", required_argument, NULL, 'p'},   {"cert", required_argument, NULL, 'c'},
+        {"password", required_argument, NULL, 'w'}, {"client-ca", required_argument, NULL, 'a'},
+        {"crl", required_argument, NULL, 'r'},      {"ip", required_argument, NULL, 'i'},
+        {"host", required_argument, NULL, 'o'},     {"sni", required_argument, NULL, 's'},
+        {"method", required_argument, NULL, 'm'},   {"path", required_argument, NULL, 't'},
+        {"grpc", required_argument, NULL, 'g'},     {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     optind = 1;
     opterr = 0;
     int ch, index = 0;
@@ -597,7 +600,7 @@ static int read_cert(const struct explain_args *a, struct pki_import *imp, uint8
     }
     const char *why = NULL;
     in->chain = pki_chain_verify(store, leaf, chain, num_chain, &why) ? POLICY_CHAIN_VALID
-                                                                       : POLICY_CHAIN_INVALID;
+                                                                      : POLICY_CHAIN_INVALID;
     in->chain_error = why;
     X509_STORE_free(store);
     return 0;
@@ -641,7 +644,7 @@ static int cmd_explain(int argc, char **argv)
         print_explain(x);
     }
     rc = strcmp(json_string_value(json_object_get(x, "decision")), "deny") == 0 ? EXIT_DENY
-                                                                               : EXIT_ALLOW;
+                                                                                : EXIT_ALLOW;
 out:
     fflush(stdout);
     json_decref(x);
@@ -668,7 +671,6 @@ int policy_cli_main(int argc, char **argv)
     if (strcmp(cmd, "explain") == 0) {
         return cmd_explain(argc - 1, argv + 1);
     }
-    fprintf(stderr, "certgate policy: unknown command '%s' (see 'certgate policy --help')\n",
-            cmd);
+    fprintf(stderr, "certgate policy: unknown command '%s' (see 'certgate policy --help')\n", cmd);
     return EXIT_USAGE;
 }

@@ -40,10 +40,10 @@ static json_t *routes_json(const struct policy *p)
             }
         }
         enum policy_mode mode = r->has_mode ? r->mode : p->mode;
-        json_array_append_new(
-            arr, json_pack("{sI ss so ss so ss}", "index", (json_int_t)i, "path", r->pattern,
-                           "methods", methods, "require", policy_requirement_str(r->require),
-                           "database", route_database(r), "mode", policy_mode_str(mode)));
+        json_array_append_new(arr, json_pack("{sI ss so ss so ss}", "index", (json_int_t)i, "path",
+                                             r->pattern, "methods", methods, "require",
+                                             policy_requirement_str(r->require), "database",
+                                             route_database(r), "mode", policy_mode_str(mode)));
     }
     return arr;
 }
@@ -57,12 +57,12 @@ static json_t *pins_json(json_t *pins)
     json_t *pin;
     json_array_foreach(pins, i, pin)
     {
-        json_array_append_new(
-            arr, json_pack("{so so so sb}", "spki_sha256",
-                           or_null(json_object_get(pin, "spki_sha256")), "issuer",
-                           or_null(json_object_get(pin, "issuer")), "issuer_key_id",
-                           or_null(json_object_get(pin, "issuer_key_id")), "issuer_key",
-                           json_object_get(pin, "issuer_spki") != NULL));
+        json_array_append_new(arr,
+                              json_pack("{so so so sb}", "spki_sha256",
+                                        or_null(json_object_get(pin, "spki_sha256")), "issuer",
+                                        or_null(json_object_get(pin, "issuer")), "issuer_key_id",
+                                        or_null(json_object_get(pin, "issuer_key_id")),
+                                        "issuer_key", json_object_get(pin, "issuer_spki") != NULL));
     }
     return arr;
 }
@@ -76,19 +76,21 @@ static json_t *certificates_json(const struct policy *p, json_t *doc)
         json_t *s = json_array_get(src, i);
         json_t *dbs = json_object();
         for (size_t d = 0; d < e->num_dbs; d++) {
-            json_object_set_new(dbs, e->dbs[d].name, json_string(policy_level_str(e->dbs[d].level)));
+            json_object_set_new(dbs, e->dbs[d].name,
+                                json_string(policy_level_str(e->dbs[d].level)));
         }
         json_t *tps = json_object_get(s, "thumbprints");
         json_t *match = json_object_get(s, "match");
-        json_t *entry = json_pack(
-            "{sI ss ss so so so so so so}", "index", (json_int_t)i, "name", e->name, "clearance",
-            policy_clearance_str(e->clearance), "databases", dbs, "thumbprints",
-            tps != NULL ? json_incref(tps) : json_array(), "pins",
-            pins_json(json_object_get(s, "pins")), "match",
-            match == NULL ? json_array() : json_is_array(match) ? json_incref(match)
-                                                                : json_pack("[O]", match),
-            "allow_ips", or_null(json_object_get(s, "allow_ips")), "expires",
-            or_null(json_object_get(s, "expires")));
+        json_t *entry =
+            json_pack("{sI ss ss so so so so so so}", "index", (json_int_t)i, "name", e->name,
+                      "clearance", policy_clearance_str(e->clearance), "databases", dbs,
+                      "thumbprints", tps != NULL ? json_incref(tps) : json_array(), "pins",
+                      pins_json(json_object_get(s, "pins")), "match",
+                      match == NULL          ? json_array()
+                      : json_is_array(match) ? json_incref(match)
+                                             : json_pack("[O]", match),
+                      "allow_ips", or_null(json_object_get(s, "allow_ips")), "expires",
+                      or_null(json_object_get(s, "expires")));
         json_array_append_new(arr, entry);
     }
     return arr;
@@ -107,11 +109,11 @@ json_t *policy_describe(const struct policy *p)
     /* The loader validated and serialized this document itself. */
     json_t *doc = json_loadb(p->source, p->source_len, 0, NULL);
     CG_BUG_ON(doc == NULL);
-    json_t *out = json_pack("{ss sb so so so so}", "mode", policy_mode_str(p->mode),
-                            "case_sensitive_paths", p->case_sensitive_paths, "allow_ips",
-                            or_null(json_object_get(doc, "allow_ips")), "routes",
-                            routes_json(p), "certificates", certificates_json(p, doc),
-                            "headers", headers_json(&p->headers));
+    json_t *out =
+        json_pack("{ss sb so so so so}", "mode", policy_mode_str(p->mode), "case_sensitive_paths",
+                  p->case_sensitive_paths, "allow_ips", or_null(json_object_get(doc, "allow_ips")),
+                  "routes", routes_json(p), "certificates", certificates_json(p, doc), "headers",
+                  headers_json(&p->headers));
     json_decref(doc);
     CG_BUG_ON(out == NULL);
     return out;

@@ -122,8 +122,7 @@ static const struct policy_pin *matched_pin(const struct policy *p, uint32_t idx
 {
     for (size_t i = 0; i < p->num_pins; i++) {
         const struct policy_pin *pin = &p->pins[i];
-        if (pin->entry == idx &&
-            memcmp(pin->spki_sha256, f->spki_sha256, POLICY_SHA256_LEN) == 0 &&
+        if (pin->entry == idx && memcmp(pin->spki_sha256, f->spki_sha256, POLICY_SHA256_LEN) == 0 &&
             memcmp(pin->issuer_spki_sha256, f->issuer_spki_sha256, POLICY_SHA256_LEN) == 0) {
             return pin;
         }
@@ -149,12 +148,12 @@ static void add_how(json_t *entry, const struct policy *p, const struct policy_d
     case POLICY_MATCH_PIN: {
         const struct policy_pin *pin = matched_pin(p, (uint32_t)d->entry_index, f);
         if (pin != NULL) {
-            json_object_set_new(
-                entry, "pin",
-                json_pack("{so ss so sb}", "spki_sha256",
-                          b64_json(pin->spki_sha256, sizeof(pin->spki_sha256)), "issuer",
-                          pin->issuer, "issuer_key_id", hex_json(pin->aki, pin->aki_len),
-                          "signed_by_issuer_key", true));
+            json_object_set_new(entry, "pin",
+                                json_pack("{so ss so sb}", "spki_sha256",
+                                          b64_json(pin->spki_sha256, sizeof(pin->spki_sha256)),
+                                          "issuer", pin->issuer, "issuer_key_id",
+                                          hex_json(pin->aki, pin->aki_len), "signed_by_issuer_key",
+                                          true));
         }
         break;
     }
@@ -373,24 +372,22 @@ int policy_explain(const struct policy *p, const struct policy_explain_input *in
 
     json_t *doc = json_loadb(p->source, p->source_len, 0, NULL);
     char when[21];
-    json_t *request = json_pack(
-        "{ss ss so so so so ss sb ss}", "method", in->method, "target", in->target, "path",
-        d.path.p != NULL ? json_stringn(d.path.p, d.path.len) : json_null(), "query",
-        d.has_query ? json_stringn(d.query.p, d.query.len) : json_null(), "host",
-        str_or_null(in->host && in->host[0] ? in->host : NULL), "sni",
-        str_or_null(in->sni && in->sni[0] ? in->sni : NULL), "ip", ip_text, "grpc", in->grpc,
-        "time", rfc3339(in->now, when));
+    json_t *request =
+        json_pack("{ss ss so so so so ss sb ss}", "method", in->method, "target", in->target,
+                  "path", d.path.p != NULL ? json_stringn(d.path.p, d.path.len) : json_null(),
+                  "query", d.has_query ? json_stringn(d.query.p, d.query.len) : json_null(), "host",
+                  str_or_null(in->host && in->host[0] ? in->host : NULL), "sni",
+                  str_or_null(in->sni && in->sni[0] ? in->sni : NULL), "ip", ip_text, "grpc",
+                  in->grpc, "time", rfc3339(in->now, when));
     const char *decision = !d.allow ? "deny" : d.audit ? "audit" : "allow";
     *out = json_pack(
         "{ss ss so so so so so so sb so so so so so}", "decision", decision, "reason",
-        policy_reason_str(d.reason), "status",
-        d.allow ? json_null() : json_integer(d.http_status), "grpc_status",
-        !d.allow && in->grpc ? json_integer(d.grpc_status) : json_null(), "request", request,
-        "route", route_json(p, &d), "database", database_json(p, &d), "certificate",
+        policy_reason_str(d.reason), "status", d.allow ? json_null() : json_integer(d.http_status),
+        "grpc_status", !d.allow && in->grpc ? json_integer(d.grpc_status) : json_null(), "request",
+        request, "route", route_json(p, &d), "database", database_json(p, &d), "certificate",
         in->cert_der != NULL ? certificate_json(&f, in) : json_null(), "certificate_checked",
-        d.cert_checked, "entry",
-        entry_json(p, &d, &f, doc), "headers", headers, "forwarded", forwarded, "forward_target", forward_target, "notes",
-        notes);
+        d.cert_checked, "entry", entry_json(p, &d, &f, doc), "headers", headers, "forwarded",
+        forwarded, "forward_target", forward_target, "notes", notes);
     json_decref(doc);
     free(client_cert);
     free(buf);

@@ -29,15 +29,15 @@ struct policy_explain_input {
     const uint8_t *cert_der; /* the client certificate (leaf), DER; NULL: none sent */
     size_t cert_der_len;
     enum policy_chain_check chain;
-    const char *chain_error; /* with POLICY_CHAIN_INVALID: why, for the answer; or NULL */
-    const char *ip;          /* the client's address as the listener sees it (after the
-                                PROXY protocol), IPv4 or IPv6 text */
-    time_t now;              /* when the request is decided */
-    const char *sni;         /* TLS SNI; NULL or "": none */
-    const char *method;      /* "GET"...; with |grpc| the caller passes "POST" */
-    const char *host;        /* Host / :authority; NULL or "": none */
-    const char *target;      /* path and query as sent ("/db/hr/docs?x=1") */
-    bool grpc;               /* a gRPC call: a denial answers grpc-status */
+    const char *chain_error;           /* with POLICY_CHAIN_INVALID: why, for the answer; or NULL */
+    const char *ip;                    /* the client's address as the listener sees it (after the
+                                          PROXY protocol), IPv4 or IPv6 text */
+    time_t now;                        /* when the request is decided */
+    const char *sni;                   /* TLS SNI; NULL or "": none */
+    const char *method;                /* "GET"...; with |grpc| the caller passes "POST" */
+    const char *host;                  /* Host / :authority; NULL or "": none */
+    const char *target;                /* path and query as sent ("/db/hr/docs?x=1") */
+    bool grpc;                         /* a gRPC call: a denial answers grpc-status */
     struct policy_path_opts path_opts; /* the listener's path options */
 };
 

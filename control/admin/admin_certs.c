@@ -396,8 +396,8 @@ static char *b64(const uint8_t *data, size_t len)
 void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp)
 {
-    static const char *const keys[] = {"name",     "clearance", "databases", "allow_ips",
-                                       "days",     "password",  "format",    NULL};
+    static const char *const keys[] = {"name", "clearance", "databases", "allow_ips",
+                                       "days", "password",  "format",    NULL};
     struct pki_identity ca = {0}, leaf = {0};
     struct pki_bundle bundle = {0};
     json_t *doc = NULL;

@@ -24,9 +24,9 @@ void admin_policy_get(struct admin_server *a, const struct admin_request *req,
 {
     /* authorize() refuses every call while the listener has no policy. */
     const struct policy *p = a->lrt->policy;
-    json_t *body = json_pack("{ss ss? sI so}", "listener", a->lrt->cfg->name, "file",
-                             a->lrt->cfg->policy, "generation",
-                             (json_int_t)policy_generation(p), "policy", policy_describe(p));
+    json_t *body =
+        json_pack("{ss ss? sI so}", "listener", a->lrt->cfg->name, "file", a->lrt->cfg->policy,
+                  "generation", (json_int_t)policy_generation(p), "policy", policy_describe(p));
     admin_resp_etag(a, resp);
     admin_resp_json(resp, 200, body);
 }
@@ -68,7 +68,7 @@ static bool check_chain(struct admin_server *a, const struct admin_request *req,
     }
     const char *why = NULL;
     in->chain = pki_chain_verify(store, leaf, chain, num_chain, &why) ? POLICY_CHAIN_VALID
-                                                                       : POLICY_CHAIN_INVALID;
+                                                                      : POLICY_CHAIN_INVALID;
     in->chain_error = why;
     X509_STORE_free(store);
     return true;

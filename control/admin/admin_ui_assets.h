@@ -8,8 +8,8 @@
 
 /* struct admin_ui_asset is one file of control/admin/ui. */
 struct admin_ui_asset {
-    const char *name;         /* file name, "index.html" */
-    const char *content_type; /* from the extension */
+    const char *name;          /* file name, "index.html" */
+    const char *content_type;  /* from the extension */
     const unsigned char *data; /* len bytes (plus a NUL not counted) */
     size_t len;
 };

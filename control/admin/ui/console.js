@@ -247,6 +247,14 @@
     }
   }
 
+  // certCount counts the certificates of an entry: each is registered by its SHA-1 and
+  // its SHA-256 thumbprint (or by one of them, in a hand-written policy).
+  function certCount(c) {
+    const tps = c.thumbprints || [];
+    const sha1 = tps.filter((t) => t.replace(/:/g, '').length === 40).length;
+    return Math.max(sha1, tps.length - sha1);
+  }
+
   function matches(c, q) {
     if (!q) {
       return true;
@@ -283,7 +291,7 @@
         el('td', { text: dbs }),
         el('td', { class: 'mono', title: (c.thumbprints || []).join('\n') },
           tp ? tp.slice(0, 16) + '…' : '—',
-          (c.thumbprints || []).length > 1 ? el('span', { class: 'muted', text: ` +${c.thumbprints.length - 1}` }) : null),
+          certCount(c) > 1 ? el('span', { class: 'muted', text: ` (${certCount(c)} certificates)` }) : null),
         el('td', {}, expiry(c.expires)),
         el('td', { class: 'mono', title: pins.join('\n'), text: pins.length ? `${pins.length} (${pins[0].slice(0, 10)}…)` : '—' }),
         el('td', { class: 'row-actions' }, edit, del)));

@@ -122,8 +122,7 @@ START_TEST(bad_files)
 {
     X509_STORE *store = NULL;
     struct cg_errbuf err = {{0}};
-    ck_assert_int_eq(pki_chain_store_load(path("missing.pem"), NULL, &store, &err),
-                     CG_ERR_INVALID);
+    ck_assert_int_eq(pki_chain_store_load(path("missing.pem"), NULL, &store, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "missing.pem"));
     ck_assert_ptr_null(store);
     memset(&err, 0, sizeof(err));

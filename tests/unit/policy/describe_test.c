@@ -92,8 +92,7 @@ START_TEST(describe_policy)
     ck_assert_str_eq(str(pin, "issuer_key_id"), "01:02");
     ck_assert(json_is_true(member(pin, "issuer_key")));
     ck_assert_ptr_null(json_object_get(pin, "issuer_spki")); /* a long blob, not shown */
-    ck_assert_str_eq(json_string_value(json_array_get(member(e, "allow_ips"), 0)),
-                     "10.1.0.0/16");
+    ck_assert_str_eq(json_string_value(json_array_get(member(e, "allow_ips"), 0)), "10.1.0.0/16");
     ck_assert_str_eq(str(e, "expires"), "2031-11-24T00:00:00Z");
     e = json_array_get(certs, 1);
     ck_assert_int_eq(json_integer_value(member(e, "index")), 1);

@@ -69,8 +69,8 @@ static struct policy *load(const char *certs)
     struct policy_load_opts opts = {.client_ca = true};
     struct policy *p = NULL;
     struct cg_errbuf err = {{0}};
-    ck_assert_msg(policy_load_json("test.json", json, strlen(json), &opts, &p, &err) == CG_OK,
-                  "%s", err.msg);
+    ck_assert_msg(policy_load_json("test.json", json, strlen(json), &opts, &p, &err) == CG_OK, "%s",
+                  err.msg);
     return p;
 }
 
@@ -168,7 +168,8 @@ static const char *header(const json_t *x, const char *list, const char *name)
 {
     size_t k;
     json_t *h;
-    json_array_foreach(json_object_get(x, list), k, h) {
+    json_array_foreach(json_object_get(x, list), k, h)
+    {
         if (strcmp(s(h, "name"), name) == 0) {
             return s(h, "value");
         }
@@ -180,7 +181,8 @@ static bool has_note(const json_t *x, const char *part)
 {
     size_t k;
     json_t *n;
-    json_array_foreach(json_object_get(x, "notes"), k, n) {
+    json_array_foreach(json_object_get(x, "notes"), k, n)
+    {
         if (strstr(json_string_value(n), part) != NULL) {
             return true;
         }
@@ -203,8 +205,8 @@ static void teardown(void)
 
 START_TEST(allow_by_thumbprint_with_headers)
 {
-    json_t *x = explain(pol, (struct req){.target = "/databases/HR/docs?x=1&y=%41",
-                                          .host = "db.example:8443"});
+    json_t *x = explain(
+        pol, (struct req){.target = "/databases/HR/docs?x=1&y=%41", .host = "db.example:8443"});
     ck_assert_str_eq(s(x, "decision"), "allow");
     ck_assert(json_is_null(json_object_get(x, "status")));
     ck_assert_int_eq(i(x, "route", "index"), 1);
@@ -297,8 +299,8 @@ START_TEST(unknown_certificate)
     ck_assert_int_eq(i(x, "route", "index"), 6);
     json_decref(x);
     /* No certificate: gRPC answers UNAUTHENTICATED. */
-    x = explain(p, (struct req){.no_cert = true, .method = "POST", .target = "/pkg.Svc/Get",
-                                .grpc = true});
+    x = explain(
+        p, (struct req){.no_cert = true, .method = "POST", .target = "/pkg.Svc/Get", .grpc = true});
     ck_assert_str_eq(s(x, "reason"), "no_certificate");
     ck_assert_int_eq(i(x, "grpc_status", NULL), 16);
     ck_assert(json_is_null(json_object_get(x, "certificate")));
