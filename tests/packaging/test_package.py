@@ -167,13 +167,16 @@ class PackageTest(unittest.TestCase):
                   'c() { COMP_WORDS=("$@"); COMP_CWORD=$(($#-1)); _certgate; '
                   'echo "${COMPREPLY[*]}"; }; '
                   'c certgate ""; c certgate cert ""; c certgate run --d; '
-                  'c certgate cert client --clearance ""')
+                  'c certgate cert client --clearance ""; c certgate policy ""; '
+                  'c certgate policy explain --cl')
         out = self.in_root("bash -c '%s'" % script).stdout.split("\n")
-        self.assertTrue({"run", "check", "ca", "cert", "version"} <= set(out[0].split()),
+        self.assertTrue({"run", "check", "ca", "cert", "policy", "version"} <= set(out[0].split()),
                         out[0])
         self.assertTrue({"server", "client", "list", "delete"} <= set(out[1].split()), out[1])
         self.assertEqual(out[2], "--default-if-missing")
         self.assertEqual(out[3], "ClusterAdmin Operator ValidUser")
+        self.assertEqual(out[4], "show explain")
+        self.assertEqual(out[5], "--client-ca")
 
     def test_unit_verifies(self):
         r = self.in_root("systemd-analyze verify certgate.service", check=False)
