@@ -33,6 +33,9 @@
     }
   }
 
+  // Each change reloads what it changed before it says it is done, so that the message
+  // and the page agree.
+  //
   // api calls the admin API. A JSON body is sent as application/json (which also makes
   // the call one that no other site can make without a CORS preflight); state-changing
   // calls carry If-Match with the policy generation of the certificate list the operator
@@ -369,8 +372,8 @@
       $('create-form').reset();
       setDbs($('create-dbs'), {});
       showOnly(null);
-      notice(`Created ${name}: download its bundle below.`, 'ok');
       await loadCerts();
+      notice(`Created ${name}: download its bundle below.`, 'ok');
       $('bundle-section').scrollIntoView({ block: 'nearest' });
     } catch (err) {
       failed(`Creating ${name}`, err);
@@ -436,8 +439,8 @@
       $('import-form').reset();
       setDbs($('import-dbs'), {});
       showOnly(null);
-      notice(`Imported ${name}.`, 'ok');
       await loadCerts();
+      notice(`Imported ${name}.`, 'ok');
     } catch (err) {
       failed(`Importing ${name}`, err);
     }
@@ -471,8 +474,8 @@
     try {
       await api('PUT', '/admin/certificates/' + encodeURIComponent(c.thumbprints[0]), body);
       $('edit-dialog').close();
-      notice(`Saved ${c.name}.`, 'ok');
       await loadCerts();
+      notice(`Saved ${c.name}.`, 'ok');
     } catch (err) {
       $('edit-dialog').close();
       failed(`Editing ${c.name}`, err);
@@ -488,8 +491,8 @@
     }
     try {
       await api('DELETE', '/admin/certificates/' + encodeURIComponent(c.thumbprints[0]));
-      notice(`Deleted ${c.name}.`, 'ok');
       await loadCerts();
+      notice(`Deleted ${c.name}.`, 'ok');
     } catch (err) {
       failed(`Deleting ${c.name}`, err);
     }
@@ -575,8 +578,8 @@
     }
     try {
       const { data: r } = await api('POST', '/admin/server-certificate/renew');
-      notice(`Renewed ${r.renewed.map((x) => x.file).join(', ')}.`, 'ok');
       await loadStatus();
+      notice(`Renewed ${r.renewed.map((x) => x.file).join(', ')}.`, 'ok');
     } catch (err) {
       failed('Renewing', err);
     }
