@@ -11,7 +11,9 @@
 #include <openssl/x509.h>
 
 #include "app/cli_internal.h"
+#include "common/hex.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 #include "pki/bundle.h"
 #include "pki/files.h"
 #include "pki/identity.h"
@@ -136,9 +138,9 @@ static void print_expiry(const char *what, X509 *cert)
     int len = i2d_X509(cert, &der);
     struct policy_cert_facts f = {0};
     if (len > 0 && policy_cert_facts_from_der(der, (size_t)len, &f, NULL) == 0) {
-        char sha1[2 * POLICY_SHA1_LEN + 1], when[21];
-        policy_hex_encode(f.sha1, sizeof(f.sha1), sha1);
-        pki_time_rfc3339(f.not_after, when);
+        char sha1[2 * POLICY_SHA1_LEN + 1], when[CG_TIMESTAMP_RFC3339_SIZE];
+        cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, sha1);
+        cg_timestamp_rfc3339(f.not_after, when);
         printf("%s: %s\n  thumbprint %s, expires %s\n", what, f.subject ? f.subject : "", sha1,
                when);
     }
@@ -412,12 +414,12 @@ static int run_cert_thumbprint(const struct cli_opts *o)
         }
         OPENSSL_free(der);
         char sha1[2 * POLICY_SHA1_LEN + 1], sha256[2 * POLICY_SHA256_LEN + 1], pin[64];
-        char nb[21], na[21];
-        policy_hex_encode(f.sha1, sizeof(f.sha1), sha1);
-        policy_hex_encode(f.sha256, sizeof(f.sha256), sha256);
+        char nb[CG_TIMESTAMP_RFC3339_SIZE], na[CG_TIMESTAMP_RFC3339_SIZE];
+        cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, sha1);
+        cg_hex_encode(f.sha256, sizeof(f.sha256), CG_HEX_UPPER, sha256);
         EVP_EncodeBlock((uint8_t *)pin, f.spki_sha256, sizeof(f.spki_sha256));
-        pki_time_rfc3339(f.not_before, nb);
-        pki_time_rfc3339(f.not_after, na);
+        cg_timestamp_rfc3339(f.not_before, nb);
+        cg_timestamp_rfc3339(f.not_after, na);
         if (i > 0) {
             printf("\n");
         }
@@ -428,7 +430,7 @@ static int run_cert_thumbprint(const struct cli_opts *o)
         printf("spki_sha256: %s\n", pin);
         if (f.aki_len > 0) {
             char *aki = cg_xmalloc(2 * f.aki_len + 1);
-            policy_hex_encode(f.aki, f.aki_len, aki);
+            cg_hex_encode(f.aki, f.aki_len, CG_HEX_UPPER, aki);
             printf("issuer_key_id: %s\n", aki);
             free(aki);
         }

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "app/cli_internal.h"
+#include "common/hex.h"
 #include "common/mem.h"
 #include "pki/files.h"
 #include "pki/import.h"
@@ -114,7 +115,7 @@ static void note_unpinned(X509 *const *ids, size_t num_ids, X509 *const *issuers
         char hex[41];
         SHA1(der, len > 0 ? (size_t)len : 0, sha1);
         OPENSSL_free(der);
-        policy_hex_encode(sha1, sizeof(sha1), hex);
+        cg_hex_encode(sha1, sizeof(sha1), CG_HEX_UPPER, hex);
         printf("note: %s has no pin: its issuer certificate is neither in the file nor given "
                "with --ca, so a renewed certificate will need registering again\n",
                hex);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/boringssl.h"
+#include "common/hex.h"
 
 #include <openssl/base64.h>
 #include <openssl/sha.h>
@@ -78,7 +79,7 @@ static void fill(uint8_t *p, size_t n, uint64_t seed)
 static void put_hex(struct buf *b, const uint8_t *p, size_t n)
 {
     char hex[65];
-    policy_hex_encode(p, n, hex);
+    cg_hex_encode(p, n, CG_HEX_UPPER, hex);
     put(b, "%s", hex);
 }
 

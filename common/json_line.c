@@ -4,6 +4,7 @@
 
 #include "common/bug.h"
 #include "common/str.h"
+#include "common/timestamp.h"
 
 #define TRUNCATED_MEMBER "\"truncated\":true"
 
@@ -12,7 +13,6 @@
 _Static_assert(CG_JSON_LINE_RESERVED == 1 + sizeof(TRUNCATED_MEMBER) - 1 + 1,
                "CG_JSON_LINE_RESERVED");
 
-static const char hex[] = "0123456789abcdef";
 
 /* utf8_len returns the length of the valid UTF-8 sequence (2 to 4 bytes) starting at
  * |p| (|n| bytes available, p[0] >= 0x80), or 0 when it is not one: a stray
@@ -57,10 +57,7 @@ static size_t put_u_escape(char *out, unsigned cp)
 {
     out[0] = '\\';
     out[1] = 'u';
-    out[2] = hex[(cp >> 12) & 15];
-    out[3] = hex[(cp >> 8) & 15];
-    out[4] = hex[(cp >> 4) & 15];
-    out[5] = hex[cp & 15];
+    cg_put_hex(out + 2, cp, 4); /* every cp here is at most 0xffff */
     return 6;
 }
 
@@ -246,42 +243,11 @@ void cg_json_line_i64(struct cg_json_line *l, const char *key, int64_t v)
     put_raw(l, key, num, (size_t)(cg_put_u64(p, u) - num));
 }
 
-static char *put_digits(char *out, unsigned v, int digits)
-{
-    for (int i = digits - 1; i >= 0; i--) {
-        out[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return out + digits;
-}
-
-char *cg_json_time_format(char *out, const struct timespec *ts)
-{
-    struct tm tm;
-    gmtime_r(&ts->tv_sec, &tm);
-    char *p = put_digits(out, (unsigned)(tm.tm_year + 1900), 4);
-    *p++ = '-';
-    p = put_digits(p, (unsigned)(tm.tm_mon + 1), 2);
-    *p++ = '-';
-    p = put_digits(p, (unsigned)tm.tm_mday, 2);
-    *p++ = 'T';
-    p = put_digits(p, (unsigned)tm.tm_hour, 2);
-    *p++ = ':';
-    p = put_digits(p, (unsigned)tm.tm_min, 2);
-    *p++ = ':';
-    p = put_digits(p, (unsigned)tm.tm_sec, 2);
-    *p++ = '.';
-    p = put_digits(p, (unsigned)(ts->tv_nsec / 1000), 6);
-    *p++ = 'Z';
-    return p;
-}
-
 void cg_json_line_time(struct cg_json_line *l, const char *key, const struct timespec *ts)
 {
-    char value[CG_JSON_LINE_TIME_LEN + 2];
+    char value[CG_TIMESTAMP_LEN(CG_TIMESTAMP_MICROS) + 2];
     value[0] = '"';
-    cg_json_time_format(value + 1, ts);
-    value[CG_JSON_LINE_TIME_LEN + 1] = '"';
+    *cg_timestamp_format(value + 1, ts, CG_TIMESTAMP_MICROS) = '"';
     put_raw(l, key, value, sizeof(value));
 }
 

@@ -31,9 +31,6 @@
 /* CG_JSON_LINE_MIN is the smallest buffer cg_json_line_begin accepts. */
 #define CG_JSON_LINE_MIN 32
 
-/* CG_JSON_LINE_TIME_LEN is the length of a timestamp: "2026-11-24T11:24:00.123456Z". */
-#define CG_JSON_LINE_TIME_LEN 27
-
 struct cg_json_line {
     char *buf;      /* the caller's buffer */
     size_t limit;   /* members end before this offset (the ending is reserved after it) */
@@ -58,16 +55,12 @@ void cg_json_line_u64(struct cg_json_line *l, const char *key, uint64_t v);
 void cg_json_line_i64(struct cg_json_line *l, const char *key, int64_t v);
 
 /* cg_json_line_time adds "key": "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", |ts| in UTC (a
- * CLOCK_REALTIME reading) with microseconds. */
+ * CLOCK_REALTIME reading) with microseconds (cg_timestamp_format). */
 void cg_json_line_time(struct cg_json_line *l, const char *key, const struct timespec *ts);
 
 /* cg_json_line_end closes the object (adding "truncated":true when something did not
  * fit), NUL-terminates it and returns its length without the NUL and without a newline.
  * |l| must not be used afterwards. */
 size_t cg_json_line_end(struct cg_json_line *l);
-
-/* cg_json_time_format writes |ts| as cg_json_line_time does (CG_JSON_LINE_TIME_LEN
- * bytes, no quotes, no NUL) to |out| and returns the end. */
-char *cg_json_time_format(char *out, const struct timespec *ts);
 
 #endif

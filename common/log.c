@@ -6,6 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/err.h"
+#include "common/timestamp.h"
+
 static atomic_int current_level = CG_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -15,17 +18,18 @@ void cg_log_set_level(enum cg_log_level level)
     atomic_store(&current_level, (int)level);
 }
 
-int cg_log_level_parse(const char *name)
+int cg_log_level_parse(const char *name, enum cg_log_level *out)
 {
-    for (int i = 0; i < (int)(sizeof(level_names) / sizeof(level_names[0])); i++) {
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
         if (strcmp(name, level_names[i]) == 0) {
-            return i;
+            *out = (enum cg_log_level)i;
+            return CG_OK;
         }
     }
-    return -1;
+    return CG_ERR_INVALID;
 }
 
-int cg_log_enabled(enum cg_log_level level)
+bool cg_log_enabled(enum cg_log_level level)
 {
     return (int)level <= atomic_load_explicit(&current_level, memory_order_relaxed);
 }
@@ -37,12 +41,10 @@ void cg_log(enum cg_log_level level, const char *fmt, ...)
     }
     char line[1024];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000, level_names[level]);
+    char *p = cg_timestamp_format(line, &ts, CG_TIMESTAMP_MILLIS);
+    int n = (int)(p - line) + snprintf(p, sizeof(line) - (size_t)(p - line), " %s ",
+                                        level_names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

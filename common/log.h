@@ -3,6 +3,8 @@
 #ifndef CG_COMMON_LOG_H
 #define CG_COMMON_LOG_H
 
+#include <stdbool.h>
+
 enum cg_log_level {
     CG_LOG_ERROR = 0,
     CG_LOG_WARN = 1,
@@ -12,10 +14,11 @@ enum cg_log_level {
 
 /* cg_log_set_level sets the most verbose level that is printed (default INFO). */
 void cg_log_set_level(enum cg_log_level level);
-/* cg_log_level_parse maps "error", "warn", "info", "debug" to a level; -1 if unknown. */
-int cg_log_level_parse(const char *name);
+/* cg_log_level_parse sets |*out| to the level named "error", "warn", "info" or "debug"
+ * and returns CG_OK, or returns CG_ERR_INVALID for any other name. */
+int cg_log_level_parse(const char *name, enum cg_log_level *out);
 /* cg_log_enabled reports whether |level| is printed, to skip costly formatting. */
-int cg_log_enabled(enum cg_log_level level);
+bool cg_log_enabled(enum cg_log_level level);
 /* cg_log prints one line with a UTC timestamp and the level. Thread-safe. */
 void cg_log(enum cg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

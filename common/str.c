@@ -1,5 +1,7 @@
 #include "common/str.h"
 
+#include "common/hex.h"
+
 bool cg_str_case_eq(struct cg_str a, struct cg_str b)
 {
     if (a.len != b.len) {
@@ -62,12 +64,11 @@ char *cg_put_u64(char *out, uint64_t v)
 
 char *cg_put_hex(char *out, uint64_t v, int digits)
 {
-    static const char hex[] = "0123456789abcdef";
     while (digits < 16 && (v >> (4 * digits)) != 0) {
         digits++;
     }
     for (int i = digits - 1; i >= 0; i--) {
-        *out++ = hex[(v >> (4 * i)) & 0xf];
+        *out++ = cg_hex_lower[(v >> (4 * i)) & 0xf];
     }
     return out;
 }

@@ -394,12 +394,10 @@ static int parse_log(struct loader *ld, const json_t *root)
         return rc;
     }
     if (level != NULL) {
-        int l = cg_log_level_parse(level);
-        if (l < 0) {
+        if (cg_log_level_parse(level, &ld->cfg->log.level) != CG_OK) {
             return cg_json_fail(&ld->ctx, "$.log.level",
                                 "expected \"error\", \"warn\", \"info\" or \"debug\"");
         }
-        ld->cfg->log.level = (enum cg_log_level)l;
     }
     const char *access = NULL;
     rc = cg_json_get_string(&ld->ctx, log, path, "access_log", &access);

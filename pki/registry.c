@@ -19,17 +19,12 @@
 
 #include "common/clock.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 #include "policy/cert_facts.h"
 #include "policy/policy.h"
-
-void pki_time_rfc3339(time_t t, char *out)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 json_t *pki_registry_new(void)
 {
@@ -418,7 +413,7 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         }
         if (at >= 0) {
             char hex[2 * POLICY_SHA1_LEN + 1];
-            policy_hex_encode(f.sha1, sizeof(f.sha1), hex);
+            cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, hex);
             rc = cg_errf(err, CG_ERR_EXISTS, "certificate %s is already registered as '%s'",
                          hex, entry_name(doc, (size_t)at));
             policy_cert_facts_cleanup(&f);
@@ -427,8 +422,8 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         /* Both thumbprints, so that either one finds the entry again (cert edit and
          * delete, the admin API): a SHA-256 cannot be derived from a SHA-1. */
         char hex[2 * POLICY_SHA1_LEN + 1], hex256[2 * POLICY_SHA256_LEN + 1];
-        policy_hex_encode(f.sha1, sizeof(f.sha1), hex);
-        policy_hex_encode(f.sha256, sizeof(f.sha256), hex256);
+        cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, hex);
+        cg_hex_encode(f.sha256, sizeof(f.sha256), CG_HEX_UPPER, hex256);
         bool dup = false;
         size_t j;
         json_t *v;
@@ -448,7 +443,7 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
             char b64[64];
             EVP_EncodeBlock((uint8_t *)b64, f.spki_sha256, sizeof(f.spki_sha256));
             char *aki = cg_xmalloc(2 * f.aki_len + 1);
-            policy_hex_encode(f.aki, f.aki_len, aki);
+            cg_hex_encode(f.aki, f.aki_len, CG_HEX_UPPER, aki);
             json_t *pin = json_pack("{ss ss ss ss}", "spki_sha256", b64, "issuer", f.issuer,
                                     "issuer_key_id", aki, "issuer_spki", issuer_spki);
             free(aki);
@@ -467,8 +462,8 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         }
         policy_cert_facts_cleanup(&f);
     }
-    char when[21];
-    pki_time_rfc3339(expires, when);
+    char when[CG_TIMESTAMP_RFC3339_SIZE];
+    cg_timestamp_rfc3339(expires, when);
     json_t *entry = json_object();
     json_object_set_new(entry, "name", json_string(spec->name));
     json_array_extend(tps, tps256); /* the SHA-1s first, as entries always began */
@@ -565,27 +560,15 @@ int pki_registry_delete(json_t *doc, const char *thumbprint, struct cg_errbuf *e
     return CG_OK;
 }
 
-/* same_hex compares the hex text |text| (any case, ':' between bytes allowed) with the
- * bytes |b|. */
+/* same_hex compares the hex text |text| (any case, ':' between every two bytes or
+ * none) with the bytes |b|. */
 static bool same_hex(const char *text, const uint8_t *b, size_t len)
 {
-    char want[2 * 64 + 1];
-    if (len > 64) {
-        return false;
-    }
-    policy_hex_encode(b, len, want);
+    uint8_t bytes[64];
     size_t n = 0;
-    for (const char *c = text; *c; c++) {
-        if (*c == ':') {
-            continue;
-        }
-        char u = *c >= 'a' && *c <= 'f' ? (char)(*c - 'a' + 'A') : *c;
-        if (n >= 2 * len || want[n] != u) {
-            return false;
-        }
-        n++;
-    }
-    return n == 2 * len;
+    return cg_hex_decode(cg_str_from_cstr(text), CG_HEX_COLONS_OPTIONAL, bytes, sizeof(bytes),
+                         &n) == CG_OK &&
+           n == len && memcmp(bytes, b, len) == 0;
 }
 
 /* ca_matches_pin reports whether |ca| (whose subject in the policy's name format is

@@ -147,7 +147,4 @@ int pki_registry_delete(json_t *doc, const char *thumbprint, struct cg_errbuf *e
  * empty one if absent. */
 json_t *pki_registry_entries(json_t *doc);
 
-/* pki_time_rfc3339 formats |t| as "2031-11-24T00:00:00Z" into |out| (21 bytes). */
-void pki_time_rfc3339(time_t t, char *out);
-
 #endif

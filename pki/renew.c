@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/file.h"
+#include "common/timestamp.h"
 #include "pki/key.h"
 
 #include <openssl/bn.h>
@@ -16,15 +17,12 @@
  * short-lived certificate cannot afford much of its life for that. */
 #define MAX_BACKDATE_SECONDS 300
 
+/* to_epoch is |t| in seconds since the epoch (0 if unreadable: the certificate then
+ * looks long expired, and is renewed). */
 static time_t to_epoch(const ASN1_TIME *t)
 {
-    int days = 0, secs = 0;
-    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
-    time_t out = 0;
-    if (epoch != NULL && ASN1_TIME_diff(&days, &secs, epoch, t)) {
-        out = (time_t)days * 86400 + secs;
-    }
-    ASN1_TIME_free(epoch);
+    time_t out;
+    cg_timestamp_from_asn1(t, &out);
     return out;
 }
 

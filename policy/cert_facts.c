@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 
 /* A growable string for the name formatter (only at handshake time, never per
  * request). */
@@ -53,10 +55,9 @@ static void sb_puts(struct sbuf *b, const char *s)
 
 static void sb_put_hex_escape(struct sbuf *b, unsigned char c)
 {
-    static const char hex[] = "0123456789ABCDEF";
     sb_putc(b, '\\');
-    sb_putc(b, hex[c >> 4]);
-    sb_putc(b, hex[c & 15]);
+    sb_putc(b, cg_hex_upper[c >> 4]);
+    sb_putc(b, cg_hex_upper[c & 15]);
 }
 
 static void put_value(struct sbuf *b, const unsigned char *v, size_t len)
@@ -158,18 +159,6 @@ static char *first_cn(const X509_NAME *name)
     return cn;
 }
 
-/* asn1_time_to_epoch converts |t| to seconds since the epoch with ASN1_TIME_diff
- * (this BoringSSL has no ASN1_TIME_to_tm / ASN1_TIME_to_posix). */
-static int asn1_time_to_epoch(const ASN1_TIME *t, const ASN1_TIME *epoch, time_t *out)
-{
-    int days = 0, secs = 0;
-    if (t == NULL || !ASN1_TIME_diff(&days, &secs, epoch, t)) {
-        return -1;
-    }
-    *out = (time_t)days * 86400 + secs;
-    return 0;
-}
-
 /* san_ok accepts SAN strings that are printable ASCII without spaces: DNS names and
  * URIs never need anything else, and anything else could smuggle bytes into the
  * identity headers. */
@@ -233,7 +222,7 @@ static char *serial_hex(X509 *x)
     if (neg) {
         s[off++] = '-';
     }
-    policy_hex_encode(p, len, s + off);
+    cg_hex_encode(p, len, CG_HEX_UPPER, s + off);
     return s;
 }
 
@@ -243,7 +232,6 @@ int policy_cert_facts_from_der(const uint8_t *der, size_t der_len, struct policy
     int rc = CG_ERR_INVALID;
     const uint8_t *p = der;
     X509 *x = NULL;
-    ASN1_TIME *epoch = NULL;
     uint8_t *spki = NULL;
 
     memset(out, 0, sizeof(*out));
@@ -287,9 +275,8 @@ int policy_cert_facts_from_der(const uint8_t *der, size_t der_len, struct policy
         out->aki_len = aki_len;
     }
 
-    epoch = ASN1_TIME_set(NULL, 0);
-    if (epoch == NULL || asn1_time_to_epoch(X509_get0_notBefore(x), epoch, &out->not_before) != 0 ||
-        asn1_time_to_epoch(X509_get0_notAfter(x), epoch, &out->not_after) != 0) {
+    if (cg_timestamp_from_asn1(X509_get0_notBefore(x), &out->not_before) != CG_OK ||
+        cg_timestamp_from_asn1(X509_get0_notAfter(x), &out->not_after) != CG_OK) {
         rc = cg_errf_crypto(err, CG_ERR_INVALID, "cannot read the validity period");
         goto out;
     }
@@ -306,7 +293,6 @@ out:
         policy_cert_facts_cleanup(out);
     }
     OPENSSL_free(spki);
-    ASN1_TIME_free(epoch);
     X509_free(x);
     return rc;
 }
@@ -342,59 +328,12 @@ void policy_cert_facts_cleanup(struct policy_cert_facts *f)
     memset(f, 0, sizeof(*f));
 }
 
-void policy_hex_encode(const uint8_t *in, size_t len, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int policy_thumbprint_parse(const char *text, uint8_t *out, size_t *out_len)
 {
-    /* Hex digits, optionally with one ':' between every pair ("AB:CD:..."): either
-     * colons everywhere or nowhere, so a dropped digit cannot shift the pairs. */
     size_t n = 0;
-    int colons = -1; /* unknown, then 0 or 1 */
-    const char *s = text;
-    while (*s) {
-        if (n == POLICY_SHA256_LEN) {
-            return CG_ERR_INVALID;
-        }
-        if (n > 0) {
-            int has = *s == ':';
-            if (colons < 0) {
-                colons = has;
-            } else if (colons != has) {
-                return CG_ERR_INVALID;
-            }
-            s += has;
-        }
-        int hi = hexval(s[0]);
-        int lo = hi < 0 ? -1 : hexval(s[1]);
-        if (hi < 0 || lo < 0) {
-            return CG_ERR_INVALID;
-        }
-        out[n++] = (uint8_t)(hi * 16 + lo);
-        s += 2;
-    }
-    if (n != POLICY_SHA1_LEN && n != POLICY_SHA256_LEN) {
+    if (cg_hex_decode(cg_str_from_cstr(text), CG_HEX_COLONS_OPTIONAL, out, POLICY_SHA256_LEN,
+                      &n) != CG_OK ||
+        (n != POLICY_SHA1_LEN && n != POLICY_SHA256_LEN)) {
         return CG_ERR_INVALID;
     }
     *out_len = n;

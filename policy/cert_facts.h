@@ -62,10 +62,6 @@ bool policy_cert_signed_by(const uint8_t *der, size_t der_len, EVP_PKEY *issuer_
  * struct. */
 void policy_cert_facts_cleanup(struct policy_cert_facts *f);
 
-/* policy_hex_encode writes |len| bytes as upper-case hex plus a NUL into |out|, which
- * must hold 2 * len + 1 bytes. */
-void policy_hex_encode(const uint8_t *in, size_t len, char *out);
-
 /* policy_thumbprint_parse accepts a SHA-1 (40 hex digits) or SHA-256 (64) thumbprint
  * in any letter case, with or without ':' separators, and writes the raw bytes to
  * |out| (32 bytes capacity) and their count (20 or 32) to |*out_len|. */

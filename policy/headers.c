@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/boringssl.h"
+#include "common/hex.h"
 
 #include <openssl/base64.h>
 
@@ -160,7 +161,7 @@ int policy_headers_build(const struct policy *p, const struct policy_decision *d
     }
 
     char hex[2 * POLICY_SHA256_LEN + 1];
-    policy_hex_encode(cert->sha1, POLICY_SHA1_LEN, hex);
+    cg_hex_encode(cert->sha1, POLICY_SHA1_LEN, CG_HEX_UPPER, hex);
     start = b.len;
     puts_(&b, hex);
     add(out, &num, h->thumbprint, &b, start);
@@ -188,10 +189,7 @@ int policy_headers_build(const struct policy *p, const struct policy_decision *d
     if (h->xfcc_on) {
         start = b.len;
         char lower[2 * POLICY_SHA256_LEN + 1];
-        policy_hex_encode(cert->sha256, POLICY_SHA256_LEN, lower);
-        for (char *c = lower; *c; c++) {
-            *c = cg_ascii_lower(*c);
-        }
+        cg_hex_encode(cert->sha256, POLICY_SHA256_LEN, CG_HEX_LOWER, lower);
         puts_(&b, "Hash=");
         puts_(&b, lower);
         if (cert->subject != NULL) {

@@ -1,20 +1,7 @@
 #include "policy/path_normalize.h"
 
 #include "common/err.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+#include "common/hex.h"
 
 static bool is_unreserved(unsigned char c)
 {
@@ -65,7 +52,6 @@ int policy_path_normalize(const char *target, size_t target_len,
                           const struct policy_path_opts *opts, char *out, size_t out_cap,
                           struct policy_path *res)
 {
-    static const char hex[] = "0123456789ABCDEF";
     bool allow_semicolons = opts != NULL && opts->allow_semicolons;
     bool allow_encoded_percent = opts != NULL && opts->allow_encoded_percent;
     size_t path_end = target_len;
@@ -114,12 +100,10 @@ int policy_path_normalize(const char *target, size_t target_len,
                 if (path_end - i < 3) {
                     return CG_ERR_INVALID;
                 }
-                int hi = hexval(target[i + 1]);
-                int lo = hexval(target[i + 2]);
-                if (hi < 0 || lo < 0) {
+                uint8_t v;
+                if (!cg_hex_pair(target[i + 1], target[i + 2], &v)) {
                     return CG_ERR_INVALID;
                 }
-                unsigned char v = (unsigned char)(hi * 16 + lo);
                 if (v == '/' || v == '\\' || v < 0x20 || v == 0x7f ||
                     (v == '%' && !allow_encoded_percent)) {
                     return CG_ERR_INVALID;
@@ -128,8 +112,8 @@ int policy_path_normalize(const char *target, size_t target_len,
                     out[o++] = (char)v;
                 } else {
                     out[o++] = '%';
-                    out[o++] = hex[v >> 4];
-                    out[o++] = hex[v & 15];
+                    out[o++] = cg_hex_upper[v >> 4];
+                    out[o++] = cg_hex_upper[v & 15];
                 }
                 last = v;
                 i += 3;
@@ -174,6 +158,7 @@ int policy_path_view(const char *path, size_t path_len, unsigned how, char *out,
     bool twice = (how & POLICY_PATH_VIEW_DECODE_TWICE) != 0;
     size_t o = 0;
     bool in_params = false;
+    uint8_t escaped; /* unused: only whether "%25" is followed by an escape matters */
     for (size_t i = 0; i < path_len; i++) {
         char c = path[i];
         if (c == '/') {
@@ -182,7 +167,7 @@ int policy_path_view(const char *path, size_t path_len, unsigned how, char *out,
             in_params = true;
             continue;
         } else if (twice && c == '%' && path_len - i >= 5 && path[i + 1] == '2' &&
-                   path[i + 2] == '5' && hexval(path[i + 3]) >= 0 && hexval(path[i + 4]) >= 0) {
+                   path[i + 2] == '5' && cg_hex_pair(path[i + 3], path[i + 4], &escaped)) {
             /* "%25XY" decodes to "%XY", which the second decoding reads as an escape. */
             out[o++] = '%';
             i += 2;
@@ -213,12 +198,11 @@ int policy_pct_decode(struct cg_str in, bool plus_is_space, char *out, size_t ou
             if (in.len - i < 3) {
                 return CG_ERR_INVALID;
             }
-            int hi = hexval(in.p[i + 1]);
-            int lo = hexval(in.p[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            uint8_t v;
+            if (!cg_hex_pair(in.p[i + 1], in.p[i + 2], &v) || v == 0) {
                 return CG_ERR_INVALID;
             }
-            c = (char)(hi * 16 + lo);
+            c = (char)v;
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';

@@ -18,8 +18,10 @@
 #include <openssl/sha.h>
 
 #include "common/bug.h"
+#include "common/hex.h"
 #include "common/json.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 #include "policy/policy_internal.h"
 
 #define PATH_LEN 256
@@ -123,126 +125,14 @@ static int parse_mode(struct loader *l, const json_t *obj, const char *path, boo
     return rc;
 }
 
-static int days_in_month(int y, int m)
-{
-    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : d[m - 1];
-}
-
-/* days_from_civil: days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* parse_rfc3339 reads "2031-11-24T00:00:00Z", with optional fractional seconds
- * (ignored) and a "Z" or "+hh:mm"/"-hh:mm" offset. */
-static int parse_rfc3339(const char *s, time_t *out)
-{
-    int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec)) {
-        return -1;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60) {
-        return -1;
-    }
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9') {
-            return -1;
-        }
-        while (*p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-    int offset = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59) {
-            return -1;
-        }
-        offset = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p != '\0') {
-        return -1;
-    }
-    if (sec == 60) {
-        sec = 59; /* a leap second: close enough for an expiry */
-    }
-    int64_t t =
-        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-    *out = (time_t)t;
-    return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* parse_hex_bytes reads hex digits with optional ':' between pairs into |out|. */
-static int parse_hex_bytes(const char *s, uint8_t *out, size_t cap, size_t *out_len)
-{
-    size_t n = 0;
-    while (*s) {
-        if (n > 0 && *s == ':') {
-            s++;
-        }
-        int hi = hexval(s[0]);
-        int lo = hi < 0 ? -1 : hexval(s[1]);
-        if (hi < 0 || lo < 0 || n == cap) {
-            return -1;
-        }
-        out[n++] = (uint8_t)(hi * 16 + lo);
-        s += 2;
-    }
-    *out_len = n;
-    return n > 0 ? 0 : -1;
-}
-
 /* parse_spki reads a SHA-256 pin: standard base64 (44 characters with padding, or 43
  * without) or 64 hex digits. */
 static int parse_spki(const char *s, uint8_t out[POLICY_SHA256_LEN])
 {
     size_t len = strlen(s);
     size_t n;
-    if (len == 64 && parse_hex_bytes(s, out, POLICY_SHA256_LEN, &n) == 0 &&
+    if (len == 64 && cg_hex_decode(cg_str_from_cstr(s), CG_HEX_COLONS_NO, out, POLICY_SHA256_LEN,
+                                   &n) == CG_OK &&
         n == POLICY_SHA256_LEN) {
         return 0;
     }
@@ -533,7 +423,8 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
                                 "expected the base64 (or hex) SHA-256 of the "
                                 "SubjectPublicKeyInfo");
         }
-        if (aki != NULL && parse_hex_bytes(aki, pin->aki, sizeof(pin->aki), &pin->aki_len) != 0) {
+        if (aki != NULL && cg_hex_decode(cg_str_from_cstr(aki), CG_HEX_COLONS_OPTIONAL, pin->aki,
+                                         sizeof(pin->aki), &pin->aki_len) != CG_OK) {
             return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "issuer_key_id", 0),
                                 "expected the issuer's key identifier in hex (at most 64 bytes)");
         }
@@ -729,7 +620,7 @@ static int parse_entry(struct loader *l, const json_t *obj, const char *path, ui
         return rc;
     }
     if (expires != NULL) {
-        if (parse_rfc3339(expires, &e->expires) != 0) {
+        if (cg_timestamp_parse_rfc3339(cg_str_from_cstr(expires), &e->expires) != CG_OK) {
             return cg_json_fail(&l->ctx, cg_json_path(p, sizeof(p), path, "expires", 0),
                                 "expected an RFC 3339 time such as \"2031-11-24T00:00:00Z\"");
         }

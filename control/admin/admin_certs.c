@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 #include "control/admin/admin_internal.h"
 #include "control/reload.h"
 #include "pki/bundle.h"
@@ -919,8 +920,8 @@ void admin_server_cert_renew(struct admin_server *a, const struct admin_request 
         int der_len = leaf ? i2d_X509(leaf, &der) : -1;
         struct policy_cert_facts f = {0};
         if (der_len > 0 && policy_cert_facts_from_der(der, (size_t)der_len, &f, NULL) == CG_OK) {
-            char when[21];
-            pki_time_rfc3339(f.not_after, when);
+            char when[CG_TIMESTAMP_RFC3339_SIZE];
+            cg_timestamp_rfc3339(f.not_after, when);
             json_object_set_new(r, "serial", json_string(f.serial_hex ? f.serial_hex : ""));
             json_object_set_new(r, "not_after", json_string(when));
         }

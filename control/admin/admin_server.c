@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "common/clock.h"
+#include "common/hex.h"
 #include "common/json_line.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -572,7 +573,7 @@ static void on_handshake(void *arg)
         if (policy_cert_facts_from_der(CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf), &c->facts,
                                        NULL) == CG_OK) {
             c->has_cert = true;
-            policy_hex_encode(c->facts.sha1, sizeof(c->facts.sha1), c->thumbprint);
+            cg_hex_encode(c->facts.sha1, sizeof(c->facts.sha1), CG_HEX_UPPER, c->thumbprint);
         }
     }
     CG_LOG_DEBUG("admin c%" PRIu64 ": handshake done, %s, cert=%s", c->id,

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "control/admin/admin_internal.h"
+#include "common/timestamp.h"
 #include "control/reload.h"
 #include "pki/registry.h"
 #include "proxy/core/access_log.h"
@@ -20,8 +21,8 @@ static json_t *certificates_json(struct listener_rt *lrt, time_t now)
     for (size_t i = 0; i < tls_cert_set_num(set); i++) {
         struct tls_cert_info info;
         tls_cert_set_info(set, i, &info);
-        char when[21];
-        pki_time_rfc3339(info.not_after, when);
+        char when[CG_TIMESTAMP_RFC3339_SIZE];
+        cg_timestamp_rfc3339(info.not_after, when);
         json_array_append_new(arr, json_pack("{ss ss ss sI}", "file", info.file, "subject",
                                              info.subject, "not_after", when, "days_left",
                                              (json_int_t)((info.not_after - now) / 86400)));

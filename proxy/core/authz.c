@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hex.h"
 #include "common/http_field.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -54,7 +55,7 @@ void authz_conn_init(struct client_conn *c)
         struct cg_errbuf err = {0};
         if (policy_cert_facts_from_der(c->cert_der, c->cert_der_len, &a->facts, &err) == CG_OK) {
             a->has_cert = true;
-            policy_hex_encode(a->facts.sha1, POLICY_SHA1_LEN, a->thumbprint);
+            cg_hex_encode(a->facts.sha1, POLICY_SHA1_LEN, CG_HEX_UPPER, a->thumbprint);
         } else {
             CG_LOG_INFO("w%uc%" PRIu64 ": client certificate not parsable: %s", c->w->id, c->id,
                         err.msg);

@@ -11,6 +11,7 @@
 #include "common/hostname.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/timestamp.h"
 #include "proxy/tls/tls_conn.h"
 
 #include <openssl/bytestring.h>
@@ -96,18 +97,6 @@ static void collect_names(struct tls_cert *c, X509 *leaf)
     }
 }
 
-static time_t asn1_time_to_epoch(const ASN1_TIME *t)
-{
-    int days = 0, secs = 0;
-    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
-    time_t out = 0;
-    if (epoch != NULL && ASN1_TIME_diff(&days, &secs, epoch, t)) {
-        out = (time_t)days * 86400 + secs;
-    }
-    ASN1_TIME_free(epoch);
-    return out;
-}
-
 static int load_cert(const struct config_certificate *cc, struct tls_cert *c, struct cg_errbuf *err)
 {
     int rc = CG_ERR_INVALID;
@@ -164,7 +153,7 @@ static int load_cert(const struct config_certificate *cc, struct tls_cert *c, st
     }
     c->is_rsa = EVP_PKEY_id(c->key) == EVP_PKEY_RSA;
     collect_names(c, leaf);
-    c->not_after = asn1_time_to_epoch(X509_get0_notAfter(leaf));
+    cg_timestamp_from_asn1(X509_get0_notAfter(leaf), &c->not_after);
     char subject[256];
     X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof(subject));
     c->subject = cg_xstrdup(subject);
@@ -252,10 +241,8 @@ long tls_cert_set_describe(const struct tls_cert_set *set, FILE *out)
     for (size_t i = 0; i < set->num_certs; i++) {
         const struct tls_cert *c = &set->certs[i];
         long days = (long)((c->not_after - now) / 86400);
-        char date[32];
-        struct tm tm;
-        gmtime_r(&c->not_after, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char date[CG_TIMESTAMP_RFC3339_SIZE];
+        cg_timestamp_rfc3339(c->not_after, date);
         fprintf(out, "  certificate %s: %s, %s, expires %s (%ld days left)%s\n", c->file,
                 c->subject, c->is_rsa ? "RSA" : "ECDSA", date, days,
                 c->not_after < now ? "  EXPIRED" : (days < 30 ? "  WARNING: under 30 days" : ""));

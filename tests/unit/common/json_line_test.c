@@ -172,9 +172,6 @@ START_TEST(test_time)
     ck_assert_str_eq(buf, "{\"a\":\"1970-01-01T00:00:00.000000Z\","
                           "\"b\":\"2026-11-24T11:24:00.123456Z\","
                           "\"c\":\"2000-02-28T23:59:59.999999Z\"}");
-    char raw[CG_JSON_LINE_TIME_LEN];
-    ck_assert_ptr_eq(cg_json_time_format(raw, &t1), raw + CG_JSON_LINE_TIME_LEN);
-    ck_assert_int_eq(memcmp(raw, "2026-11-24T11:24:00.123456Z", CG_JSON_LINE_TIME_LEN), 0);
 }
 END_TEST
 

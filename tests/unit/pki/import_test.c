@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/file.h"
+#include "common/hex.h"
 #include "policy/cert_facts.h"
 
 #include <openssl/base64.h>
@@ -47,7 +48,7 @@ static void assert_sha1(X509 *cert, const char *expected)
     struct policy_cert_facts f = {0};
     facts(cert, &f);
     char hex[41];
-    policy_hex_encode(f.sha1, sizeof(f.sha1), hex);
+    cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, hex);
     ck_assert_str_eq(hex, expected);
     policy_cert_facts_cleanup(&f);
 }
@@ -70,11 +71,11 @@ START_TEST(vectors_match_openssl)
     struct policy_cert_facts f = {0};
     facts(imp.certs[0], &f);
     char sha1[41], sha256[65], pin[64], aki[41];
-    policy_hex_encode(f.sha1, sizeof(f.sha1), sha1);
-    policy_hex_encode(f.sha256, sizeof(f.sha256), sha256);
+    cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, sha1);
+    cg_hex_encode(f.sha256, sizeof(f.sha256), CG_HEX_UPPER, sha256);
     EVP_EncodeBlock((uint8_t *)pin, f.spki_sha256, sizeof(f.spki_sha256));
     ck_assert_uint_eq(f.aki_len, 20);
-    policy_hex_encode(f.aki, f.aki_len, aki);
+    cg_hex_encode(f.aki, f.aki_len, CG_HEX_UPPER, aki);
     ck_assert_str_eq(sha1, VEC_SHA1);
     ck_assert_str_eq(sha256, VEC_SHA256);
     ck_assert_str_eq(pin, VEC_PIN);

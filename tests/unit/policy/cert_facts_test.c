@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/boringssl.h"
+#include "common/hex.h"
 
 #include <openssl/bio.h>
 #include <openssl/ec_key.h>
@@ -62,7 +63,7 @@ START_TEST(test_openssl_fingerprints)
            "42:33:6B:51:BD:A5:B7:B2:17:EF:BB:02:92:79:6F:A0:38:CC:9D:72:70:7C:19:35:F5:27:7B:"
            "A3:81:C9:A8:56");
     char hex[65];
-    policy_hex_encode(f.sha1, 20, hex);
+    cg_hex_encode(f.sha1, 20, CG_HEX_UPPER, hex);
     ck_assert_str_eq(hex, "F1BCE0E5CD130274D458A3644FBD0DF9AD196A5E");
     /* SPKI pin: base64 Jq27yyCJEaLLamCqlU1fWMQNpSXqHX7Uo/hLfAOosu8= */
     static const uint8_t pin[32] = {0x26, 0xad, 0xbb, 0xcb, 0x20, 0x89, 0x11, 0xa2,
