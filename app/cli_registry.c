@@ -400,15 +400,13 @@ int cli_cert_edit(const struct cli_opts *o)
     if (o->allow_ips != NULL) {
         num_ips = split_list(o->allow_ips, &ips_copy, ips);
         /* Checked as the policy loader checks them, naming the option. */
-        struct ipset check = {0};
         for (size_t i = 0; i < num_ips; i++) {
             struct cg_errbuf why = {{0}};
-            if (ipset_add(&check, ips[i], &why) != CG_OK) {
+            if (ipset_check(ips[i], &why) != CG_OK) {
                 cg_errf(&err, CG_ERR_INVALID, "--allow-ips '%s': %s", ips[i], why.msg);
                 break;
             }
         }
-        ipset_cleanup(&check);
         if (err.msg[0] == '\0' && num_ips == 0 && o->allow_ips[0] != '\0') {
             cg_errf(&err, CG_ERR_INVALID, "--allow-ips '%s': no address or CIDR block",
                     o->allow_ips);

@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
+#include "policy/ipset.h"
 
 #define PATH_LEN 256
 #define MAX_NAME_LEN 64
@@ -332,46 +333,6 @@ static void address_cleanup(struct config_address *a)
 {
     free(a->text);
     a->text = NULL;
-}
-
-/* ---- CIDR ------------------------------------------------------------------------- */
-
-/* valid_cidr accepts "addr/len" or a bare address, IPv4 or IPv6. */
-static bool valid_cidr(const char *s)
-{
-    char buf[INET6_ADDRSTRLEN + 8];
-    if (strlen(s) >= sizeof(buf)) {
-        return false;
-    }
-    strcpy(buf, s);
-    char *slash = strchr(buf, '/');
-    long max_len;
-    unsigned char tmp[sizeof(struct in6_addr)];
-    if (slash != NULL) {
-        *slash = '\0';
-    }
-    if (inet_pton(AF_INET, buf, tmp) == 1) {
-        max_len = 32;
-    } else if (inet_pton(AF_INET6, buf, tmp) == 1) {
-        max_len = 128;
-    } else {
-        return false;
-    }
-    if (slash == NULL) {
-        return true;
-    }
-    const char *len = slash + 1;
-    if (*len == '\0' || strlen(len) > 3) {
-        return false;
-    }
-    long n = 0;
-    for (; *len != '\0'; len++) {
-        if (!isdigit((unsigned char)*len)) {
-            return false;
-        }
-        n = n * 10 + (*len - '0');
-    }
-    return n <= max_len;
 }
 
 /* ---- top-level sections ----------------------------------------------------------- */
@@ -850,11 +811,12 @@ static int parse_proxy_protocol(struct loader *ld, const json_t *obj, const char
         if ((rc = array_string(ld, from, fp, i, &s)) != CG_OK) {
             return rc;
         }
-        if (!valid_cidr(s)) {
+        struct cg_errbuf why = {{0}};
+        if (ipset_check(s, &why) != CG_OK) {
             return cg_json_fail(&ld->ctx, cg_json_path(ep, sizeof(ep), fp, NULL, i),
                                 "expected an address or CIDR (\"10.0.0.0/8\", "
-                                "\"fd00::/8\"), got \"%s\"",
-                                s);
+                                "\"fd00::/8\"): %s",
+                                why.msg);
         }
         pp->from[pp->num_from++] = cg_xstrdup(s);
     }

@@ -92,6 +92,14 @@ static int parse_prefix(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
+int ipset_check(const char *text, struct cg_errbuf *err)
+{
+    struct ipset scratch = {0};
+    int rc = ipset_add(&scratch, text, err);
+    ipset_cleanup(&scratch);
+    return rc;
+}
+
 int ipset_add(struct ipset *set, const char *text, struct cg_errbuf *err)
 {
     char addr[INET6_ADDRSTRLEN + 1];

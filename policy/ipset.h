@@ -42,6 +42,12 @@ struct ipset {
  * text. */
 int ipset_add(struct ipset *set, const char *text, struct cg_errbuf *err);
 
+/* ipset_check accepts exactly what ipset_add accepts, without a set: the one CIDR rule
+ * for every address list certgate reads (the policy's allow_ips, a listener's
+ * proxy_protocol.from, `certgate cert edit --allow-ips`). Returns 0 or CG_ERR_INVALID
+ * with ipset_add's message. */
+int ipset_check(const char *text, struct cg_errbuf *err);
+
 /* ipset_finish sorts and merges the blocks added so far (overlapping and adjacent
  * blocks become one range). Must be called before the lookups below. */
 void ipset_finish(struct ipset *set);

@@ -9,6 +9,7 @@ Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_proxy_prot
 """
 
 import json
+import os
 import socket
 import ssl
 import struct
@@ -93,6 +94,26 @@ class ProxyProtocolTest(h.CertgateTestCase, unittest.TestCase):
         self.assertIsInstance(r, (ssl.SSLError, OSError))
         self.assertNotIn("/pp-none", self.backend.requests())
         self.assertNotIn("/pp-bad", self.backend.requests())
+
+    def test_check_refuses_from_that_run_refuses(self):
+        # Regression: `certgate check` read proxy_protocol.from with a CIDR rule of its
+        # own that let through blocks with host bits set ("10.0.0.1/8") and prefix
+        # lengths with a leading zero ("10.0.0.0/08"), which `run` then refused at start:
+        # a configuration checked as valid failed in production. One rule now
+        # (policy/ipset), so check refuses them and names the entry.
+        with open(self.cg.config_path) as f:
+            cfg = json.load(f)
+        for bad in ("10.0.0.1/8", "10.0.0.0/08", "fd00::1/8"):
+            cfg["listeners"][0]["proxy_protocol"] = {"from": ["127.0.0.1/32", bad]}
+            path = os.path.join(self.tmp, "pp-check.json")
+            h.write_json(path, cfg)
+            p = h.run_certgate("check", "-c", path, ok=False)
+            self.assertEqual(p.returncode, 1, (bad, p.stdout, p.stderr))
+            self.assertIn("$.listeners[0].proxy_protocol.from[1]", p.stderr, bad)
+        cfg["listeners"][0]["proxy_protocol"] = {"from": ["127.0.0.1/32", "10.0.0.0/8"]}
+        h.write_json(path, cfg)
+        p = h.run_certgate("check", "-c", path, ok=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

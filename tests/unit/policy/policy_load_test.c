@@ -163,6 +163,11 @@ static const struct err_case err_cases[] = {
     {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
           "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"0g\"}]}"),
      false, "$.certificates[0].pins[0].issuer_key_id: expected the issuer's key identifier"},
+    /* ':' between some bytes only: as for thumbprints, a dropped digit must not shift the
+     * pairs (a mix was accepted before the hex codec was shared). */
+    {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
+          "\", \"issuer\": \"CN=x\", \"issuer_key_id\": \"01:0203\"}]}"),
+     false, "$.certificates[0].pins[0].issuer_key_id: expected the issuer's key identifier"},
     {CERT("{\"name\": \"a\", \"clearance\": \"ValidUser\", \"pins\": [{\"spki_sha256\": \"" PIN
           "\", \"issuer\": \"CN=x\", \"aki\": \"01\"}]}"),
      false, "$.certificates[0].pins[0].aki: unknown key \"aki\""},
