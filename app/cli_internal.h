@@ -45,19 +45,6 @@ int cli_usage(const struct cli_opts *o, const char *fmt, ...)
 int cli_parse_grants(const struct cli_opts *o, struct pki_db_grant *out,
                      struct cg_errbuf *err);
 
-/* cli_policy_open prepares an edit of the policy file |path|: with |create|, a missing
- * file is allowed (a new policy) and its missing parent directories are created (0755);
- * without, the file must exist. It takes the registry lock (|*lock_fd|, which the caller
- * releases with pki_registry_unlock on every path, also on failure) and loads the file
- * with pki_registry_load, which refuses a file that is not a policy before anything is
- * written. */
-int cli_policy_open(const char *path, bool create, int *lock_fd, json_t **out,
-                    struct cg_errbuf *err);
-
-/* cli_policy_save checks |doc| with the policy loader (pki_registry_check) and only
- * then replaces |path| atomically. */
-int cli_policy_save(const char *path, const json_t *doc, struct cg_errbuf *err);
-
 /* cli_ca_certs_load reads the CA certificates of |path|: a PEM/DER file with one or
  * more certificates, or a directory holding ca.crt (as `certgate ca init` writes it).
  * Only the certificates are read: a CA key stays where it is. */

@@ -15,19 +15,19 @@
 #include "common/mem.h"
 #include "common/timestamp.h"
 #include "pki/bundle.h"
+#include "pki/enroll.h"
 #include "pki/files.h"
 #include "pki/identity.h"
 #include "pki/import.h"
 #include "pki/issue.h"
 #include "pki/key.h"
-#include "pki/password.h"
 #include "pki/registry.h"
 #include "policy/cert_facts.h"
 
 #define DEFAULT_CA_NAME "certgate CA"
 #define DEFAULT_CA_DAYS 3650
 #define DEFAULT_SERVER_DAYS 825
-#define DEFAULT_CLIENT_DAYS 1825
+_Static_assert(PKI_ENROLL_DEFAULT_DAYS == 1825, "cert client --help says 1825");
 
 /* Options, as bits of the set each command accepts. */
 enum opt_bit {
@@ -288,6 +288,15 @@ out:
 
 /* ---- cert client ---- */
 
+/* write_bundle is cert client's deliver hook: the bundle files are written before the
+ * policy is saved, so that a bundle that cannot be written is never registered. */
+static int write_bundle(const void *out_dir, const struct pki_enrollment *e, struct cg_errbuf *err)
+{
+    struct pki_file files[PKI_BUNDLE_MAX_FILES];
+    size_t n = pki_bundle_files(&e->bundle, files);
+    return pki_files_write_new(out_dir, files, n, err);
+}
+
 static int run_cert_client(const struct cli_opts *o)
 {
     if (o->ca == NULL) {
@@ -303,7 +312,7 @@ static int run_cert_client(const struct cli_opts *o)
         return cli_usage(o, "missing --out DIR");
     }
     unsigned days;
-    int rc = parse_days(o, DEFAULT_CLIENT_DAYS, &days);
+    int rc = parse_days(o, PKI_ENROLL_DEFAULT_DAYS, &days);
     if (rc != CLI_OK) {
         return rc;
     }
@@ -312,83 +321,54 @@ static int run_cert_client(const struct cli_opts *o)
     }
     struct cg_errbuf err = {{0}};
     struct pki_db_grant grants[CLI_MAX_ARGS];
-    if (pki_clearance_check(o->clearance, &err) != CG_OK ||
-        cli_parse_grants(o, grants, &err) != CG_OK || pki_name_check(o->name, &err) != CG_OK) {
+    struct pki_enroll_entry entry = {
+        .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs};
+    if (cli_parse_grants(o, grants, &err) != CG_OK ||
+        pki_enroll_entry_check(&entry, &err) != CG_OK) {
         return cli_fail(&err);
     }
-    struct pki_identity ca = {0}, leaf = {0};
-    struct pki_bundle bundle = {0};
-    json_t *policy = NULL;
-    int lock_fd = -1;
-    char password[PKI_PASSWORD_LEN + 1];
-    const char *pw = o->password;
-    if (pw == NULL) {
-        pki_password_generate(password);
-        pw = password;
-    }
+    struct pki_identity ca = {0};
+    struct pki_enrollment e = {0};
     if (pki_ca_load(o->ca, &ca, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
     }
-    if (o->policy != NULL) {
-        /* The policy first: a file that is not a policy, or a name already taken, stops
-         * us before a certificate is issued or any file written. The lock, held until
-         * the save, keeps concurrent writers from losing this entry or we theirs. */
-        if (cli_policy_open(o->policy, true, &lock_fd, &policy, &err) != CG_OK) {
-            rc = cli_fail(&err);
-            goto out;
-        }
-        if (pki_registry_name_taken(policy, o->name, -1)) {
+    const struct pki_enroll_issue issue = {.ca = &ca,
+                                           .days = days,
+                                           .password = o->password,
+                                           .generate_password = true,
+                                           .deliver = write_bundle,
+                                           .deliver_ctx = o->out};
+    /* The lock, held from before the name check to the save, keeps concurrent writers
+     * from losing this entry or we theirs. */
+    const struct pki_enroll_policy policy = {
+        .path = o->policy, .create = true, .lock_timeout_ms = PKI_REGISTRY_LOCK_TIMEOUT_MS};
+    if (pki_enroll_issue(&entry, &issue, &policy, &e, &err) != CG_OK) {
+        if (e.step == PKI_ENROLL_NAME) {
             fprintf(stderr,
                     "certgate: %s: an entry named '%s' is already registered (choose "
                     "another --name, or delete that entry first); nothing was issued\n",
                     o->policy, o->name);
-            rc = CLI_FAIL;
-            goto out;
+        } else if (e.step == PKI_ENROLL_SAVE) {
+            fprintf(stderr, "certgate: the bundle was written to %s but not registered: %s\n",
+                    o->out, err.msg);
+        } else {
+            cli_fail(&err);
         }
-    }
-    if (pki_issue_client(&ca, o->name, days, &leaf, &err) != CG_OK ||
-        pki_bundle_build(&leaf, ca.cert, false, pw, &bundle, &err) != CG_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (policy != NULL) {
-        struct pki_entry_spec spec = {
-            .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs,
-            .set_dbs = true};
-        if (pki_registry_add(policy, &spec, &leaf.cert, 1, &ca.cert, 1, &err) != CG_OK ||
-            pki_registry_check(o->policy, policy, &err) != CG_OK) {
-            rc = cli_fail(&err);
-            goto out;
-        }
-    }
-    struct pki_file files[PKI_BUNDLE_MAX_FILES];
-    size_t n = pki_bundle_files(&bundle, files);
-    if (pki_files_write_new(o->out, files, n, &err) != CG_OK) {
-        rc = cli_fail(&err);
-        goto out;
-    }
-    if (policy != NULL && pki_registry_save(o->policy, policy, &err) != CG_OK) {
-        fprintf(stderr, "certgate: the bundle was written to %s but not registered: %s\n",
-                o->out, err.msg);
         rc = CLI_FAIL;
         goto out;
     }
     printf("created a client bundle in %s (ca.crt, tls.crt, tls.key, bundle.p12)\n", o->out);
-    print_expiry("client", leaf.cert);
+    print_expiry("client", e.leaf.cert);
     if (o->policy != NULL) {
         printf("registered '%s' as %s in %s\n", o->name, o->clearance, o->policy);
     }
-    if (o->password == NULL) {
-        printf("bundle.p12 password (shown only once): %s\n", password);
+    if (e.password[0] != '\0') {
+        printf("bundle.p12 password (shown only once): %s\n", e.password);
     }
     rc = CLI_OK;
 out:
-    pki_registry_unlock(lock_fd);
-    OPENSSL_cleanse(password, sizeof(password));
-    json_decref(policy);
-    pki_bundle_cleanup(&bundle);
-    pki_identity_cleanup(&leaf);
+    pki_enrollment_cleanup(&e);
     pki_identity_cleanup(&ca);
     return rc;
 }

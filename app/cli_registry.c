@@ -1,7 +1,7 @@
 /* certgate cert import / list / edit / delete / upgrade-pins: the policy file's
  * certificate registry from the command line. Every command that changes a policy
  * refuses a file that is not one (pki_registry_load) and checks its result with the
- * policy loader before it writes (cli_policy_save). */
+ * policy loader before it writes (pki_registry_save_checked). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "app/cli_internal.h"
 #include "common/hex.h"
 #include "common/mem.h"
+#include "pki/enroll.h"
 #include "pki/files.h"
 #include "pki/import.h"
 #include "pki/issue.h"
@@ -33,52 +34,6 @@ static int check_exists(const char *path, struct cg_errbuf *err)
         return cg_errf(err, CG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     return CG_OK;
-}
-
-/* make_parent_dir creates the missing directories above the policy file |path|. */
-static int make_parent_dir(const char *path, struct cg_errbuf *err)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL || slash == path) {
-        return CG_OK;
-    }
-    char *dir = cg_xstrndup(path, (size_t)(slash - path));
-    struct stat st;
-    int rc = CG_OK;
-    if (stat(dir, &st) != 0 && errno == ENOENT) {
-        /* Not secret (thumbprints, names, public keys), like the policy's own 0644. */
-        rc = pki_mkdir_parents(dir, 0755, err);
-    }
-    free(dir);
-    return rc;
-}
-
-int cli_policy_open(const char *path, bool create, int *lock_fd, json_t **out,
-                    struct cg_errbuf *err)
-{
-    /* The file is checked before the lock file is created next to it, so that a
-     * mistyped path or a file that is not a policy is left as it was, with nothing
-     * beside it; under the lock it is read again, as it may have changed meanwhile. */
-    struct stat st;
-    bool exists = stat(path, &st) == 0;
-    int rc = CG_OK;
-    if (exists) {
-        json_t *probe = NULL;
-        rc = pki_registry_load(path, &probe, err);
-        json_decref(probe);
-    } else {
-        rc = create ? make_parent_dir(path, err) : check_exists(path, err);
-    }
-    if (rc == CG_OK) {
-        rc = pki_registry_lock(path, lock_fd, err);
-    }
-    return rc != CG_OK ? rc : pki_registry_load(path, out, err);
-}
-
-int cli_policy_save(const char *path, const json_t *doc, struct cg_errbuf *err)
-{
-    int rc = pki_registry_check(path, doc, err);
-    return rc != CG_OK ? rc : pki_registry_save(path, doc, err);
 }
 
 int cli_ca_certs_load(const char *path, struct pki_import *out, struct cg_errbuf *err)
@@ -135,13 +90,14 @@ int cli_cert_import(const struct cli_opts *o)
     }
     struct cg_errbuf err = {{0}};
     struct pki_db_grant grants[CLI_MAX_ARGS];
-    if (pki_clearance_check(o->clearance, &err) != CG_OK ||
-        cli_parse_grants(o, grants, &err) != CG_OK) {
+    struct pki_enroll_entry entry = {
+        .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs};
+    if (cli_parse_grants(o, grants, &err) != CG_OK ||
+        pki_enroll_entry_check(&entry, &err) != CG_OK) {
         return cli_fail(&err);
     }
     struct pki_import imp = {0}, cas = {0};
-    json_t *policy = NULL;
-    int lock_fd = -1;
+    struct pki_enrollment e = {0};
     int rc = CLI_FAIL;
     if (pki_import_file(o->positional[0], o->password, &imp, &err) != CG_OK ||
         (o->ca != NULL && cli_ca_certs_load(o->ca, &cas, &err) != CG_OK)) {
@@ -159,18 +115,15 @@ int cli_cert_import(const struct cli_opts *o)
     for (size_t i = 0; i < cas.num_certs; i++) {
         issuers[num_issuers++] = cas.certs[i];
     }
-    struct pki_entry_spec spec = {.name = o->name, .clearance = o->clearance, .dbs = grants,
-                                  .num_dbs = o->num_dbs, .set_dbs = true};
-    if (cli_policy_open(o->policy, true, &lock_fd, &policy, &err) != CG_OK ||
-        pki_registry_add(policy, &spec, ids, num_ids, issuers, num_issuers, &err) != CG_OK ||
-        cli_policy_save(o->policy, policy, &err) != CG_OK) {
+    const struct pki_enroll_policy policy = {
+        .path = o->policy, .create = true, .lock_timeout_ms = PKI_REGISTRY_LOCK_TIMEOUT_MS};
+    if (pki_enroll_import(&entry, ids, num_ids, issuers, num_issuers, &policy, &e, &err) !=
+        CG_OK) {
         rc = cli_fail(&err);
         goto out;
     }
-    json_t *entries = pki_registry_entries(policy);
-    json_t *entry = json_array_get(entries, json_array_size(entries) - 1);
-    json_t *tps = json_object_get(entry, "thumbprints");
-    size_t num_pins = json_array_size(json_object_get(entry, "pins"));
+    json_t *tps = json_object_get(e.entry, "thumbprints");
+    size_t num_pins = json_array_size(json_object_get(e.entry, "pins"));
     printf("registered '%s' as %s in %s with %zu thumbprint%s and %zu pin%s:\n", o->name,
            o->clearance, o->policy, json_array_size(tps), json_array_size(tps) == 1 ? "" : "s",
            num_pins, num_pins == 1 ? "" : "s");
@@ -182,8 +135,7 @@ int cli_cert_import(const struct cli_opts *o)
     note_unpinned(ids, num_ids, issuers, num_issuers);
     rc = CLI_OK;
 out:
-    pki_registry_unlock(lock_fd);
-    json_decref(policy);
+    pki_enrollment_cleanup(&e);
     pki_import_cleanup(&imp);
     pki_import_cleanup(&cas);
     return rc;
@@ -205,7 +157,7 @@ static int upgrade(const char *path, const struct pki_import *cas, json_t **out,
         }
     }
     if (rc == CG_OK) {
-        rc = pki_registry_check(path, *out, err);
+        rc = pki_registry_check(path, *out, NULL, err);
     }
     if (rc != CG_OK) {
         json_decref(*out);
@@ -428,9 +380,10 @@ int cli_cert_edit(const struct cli_opts *o)
                                   .expires = o->expires};
     int rc = CLI_OK;
     int lock_fd = -1;
-    if (cli_policy_open(o->policy, false, &lock_fd, &policy, &err) != CG_OK ||
+    if (pki_registry_open(o->policy, false, PKI_REGISTRY_LOCK_TIMEOUT_MS, &lock_fd, &policy,
+                          &err) != CG_OK ||
         pki_registry_edit(policy, o->positional[0], &spec, &err) != CG_OK ||
-        cli_policy_save(o->policy, policy, &err) != CG_OK) {
+        pki_registry_save_checked(o->policy, policy, NULL, &err) != CG_OK) {
         rc = cli_fail(&err);
     } else {
         printf("updated the entry holding %s in %s\n", o->positional[0], o->policy);
@@ -452,7 +405,8 @@ int cli_cert_delete(const struct cli_opts *o)
     size_t index = 0;
     char *name = NULL;
     int lock_fd = -1;
-    if (cli_policy_open(o->policy, false, &lock_fd, &policy, &err) != CG_OK ||
+    if (pki_registry_open(o->policy, false, PKI_REGISTRY_LOCK_TIMEOUT_MS, &lock_fd, &policy,
+                          &err) != CG_OK ||
         pki_registry_find(policy, o->positional[0], &index, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
@@ -460,7 +414,7 @@ int cli_cert_delete(const struct cli_opts *o)
     json_t *entry = json_array_get(pki_registry_entries(policy), index);
     name = cg_xstrdup(str_or_dash(json_object_get(entry, "name")));
     if (pki_registry_delete(policy, o->positional[0], &err) != CG_OK ||
-        cli_policy_save(o->policy, policy, &err) != CG_OK) {
+        pki_registry_save_checked(o->policy, policy, NULL, &err) != CG_OK) {
         rc = cli_fail(&err);
         goto out;
     }

@@ -23,6 +23,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "common/timestamp.h"
+#include "pki/files.h"
 #include "policy/cert_facts.h"
 #include "policy/policy.h"
 
@@ -72,12 +73,12 @@ static int read_doc(const char *path, char **out_text, size_t *out_len, json_t *
  * is about to become, |path|). Identity matchers are allowed: whether the listener has
  * a client_ca is not known here, and the proxy checks that when it loads the file. */
 static int check_text(const char *path, const char *text, size_t len, const json_t *doc,
-                      const char *what, struct cg_errbuf *err)
+                      const struct policy_load_opts *opts, const char *what, struct cg_errbuf *err)
 {
-    static const struct policy_load_opts opts = {.client_ca = true};
+    static const struct policy_load_opts any_listener = {.client_ca = true};
     struct policy *p = NULL;
     struct cg_errbuf why = {{0}};
-    int rc = policy_load_json(path, text, len, &opts, &p, &why);
+    int rc = policy_load_json(path, text, len, opts != NULL ? opts : &any_listener, &p, &why);
     policy_free(p);
     if (rc == CG_OK) {
         return CG_OK;
@@ -98,16 +99,24 @@ static int check_text(const char *path, const char *text, size_t len, const json
     return cg_errf(err, rc, "%s: %s, nothing changed: %s", path, what, detail);
 }
 
-int pki_registry_check(const char *path, const json_t *doc, struct cg_errbuf *err)
+int pki_registry_check(const char *path, const json_t *doc, const struct policy_load_opts *opts,
+                       struct cg_errbuf *err)
 {
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text == NULL) {
         return cg_errf(err, CG_ERR_INVALID, "%s: cannot serialize the policy", path);
     }
-    int rc =
-        check_text(path, text, strlen(text), doc, "the change would make an invalid policy", err);
+    int rc = check_text(path, text, strlen(text), doc, opts,
+                        "the change would make an invalid policy", err);
     free(text);
     return rc;
+}
+
+int pki_registry_save_checked(const char *path, const json_t *doc,
+                              const struct policy_load_opts *opts, struct cg_errbuf *err)
+{
+    int rc = pki_registry_check(path, doc, opts, err);
+    return rc != CG_OK ? rc : pki_registry_save(path, doc, err);
 }
 
 int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err)
@@ -122,7 +131,7 @@ int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err)
     json_t *doc = NULL;
     int rc = read_doc(path, &text, &len, &doc, err);
     if (rc == CG_OK) {
-        rc = check_text(path, text, len, doc, "not a valid policy", err);
+        rc = check_text(path, text, len, doc, NULL, "not a valid policy", err);
     }
     free(text);
     if (rc != CG_OK) {
@@ -240,6 +249,47 @@ int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int 
     }
     *out_fd = fd;
     return CG_OK;
+}
+
+/* make_parent_dir creates the missing directories above the policy file |path|. */
+static int make_parent_dir(const char *path, struct cg_errbuf *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL || slash == path) {
+        return CG_OK;
+    }
+    char *dir = cg_xstrndup(path, (size_t)(slash - path));
+    struct stat st;
+    int rc = CG_OK;
+    if (stat(dir, &st) != 0 && errno == ENOENT) {
+        /* Not secret (thumbprints, names, public keys), like the policy's own 0644. */
+        rc = pki_mkdir_parents(dir, 0755, err);
+    }
+    free(dir);
+    return rc;
+}
+
+int pki_registry_open(const char *path, bool create, unsigned lock_timeout_ms, int *lock_fd,
+                      json_t **out, struct cg_errbuf *err)
+{
+    /* The file is checked before the lock file is created next to it, so that a
+     * mistyped path or a file that is not a policy is left as it was, with nothing
+     * beside it; under the lock it is read again, as it may have changed meanwhile. */
+    struct stat st;
+    int rc = CG_OK;
+    if (stat(path, &st) == 0) {
+        json_t *probe = NULL;
+        rc = pki_registry_load(path, &probe, err);
+        json_decref(probe);
+    } else if (create) {
+        rc = make_parent_dir(path, err);
+    } else {
+        rc = cg_errf(err, CG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (rc == CG_OK) {
+        rc = pki_registry_lock_timeout(path, lock_timeout_ms, lock_fd, err);
+    }
+    return rc != CG_OK ? rc : pki_registry_load(path, out, err);
 }
 
 int pki_registry_lock(const char *policy_path, int *out_fd, struct cg_errbuf *err)

@@ -20,6 +20,8 @@
     (256u * 1024 * 1024) /* bytes of a policy file, as the                                         \
                              policy loader allows */
 
+struct policy_load_opts;
+
 /* struct pki_entry_spec says what to write into an entry. */
 struct pki_entry_spec {
     const char *name;               /* entry name; NULL keeps it (edit only) */
@@ -52,14 +54,21 @@ int pki_registry_load(const char *path, json_t **out, struct cg_errbuf *err);
  * caller checks the result with pki_registry_check before saving it. */
 int pki_registry_load_unchecked(const char *path, json_t **out, struct cg_errbuf *err);
 
-/* pki_registry_check runs the policy loader (identity matchers allowed) over |doc|, the
- * would-be contents of |path|; CG_ERR_INVALID with the loader's JSON path and reason if
- * it refuses it. Every command line edit checks its result with it before saving. */
-int pki_registry_check(const char *path, const json_t *doc, struct cg_errbuf *err);
+/* pki_registry_check runs the policy loader over |doc|, the would-be contents of |path|,
+ * with the rules of the listener that serves it (|opts|; NULL: any listener, identity
+ * matchers allowed); CG_ERR_INVALID with the loader's JSON path and reason if it refuses
+ * it. Every edit checks its result with it before saving. */
+int pki_registry_check(const char *path, const json_t *doc, const struct policy_load_opts *opts,
+                       struct cg_errbuf *err);
 
 /* pki_registry_save replaces |path| with |doc| atomically (temporary file, fsync,
  * rename), keeping the mode of an existing file (default 0644). */
 int pki_registry_save(const char *path, const json_t *doc, struct cg_errbuf *err);
+
+/* pki_registry_save_checked is pki_registry_check under |opts|, then pki_registry_save:
+ * a document the loader refuses is never written. */
+int pki_registry_save_checked(const char *path, const json_t *doc,
+                              const struct policy_load_opts *opts, struct cg_errbuf *err);
 
 /* Writers of one policy file (certgate cert client/import/edit/delete and the admin API
  * of a running certgate) each load the file, change it in memory and save it. Two of
@@ -88,6 +97,18 @@ int pki_registry_lock(const char *policy_path, int *out_fd, struct cg_errbuf *er
  * milliseconds (0: a single attempt). */
 int pki_registry_lock_timeout(const char *policy_path, unsigned timeout_ms, int *out_fd,
                               struct cg_errbuf *err);
+
+/* pki_registry_open is how every writer (the commands, enrollment, the admin API) starts
+ * a change of the policy file |path|. An existing file is checked first
+ * (pki_registry_load), so that a mistyped path or a file that is not a policy gets no
+ * lock file beside it; a missing one is a new policy with |create| (its missing parent
+ * directories are made, 0755) and CG_ERR_IO without. Then it takes the lock, waiting at
+ * most |lock_timeout_ms| (CG_ERR_LIMIT after that, see pki_registry_lock_timeout), and
+ * loads the file again under it into |*out| (the caller json_decrefs it). |*lock_fd|
+ * must be -1 before; the caller releases it with pki_registry_unlock on every path,
+ * also on failure. */
+int pki_registry_open(const char *path, bool create, unsigned lock_timeout_ms, int *lock_fd,
+                      json_t **out, struct cg_errbuf *err);
 
 /* pki_registry_unlock releases the lock held by |fd| (from pki_registry_lock) and closes
  * |fd|. A negative |fd| is a no-op, so that callers may initialise it to -1 and unlock

@@ -1,41 +1,34 @@
 /* Admin API: the managed listener's client certificate registry (list, create, import,
- * edit, delete) and its serving certificate (export, renew).
+ * edit, delete).
  *
- * Every change follows one path, commit(): edit the policy document in memory with the
- * pki/registry.h functions the command line uses, validate the result with the policy
- * loader, write it atomically, then apply it through the reloader (which also records
- * the file as seen, so inotify does not publish it a second time). A document that
- * would not load is never written. The load-modify-save of a change holds the registry
- * lock of the policy file (pki_registry_lock) so that a certgate command editing the same
- * file at the same time neither loses our change nor has its own lost. */
+ * Every change follows the path the command line follows: open the policy file
+ * (pki_registry_open: check, lock, load), change the document in memory with the
+ * pki/registry.h functions, or enroll through pki/enroll.h, validate the result with the
+ * policy loader under the listener's rules, write it atomically, then apply it through
+ * the reloader (which also records the file as seen, so inotify does not publish it a
+ * second time). A document that would not load is never written. The lock is held from
+ * before the load to after the save, so that a certgate command editing the same file at
+ * the same time neither loses our change nor has its own lost. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/base64.h>
-#include <openssl/mem.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "common/log.h"
 #include "common/mem.h"
-#include "common/timestamp.h"
 #include "control/admin/admin_internal.h"
 #include "control/reload.h"
 #include "pki/bundle.h"
 #include "pki/clearance.h"
+#include "pki/enroll.h"
 #include "pki/identity.h"
 #include "pki/import.h"
 #include "pki/issue.h"
-#include "pki/password.h"
 #include "pki/registry.h"
-#include "pki/renew.h"
-#include "policy/cert_facts.h"
 #include "proxy/core/runtime.h"
 
-#define DEFAULT_CLIENT_DAYS 1825 /* as `certgate cert client` */
 #define MAX_GRANTS 256
 #define MAX_ALLOW_IPS 256
 /* Waiting for the policy lock blocks the main thread (signals, reloads, renewal, every
@@ -244,25 +237,24 @@ static bool have_policy_file(struct admin_server *a, const struct admin_request 
     return true;
 }
 
-/* lock_policy takes the registry lock of the managed policy file before a change loads
- * it; the caller releases |*out_fd| with pki_registry_unlock after commit(). Held by a
- * certgate command, it is waited for on this (main) thread, never a worker, for at most
+/* open_policy opens the managed policy file for a change (pki_registry_open): the caller
+ * releases |*lock_fd| with pki_registry_unlock after commit(). A lock held by a certgate
+ * command is waited for on this (main) thread, never a worker, for at most
  * POLICY_LOCK_TIMEOUT_MS, then answered 503. */
-static bool lock_policy(struct admin_server *a, const struct admin_request *req,
-                        struct admin_response *resp, int *out_fd)
+static json_t *open_policy(struct admin_server *a, const struct admin_request *req,
+                           struct admin_response *resp, int *lock_fd)
 {
     struct cg_errbuf err = {{0}};
-    int rc = pki_registry_lock_timeout(a->lrt->cfg->policy, POLICY_LOCK_TIMEOUT_MS, out_fd, &err);
+    json_t *doc = NULL;
+    int rc = pki_registry_open(a->lrt->cfg->policy, true, POLICY_LOCK_TIMEOUT_MS, lock_fd, &doc,
+                               &err);
     if (rc == CG_ERR_LIMIT) {
         admin_resp_header(resp, "Retry-After", "1");
         admin_resp_error(resp, req, 503, "policy_locked", "%s", err.msg);
-        return false;
-    }
-    if (rc != CG_OK) {
+    } else if (rc != CG_OK) {
         admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
-        return false;
     }
-    return true;
+    return doc;
 }
 
 static json_t *load_doc(struct admin_server *a, const struct admin_request *req,
@@ -277,31 +269,18 @@ static json_t *load_doc(struct admin_server *a, const struct admin_request *req,
     return doc;
 }
 
-/* commit validates |doc|, writes it and applies it. Returns false with |resp| filled
- * when it did not. */
-static bool commit(struct admin_server *a, const struct admin_request *req,
-                   struct admin_response *resp, json_t *doc)
+/* load_opts are the rules of the managed listener, which a new policy must pass. */
+static struct policy_load_opts load_opts(const struct admin_server *a)
 {
-    const char *path = a->lrt->cfg->policy;
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (text == NULL) {
-        admin_resp_error(resp, req, 500, "internal", "cannot serialize the policy");
-        return false;
-    }
-    struct policy_load_opts opts = {.client_ca = a->lrt->cfg->tls.client_ca != NULL};
-    struct policy *p = NULL;
+    return (struct policy_load_opts){.client_ca = a->lrt->cfg->tls.client_ca != NULL};
+}
+
+/* apply puts the policy just written into force. Returns false with |resp| filled when
+ * it did not. */
+static bool apply(struct admin_server *a, const struct admin_request *req,
+                  struct admin_response *resp)
+{
     struct cg_errbuf err = {{0}};
-    int rc = policy_load_json(path, text, strlen(text), &opts, &p, &err);
-    free(text);
-    policy_free(p);
-    if (rc != CG_OK) {
-        admin_resp_error(resp, req, 400, "invalid_policy", "%s", err.msg);
-        return false;
-    }
-    if (pki_registry_save(path, doc, &err) != CG_OK) {
-        admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
-        return false;
-    }
     uint64_t before = admin_policy_generation(a);
     /* Through the reloader: it re-reads what changed and remembers the file as seen. */
     reloader_reload(a->rl, false);
@@ -315,6 +294,22 @@ static bool commit(struct admin_server *a, const struct admin_request *req,
     }
     resp->changed = true;
     return true;
+}
+
+/* commit validates |doc|, writes it and applies it. Returns false with |resp| filled
+ * when it did not. */
+static bool commit(struct admin_server *a, const struct admin_request *req,
+                   struct admin_response *resp, json_t *doc)
+{
+    struct policy_load_opts opts = load_opts(a);
+    struct cg_errbuf err = {{0}};
+    int rc = pki_registry_save_checked(a->lrt->cfg->policy, doc, &opts, &err);
+    if (rc != CG_OK) {
+        admin_resp_error(resp, req, rc == CG_ERR_INVALID ? 400 : 500,
+                         rc == CG_ERR_INVALID ? "invalid_policy" : "internal", "%s", err.msg);
+        return false;
+    }
+    return apply(a, req, resp);
 }
 
 /* commit_and_answer writes |doc| (commit) and, once it is in force, answers |status|
@@ -394,16 +389,48 @@ static char *b64(const uint8_t *data, size_t len)
     return out;
 }
 
+/* enroll_failed answers an enrollment that stopped at |e->step| with |rc|. */
+static void enroll_failed(const struct admin_request *req, struct admin_response *resp,
+                          const struct pki_enrollment *e, int rc, const struct cg_errbuf *err)
+{
+    switch (e->step) {
+    case PKI_ENROLL_REQUEST:
+        admin_resp_error(resp, req, 400, "bad_request", "%s", err->msg);
+        return;
+    case PKI_ENROLL_OPEN:
+        if (rc == CG_ERR_LIMIT) {
+            admin_resp_header(resp, "Retry-After", "1");
+            admin_resp_error(resp, req, 503, "policy_locked", "%s", err->msg);
+            return;
+        }
+        break;
+    case PKI_ENROLL_NAME:
+        admin_resp_error(resp, req, 409, "conflict", "%s", err->msg);
+        return;
+    case PKI_ENROLL_REGISTER:
+        admin_resp_error(resp, req, rc == CG_ERR_EXISTS ? 409 : 400,
+                         rc == CG_ERR_EXISTS ? "conflict" : "bad_request", "%s", err->msg);
+        return;
+    case PKI_ENROLL_CHECK:
+        admin_resp_error(resp, req, 400, "invalid_policy", "%s", err->msg);
+        return;
+    case PKI_ENROLL_ISSUE:
+    case PKI_ENROLL_DELIVER:
+    case PKI_ENROLL_SAVE:
+    case PKI_ENROLL_DONE:
+        break;
+    }
+    admin_resp_error(resp, req, 500, "internal", "%s: %s", pki_enroll_step_str(e->step),
+                     err->msg);
+}
+
 void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                         struct admin_response *resp)
 {
     static const char *const keys[] = {"name", "clearance", "databases", "allow_ips",
                                        "days", "password",  "format",    NULL};
-    struct pki_identity ca = {0}, leaf = {0};
-    struct pki_bundle bundle = {0};
-    json_t *doc = NULL;
-    int lock_fd = -1;
-    char generated[PKI_PASSWORD_LEN + 1] = "";
+    struct pki_identity ca = {0};
+    struct pki_enrollment e = {0};
     struct pki_db_grant grants[MAX_GRANTS];
     const char *ips[MAX_ALLOW_IPS];
     size_t num_grants, num_ips;
@@ -424,11 +451,14 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "\"name\" and \"clearance\" are required");
         goto out;
     }
-    if (pki_name_check(name, &err) != CG_OK) {
+    struct pki_enroll_entry entry = {.name = name,
+                                     .clearance = clearance,
+                                     .dbs = grants,
+                                     .num_dbs = num_grants,
+                                     .allow_ips = ips_list ? ips : NULL,
+                                     .num_allow_ips = num_ips};
+    if (pki_enroll_entry_check(&entry, &err) != CG_OK) {
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
-        goto out;
-    }
-    if (!check_clearance(req, resp, clearance)) {
         goto out;
     }
     bool pem = false;
@@ -438,7 +468,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         admin_resp_error(resp, req, 400, "bad_request", "$.format: expected \"pkcs12\" or \"pem\"");
         goto out;
     }
-    json_int_t days = DEFAULT_CLIENT_DAYS;
+    json_int_t days = PKI_ENROLL_DEFAULT_DAYS;
     json_t *jdays = json_object_get(body, "days");
     if (jdays != NULL && !json_is_null(jdays)) {
         if (!json_is_integer(jdays) || json_integer_value(jdays) < 1 ||
@@ -461,65 +491,42 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
                          state_dir ? ca_dir : "state_dir (not configured)");
         goto out;
     }
-    if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
-        goto out;
-    }
-    if (pki_registry_name_taken(doc, name, -1)) {
-        admin_resp_error(resp, req, 409, "conflict", "an entry named '%s' exists", name);
-        goto out;
-    }
-    if (!pem && password == NULL) {
-        pki_password_generate(generated);
-        password = generated;
-    }
-    /* The entry is born with its address restriction: never registered without it. */
-    struct pki_entry_spec spec = {.name = name,
-                                  .clearance = clearance,
-                                  .dbs = grants,
-                                  .num_dbs = num_grants,
-                                  .set_dbs = true,
-                                  .allow_ips = ips_list ? ips : NULL,
-                                  .num_allow_ips = num_ips,
-                                  .set_allow_ips = ips_list};
-    if (pki_issue_client(&ca, name, (unsigned)days, &leaf, &err) != CG_OK ||
-        pki_bundle_build(&leaf, ca.cert, false, password, &bundle, &err) != CG_OK) {
-        admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
-        goto out;
-    }
-    int rc = pki_registry_add(doc, &spec, &leaf.cert, 1, &ca.cert, 1, &err);
+    const struct pki_enroll_issue issue = {
+        .ca = &ca, .days = (unsigned)days, .password = password, .generate_password = !pem};
+    struct policy_load_opts opts = load_opts(a);
+    const struct pki_enroll_policy policy = {.path = a->lrt->cfg->policy,
+                                             .create = true,
+                                             .lock_timeout_ms = POLICY_LOCK_TIMEOUT_MS,
+                                             .load_opts = &opts};
+    int rc = pki_enroll_issue(&entry, &issue, &policy, &e, &err);
     if (rc != CG_OK) {
-        admin_resp_error(resp, req, rc == CG_ERR_EXISTS ? 409 : 400,
-                         rc == CG_ERR_EXISTS ? "conflict" : "bad_request", "%s", err.msg);
+        enroll_failed(req, resp, &e, rc, &err);
         goto out;
     }
-    json_t *entries = pki_registry_entries(doc);
-    json_t *entry = json_array_get(entries, json_array_size(entries) - 1);
-    const char *tp = json_string_value(json_array_get(json_object_get(entry, "thumbprints"), 0));
-    char thumbprint[2 * POLICY_SHA256_LEN + 1];
-    snprintf(thumbprint, sizeof(thumbprint), "%s", tp ? tp : "");
-    set_target(resp, name, thumbprint);
-    if (!commit(a, req, resp, doc)) {
+    set_target(resp, name, e.thumbprint);
+    if (!apply(a, req, resp)) {
         goto out;
     }
     admin_resp_etag(a, resp);
-    admin_resp_header(resp, "Location", "/admin/certificates/%s", thumbprint);
-    admin_resp_header(resp, "X-Certificate-Thumbprint", "%s", thumbprint);
+    admin_resp_header(resp, "Location", "/admin/certificates/%s", e.thumbprint);
+    admin_resp_header(resp, "X-Certificate-Thumbprint", "%s", e.thumbprint);
+    const struct pki_bundle *bundle = &e.bundle;
     if (!pem) {
-        if (generated[0] != '\0') {
-            admin_resp_header(resp, "X-Bundle-Password", "%s", generated);
+        if (e.password[0] != '\0') {
+            admin_resp_header(resp, "X-Bundle-Password", "%s", e.password);
         }
         admin_resp_header(resp, "Content-Disposition", "attachment; filename=\"%s.p12\"",
-                          thumbprint);
+                          e.thumbprint);
         resp->status = 201;
         resp->content_type = "application/x-pkcs12";
-        evbuffer_add(resp->body, bundle.p12, bundle.p12_len);
+        evbuffer_add(resp->body, bundle->p12, bundle->p12_len);
     } else {
-        json_t *out =
-            json_pack("{ss# ss# ss# ss}", "certificate", bundle.cert_pem, (int)bundle.cert_pem_len,
-                      "key", bundle.key_pem, (int)bundle.key_pem_len, "ca", bundle.ca_pem,
-                      (int)bundle.ca_pem_len, "thumbprint", thumbprint);
-        if (bundle.p12 != NULL) {
-            char *p12 = b64(bundle.p12, bundle.p12_len);
+        json_t *out = json_pack("{ss# ss# ss# ss}", "certificate", bundle->cert_pem,
+                                (int)bundle->cert_pem_len, "key", bundle->key_pem,
+                                (int)bundle->key_pem_len, "ca", bundle->ca_pem,
+                                (int)bundle->ca_pem_len, "thumbprint", e.thumbprint);
+        if (bundle->p12 != NULL) {
+            char *p12 = b64(bundle->p12, bundle->p12_len);
             json_object_set_new(out, "pkcs12_base64", json_string(p12));
             free(p12);
         }
@@ -527,12 +534,8 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     }
     snprintf(resp->reason, sizeof(resp->reason), "created");
 out:
-    pki_registry_unlock(lock_fd);
-    OPENSSL_cleanse(generated, sizeof(generated));
-    json_decref(doc);
     json_decref(body);
-    pki_bundle_cleanup(&bundle);
-    pki_identity_cleanup(&leaf);
+    pki_enrollment_cleanup(&e);
     pki_identity_cleanup(&ca);
 }
 
@@ -568,8 +571,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     static const char *const keys[] = {"name",          "clearance", "databases", "certificate",
                                        "pkcs12_base64", "password",  NULL};
     struct pki_import imp = {0}, own_ca = {0};
-    json_t *doc = NULL;
-    int lock_fd = -1;
+    struct pki_enrollment e = {0};
     uint8_t *der = NULL;
     struct pki_db_grant grants[MAX_GRANTS];
     size_t num_grants;
@@ -592,8 +594,18 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
                          "\"pkcs12_base64\" are required");
         goto out;
     }
-    if (!check_clearance(req, resp, clearance) || !operator_rule(req, resp, clearance) ||
-        !have_policy_file(a, req, resp) || !if_match_ok(a, req, resp)) {
+    struct pki_enroll_entry entry = {.name = name,
+                                     .clearance = clearance,
+                                     .dbs = grants,
+                                     .num_dbs = num_grants,
+                                     .allow_ips = ips_list ? ips : NULL,
+                                     .num_allow_ips = num_ips};
+    if (pki_enroll_entry_check(&entry, &err) != CG_OK) {
+        admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
+        goto out;
+    }
+    if (!operator_rule(req, resp, clearance) || !have_policy_file(a, req, resp) ||
+        !if_match_ok(a, req, resp)) {
         goto out;
     }
     int rc;
@@ -610,13 +622,6 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     }
     if (rc != CG_OK) {
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
-        goto out;
-    }
-    if (!lock_policy(a, req, resp, &lock_fd) || (doc = load_doc(a, req, resp)) == NULL) {
-        goto out;
-    }
-    if (pki_registry_name_taken(doc, name, -1)) {
-        admin_resp_error(resp, req, 409, "conflict", "an entry named '%s' exists", name);
         goto out;
     }
     X509 *ids[PKI_IMPORT_MAX_CERTS];
@@ -636,51 +641,43 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
             issuers[num_issuers++] = own_ca.certs[0];
         }
     }
-    struct pki_entry_spec spec = {.name = name,
-                                  .clearance = clearance,
-                                  .dbs = grants,
-                                  .num_dbs = num_grants,
-                                  .set_dbs = true};
-    rc = pki_registry_add(doc, &spec, ids, num_ids, issuers, num_issuers, &err);
+    struct policy_load_opts opts = load_opts(a);
+    const struct pki_enroll_policy policy = {.path = a->lrt->cfg->policy,
+                                             .create = true,
+                                             .lock_timeout_ms = POLICY_LOCK_TIMEOUT_MS,
+                                             .load_opts = &opts};
+    rc = pki_enroll_import(&entry, ids, num_ids, issuers, num_issuers, &policy, &e, &err);
     if (rc != CG_OK) {
-        admin_resp_error(resp, req, rc == CG_ERR_EXISTS ? 409 : 400,
-                         rc == CG_ERR_EXISTS ? "conflict" : "bad_request", "%s", err.msg);
+        enroll_failed(req, resp, &e, rc, &err);
         goto out;
     }
-    json_t *entries = pki_registry_entries(doc);
-    json_t *entry = json_array_get(entries, json_array_size(entries) - 1);
-    const char *tp = json_string_value(json_array_get(json_object_get(entry, "thumbprints"), 0));
-    set_target(resp, name, tp);
-    commit_and_answer(a, req, resp, doc, 201, entry_view(entry), "imported");
+    set_target(resp, name, e.thumbprint);
+    if (apply(a, req, resp)) {
+        admin_resp_etag(a, resp);
+        admin_resp_json(resp, 201, entry_view(e.entry));
+        snprintf(resp->reason, sizeof(resp->reason), "imported");
+    }
 out:
-    pki_registry_unlock(lock_fd);
     free(der);
-    json_decref(doc);
     json_decref(body);
+    pki_enrollment_cleanup(&e);
     pki_import_cleanup(&imp);
     pki_import_cleanup(&own_ca);
 }
 
 /* ---- PUT / DELETE /admin/certificates/{thumbprint} ------------------------------- */
 
-/* find_entry loads the document and finds the entry holding |tp| (404 / 400). */
-static json_t *find_entry(struct admin_server *a, const struct admin_request *req,
-                          struct admin_response *resp, const char *tp, json_t **out_doc,
-                          size_t *out_index)
+/* find_entry finds the entry of |doc| holding |tp| (404 / 400). */
+static json_t *find_entry(const struct admin_request *req, struct admin_response *resp,
+                          json_t *doc, const char *tp, size_t *out_index)
 {
     struct cg_errbuf err = {{0}};
-    json_t *doc = load_doc(a, req, resp);
-    if (doc == NULL) {
-        return NULL;
-    }
     int rc = pki_registry_find(doc, tp, out_index, &err);
     if (rc != CG_OK) {
         admin_resp_error(resp, req, rc == CG_ERR_NOT_FOUND ? 404 : 400,
                          rc == CG_ERR_NOT_FOUND ? "not_found" : "bad_request", "%s", err.msg);
-        json_decref(doc);
         return NULL;
     }
-    *out_doc = doc;
     return json_array_get(pki_registry_entries(doc), *out_index);
 }
 
@@ -689,14 +686,15 @@ static json_t *find_entry(struct admin_server *a, const struct admin_request *re
 void admin_certs_get(struct admin_server *a, const struct admin_request *req,
                      const char *thumbprint, struct admin_response *resp)
 {
-    json_t *doc = NULL;
     size_t index;
     set_target(resp, NULL, thumbprint);
     if (!have_policy_file(a, req, resp)) {
         return;
     }
-    json_t *entry = find_entry(a, req, resp, thumbprint, &doc, &index);
+    json_t *doc = load_doc(a, req, resp);
+    json_t *entry = doc != NULL ? find_entry(req, resp, doc, thumbprint, &index) : NULL;
     if (entry == NULL) {
+        json_decref(doc);
         return;
     }
     set_target(resp, json_string_value(json_object_get(entry, "name")), thumbprint);
@@ -739,11 +737,11 @@ void admin_certs_edit(struct admin_server *a, const struct admin_request *req,
         goto out;
     }
     if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp) ||
-        !lock_policy(a, req, resp, &lock_fd)) {
+        (doc = open_policy(a, req, resp, &lock_fd)) == NULL) {
         goto out;
     }
     size_t index;
-    json_t *entry = find_entry(a, req, resp, thumbprint, &doc, &index);
+    json_t *entry = find_entry(req, resp, doc, thumbprint, &index);
     if (entry == NULL) {
         goto out;
     }
@@ -788,10 +786,10 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
         return;
     }
     if (!have_policy_file(a, req, resp) || !if_match_ok(a, req, resp) ||
-        !lock_policy(a, req, resp, &lock_fd)) {
-        return;
+        (doc = open_policy(a, req, resp, &lock_fd)) == NULL) {
+        goto out;
     }
-    json_t *entry = find_entry(a, req, resp, thumbprint, &doc, &index);
+    json_t *entry = find_entry(req, resp, doc, thumbprint, &index);
     if (entry == NULL) {
         goto out;
     }
@@ -809,129 +807,4 @@ void admin_certs_delete(struct admin_server *a, const struct admin_request *req,
 out:
     pki_registry_unlock(lock_fd);
     json_decref(doc);
-}
-
-/* ---- server certificate ---------------------------------------------------------- */
-
-/* append_chain appends the certificates (only) of PEM file |path| to |out|. */
-static int append_chain(const char *path, struct evbuffer *out, struct cg_errbuf *err)
-{
-    BIO *in = BIO_new_file(path, "r");
-    if (in == NULL) {
-        return cg_errf_crypto(err, CG_ERR_IO, "%s: cannot open", path);
-    }
-    BIO *mem = BIO_new(BIO_s_mem());
-    X509 *x;
-    int n = 0;
-    /* Re-encoding the certificates guarantees that no key in the file is ever sent. */
-    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
-        PEM_write_bio_X509(mem, x);
-        X509_free(x);
-        n++;
-    }
-    ERR_clear_error();
-    const uint8_t *data;
-    size_t len;
-    if (BIO_mem_contents(mem, &data, &len)) {
-        evbuffer_add(out, data, len);
-    }
-    BIO_free(mem);
-    BIO_free(in);
-    return n > 0 ? CG_OK : cg_errf(err, CG_ERR_INVALID, "%s: no certificate", path);
-}
-
-void admin_server_cert_get(struct admin_server *a, const struct admin_request *req,
-                           struct admin_response *resp)
-{
-    const struct config_listener_tls *tls = &a->lrt->cfg->tls;
-    struct cg_errbuf err = {{0}};
-    for (size_t i = 0; i < tls->num_certificates; i++) {
-        if (append_chain(tls->certificates[i].cert, resp->body, &err) != CG_OK) {
-            admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
-            return;
-        }
-    }
-    resp->status = 200;
-    resp->content_type = "application/x-pem-file";
-}
-
-void admin_server_cert_renew(struct admin_server *a, const struct admin_request *req,
-                             struct admin_response *resp)
-{
-    const struct config_listener_tls *tls = &a->lrt->cfg->tls;
-    const char *state_dir = a->rt->cfg->state_dir;
-    struct pki_identity ca = {0};
-    struct cg_errbuf err = {{0}};
-    char ca_dir[4096];
-    snprintf(ca_dir, sizeof(ca_dir), "%s/ca", state_dir ? state_dir : "");
-    if (state_dir == NULL || pki_ca_load(ca_dir, &ca, &err) != CG_OK) {
-        admin_resp_error(resp, req, 503, "no_ca", "no private CA in %s",
-                         state_dir ? ca_dir : "state_dir (not configured)");
-        return;
-    }
-    json_t *renewed = json_array();
-    for (size_t i = 0; i < tls->num_certificates; i++) {
-        const struct config_certificate *c = &tls->certificates[i];
-        BIO *bio = BIO_new_file(c->cert, "r");
-        X509 *leaf = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-        ERR_clear_error();
-        bool ours = leaf != NULL && pki_renew_issued_by(leaf, &ca);
-        X509_free(leaf);
-        if (!ours) {
-            continue;
-        }
-        if (pki_renew_files(&ca, c->cert, c->key, &err) != CG_OK) {
-            admin_resp_error(resp, req, 500, "internal", "renewing %s: %s", c->cert, err.msg);
-            json_decref(renewed);
-            pki_identity_cleanup(&ca);
-            /* Earlier renewals are on disk: serve them. */
-            reloader_reload(a->rl, false);
-            return;
-        }
-        CG_LOG_INFO("admin: renewed %s from the CA in %s", c->cert, ca_dir);
-        json_array_append_new(renewed, json_pack("{ss}", "file", c->cert));
-    }
-    pki_identity_cleanup(&ca);
-    if (json_array_size(renewed) == 0) {
-        json_decref(renewed);
-        admin_resp_error(resp, req, 409, "conflict",
-                         "no certificate of listener %s was issued by the CA in %s",
-                         a->lrt->cfg->name, ca_dir);
-        return;
-    }
-    uint64_t failures = atomic_load(&a->rt->cert_reload_failures);
-    reloader_reload(a->rl, false);
-    if (atomic_load(&a->rt->cert_reload_failures) != failures) {
-        json_decref(renewed);
-        admin_resp_error(resp, req, 500, "internal", "renewed files were refused on reload");
-        return;
-    }
-    /* What new handshakes now get. */
-    size_t i;
-    json_t *r;
-    json_array_foreach(renewed, i, r)
-    {
-        const char *file = json_string_value(json_object_get(r, "file"));
-        BIO *bio = BIO_new_file(file, "r");
-        X509 *leaf = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-        uint8_t *der = NULL;
-        int der_len = leaf ? i2d_X509(leaf, &der) : -1;
-        struct policy_cert_facts f = {0};
-        if (der_len > 0 && policy_cert_facts_from_der(der, (size_t)der_len, &f, NULL) == CG_OK) {
-            char when[CG_TIMESTAMP_RFC3339_SIZE];
-            cg_timestamp_rfc3339(f.not_after, when);
-            json_object_set_new(r, "serial", json_string(f.serial_hex ? f.serial_hex : ""));
-            json_object_set_new(r, "not_after", json_string(when));
-        }
-        policy_cert_facts_cleanup(&f);
-        OPENSSL_free(der);
-        X509_free(leaf);
-        ERR_clear_error();
-    }
-    resp->changed = true;
-    snprintf(resp->target, sizeof(resp->target), "%s", a->lrt->cfg->name);
-    snprintf(resp->reason, sizeof(resp->reason), "renewed");
-    admin_resp_json(resp, 200, json_pack("{so}", "renewed", renewed));
 }

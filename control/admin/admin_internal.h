@@ -1,8 +1,9 @@
 /* Shared by the files of the admin API: admin_server.c (listener, connections,
- * HTTP/1.1, authorization, routing, audit), admin_certs.c (client certificate registry
- * and the serving certificate), admin_ca.c (the private CA's certificate),
- * admin_policy.c (the policy in force, explain), admin_status.c (status, metrics,
- * probes, reload) and admin_ui.c (the web console's files). Not for use outside
+ * HTTP/1.1, authorization, routing, audit), admin_origin.c (cross-site request
+ * refusal), admin_certs.c (client certificate registry), admin_server_cert.c (the
+ * serving certificate), admin_ca.c (the private CA's certificate), admin_policy.c (the
+ * policy in force, explain), admin_status.c (status, metrics, probes, reload) and
+ * admin_ui.c (the web console's files). Not for use outside
  * control/admin/admin_*.c. */
 #ifndef CG_CONTROL_ADMIN_ADMIN_INTERNAL_H
 #define CG_CONTROL_ADMIN_ADMIN_INTERNAL_H

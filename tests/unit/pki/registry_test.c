@@ -328,7 +328,7 @@ START_TEST(only_policies_load)
     json_object_set_new(json_array_get(pki_registry_entries(doc), 0), "expires",
                         json_string("tomorrow"));
     memset(&err, 0, sizeof(err));
-    ck_assert_int_eq(pki_registry_check(other, doc, &err), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_registry_check(other, doc, NULL, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "other.json: the change would make an invalid policy, "
                                           "nothing changed: $.certificates[0].expires: expected "
                                           "an RFC 3339 time"));
@@ -352,7 +352,7 @@ START_TEST(upgrade_pins)
         json_array_get(json_object_get(json_array_get(pki_registry_entries(doc), 0), "pins"), 0);
     json_object_del(pin, "issuer_spki");
     struct cg_errbuf err = {{0}};
-    ck_assert_int_eq(pki_registry_check("p.json", doc, &err), CG_ERR_INVALID);
+    ck_assert_int_eq(pki_registry_check("p.json", doc, NULL, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "$.certificates[0].pins[0]: missing \"issuer_spki\""));
 
     /* a CA that is not the pinned issuer (the client certificate is no CA at all; then
@@ -375,7 +375,7 @@ START_TEST(upgrade_pins)
     ck_assert_uint_eq(upgraded, 1);
     ck_assert_uint_eq(kept, 0);
     ck_assert_str_eq(json_string_value(json_object_get(pin, "issuer_spki")), VEC_CA_SPKI);
-    ck_assert_int_eq(pki_registry_check("p.json", doc, NULL), 0);
+    ck_assert_int_eq(pki_registry_check("p.json", doc, NULL, NULL), 0);
     /* a second run keeps what is there */
     ck_assert_int_eq(pki_registry_upgrade_pins(doc, client.certs, 1, &upgraded, &kept, NULL), 0);
     ck_assert_uint_eq(upgraded, 0);
@@ -583,6 +583,48 @@ START_TEST(lock_times_out)
 }
 END_TEST
 
+START_TEST(open_checks_before_locking)
+{
+    /* pki_registry_open, which every writer (commands, enrollment, the admin API) starts
+     * with: a file that is not a policy, or a missing one without |create|, is refused
+     * before a lock file is created beside it. */
+    struct cg_errbuf err = {{0}};
+    json_t *doc = NULL;
+    int fd = -1;
+    struct stat st;
+    char lock[160];
+    const char *missing = tmp_path("missing.json");
+    ck_assert_int_eq(pki_registry_open(missing, false, 0, &fd, &doc, &err), CG_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cannot open"));
+    ck_assert_int_eq(fd, -1);
+    snprintf(lock, sizeof(lock), "%s.lock", missing);
+    ck_assert_int_ne(stat(lock, &st), 0);
+    const char *config = tmp_path("certgate.json");
+    static const char text[] = "{\"listeners\": [], \"upstreams\": []}\n";
+    ck_assert_int_eq(cg_file_write_atomic(config, text, sizeof(text) - 1, 0644, NULL), CG_OK);
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(pki_registry_open(config, true, 0, &fd, &doc, &err), CG_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a policy"));
+    snprintf(lock, sizeof(lock), "%s.lock", config);
+    ck_assert_int_ne(stat(lock, &st), 0);
+    /* A new policy in a directory that does not exist yet. */
+    const char *fresh = tmp_path("new/dir/policy.json");
+    ck_assert_int_eq(pki_registry_open(fresh, true, 0, &fd, &doc, &err), CG_OK);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_eq(json_array_size(pki_registry_entries(doc)), 0);
+    snprintf(lock, sizeof(lock), "%s.lock", fresh);
+    ck_assert_int_eq(stat(lock, &st), 0);
+    /* Held: a second writer waits at most its timeout. */
+    int fd2 = -1;
+    json_t *doc2 = NULL;
+    ck_assert_int_eq(pki_registry_open(fresh, true, 0, &fd2, &doc2, &err), CG_ERR_LIMIT);
+    ck_assert_ptr_null(doc2);
+    pki_registry_unlock(fd2);
+    pki_registry_unlock(fd);
+    json_decref(doc);
+}
+END_TEST
+
 Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("pki_registry");
@@ -601,6 +643,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, lock_is_shared_through_a_symlink);
     tcase_add_test(tc, lock_waits_for_holder);
     tcase_add_test(tc, lock_times_out);
+    tcase_add_test(tc, open_checks_before_locking);
     suite_add_tcase(s, tc);
     return s;
 }
