@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "pki/clearance.h"
+#include "pki/enroll.h"
 #include "pki/import.h"
 
 #define CLI_MAX_ARGS 64 /* repeated --db / --san options */
@@ -44,6 +45,11 @@ int cli_usage(const struct cli_opts *o, const char *fmt, ...)
 /* cli_parse_grants validates the --db options into |out| (CLI_MAX_ARGS entries). */
 int cli_parse_grants(const struct cli_opts *o, struct pki_db_grant *out,
                      struct cg_errbuf *err);
+
+/* cli_parse_entry reads --name, --clearance and --db into the new registry entry |out|
+ * (|grants| holds CLI_MAX_ARGS) and checks them (pki_enroll_entry_check). */
+int cli_parse_entry(const struct cli_opts *o, struct pki_db_grant *grants,
+                    struct pki_enroll_entry *out, struct cg_errbuf *err);
 
 /* cli_ca_certs_load reads the CA certificates of |path|: a PEM/DER file with one or
  * more certificates, or a directory holding ca.crt (as `certgate ca init` writes it).

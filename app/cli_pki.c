@@ -115,6 +115,15 @@ int cli_parse_grants(const struct cli_opts *o, struct pki_db_grant *out, struct 
     return CG_OK;
 }
 
+int cli_parse_entry(const struct cli_opts *o, struct pki_db_grant *grants,
+                    struct pki_enroll_entry *out, struct cg_errbuf *err)
+{
+    *out = (struct pki_enroll_entry){
+        .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs};
+    int rc = cli_parse_grants(o, grants, err);
+    return rc != CG_OK ? rc : pki_enroll_entry_check(out, err);
+}
+
 /* parse_days reads --days (or |def| when absent) as 1..PKI_MAX_DAYS. */
 static int parse_days(const struct cli_opts *o, unsigned def, unsigned *out)
 {
@@ -321,10 +330,8 @@ static int run_cert_client(const struct cli_opts *o)
     }
     struct cg_errbuf err = {{0}};
     struct pki_db_grant grants[CLI_MAX_ARGS];
-    struct pki_enroll_entry entry = {
-        .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs};
-    if (cli_parse_grants(o, grants, &err) != CG_OK ||
-        pki_enroll_entry_check(&entry, &err) != CG_OK) {
+    struct pki_enroll_entry entry;
+    if (cli_parse_entry(o, grants, &entry, &err) != CG_OK) {
         return cli_fail(&err);
     }
     struct pki_identity ca = {0};

@@ -90,10 +90,8 @@ int cli_cert_import(const struct cli_opts *o)
     }
     struct cg_errbuf err = {{0}};
     struct pki_db_grant grants[CLI_MAX_ARGS];
-    struct pki_enroll_entry entry = {
-        .name = o->name, .clearance = o->clearance, .dbs = grants, .num_dbs = o->num_dbs};
-    if (cli_parse_grants(o, grants, &err) != CG_OK ||
-        pki_enroll_entry_check(&entry, &err) != CG_OK) {
+    struct pki_enroll_entry entry;
+    if (cli_parse_entry(o, grants, &entry, &err) != CG_OK) {
         return cli_fail(&err);
     }
     struct pki_import imp = {0}, cas = {0};

@@ -53,22 +53,6 @@ int cg_file_read(const char *path, size_t max_len, char **out, size_t *out_len,
     return CG_OK;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cg_file_resolve_link(const char *path, char **out, struct cg_errbuf *err)
 {
     struct stat st;
@@ -85,9 +69,24 @@ int cg_file_resolve_link(const char *path, char **out, struct cg_errbuf *err)
     return CG_OK;
 }
 
-/* write_atomic is cg_file_write_atomic for a |path| that is not a symlink. */
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                        struct cg_errbuf *err)
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return CG_ERR_IO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return CG_OK;
+}
+
+int cg_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
+                       char **out_tmp, struct cg_errbuf *err)
 {
     size_t tmp_len = strlen(path) + 32;
     char *tmp = cg_xmalloc(tmp_len);
@@ -100,16 +99,32 @@ static int write_atomic(const char *path, const void *data, size_t len, mode_t m
         return rc;
     }
     int rc = CG_OK;
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != CG_OK || fsync(fd) != 0) {
         rc = cg_errf(err, CG_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     }
     if (close(fd) != 0 && rc == CG_OK) {
         rc = cg_errf(err, CG_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
     }
-    if (rc == CG_OK && rename(tmp, path) != 0) {
-        rc = cg_errf(err, CG_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
-    }
     if (rc != CG_OK) {
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    *out_tmp = tmp;
+    return CG_OK;
+}
+
+/* write_atomic is cg_file_write_atomic for a |path| that is not a symlink. */
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                        struct cg_errbuf *err)
+{
+    char *tmp = NULL;
+    int rc = cg_file_write_temp(path, data, len, mode, &tmp, err);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = cg_errf(err, CG_ERR_IO, "%s: rename failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return rc;

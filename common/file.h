@@ -20,6 +20,13 @@ int cg_file_read(const char *path, size_t max_len, char **out, size_t *out_len,
 int cg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                          struct cg_errbuf *err);
 
+/* cg_file_write_temp writes |data| with |mode| into a new file "|path|.tmp.XXXXXX"
+ * (mkstemp) and fsyncs it, for the caller to rename into place: it sets |*out_tmp| to
+ * its name (a heap string the caller frees) and returns CG_OK, or CG_ERR_IO with the
+ * temporary file removed. */
+int cg_file_write_temp(const char *path, const void *data, size_t len, mode_t mode,
+                       char **out_tmp, struct cg_errbuf *err);
+
 /* cg_file_resolve_link returns, in a heap string the caller frees, the file |path|
  * names once symlinks are followed (realpath) when |path| itself is a symlink, else a
  * copy of |path| (which need not exist). Renaming a new file over a symlink would

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/mem.h"
 
 char *pki_path_join(const char *dir, const char *name)
@@ -109,53 +110,15 @@ void pki_remove_tree(const char *path)
     rmdir(path);
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* write_temp creates a uniquely named temporary file in |dir| holding |f|'s contents,
  * fsynced, and returns its heap path in |*out_tmp|. */
 static int write_temp(const char *dir, const struct pki_file *f, char **out_tmp,
                       struct cg_errbuf *err)
 {
     char *base = pki_path_join(dir, f->name);
-    size_t len = strlen(base) + 16;
-    char *tmp = cg_xmalloc(len);
-    snprintf(tmp, len, "%s.tmp.XXXXXX", base);
+    int rc = cg_file_write_temp(base, f->data, f->len, f->mode, out_tmp, err);
     free(base);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int rc = cg_errf(err, CG_ERR_IO, "%s: cannot create file: %s", dir, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    int rc = CG_OK;
-    if (fchmod(fd, f->mode) != 0 || write_all(fd, f->data, f->len) != 0 || fsync(fd) != 0) {
-        rc = cg_errf(err, CG_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-    }
-    if (close(fd) != 0 && rc == CG_OK) {
-        rc = cg_errf(err, CG_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    }
-    if (rc != CG_OK) {
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    *out_tmp = tmp;
-    return CG_OK;
+    return rc;
 }
 
 static void fsync_dir(const char *dir)

@@ -196,8 +196,11 @@ static int finish(X509 *cert, const X509 *issuer, const EVP_PKEY *sign_key,
     return CG_OK;
 }
 
-int pki_ca_create(const char *common_name, unsigned days, struct pki_identity *out,
-                  struct cg_errbuf *err)
+/* make_identity generates a key and signs a certificate for it with |exts|: by
+ * |issuer|, or self-signed when |issuer| is NULL. */
+static int make_identity(const char *cn, const struct pki_identity *issuer, unsigned days,
+                         const struct ext_spec *exts, size_t num_exts, struct pki_identity *out,
+                         struct cg_errbuf *err)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -205,27 +208,31 @@ int pki_ca_create(const char *common_name, unsigned days, struct pki_identity *o
     if (rc != CG_OK) {
         return rc;
     }
-    rc = new_cert(common_name, NULL, key, days, &cert, err);
-    if (rc != CG_OK) {
-        goto fail;
+    X509 *issuer_cert = issuer != NULL ? issuer->cert : NULL;
+    rc = new_cert(cn, issuer_cert, key, days, &cert, err);
+    if (rc == CG_OK) {
+        rc = finish(cert, issuer_cert, issuer != NULL ? issuer->key : key, exts, num_exts, err);
     }
+    if (rc != CG_OK) {
+        X509_free(cert);
+        EVP_PKEY_free(key);
+        return rc;
+    }
+    out->cert = cert;
+    out->key = key;
+    return CG_OK;
+}
+
+int pki_ca_create(const char *common_name, unsigned days, struct pki_identity *out,
+                  struct cg_errbuf *err)
+{
     static const struct ext_spec exts[] = {
         {NID_basic_constraints, "critical,CA:TRUE"},
         {NID_key_usage, "critical,keyCertSign,cRLSign"},
         {NID_subject_key_identifier, "hash"},
         {NID_authority_key_identifier, "keyid:always"},
     };
-    rc = finish(cert, NULL, key, exts, sizeof(exts) / sizeof(exts[0]), err);
-    if (rc != CG_OK) {
-        goto fail;
-    }
-    out->cert = cert;
-    out->key = key;
-    return CG_OK;
-fail:
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return rc;
+    return make_identity(common_name, NULL, days, exts, sizeof(exts) / sizeof(exts[0]), out, err);
 }
 
 /* issue_leaf signs a leaf for a fresh key with the given EKU and subjectAltName. */
@@ -237,16 +244,6 @@ static int issue_leaf(const struct pki_identity *ca, const char *cn, unsigned da
         return cg_errf(err, CG_ERR_INVALID, "the CA certificate has no subject key "
                        "identifier, which client pins need");
     }
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    int rc = pki_key_generate(&key, err);
-    if (rc != CG_OK) {
-        return rc;
-    }
-    rc = new_cert(cn, ca->cert, key, days, &cert, err);
-    if (rc != CG_OK) {
-        goto fail;
-    }
     const struct ext_spec exts[] = {
         {NID_basic_constraints, "critical,CA:FALSE"},
         {NID_key_usage, "critical,digitalSignature"},
@@ -255,17 +252,7 @@ static int issue_leaf(const struct pki_identity *ca, const char *cn, unsigned da
         {NID_subject_key_identifier, "hash"},
         {NID_authority_key_identifier, "keyid:always"},
     };
-    rc = finish(cert, ca->cert, ca->key, exts, sizeof(exts) / sizeof(exts[0]), err);
-    if (rc != CG_OK) {
-        goto fail;
-    }
-    out->cert = cert;
-    out->key = key;
-    return CG_OK;
-fail:
-    X509_free(cert);
-    EVP_PKEY_free(key);
-    return rc;
+    return make_identity(cn, ca, days, exts, sizeof(exts) / sizeof(exts[0]), out, err);
 }
 
 int pki_issue_server(const struct pki_identity *ca, const char *common_name,

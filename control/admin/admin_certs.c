@@ -389,6 +389,33 @@ static char *b64(const uint8_t *data, size_t len)
     return out;
 }
 
+/* read_entry reads the new entry's "name", "clearance" and "databases" from |body| into
+ * |out| (|grants| holds MAX_GRANTS) and checks them (pki_enroll_entry_check): false with
+ * a 400 when they are missing or malformed. */
+static bool read_entry(const struct admin_request *req, struct admin_response *resp,
+                       const json_t *body, struct pki_db_grant *grants,
+                       struct pki_enroll_entry *out)
+{
+    bool dbs_given;
+    struct cg_errbuf err = {{0}};
+    *out = (struct pki_enroll_entry){.dbs = grants};
+    if (!get_string(req, resp, body, "name", &out->name) ||
+        !get_string(req, resp, body, "clearance", &out->clearance) ||
+        !get_grants(req, resp, body, grants, &out->num_dbs, &dbs_given)) {
+        return false;
+    }
+    set_target(resp, out->name, NULL);
+    if (out->name == NULL || out->clearance == NULL) {
+        admin_resp_error(resp, req, 400, "bad_request", "\"name\" and \"clearance\" are required");
+        return false;
+    }
+    if (pki_enroll_entry_check(out, &err) != CG_OK) {
+        admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
 /* enroll_failed answers an enrollment that stopped at |e->step| with |rc|. */
 static void enroll_failed(const struct admin_request *req, struct admin_response *resp,
                           const struct pki_enrollment *e, int rc, const struct cg_errbuf *err)
@@ -433,34 +460,21 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     struct pki_enrollment e = {0};
     struct pki_db_grant grants[MAX_GRANTS];
     const char *ips[MAX_ALLOW_IPS];
-    size_t num_grants, num_ips;
-    bool dbs_given, ips_given, ips_list;
-    const char *name, *clearance, *password, *format;
+    size_t num_ips;
+    bool ips_given, ips_list;
+    struct pki_enroll_entry entry;
+    const char *password, *format;
     struct cg_errbuf err = {{0}};
     json_t *body = parse_body(req, resp, keys);
-    if (body == NULL || !get_string(req, resp, body, "name", &name) ||
-        !get_string(req, resp, body, "clearance", &clearance) ||
+    if (body == NULL || !read_entry(req, resp, body, grants, &entry) ||
         !get_string(req, resp, body, "password", &password) ||
         !get_string(req, resp, body, "format", &format) ||
-        !get_grants(req, resp, body, grants, &num_grants, &dbs_given) ||
         !get_allow_ips(req, resp, body, ips, &num_ips, &ips_given, &ips_list)) {
         goto out;
     }
-    set_target(resp, name, NULL);
-    if (name == NULL || clearance == NULL) {
-        admin_resp_error(resp, req, 400, "bad_request", "\"name\" and \"clearance\" are required");
-        goto out;
-    }
-    struct pki_enroll_entry entry = {.name = name,
-                                     .clearance = clearance,
-                                     .dbs = grants,
-                                     .num_dbs = num_grants,
-                                     .allow_ips = ips_list ? ips : NULL,
-                                     .num_allow_ips = num_ips};
-    if (pki_enroll_entry_check(&entry, &err) != CG_OK) {
-        admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
-        goto out;
-    }
+    /* The entry is born with its address restriction: never registered without it. */
+    entry.allow_ips = ips_list ? ips : NULL;
+    entry.num_allow_ips = num_ips;
     bool pem = false;
     if (format != NULL && strcmp(format, "pem") == 0) {
         pem = true;
@@ -479,7 +493,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         }
         days = json_integer_value(jdays);
     }
-    if (!operator_rule(req, resp, clearance) || !have_policy_file(a, req, resp) ||
+    if (!operator_rule(req, resp, entry.clearance) || !have_policy_file(a, req, resp) ||
         !if_match_ok(a, req, resp)) {
         goto out;
     }
@@ -503,7 +517,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
         enroll_failed(req, resp, &e, rc, &err);
         goto out;
     }
-    set_target(resp, name, e.thumbprint);
+    set_target(resp, entry.name, e.thumbprint);
     if (!apply(a, req, resp)) {
         goto out;
     }
@@ -574,37 +588,22 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
     struct pki_enrollment e = {0};
     uint8_t *der = NULL;
     struct pki_db_grant grants[MAX_GRANTS];
-    size_t num_grants;
-    bool dbs_given;
-    const char *name, *clearance, *pem, *p12, *password;
+    struct pki_enroll_entry entry;
+    const char *pem, *p12, *password;
     struct cg_errbuf err = {{0}};
     json_t *body = parse_body(req, resp, keys);
-    if (body == NULL || !get_string(req, resp, body, "name", &name) ||
-        !get_string(req, resp, body, "clearance", &clearance) ||
+    if (body == NULL || !read_entry(req, resp, body, grants, &entry) ||
         !get_string(req, resp, body, "certificate", &pem) ||
         !get_string(req, resp, body, "pkcs12_base64", &p12) ||
-        !get_string(req, resp, body, "password", &password) ||
-        !get_grants(req, resp, body, grants, &num_grants, &dbs_given)) {
+        !get_string(req, resp, body, "password", &password)) {
         goto out;
     }
-    set_target(resp, name, NULL);
-    if (name == NULL || clearance == NULL || (pem == NULL) == (p12 == NULL)) {
+    if ((pem == NULL) == (p12 == NULL)) {
         admin_resp_error(resp, req, 400, "bad_request",
-                         "\"name\", \"clearance\" and one of \"certificate\" (PEM) or "
-                         "\"pkcs12_base64\" are required");
+                         "one of \"certificate\" (PEM) or \"pkcs12_base64\" is required");
         goto out;
     }
-    struct pki_enroll_entry entry = {.name = name,
-                                     .clearance = clearance,
-                                     .dbs = grants,
-                                     .num_dbs = num_grants,
-                                     .allow_ips = ips_list ? ips : NULL,
-                                     .num_allow_ips = num_ips};
-    if (pki_enroll_entry_check(&entry, &err) != CG_OK) {
-        admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
-        goto out;
-    }
-    if (!operator_rule(req, resp, clearance) || !have_policy_file(a, req, resp) ||
+    if (!operator_rule(req, resp, entry.clearance) || !have_policy_file(a, req, resp) ||
         !if_match_ok(a, req, resp)) {
         goto out;
     }
@@ -651,7 +650,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
         enroll_failed(req, resp, &e, rc, &err);
         goto out;
     }
-    set_target(resp, name, e.thumbprint);
+    set_target(resp, entry.name, e.thumbprint);
     if (apply(a, req, resp)) {
         admin_resp_etag(a, resp);
         admin_resp_json(resp, 201, entry_view(e.entry));
