@@ -324,18 +324,19 @@ static bool entry_holds(const json_t *entry, const uint8_t *tp, size_t tp_len)
     return false;
 }
 
-/* holder returns the index of the entry holding |tp|, or -1. */
-static long holder(const json_t *doc, const uint8_t *tp, size_t tp_len)
+/* holder sets |*out_index| to the entry holding |tp|; false if none does. */
+static bool holder(const json_t *doc, const uint8_t *tp, size_t tp_len, size_t *out_index)
 {
     const json_t *arr = json_object_get(doc, "certificates");
     size_t i;
     const json_t *entry;
     json_array_foreach(arr, i, entry) {
         if (entry_holds(entry, tp, tp_len)) {
-            return (long)i;
+            *out_index = i;
+            return true;
         }
     }
-    return -1;
+    return false;
 }
 
 static const char *entry_name(const json_t *doc, size_t index)
@@ -457,15 +458,13 @@ int pki_registry_add(json_t *doc, const struct pki_entry_spec *spec, X509 *const
         if (rc != CG_OK) {
             goto fail;
         }
-        long at = holder(doc, f.sha1, sizeof(f.sha1));
-        if (at < 0) {
-            at = holder(doc, f.sha256, sizeof(f.sha256));
-        }
-        if (at >= 0) {
+        size_t at;
+        if (holder(doc, f.sha1, sizeof(f.sha1), &at) ||
+            holder(doc, f.sha256, sizeof(f.sha256), &at)) {
             char hex[2 * POLICY_SHA1_LEN + 1];
             cg_hex_encode(f.sha1, sizeof(f.sha1), CG_HEX_UPPER, hex);
             rc = cg_errf(err, CG_ERR_EXISTS, "certificate %s is already registered as '%s'",
-                         hex, entry_name(doc, (size_t)at));
+                         hex, entry_name(doc, at));
             policy_cert_facts_cleanup(&f);
             goto fail;
         }
@@ -544,15 +543,13 @@ int pki_registry_find(const json_t *doc, const char *thumbprint, size_t *out_ind
         return cg_errf(err, CG_ERR_INVALID,
                        "'%s' is not a thumbprint (expected 40 or 64 hex digits)", thumbprint);
     }
-    long at = holder(doc, tp, tp_len);
-    if (at < 0) {
+    if (!holder(doc, tp, tp_len, out_index)) {
         return cg_errf(err, CG_ERR_NOT_FOUND, "no certificate with thumbprint %s is registered%s",
                        thumbprint,
                        tp_len == POLICY_SHA256_LEN ? " (entries written by older certgate versions "
                                                      "list only SHA-1 thumbprints: try the SHA-1)"
                                                    : "");
     }
-    *out_index = (size_t)at;
     return CG_OK;
 }
 

@@ -154,19 +154,17 @@ static bool matcher_ok(const struct policy_matcher *m, const struct policy_cert_
     return true;
 }
 
-/* find_thumbprint returns the entry registering |f|'s SHA-1 or SHA-256, or -1. */
-static int find_thumbprint(const struct policy *p, const struct policy_cert_facts *f)
+/* find_thumbprint sets |*out_entry| to the entry registering |f|'s SHA-1 or SHA-256;
+ * false if none does. */
+static bool find_thumbprint(const struct policy *p, const struct policy_cert_facts *f,
+                            uint32_t *out_entry)
 {
-    uint32_t idx;
     size_t cursor = 0;
-    if (policy_hashtab_next(&p->by_sha1, f->sha1, &cursor, &idx)) {
-        return (int)idx;
+    if (policy_hashtab_next(&p->by_sha1, f->sha1, &cursor, out_entry)) {
+        return true;
     }
     cursor = 0;
-    if (policy_hashtab_next(&p->by_sha256, f->sha256, &cursor, &idx)) {
-        return (int)idx;
-    }
-    return -1;
+    return policy_hashtab_next(&p->by_sha256, f->sha256, &cursor, out_entry);
 }
 
 /* find_pin returns the pin naming |f|'s key, issuer and issuer key id (RavenDB's
@@ -195,7 +193,8 @@ static bool proven(const struct policy_pin *pin, const struct policy_cert_facts 
 void policy_pin_verify(const struct policy *p, const uint8_t *der, size_t der_len,
                        struct policy_cert_facts *f)
 {
-    if (find_thumbprint(p, f) >= 0) {
+    uint32_t entry;
+    if (find_thumbprint(p, f, &entry)) {
         return; /* the pin is never consulted for it */
     }
     const struct policy_pin *pin = find_pin(p, f);
@@ -219,20 +218,18 @@ void policy_pin_verify(const struct policy *p, const uint8_t *der, size_t der_le
     f->issuer_verified = same_cert && policy_cert_signed_by(der, der_len, pin->issuer_key);
 }
 
-int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
-                         bool chain_validated, enum policy_match *out_match)
+enum policy_match policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
+                                       bool chain_validated, uint32_t *out_entry)
 {
-    int idx = find_thumbprint(p, f);
-    if (idx >= 0) {
-        *out_match = POLICY_MATCH_THUMBPRINT;
-        return idx;
+    if (find_thumbprint(p, f, out_entry)) {
+        return POLICY_MATCH_THUMBPRINT;
     }
     /* RavenDB's renewal rule: same key, same issuer, same issuer key id, and (what
      * makes it safe) a signature by the issuer key registered with the pin. */
     const struct policy_pin *pin = find_pin(p, f);
     if (pin != NULL && proven(pin, f)) {
-        *out_match = POLICY_MATCH_PIN;
-        return (int)pin->entry;
+        *out_entry = pin->entry;
+        return POLICY_MATCH_PIN;
     }
     /* Identity matchers only vouch for chains the listener validated. */
     if (chain_validated) {
@@ -240,12 +237,11 @@ int policy_registry_find(const struct policy *p, const struct policy_cert_facts 
             const struct policy_entry *e = &p->entries[p->matcher_entries[i]];
             for (size_t j = 0; j < e->num_matchers; j++) {
                 if (matcher_ok(&e->matchers[j], f)) {
-                    *out_match = POLICY_MATCH_IDENTITY;
-                    return (int)p->matcher_entries[i];
+                    *out_entry = p->matcher_entries[i];
+                    return POLICY_MATCH_IDENTITY;
                 }
             }
         }
     }
-    *out_match = POLICY_MATCH_NONE;
-    return -1;
+    return POLICY_MATCH_NONE;
 }

@@ -179,9 +179,9 @@ static enum policy_reason identify(const struct policy *p, const struct policy_i
     if (id->chain_required && !id->chain_validated) {
         return POLICY_REASON_UNTRUSTED_CHAIN;
     }
-    enum policy_match how;
-    int idx = policy_registry_find(p, cert, id->chain_validated, &how);
-    if (idx < 0) {
+    uint32_t idx;
+    enum policy_match how = policy_registry_find(p, cert, id->chain_validated, &idx);
+    if (how == POLICY_MATCH_NONE) {
         return POLICY_REASON_UNKNOWN_CERTIFICATE;
     }
     const struct policy_entry *e = &p->entries[idx];

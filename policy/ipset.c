@@ -73,23 +73,24 @@ static uint32_t host_mask4(unsigned prefix)
     return prefix == 0 ? UINT32_MAX : (prefix >= 32 ? 0 : UINT32_MAX >> prefix);
 }
 
-static int parse_prefix(const char *s, unsigned max, unsigned *out)
+/* parse_prefix reads a prefix length of at most |max| (no sign, no leading zero). */
+static bool parse_prefix(const char *s, unsigned max, unsigned *out)
 {
     if (*s == '\0' || (s[0] == '0' && s[1] != '\0')) {
-        return -1;
+        return false;
     }
     unsigned v = 0;
     for (; *s; s++) {
         if (*s < '0' || *s > '9') {
-            return -1;
+            return false;
         }
         v = v * 10 + (unsigned)(*s - '0');
         if (v > max) {
-            return -1;
+            return false;
         }
     }
     *out = v;
-    return 0;
+    return true;
 }
 
 int ipset_check(const char *text, struct cg_errbuf *err)
@@ -114,7 +115,7 @@ int ipset_add(struct ipset *set, const char *text, struct cg_errbuf *err)
     uint8_t b[16];
     if (inet_pton(AF_INET, addr, b) == 1) {
         unsigned prefix = 32;
-        if (slash && parse_prefix(slash + 1, 32, &prefix) != 0) {
+        if (slash && !parse_prefix(slash + 1, 32, &prefix)) {
             return cg_errf(err, CG_ERR_INVALID, "\"%s\": the IPv4 prefix length must be 0 to 32",
                            text);
         }
@@ -129,7 +130,7 @@ int ipset_add(struct ipset *set, const char *text, struct cg_errbuf *err)
     }
     if (inet_pton(AF_INET6, addr, b) == 1) {
         unsigned prefix = 128;
-        if (slash && parse_prefix(slash + 1, 128, &prefix) != 0) {
+        if (slash && !parse_prefix(slash + 1, 128, &prefix)) {
             return cg_errf(err, CG_ERR_INVALID, "\"%s\": the IPv6 prefix length must be 0 to 128",
                            text);
         }

@@ -162,10 +162,11 @@ struct policy {
 
 /* policy_registry_find identifies the certificate |f|: by SHA-1 or SHA-256 thumbprint,
  * then by pin (only when |f| carries a proof, made by policy_pin_verify, that the pin's
- * issuer key signed it), then (only when |chain_validated|) by identity matcher.
- * Returns the entry index and sets |*out_match|, or returns -1 (POLICY_MATCH_NONE). */
-int policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
-                         bool chain_validated, enum policy_match *out_match);
+ * issuer key signed it), then (only when |chain_validated|) by identity matcher. It
+ * returns how, and sets |*out_entry| to the index of the entry in p->entries; or it
+ * returns POLICY_MATCH_NONE and leaves |*out_entry| alone. */
+enum policy_match policy_registry_find(const struct policy *p, const struct policy_cert_facts *f,
+                                       bool chain_validated, uint32_t *out_entry);
 
 /* policy_entry_level returns |e|'s effective level on |db| (Admin for Operator and
  * ClusterAdmin). */

@@ -126,19 +126,19 @@ static int parse_mode(struct loader *l, const json_t *obj, const char *path, boo
 }
 
 /* parse_spki reads a SHA-256 pin: standard base64 (44 characters with padding, or 43
- * without) or 64 hex digits. */
-static int parse_spki(const char *s, uint8_t out[POLICY_SHA256_LEN])
+ * without) or 64 hex digits; false if it is neither. */
+static bool parse_spki(const char *s, uint8_t out[POLICY_SHA256_LEN])
 {
     size_t len = strlen(s);
     size_t n;
     if (len == 64 && cg_hex_decode(cg_str_from_cstr(s), CG_HEX_COLONS_NO, out, POLICY_SHA256_LEN,
                                    &n) == CG_OK &&
         n == POLICY_SHA256_LEN) {
-        return 0;
+        return true;
     }
     char padded[45];
     if (len != 43 && len != 44) {
-        return -1;
+        return false;
     }
     memcpy(padded, s, len);
     if (len == 43) {
@@ -147,25 +147,25 @@ static int parse_spki(const char *s, uint8_t out[POLICY_SHA256_LEN])
     uint8_t buf[48];
     if (!EVP_DecodeBase64(buf, &n, sizeof(buf), (const uint8_t *)padded, 44) ||
         n != POLICY_SHA256_LEN) {
-        return -1;
+        return false;
     }
     memcpy(out, buf, POLICY_SHA256_LEN);
-    return 0;
+    return true;
 }
 
 /* Longest "issuer_spki" accepted: the base64 of an RSA-16384 key's SPKI fits. */
 #define MAX_ISSUER_SPKI_B64 4096
 
 /* parse_issuer_spki reads a base64 DER SubjectPublicKeyInfo into a key that can verify
- * signatures (EC, RSA, Ed25519), and the SHA-256 of the DER. */
-static int parse_issuer_spki(const char *s, EVP_PKEY **out, uint8_t sha256[POLICY_SHA256_LEN])
+ * signatures (EC, RSA, Ed25519), and the SHA-256 of the DER; false if it is none. */
+static bool parse_issuer_spki(const char *s, EVP_PKEY **out, uint8_t sha256[POLICY_SHA256_LEN])
 {
     size_t len = strlen(s), der_len;
     if (len == 0 || len > MAX_ISSUER_SPKI_B64 || !EVP_DecodedLength(&der_len, len)) {
-        return -1;
+        return false;
     }
     uint8_t *der = cg_xmalloc(der_len);
-    int rc = -1;
+    bool ok = false;
     if (EVP_DecodeBase64(der, &der_len, der_len, (const uint8_t *)s, len)) {
         CBS cbs;
         CBS_init(&cbs, der, der_len);
@@ -175,14 +175,14 @@ static int parse_issuer_spki(const char *s, EVP_PKEY **out, uint8_t sha256[POLIC
             (type == EVP_PKEY_EC || type == EVP_PKEY_RSA || type == EVP_PKEY_ED25519)) {
             SHA256(der, der_len, sha256);
             *out = key;
-            rc = 0;
+            ok = true;
         } else {
             EVP_PKEY_free(key);
         }
     }
     ERR_clear_error();
     free(der);
-    return rc;
+    return ok;
 }
 
 /* ---- sections ---- */
@@ -418,7 +418,7 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
         pin->entry = idx;
         /* Counted before anything else can fail, so that policy_free releases the key. */
         pol->num_pins++;
-        if (parse_spki(spki, pin->spki_sha256) != 0) {
+        if (!parse_spki(spki, pin->spki_sha256)) {
             return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "spki_sha256", 0),
                                 "expected the base64 (or hex) SHA-256 of the "
                                 "SubjectPublicKeyInfo");
@@ -436,7 +436,7 @@ static int add_pins(struct loader *l, const json_t *obj, const char *path, uint3
                                 "have signed the certificate (add it with 'certgate cert "
                                 "upgrade-pins --policy FILE --ca CA_CERT')");
         }
-        if (parse_issuer_spki(issuer_spki, &pin->issuer_key, pin->issuer_spki_sha256) != 0) {
+        if (!parse_issuer_spki(issuer_spki, &pin->issuer_key, pin->issuer_spki_sha256)) {
             return cg_json_fail(&l->ctx, cg_json_path(f, sizeof(f), q, "issuer_spki", 0),
                                 "expected the issuer's SubjectPublicKeyInfo (DER, base64) with "
                                 "an EC, RSA or Ed25519 key");

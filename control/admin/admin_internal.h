@@ -91,17 +91,26 @@ uint64_t admin_policy_generation(const struct admin_server *a);
 
 struct h1_header;
 
+/* What admin_origin_check says of a request. */
+enum admin_origin_verdict {
+    ADMIN_ORIGIN_OK = 0,     /* the request may go on */
+    ADMIN_ORIGIN_CROSS_SITE, /* an Origin other than https://<host>, or Sec-Fetch-Site
+                                cross-site or same-site: answered 403 */
+    ADMIN_ORIGIN_NOT_JSON,   /* a body, or a Content-Type, other than application/json:
+                                answered 415 */
+};
+
 /* admin_origin_check refuses a state-changing request (any method but GET and HEAD)
- * that a browser could have sent on behalf of another site (proxy/admin_origin.c): an
+ * that a browser could have sent on behalf of another site (admin_origin.c): an
  * operator who imported an admin bundle into a browser presents it to every page that
  * asks, and a "simple" cross-site request (a form, fetch without CORS) needs no
  * preflight. |host| is the request's Host value (empty when absent), |headers| its
- * fields, |body_len| its body length. Returns 0 when the request may go on, else the
- * status to answer, 403 (an Origin other than https://<host>, or Sec-Fetch-Site
- * cross-site or same-site) or 415 (a body, or a Content-Type, other than
- * application/json), with |*reason| set to a static string. */
-int admin_origin_check(struct cg_str method, struct cg_str host, const struct h1_header *headers,
-                       size_t num_headers, uint64_t body_len, const char **reason);
+ * fields, |body_len| its body length. Unless it returns ADMIN_ORIGIN_OK, |*reason| is
+ * set to a static string for the answer and the audit log. */
+enum admin_origin_verdict admin_origin_check(struct cg_str method, struct cg_str host,
+                                             const struct h1_header *headers,
+                                             size_t num_headers, uint64_t body_len,
+                                             const char **reason);
 
 /* Handlers. Each fills |resp|; none fails otherwise. */
 void admin_certs_list(struct admin_server *a, const struct admin_request *req,

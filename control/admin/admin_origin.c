@@ -50,11 +50,13 @@ static bool is_json(struct cg_str v)
     return cg_str_case_eq(cg_str_trim_ows((struct cg_str){v.p, n}), CG_STR_LIT("application/json"));
 }
 
-int admin_origin_check(struct cg_str method, struct cg_str host, const struct h1_header *headers,
-                       size_t num_headers, uint64_t body_len, const char **reason)
+enum admin_origin_verdict admin_origin_check(struct cg_str method, struct cg_str host,
+                                             const struct h1_header *headers,
+                                             size_t num_headers, uint64_t body_len,
+                                             const char **reason)
 {
     if (cg_str_eq(method, CG_STR_LIT("GET")) || cg_str_eq(method, CG_STR_LIT("HEAD"))) {
-        return 0;
+        return ADMIN_ORIGIN_OK;
     }
     bool json = false, other_type = false;
     for (size_t i = 0; i < num_headers; i++) {
@@ -63,13 +65,13 @@ int admin_origin_check(struct cg_str method, struct cg_str host, const struct h1
             /* Every Origin field must be ours; "null" (a sandboxed or file page) is not. */
             if (!same_origin(h->value, host)) {
                 *reason = "cross_origin_request";
-                return 403;
+                return ADMIN_ORIGIN_CROSS_SITE;
             }
         } else if (cg_str_case_eq_cstr(h->name, "Sec-Fetch-Site")) {
             if (cg_str_case_eq_cstr(h->value, "cross-site") ||
                 cg_str_case_eq_cstr(h->value, "same-site")) {
                 *reason = "cross_site_request";
-                return 403;
+                return ADMIN_ORIGIN_CROSS_SITE;
             }
         } else if (cg_str_case_eq_cstr(h->name, "Content-Type")) {
             if (is_json(h->value) && !json) {
@@ -81,7 +83,7 @@ int admin_origin_check(struct cg_str method, struct cg_str host, const struct h1
     }
     if (other_type || (body_len > 0 && !json)) {
         *reason = "content_type_must_be_application_json";
-        return 415;
+        return ADMIN_ORIGIN_NOT_JSON;
     }
-    return 0;
+    return ADMIN_ORIGIN_OK;
 }

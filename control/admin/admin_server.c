@@ -477,11 +477,12 @@ static bool serve(struct admin_conn *c, const char *buf, const struct h1_request
         /* After authentication, so that the audit line names whose certificate a
          * browser presented for another site. */
         const char *why;
-        int status =
+        enum admin_origin_verdict v =
             admin_origin_check(req.method, h->host, h->headers, h->num_headers, req.body_len, &why);
-        if (status != 0) {
-            admin_resp_error(&resp, &req, status,
-                             status == 403 ? "forbidden" : "unsupported_media_type", "%s", why);
+        if (v != ADMIN_ORIGIN_OK) {
+            bool forbidden = v == ADMIN_ORIGIN_CROSS_SITE;
+            admin_resp_error(&resp, &req, forbidden ? 403 : 415,
+                             forbidden ? "forbidden" : "unsupported_media_type", "%s", why);
             denied = why;
         } else {
             route(a, &req, &resp);

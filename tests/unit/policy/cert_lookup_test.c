@@ -162,29 +162,28 @@ START_TEST(test_real_pin_rule)
     policy_pin_verify(p, renewed_der, renewed_len, &renewed);
     policy_pin_verify(p, other_der, other_len, &other);
 
-    enum policy_match how;
-    ck_assert_int_eq(policy_registry_find(p, &orig, false, &how), 0);
-    ck_assert_int_eq(how, POLICY_MATCH_THUMBPRINT);
+    uint32_t entry;
+    ck_assert_int_eq(policy_registry_find(p, &orig, false, &entry), POLICY_MATCH_THUMBPRINT);
+    ck_assert_uint_eq(entry, 0);
     /* a registered thumbprint never pays for a signature check */
     ck_assert(!orig.issuer_checked);
-    ck_assert_int_eq(policy_registry_find(p, &renewed, false, &how), 0);
-    ck_assert_int_eq(how, POLICY_MATCH_PIN);
+    ck_assert_int_eq(policy_registry_find(p, &renewed, false, &entry), POLICY_MATCH_PIN);
+    ck_assert_uint_eq(entry, 0);
     ck_assert(renewed.issuer_checked && renewed.issuer_verified);
-    ck_assert_int_eq(policy_registry_find(p, &other, false, &how), -1);
-    ck_assert_int_eq(how, POLICY_MATCH_NONE);
+    ck_assert_int_eq(policy_registry_find(p, &other, false, &entry), POLICY_MATCH_NONE);
     ck_assert(!other.issuer_checked); /* another issuer name: no pin names it */
-    ck_assert_int_eq(policy_registry_find(p, &other, true, &how), -1);
+    ck_assert_int_eq(policy_registry_find(p, &other, true, &entry), POLICY_MATCH_NONE);
     policy_cert_facts_cleanup(&orig);
     policy_cert_facts_cleanup(&other);
 
     /* Facts without a proof (policy_pin_verify never ran) are not trusted by pin. */
     struct policy_cert_facts unproven;
     facts_from(renewed_der, renewed_len, &unproven);
-    ck_assert_int_eq(policy_registry_find(p, &unproven, false, &how), -1);
+    ck_assert_int_eq(policy_registry_find(p, &unproven, false, &entry), POLICY_MATCH_NONE);
     /* The DER must be the certificate of the facts: another one is never verified. */
     policy_pin_verify(p, orig_der, orig_len, &unproven);
     ck_assert(unproven.issuer_checked && !unproven.issuer_verified);
-    ck_assert_int_eq(policy_registry_find(p, &unproven, false, &how), -1);
+    ck_assert_int_eq(policy_registry_find(p, &unproven, false, &entry), POLICY_MATCH_NONE);
     policy_cert_facts_cleanup(&unproven);
 
     /* The proof is kept per issuer key: a second call with the same pin does nothing
@@ -195,14 +194,14 @@ START_TEST(test_real_pin_rule)
     renewed.issuer_verified = true;
     /* ...and a policy whose pin names another issuer key checks again, and refuses. */
     struct policy *p2 = pin_policy(OTHER_SPKI);
-    ck_assert_int_eq(policy_registry_find(p2, &renewed, false, &how), -1);
+    ck_assert_int_eq(policy_registry_find(p2, &renewed, false, &entry), POLICY_MATCH_NONE);
     policy_pin_verify(p2, renewed_der, renewed_len, &renewed);
     ck_assert(renewed.issuer_checked && !renewed.issuer_verified);
-    ck_assert_int_eq(policy_registry_find(p2, &renewed, false, &how), -1);
+    ck_assert_int_eq(policy_registry_find(p2, &renewed, false, &entry), POLICY_MATCH_NONE);
     /* back to the real key: verified again */
     policy_pin_verify(p, renewed_der, renewed_len, &renewed);
-    ck_assert_int_eq(policy_registry_find(p, &renewed, false, &how), 0);
-    ck_assert_int_eq(how, POLICY_MATCH_PIN);
+    ck_assert_int_eq(policy_registry_find(p, &renewed, false, &entry), POLICY_MATCH_PIN);
+    ck_assert_uint_eq(entry, 0);
     policy_cert_facts_cleanup(&renewed);
 
     OPENSSL_free(orig_der);
@@ -231,9 +230,8 @@ START_TEST(test_forged_issuer_is_not_trusted)
     ck_assert_mem_eq(fake.aki, real.aki, real.aki_len);
     policy_pin_verify(p, forged, forged_len, &fake);
     ck_assert(fake.issuer_checked && !fake.issuer_verified);
-    enum policy_match how;
-    ck_assert_int_eq(policy_registry_find(p, &fake, false, &how), -1);
-    ck_assert_int_eq(how, POLICY_MATCH_NONE);
+    uint32_t entry;
+    ck_assert_int_eq(policy_registry_find(p, &fake, false, &entry), POLICY_MATCH_NONE);
     policy_cert_facts_cleanup(&real);
     policy_cert_facts_cleanup(&fake);
     OPENSSL_free(der);

@@ -15,7 +15,7 @@ struct req {
     uint64_t body_len;
 };
 
-static int check(const struct req *r, const char **reason)
+static enum admin_origin_verdict check(const struct req *r, const char **reason)
 {
     struct h1_header headers[4];
     size_t n = 0;
@@ -54,7 +54,7 @@ START_TEST(test_allowed)
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         const char *reason;
-        ck_assert_msg(check(&ok[i], &reason) == 0, "case %zu refused: %s", i, reason);
+        ck_assert_msg(check(&ok[i], &reason) == ADMIN_ORIGIN_OK, "case %zu refused: %s", i, reason);
     }
 }
 END_TEST
@@ -63,46 +63,46 @@ START_TEST(test_refused)
 {
     static const struct {
         struct req r;
-        int status;
+        enum admin_origin_verdict verdict;
         const char *reason;
     } bad[] = {
         /* the attack: a simple cross-origin POST */
         {{"POST", "127.0.0.1:9443", {"Origin", "https://evil.example", "Content-Type",
                                      "text/plain"}, 40},
-         403, "cross_origin_request"},
-        {{"POST", "127.0.0.1:9443", {"Origin", "null"}, 0}, 403, "cross_origin_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
+        {{"POST", "127.0.0.1:9443", {"Origin", "null"}, 0}, ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
         {{"POST", "127.0.0.1:9443", {"Origin", "http://127.0.0.1:9443"}, 0},
-         403, "cross_origin_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
         {{"POST", "127.0.0.1:9443", {"Origin", "https://127.0.0.1:9444"}, 0},
-         403, "cross_origin_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
         {{"POST", "127.0.0.1:9443", {"Origin", "https://127.0.0.1:9443.evil.example"}, 0},
-         403, "cross_origin_request"},
-        {{"POST", "", {"Origin", "https://127.0.0.1:9443"}, 0}, 403, "cross_origin_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
+        {{"POST", "", {"Origin", "https://127.0.0.1:9443"}, 0}, ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
         {{"POST", "127.0.0.1:9443", {"Origin", "https://127.0.0.1:9443", "Origin",
                                      "https://evil.example"}, 0},
-         403, "cross_origin_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_origin_request"},
         {{"DELETE", "127.0.0.1:9443", {"Sec-Fetch-Site", "cross-site"}, 0},
-         403, "cross_site_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_site_request"},
         {{"PUT", "127.0.0.1:9443", {"sec-fetch-site", "Same-Site"}, 0},
-         403, "cross_site_request"},
+         ADMIN_ORIGIN_CROSS_SITE, "cross_site_request"},
         /* content types a page may send without a preflight, or none with a body */
         {{"POST", "127.0.0.1:9443", {"Content-Type", "text/plain"}, 40},
-         415, "content_type_must_be_application_json"},
+         ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
         {{"POST", "127.0.0.1:9443", {"Content-Type", "application/x-www-form-urlencoded"}, 0},
-         415, "content_type_must_be_application_json"},
+         ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
         {{"POST", "127.0.0.1:9443", {"Content-Type", "multipart/form-data; boundary=x"}, 9},
-         415, "content_type_must_be_application_json"},
-        {{"POST", "127.0.0.1:9443", {NULL}, 2}, 415, "content_type_must_be_application_json"},
+         ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
+        {{"POST", "127.0.0.1:9443", {NULL}, 2}, ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
         {{"PATCH", "127.0.0.1:9443", {"Content-Type", "application/jsonp"}, 2},
-         415, "content_type_must_be_application_json"},
+         ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
         {{"POST", "127.0.0.1:9443", {"Content-Type", "application/json", "Content-Type",
                                      "text/plain"}, 2},
-         415, "content_type_must_be_application_json"},
+         ADMIN_ORIGIN_NOT_JSON, "content_type_must_be_application_json"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *reason;
-        int status = check(&bad[i].r, &reason);
-        ck_assert_msg(status == bad[i].status, "case %zu: status %d", i, status);
+        enum admin_origin_verdict verdict = check(&bad[i].r, &reason);
+        ck_assert_msg(verdict == bad[i].verdict, "case %zu: verdict %d", i, (int)verdict);
         ck_assert_str_eq(reason, bad[i].reason);
     }
 }
