@@ -171,6 +171,16 @@ START_TEST(test_parse_errors)
         ck_assert_msg(ipset_add(&s, *b, &err) == CG_ERR_INVALID, "accepted \"%s\"", *b);
         ck_assert(err.msg[0] != '\0');
         ipset_cleanup(&s);
+        /* ipset_check is the same rule without a set (the configuration's
+         * proxy_protocol.from had a looser one of its own). */
+        struct cg_errbuf why = {{0}};
+        ck_assert_msg(ipset_check(*b, &why) == CG_ERR_INVALID, "check accepted \"%s\"", *b);
+        ck_assert_str_eq(why.msg, err.msg);
+    }
+    static const char *const good[] = {"10.0.0.0/8", "10.0.0.1", "0.0.0.0/0", "fd00::/8", "::1",
+                                       "::ffff:10.0.0.0/104", NULL};
+    for (const char *const *g = good; *g; g++) {
+        ck_assert_msg(ipset_check(*g, NULL) == CG_OK, "refused \"%s\"", *g);
     }
 }
 END_TEST
