@@ -14,8 +14,10 @@
 
 #include <openssl/base64.h>
 
+#include "common/hex.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
+#include "common/timestamp.h"
 #include "policy/cert_facts.h"
 #include "policy/headers.h"
 #include "policy/policy_internal.h"
@@ -42,19 +44,16 @@ static int parse_ip(const char *text, struct sockaddr_storage *out, struct cg_er
 }
 
 /* rfc3339 formats |t| as "2031-11-24T00:00:00Z" into |out| (21 bytes). */
-static const char *rfc3339(time_t t, char out[21])
+static const char *rfc3339(time_t t, char out[CG_TIMESTAMP_RFC3339_SIZE])
 {
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        snprintf(out, 21, "%lld", (long long)t);
-    }
+    cg_timestamp_rfc3339(t, out);
     return out;
 }
 
 static json_t *hex_json(const uint8_t *in, size_t len)
 {
     char hex[2 * 64 + 1];
-    policy_hex_encode(in, len, hex);
+    cg_hex_encode(in, len, CG_HEX_UPPER, hex);
     return json_string(hex);
 }
 
@@ -95,7 +94,7 @@ static const char *chain_str(enum policy_chain_check c)
 static json_t *certificate_json(const struct policy_cert_facts *f,
                                 const struct policy_explain_input *in)
 {
-    char nb[21], na[21];
+    char nb[CG_TIMESTAMP_RFC3339_SIZE], na[CG_TIMESTAMP_RFC3339_SIZE];
     json_t *c = json_pack(
         "{so so so ss ss so so so so so ss}", "subject", str_or_null(f->subject), "issuer",
         str_or_null(f->issuer), "serial", str_or_null(f->serial_hex), "not_before",
@@ -371,7 +370,7 @@ int policy_explain(const struct policy *p, const struct policy_explain_input *in
     add_notes(notes, p, in, &d, &f, (const struct sockaddr *)&peer);
 
     json_t *doc = json_loadb(p->source, p->source_len, 0, NULL);
-    char when[21];
+    char when[CG_TIMESTAMP_RFC3339_SIZE];
     json_t *request =
         json_pack("{ss ss so so so so ss sb ss}", "method", in->method, "target", in->target,
                   "path", d.path.p != NULL ? json_stringn(d.path.p, d.path.len) : json_null(),
