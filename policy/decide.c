@@ -310,7 +310,7 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     const struct policy_entry *e;
     enum policy_reason who = identify(p, id, req->now, out, &e);
     if (e != NULL && out->has_database) {
-        out->level = policy_entry_level(e, out->database);
+        out->level = policy_entry_level(p, e, out->database);
     }
     if (route->require == POLICY_REQUIRE_PUBLIC) {
         if (e == NULL) {

@@ -110,8 +110,9 @@ json_t *policy_describe(const struct policy *p)
     json_t *doc = json_loadb(p->source, p->source_len, 0, NULL);
     CG_BUG_ON(doc == NULL);
     json_t *out =
-        json_pack("{ss sb so so so so}", "mode", policy_mode_str(p->mode), "case_sensitive_paths",
-                  p->case_sensitive_paths, "allow_ips", or_null(json_object_get(doc, "allow_ips")),
+        json_pack("{ss sb sb so so so so}", "mode", policy_mode_str(p->mode),
+                  "case_sensitive_paths", p->case_sensitive_paths, "case_sensitive_databases",
+                  p->case_sensitive_databases, "allow_ips", or_null(json_object_get(doc, "allow_ips")),
                   "routes", routes_json(p), "certificates", certificates_json(p, doc), "headers",
                   headers_json(&p->headers));
     json_decref(doc);

@@ -101,14 +101,18 @@ size_t policy_num_routes(const struct policy *p)
     return p->num_routes;
 }
 
-enum policy_level policy_entry_level(const struct policy_entry *e, struct cg_str db)
+enum policy_level policy_entry_level(const struct policy *p, const struct policy_entry *e,
+                                     struct cg_str db)
 {
     if (e->clearance >= POLICY_CLEARANCE_OPERATOR) {
         return POLICY_LEVEL_ADMIN;
     }
-    /* Database names compare case-insensitively, as RavenDB's do. */
+    /* Database names compare case-insensitively, as RavenDB's do, unless the policy
+     * fronts a database whose names are case-sensitive (InfluxDB: "hr" and "HR" are two
+     * databases). */
     for (size_t i = 0; i < e->num_dbs; i++) {
-        if (cg_str_case_eq(db, (struct cg_str){e->dbs[i].name, e->dbs[i].name_len})) {
+        struct cg_str name = {e->dbs[i].name, e->dbs[i].name_len};
+        if (p->case_sensitive_databases ? cg_str_eq(db, name) : cg_str_case_eq(db, name)) {
             return e->dbs[i].level;
         }
     }

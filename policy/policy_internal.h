@@ -140,7 +140,8 @@ struct policy {
     atomic_uint_fast64_t refs; /* references; the last unref frees */
     uint64_t generation;       /* set by the caller */
     enum policy_mode mode;     /* default mode of routes */
-    bool case_sensitive_paths; /* route literals compared case-sensitively */
+    bool case_sensitive_paths;     /* route literals compared case-sensitively */
+    bool case_sensitive_databases; /* entries' database names compared exactly */
     bool has_allow_ips;        /* false: every peer address is allowed */
     struct ipset allow_ips;
     struct policy_route *routes;
@@ -170,6 +171,7 @@ enum policy_match policy_registry_find(const struct policy *p, const struct poli
 
 /* policy_entry_level returns |e|'s effective level on |db| (Admin for Operator and
  * ClusterAdmin). */
-enum policy_level policy_entry_level(const struct policy_entry *e, struct cg_str db);
+enum policy_level policy_entry_level(const struct policy *p, const struct policy_entry *e,
+                                     struct cg_str db);
 
 #endif

@@ -549,9 +549,13 @@ static int parse_databases(struct loader *l, const json_t *obj, const char *path
             return cg_json_fail(&l->ctx, q, "expected a database name");
         }
         for (size_t i = 0; i < e->num_dbs; i++) {
-            if (strcasecmp(e->dbs[i].name, name) == 0) {
+            if (l->p->case_sensitive_databases ? strcmp(e->dbs[i].name, name) == 0
+                                               : strcasecmp(e->dbs[i].name, name) == 0) {
                 return cg_json_fail(&l->ctx, q,
-                                    "database listed twice (names are case-insensitive)");
+                                    l->p->case_sensitive_databases
+                                        ? "database listed twice"
+                                        : "database listed twice (names are case-insensitive; "
+                                          "see case_sensitive_databases)");
             }
         }
         const char *s = json_string_value(v);
@@ -752,7 +756,8 @@ static int parse_headers(struct loader *l, const json_t *root)
 static int load_root(struct loader *l, const json_t *root)
 {
     static const char *const keys[] = {
-        "allow_ips", "routes", "certificates", "headers", "mode", "case_sensitive_paths", NULL};
+        "allow_ips", "routes",       "certificates", "headers", "mode", "case_sensitive_paths",
+        "case_sensitive_databases", NULL};
     struct policy *p = l->p;
     int rc = cg_json_check_keys(&l->ctx, root, "$", keys);
     if (rc == CG_OK) {
@@ -760,6 +765,10 @@ static int load_root(struct loader *l, const json_t *root)
     }
     if (rc == CG_OK) {
         rc = cg_json_get_bool(&l->ctx, root, "$", "case_sensitive_paths", &p->case_sensitive_paths);
+    }
+    if (rc == CG_OK) {
+        rc = cg_json_get_bool(&l->ctx, root, "$", "case_sensitive_databases",
+                              &p->case_sensitive_databases);
     }
     if (rc == CG_OK) {
         rc = parse_ip_list(l, root, "$", "allow_ips", &p->allow_ips, &p->has_allow_ips);

@@ -248,6 +248,34 @@ class PolicyCliTest(unittest.TestCase):
         self.assertEqual((x["decision"], x["reason"]), ("audit", "insufficient_clearance"))
         self.assertTrue(any("audit mode" in n for n in x["notes"]))
 
+    def test_case_sensitive_databases(self):
+        # Regression: database names always compared case-insensitively, so with InfluxDB
+        # (where "hr" and "HR" are two databases) a ValidUser allowed "hr" reached "HR".
+        x = self.explain("--method", "GET", "--path", "/query?db=HR", client="reader", rc=0)
+        self.assertEqual(x["database"]["level"], "ReadOnly")
+        with open(self.policy) as f:
+            doc = json.load(f)
+        doc["case_sensitive_databases"] = True
+        strict = os.path.join(self.tmp, "strict-policy.json")
+        h.write_json(strict, doc)
+        base = ["--cert", self.pki.client("reader").cert, "--method", "GET", "--json"]
+        p = self.run_cg("policy", "explain", "--policy", strict, *base, "--path", "/query?db=HR")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertEqual(json.loads(p.stdout)["reason"], "database_not_allowed")
+        p = self.run_cg("policy", "explain", "--policy", strict, *base, "--path", "/query?db=hr")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # Two entries' levels on "hr" and "HR" may now differ within one entry.
+        doc["certificates"][1]["databases"] = {"hr": "ReadWrite", "HR": "ReadOnly"}
+        h.write_json(strict, doc)
+        p = self.run_cg("policy", "show", "--policy", strict, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(json.loads(p.stdout)["case_sensitive_databases"])
+        del doc["case_sensitive_databases"]
+        h.write_json(strict, doc)
+        p = self.run_cg("policy", "show", "--policy", strict)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("database listed twice", p.stderr)
+
     def test_client_ca_and_crl(self):
         ca = self.pki.ca.cert
         x = self.explain("--method", "GET", "--path", "/x", "--client-ca", ca, client="reader",
