@@ -310,7 +310,13 @@ START_TEST(test_full)
     fclose(f);
     ck_assert_ptr_nonnull(strstr(buf, "3 workers"));
     ck_assert_ptr_nonnull(strstr(buf, "listener edge: 0.0.0.0:443 [::]:443 -> upstream grpc"));
-    ck_assert_ptr_nonnull(strstr(buf, "upstream grpc (h2 over TLS): 10.1.2.3:2379"));
+    ck_assert_ptr_nonnull(strstr(buf, "upstream grpc: 10.1.2.3:2379\n  protocol h2\n"
+                                      "  tls: ca /etc/certgate/up/ca.crt, client cert "
+                                      "/etc/certgate/up/c.crt, sni etcd.internal\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "  tls.min_version 1.3, tls.strict_sni true, "
+                                      "tls.session_tickets false"));
+    ck_assert_ptr_nonnull(strstr(buf, "max_body 1MiB"));
+    ck_assert_ptr_nonnull(strstr(buf, "drain 0 (close at once)"));
     ck_assert_ptr_nonnull(strstr(buf, "admin 127.0.0.1:9443 (listener edge)"));
     ck_assert_ptr_nonnull(strstr(buf, "max_header_bytes 32KiB"));
     ck_assert_ptr_nonnull(strstr(buf, "request_header 500ms"));
@@ -441,7 +447,7 @@ START_TEST(test_types_and_ranges)
     expect_err(DOC("", ",'state_dir':5"), "$.state_dir: expected a string");
     expect_err(DOC("", ",'state_dir':''"), "$.state_dir: expected a non-empty file path");
     expect_err(DOC("", ",'log':{'level':'verbose'}"),
-               "$.log.level: expected \"error\", \"warn\", \"info\" or \"debug\"");
+               "$.log.level: expected \"error\", \"warn\", \"info\" (the default) or \"debug\"");
     expect_err(DOC("", ",'log':[]"), "$.log: expected an object");
     expect_err(DOC(",'name':5", ""), "certgate.json:1:"); /* duplicate key "name" */
     expect_err(DOC(",'policy':true", ""), "$.listeners[0].policy: expected a string");
@@ -512,7 +518,8 @@ START_TEST(test_listener_errors)
     expect_err("{'listeners':[{'name':'a','listen':['127.0.0.1:1'],'upstream':'db',"
                "'tls':{'certificates':[{'cert':'c','key':'k'}],'min_version':'1.1'}}]," UPSTREAMS
                "}",
-               "certgate.json: $.listeners[0].tls.min_version: expected \"1.2\" or \"1.3\"");
+               "certgate.json: $.listeners[0].tls.min_version: expected \"1.2\" (the default) or "
+               "\"1.3\"");
     expect_err("{'listeners':[{'name':'a','listen':['127.0.0.1:1'],'upstream':'db',"
                "'tls':{'certificates':[{'cert':'c','key':'k'}],'crl':'x.crl'}}]," UPSTREAMS "}",
                "$.listeners[0].tls.crl: requires client_ca");
@@ -600,7 +607,8 @@ START_TEST(test_upstream_errors)
     expect_err(UP_DOC("{'servers':['127.0.0.1:1','*:80']}"), "$.upstreams.db.servers[1]: expected");
     expect_err(UP_DOC("{'servers':['0.0.0.0:80']}"), "$.upstreams.db.servers[0]: expected");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'protocol':'http/2'}"),
-               "$.upstreams.db.protocol: expected \"http/1.1\", \"h2c\" or \"h2\"");
+               "$.upstreams.db.protocol: expected \"http/1.1\" (the default), \"h2c\" or "
+               "\"h2\"");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'protocol':'h2'}"),
                "certgate.json: $.upstreams.db.tls: required when protocol is \"h2\"");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'protocol':'h2','tls':null}"),
@@ -716,7 +724,9 @@ START_TEST(test_request_options)
     FILE *f = open_memstream(&summary, &summary_len);
     config_print_summary(cfg, f);
     fclose(f);
-    ck_assert_msg(strstr(summary, "requests: path_semicolons allow path_encoded_percent allow"),
+    ck_assert_msg(strstr(summary, "underscores_in_headers drop, path_semicolons allow,"),
+                  "%s", summary);
+    ck_assert_msg(strstr(summary, "path_encoded_percent allow\n"),
                   "%s", summary);
     free(summary);
     config_free(cfg);
