@@ -1,6 +1,7 @@
-/* Tests of config/config.c: the certgate.json model, defaults and every validation
- * error (with the JSON path it names). JSON in this file is written with single quotes
- * for readability; doc() turns them into double quotes. */
+/* Tests of config/config.c and the section parsers beside it: the certgate.json model
+ * and every validation error (with the JSON path it names); the scalar keys of the key
+ * table are tested one by one in config_keys_test.c. JSON in this file is written with
+ * single quotes for readability; doc() turns them into double quotes. */
 #include "config/config.h"
 
 #include <arpa/inet.h>
@@ -95,7 +96,6 @@ START_TEST(test_minimal_defaults)
     ck_assert_uint_ge(cfg->workers, 1);
     ck_assert_uint_le(cfg->workers, CONFIG_MAX_WORKERS);
     ck_assert_ptr_null(cfg->state_dir);
-    ck_assert_int_eq(cfg->log.level, CG_LOG_INFO);
     ck_assert_ptr_null(cfg->log.access_log);
     ck_assert(!cfg->admin.enabled);
 
@@ -111,12 +111,8 @@ START_TEST(test_minimal_defaults)
     ck_assert_str_eq(l->tls.certificates[0].cert, "/etc/certgate/c.pem");
     ck_assert_str_eq(l->tls.certificates[0].key, "/etc/certgate/k.pem");
     ck_assert_ptr_null(l->tls.certificates[0].ocsp);
-    ck_assert_int_eq(l->tls.min_version, CONFIG_TLS_1_2);
-    ck_assert_int_eq(l->tls.min_version, 0x0303);
     ck_assert_ptr_null(l->tls.client_ca);
     ck_assert_ptr_null(l->tls.crl);
-    ck_assert(!l->tls.strict_sni);
-    ck_assert(l->tls.session_tickets);
     ck_assert_uint_eq(l->alpn, CONFIG_ALPN_H2 | CONFIG_ALPN_HTTP11);
     ck_assert_ptr_null(l->policy);
     ck_assert_ptr_eq(l->upstream, &cfg->upstreams[0]);
@@ -126,38 +122,13 @@ START_TEST(test_minimal_defaults)
     ck_assert_uint_eq(cfg->num_upstreams, 1);
     const struct config_upstream *up = &cfg->upstreams[0];
     ck_assert_str_eq(up->name, "db");
-    ck_assert_int_eq(up->protocol, CONFIG_UPSTREAM_HTTP11);
     ck_assert(!up->tls.enabled);
     ck_assert_uint_eq(up->num_servers, 1);
     ck_assert_str_eq(up->servers[0].text, "127.0.0.1:8080");
     ck_assert_uint_eq(port_of(&up->servers[0]), 8080);
 
-    const struct config_limits *lim = &cfg->limits;
-    ck_assert_uint_eq(lim->max_connections, 10000);
-    ck_assert_uint_eq(lim->max_request_line, 8192);
-    ck_assert_uint_eq(lim->max_header_bytes, 16384);
-    ck_assert_uint_eq(lim->max_headers, 100);
-    ck_assert_uint_eq(lim->max_body, 0);
-    ck_assert_uint_eq(lim->buffer_high_water, 256 * 1024);
-    ck_assert_uint_eq(lim->h2_max_concurrent_streams, 100);
-    ck_assert_uint_eq(lim->h2_max_header_list, 65536);
-    ck_assert_uint_eq(lim->h2_max_continuations, 8);
-    ck_assert_uint_eq(lim->h2_reset_burst, 1000);
-    ck_assert_uint_eq(lim->h2_reset_rate, 33);
-    ck_assert_uint_eq(lim->h2_max_no_progress_frames, 1000);
-    ck_assert_uint_eq(lim->upstream_pool_max_idle, 128);
-
-    const struct config_timeouts *t = &cfg->timeouts;
-    ck_assert_uint_eq(t->tls_handshake, 10000);
-    ck_assert_uint_eq(t->request_header, 10000);
-    ck_assert_uint_eq(t->client_body_idle, 30000);
-    ck_assert_uint_eq(t->keepalive_idle, 60000);
-    ck_assert_uint_eq(t->upstream_connect, 5000);
-    ck_assert_uint_eq(t->upstream_response, 60000);
-    ck_assert_uint_eq(t->upstream_idle, 60000);
-    ck_assert_uint_eq(t->upstream_down, 10000);
-    ck_assert_uint_eq(t->drain, 30000);
-    ck_assert_uint_eq(t->h2_idle, 300000);
+    /* Limits, timeouts and the other scalar keys: tests/unit/config/config_keys_test.c
+     * checks every default of the key table. */
     config_free(cfg);
 }
 END_TEST
