@@ -11,8 +11,10 @@
  * open the files it names (certgate check and the TLS code do that).
  *
  * Every error is one line: "certgate.json: $.listeners[0].tls.min_version: expected
- * \"1.2\" or \"1.3\"", or "certgate.json:3:7: <jansson text>" for a syntax error.
- * Unknown keys are errors at every level. docs/configuration.md lists every key. */
+ * \"1.2\" (the default) or \"1.3\"", or "certgate.json:3:7: <jansson text>" for a
+ * syntax error. Unknown keys are errors at every level. docs/configuration.md lists every
+ * key; the scalar ones (numbers, sizes, durations, booleans, choices) are the table of
+ * config/config_keys.h, which gives their defaults. */
 #ifndef CG_CONFIG_CONFIG_H
 #define CG_CONFIG_CONFIG_H
 
@@ -58,13 +60,13 @@ struct config_certificate {
 struct config_listener_tls {
     struct config_certificate *certificates; /* at least one */
     size_t num_certificates;
-    int min_version;      /* CONFIG_TLS_1_2 (default) or CONFIG_TLS_1_3 */
+    int min_version;      /* CONFIG_TLS_1_2 or CONFIG_TLS_1_3 */
     char *client_ca;      /* PEM CAs that validate client certificates; NULL: no CA
                              validation (identities are then thumbprints / pins only) */
     char *crl;            /* PEM CRL(s) checked with client_ca; NULL unless client_ca */
     bool strict_sni;      /* refuse handshakes whose SNI matches no certificate
-                             (default false: the first certificate is served) */
-    bool session_tickets; /* default true */
+                             (false: the first certificate is served) */
+    bool session_tickets; /* TLS session resumption by tickets */
 };
 
 /* struct config_proxy_protocol: accept a PROXY protocol (v1/v2) header, and only from
@@ -126,50 +128,51 @@ struct config_upstream {
     char *name;                     /* the key in "upstreams" */
     struct config_address *servers; /* at least one */
     size_t num_servers;
-    enum config_upstream_protocol protocol; /* default CONFIG_UPSTREAM_HTTP11 */
+    enum config_upstream_protocol protocol;
     struct config_upstream_tls tls;
 };
 
-/* struct config_limits bounds memory and abuse. Defaults in brackets; the reasons are
- * in docs/configuration.md. */
+/* struct config_limits bounds memory and abuse. Defaults, ranges and the one-line
+ * description of every field are in the key table (config/config_keys.c), the reasons
+ * for the defaults in docs/configuration.md. */
 struct config_limits {
-    unsigned max_connections; /* client connections per process [10000] */
-    size_t max_request_line;  /* bytes, HTTP/1.1 request line [8 KiB]; <= max_header_bytes */
-    size_t max_header_bytes;  /* bytes, whole request head incl. request line [16 KiB] */
-    unsigned max_headers;     /* header fields per request [100] */
-    uint64_t max_body;        /* bytes per request body; 0 = unlimited [0] */
+    unsigned max_connections; /* client connections per process */
+    size_t max_request_line;  /* bytes, HTTP/1.1 request line; <= max_header_bytes */
+    size_t max_header_bytes;  /* bytes, whole request head incl. request line */
+    unsigned max_headers;     /* header fields per request */
+    uint64_t max_body;        /* bytes per request body; 0 = unlimited */
     size_t buffer_high_water; /* bytes buffered per direction per connection before
-                                 reading from the other side stops [256 KiB] */
-    uint32_t h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS [100] */
-    uint32_t h2_max_header_list;        /* bytes, SETTINGS_MAX_HEADER_LIST_SIZE [64 KiB] */
-    unsigned h2_max_continuations;      /* CONTINUATION frames per header block [8] */
-    uint64_t h2_reset_burst;            /* RST_STREAM token bucket size [1000] */
-    uint64_t h2_reset_rate;             /* RST_STREAM tokens refilled per second [33] */
+                                 reading from the other side stops */
+    uint32_t h2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint32_t h2_max_header_list;        /* bytes, SETTINGS_MAX_HEADER_LIST_SIZE */
+    unsigned h2_max_continuations;      /* CONTINUATION frames per header block */
+    uint64_t h2_reset_burst;            /* RST_STREAM token bucket size */
+    uint64_t h2_reset_rate;             /* RST_STREAM tokens refilled per second */
     uint32_t h2_max_no_progress_frames; /* budget of frames that move no request forward
                                            (empty DATA, PRIORITY, PING, SETTINGS, unknown
-                                           types) per connection [1000] */
+                                           types) per connection */
     unsigned upstream_pool_max_idle;    /* idle upstream connections kept per server per
-                                           worker [128] */
+                                           worker */
 };
 
-/* struct config_timeouts, all in milliseconds. Defaults in brackets. */
+/* struct config_timeouts, all in milliseconds; defaults in config/config_keys.c. */
 struct config_timeouts {
-    uint64_t tls_handshake;     /* accept to handshake done [10 s] */
-    uint64_t request_header;    /* first byte to complete request head (slowloris) [10 s] */
-    uint64_t client_body_idle;  /* longest silence inside a request body [30 s] */
-    uint64_t keepalive_idle;    /* HTTP/1.1 idle between requests [60 s] */
-    uint64_t upstream_connect;  /* TCP (+ TLS) connect to a server [5 s] */
-    uint64_t upstream_response; /* request sent to first response byte [60 s] */
-    uint64_t upstream_idle;     /* longest silence inside a response body [60 s] */
-    uint64_t upstream_down;     /* a server that failed to connect is skipped [10 s] */
+    uint64_t tls_handshake;     /* accept to handshake done */
+    uint64_t request_header;    /* first byte to complete request head (slowloris) */
+    uint64_t client_body_idle;  /* longest silence inside a request body */
+    uint64_t keepalive_idle;    /* HTTP/1.1 idle between requests */
+    uint64_t upstream_connect;  /* TCP (+ TLS) connect to a server */
+    uint64_t upstream_response; /* request sent to first response byte */
+    uint64_t upstream_idle;     /* longest silence inside a response body */
+    uint64_t upstream_down;     /* a server that failed to connect is skipped */
     uint64_t drain;             /* graceful shutdown: wait for requests in flight; 0 =
-                                   close at once [30 s] */
-    uint64_t h2_idle;           /* HTTP/2 connection without open streams [300 s] */
+                                   close at once */
+    uint64_t h2_idle;           /* HTTP/2 connection without open streams */
 };
 
 /* struct config_log is the diagnostic and access log setup. */
 struct config_log {
-    enum cg_log_level level; /* default CG_LOG_INFO */
+    enum cg_log_level level; /* most verbose level printed */
     char *access_log;        /* absolute path; "-" means stderr; NULL: no access log
                                 (the default) */
 };
@@ -225,8 +228,9 @@ const struct config_upstream *config_find_upstream(const struct config *cfg, con
 const char *config_upstream_protocol_str(enum config_upstream_protocol protocol);
 
 /* config_print_summary writes a few human-readable lines about |cfg| to |out|: workers,
- * listeners with addresses and certificates, upstreams with servers, limits and
- * timeouts. Used by `certgate check`. */
+ * listeners with addresses and certificates, upstreams with servers, the admin API, and
+ * the value of every key of the table (config/config_keys.h), limits and timeouts
+ * included. Used by `certgate check`. */
 void config_print_summary(const struct config *cfg, FILE *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/http_field.h"
 #include "proxy/http1/h1_parse_internal.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define OBS8 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22
@@ -396,25 +397,16 @@ static enum h1_parse_result line_too_long(struct ctx *cx)
     return fail(cx, 502, "status line too long");
 }
 
-/* init_ctx applies the limits (zero fields meaning the defaults). */
+/* init_ctx applies the limits. */
 static void init_ctx(struct ctx *cx, const char *buf, size_t len, const struct h1_limits *limits,
                      struct h1_header *headers, size_t headers_cap, size_t *out_max_line)
 {
-    size_t max_line = H1_DEFAULT_MAX_REQUEST_LINE;
-    size_t max_head = H1_DEFAULT_MAX_HEAD;
-    size_t max_headers = H1_DEFAULT_MAX_HEADERS;
+    assert(limits != NULL && limits->max_request_line > 0 && limits->max_head > 0 &&
+           limits->max_headers > 0);
+    size_t max_line = limits->max_request_line;
+    size_t max_head = limits->max_head;
+    size_t max_headers = limits->max_headers;
 
-    if (limits != NULL) {
-        if (limits->max_request_line != 0) {
-            max_line = limits->max_request_line;
-        }
-        if (limits->max_head != 0) {
-            max_head = limits->max_head;
-        }
-        if (limits->max_headers != 0) {
-            max_headers = limits->max_headers;
-        }
-    }
     memset(cx, 0, sizeof(*cx));
     cx->buf = buf;
     cx->len = len;

@@ -72,18 +72,16 @@ enum {
     H1_F_HAS_TE_TRAILERS = 1u << 6, /* TE: trailers */
 };
 
-/* Limits applied while parsing; an all-zero struct means the defaults below. */
+/* Limits applied while parsing, each at least 1. The server passes the configuration's
+ * limits (limits.max_request_line, max_header_bytes, max_headers; their defaults are in
+ * config/config_keys.c). */
 struct h1_limits {
-    size_t max_request_line; /* default 8 KiB, request line without CRLF; longer -> 414
-                                (as soon as the received bytes prove it); also bounds
-                                the status line of responses */
-    size_t max_head;         /* default 16 KiB, whole head incl. request line -> 431 */
-    size_t max_headers;      /* default 100 header fields -> 431 */
+    size_t max_request_line; /* bytes of the request line without CRLF; longer -> 414 (as
+                                soon as the received bytes prove it); also bounds the
+                                status line of responses */
+    size_t max_head;         /* bytes of the whole head incl. request line -> 431 */
+    size_t max_headers;      /* header fields -> 431 */
 };
-
-#define H1_DEFAULT_MAX_REQUEST_LINE 8192
-#define H1_DEFAULT_MAX_HEAD 16384
-#define H1_DEFAULT_MAX_HEADERS 100
 
 struct h1_request {
     struct cg_str method;     /* token, e.g. "GET" */
@@ -120,7 +118,7 @@ struct h1_response {
 /* h1_parse_request parses a request head from buf[0..len). |headers| is an array of
  * |headers_cap| entries the caller owns; on success out->headers points to it and all
  * slices point into |buf| (except out->path of an absolute-form target without a path,
- * which is a static "/"), so both must outlive |out|. |limits| may be NULL. More than
+ * which is a static "/"), so both must outlive |out|. |limits| is required. More than
  * min(max_headers, headers_cap) fields answers 431. The parser keeps no state: call it
  * again on the whole buffer when more bytes arrive. On any result but H1_PARSE_OK, *out
  * is zeroed except error_status and error_reason.

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "common/http_field.h"
+#include "config/config.h"
+#include "config/config_keys.h"
 #include "proxy/http1/h1_parse.h"
 
 #define MAX_FIELDS 64
@@ -29,6 +31,16 @@
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* proxy_limits returns what the HTTP/1.1 server passes with a default configuration. */
+static struct h1_limits proxy_limits(void)
+{
+    struct config cfg = {0};
+    config_keys_set_defaults(CONFIG_SCOPE_ROOT, &cfg);
+    return (struct h1_limits){.max_request_line = cfg.limits.max_request_line,
+                              .max_head = cfg.limits.max_header_bytes,
+                              .max_headers = cfg.limits.max_headers};
+}
 
 static const struct h1_limits small_limits = {
     .max_request_line = 64,
@@ -251,12 +263,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(buf, data, size);
     uint64_t rnd = seed_of(data, size);
 
-    fuzz_request(buf, size, NULL, H1_DEFAULT_MAX_HEAD, MAX_FIELDS, &rnd);
+    const struct h1_limits dflt = proxy_limits();
+    fuzz_request(buf, size, &dflt, dflt.max_head, MAX_FIELDS, &rnd);
     fuzz_request(buf, size, &small_limits, small_limits.max_head, small_limits.max_headers, &rnd);
-    fuzz_response(buf, size, NULL, "GET", H1_DEFAULT_MAX_HEAD, MAX_FIELDS, &rnd);
+    fuzz_response(buf, size, &dflt, "GET", dflt.max_head, MAX_FIELDS, &rnd);
     fuzz_response(buf, size, &small_limits, "HEAD", small_limits.max_head, small_limits.max_headers,
                   &rnd);
-    fuzz_response(buf, size, NULL, "CONNECT", H1_DEFAULT_MAX_HEAD, MAX_FIELDS, &rnd);
+    fuzz_response(buf, size, &dflt, "CONNECT", dflt.max_head, MAX_FIELDS, &rnd);
 
     struct chunk_run whole;
     struct chunk_run bytes;

@@ -8,12 +8,26 @@
 #include <string.h>
 
 #include "common/http_field.h"
+#include "config/config.h"
+#include "config/config_keys.h"
 #include "proxy/http1/h1_parse.h"
 
 #define MAX_FIELDS 128
 #define R(s) s, sizeof(s) - 1
 
 static struct h1_header fields[MAX_FIELDS];
+
+/* proxy_limits returns what the HTTP/1.1 server passes with a default configuration. */
+static const struct h1_limits *proxy_limits(void)
+{
+    static struct h1_limits lim;
+    struct config cfg = {0};
+    config_keys_set_defaults(CONFIG_SCOPE_ROOT, &cfg);
+    lim = (struct h1_limits){.max_request_line = cfg.limits.max_request_line,
+                             .max_head = cfg.limits.max_header_bytes,
+                             .max_headers = cfg.limits.max_headers};
+    return &lim;
+}
 
 static enum h1_parse_result req_n(const char *s, size_t len, const struct h1_limits *limits,
                                   struct h1_request *out)
@@ -23,12 +37,13 @@ static enum h1_parse_result req_n(const char *s, size_t len, const struct h1_lim
 
 static enum h1_parse_result req(const char *s, struct h1_request *out)
 {
-    return req_n(s, strlen(s), NULL, out);
+    return req_n(s, strlen(s), proxy_limits(), out);
 }
 
 static enum h1_parse_result resp(const char *s, const char *method, struct h1_response *out)
 {
-    return h1_parse_response(s, strlen(s), NULL, cg_str_from_cstr(method), fields, MAX_FIELDS, out);
+    return h1_parse_response(s, strlen(s), proxy_limits(), cg_str_from_cstr(method), fields,
+                             MAX_FIELDS, out);
 }
 
 static bool str_is(struct cg_str s, const char *want)
@@ -183,7 +198,7 @@ START_TEST(test_request_rejections)
     for (size_t i = 0; i < sizeof(reject_cases) / sizeof(reject_cases[0]); i++) {
         const struct reject_case *t = &reject_cases[i];
         struct h1_request r;
-        enum h1_parse_result res = req_n(t->raw, t->len, NULL, &r);
+        enum h1_parse_result res = req_n(t->raw, t->len, proxy_limits(), &r);
         ck_assert_msg(res == H1_PARSE_ERROR, "%s: result %d, want error", t->name, res);
         ck_assert_msg(r.error_status == t->status, "%s: status %d (%s), want %d", t->name,
                       r.error_status, r.error_reason ? r.error_reason : "?", t->status);
@@ -219,7 +234,8 @@ END_TEST
 
 START_TEST(test_limit_request_line)
 {
-    struct h1_limits lim = {.max_request_line = 32};
+    struct h1_limits lim = *proxy_limits();
+    lim.max_request_line = 32;
     struct h1_request r;
     char buf[256];
 
@@ -241,13 +257,13 @@ START_TEST(test_limit_request_line)
     /* While the line may still fit, it is incomplete. */
     ck_assert_int_eq(req_n("GET /aaaa", 9, &lim, &r), H1_PARSE_INCOMPLETE);
 
-    /* Default limit: 8 KiB. */
-    size_t big = H1_DEFAULT_MAX_REQUEST_LINE + 100;
+    /* The configuration's default limit (8 KiB). */
+    size_t big = proxy_limits()->max_request_line + 100;
     char *p = malloc(big);
     ck_assert_ptr_nonnull(p);
     memcpy(p, "GET /", 5);
     memset(p + 5, 'x', big - 5);
-    ck_assert_int_eq(req_n(p, big, NULL, &r), H1_PARSE_ERROR);
+    ck_assert_int_eq(req_n(p, big, proxy_limits(), &r), H1_PARSE_ERROR);
     ck_assert_int_eq(r.error_status, 414);
     free(p);
 }
@@ -255,7 +271,8 @@ END_TEST
 
 START_TEST(test_limit_head)
 {
-    struct h1_limits lim = {.max_head = 64};
+    struct h1_limits lim = *proxy_limits();
+    lim.max_head = 64;
     struct h1_request r;
     char buf[256];
     const char *pre = "GET / HTTP/1.1\r\nHost: a\r\nX: "; /* 28 bytes */
@@ -279,7 +296,8 @@ END_TEST
 
 START_TEST(test_limit_fields)
 {
-    struct h1_limits lim = {.max_headers = 3};
+    struct h1_limits lim = *proxy_limits();
+    lim.max_headers = 3;
     struct h1_request r;
     const char *three = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n";
     const char *four = "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
@@ -291,33 +309,38 @@ START_TEST(test_limit_fields)
 
     /* The caller's array is a limit too. */
     struct h1_header small[2];
-    ck_assert_int_eq(h1_parse_request(three, strlen(three), NULL, small, 2, &r), H1_PARSE_ERROR);
+    ck_assert_int_eq(h1_parse_request(three, strlen(three), proxy_limits(), small, 2, &r),
+                     H1_PARSE_ERROR);
     ck_assert_int_eq(r.error_status, 431);
-    ck_assert_int_eq(h1_parse_request(three, strlen(three), NULL, small, 1, &r), H1_PARSE_ERROR);
+    ck_assert_int_eq(h1_parse_request(three, strlen(three), proxy_limits(), small, 1, &r),
+                     H1_PARSE_ERROR);
     struct h1_header exact[3];
-    ck_assert_int_eq(h1_parse_request(three, strlen(three), NULL, exact, 3, &r), H1_PARSE_OK);
+    ck_assert_int_eq(h1_parse_request(three, strlen(three), proxy_limits(), exact, 3, &r),
+                     H1_PARSE_OK);
     ck_assert_ptr_eq(r.headers, exact);
 }
 END_TEST
 
-/* Exactly the default 100 fields pass, 101 do not. */
+/* Exactly the configuration's default max_headers (100) fields pass, one more does not. */
 START_TEST(test_limit_fields_default)
 {
     static char buf[8192];
     struct h1_request r;
     size_t n = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\n");
-    for (int i = 1; i < H1_DEFAULT_MAX_HEADERS; i++) {
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-%d: %d\r\n", i, i);
+    for (size_t i = 1; i < proxy_limits()->max_headers; i++) {
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-%zu: %zu\r\n", i, i);
     }
     size_t body = n;
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\r\n");
-    ck_assert_int_eq(req_n(buf, n, NULL, &r), H1_PARSE_OK);
-    ck_assert_uint_eq(r.num_headers, H1_DEFAULT_MAX_HEADERS);
+    ck_assert_int_eq(req_n(buf, n, proxy_limits(), &r), H1_PARSE_OK);
+    ck_assert_uint_eq(r.num_headers, proxy_limits()->max_headers);
     ck_assert_uint_eq(r.head_len, n);
-    ck_assert(str_is(r.headers[99].name, "X-99"));
+    char last[32];
+    snprintf(last, sizeof(last), "X-%zu", r.num_headers - 1);
+    ck_assert(str_is(r.headers[r.num_headers - 1].name, last));
 
     n = body + (size_t)snprintf(buf + body, sizeof(buf) - body, "X-last: 1\r\n\r\n");
-    ck_assert_int_eq(req_n(buf, n, NULL, &r), H1_PARSE_ERROR);
+    ck_assert_int_eq(req_n(buf, n, proxy_limits(), &r), H1_PARSE_ERROR);
     ck_assert_int_eq(r.error_status, 431);
 }
 END_TEST
@@ -427,8 +450,8 @@ START_TEST(test_request_hosts)
     char buf[256];
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", ok[i]);
-        ck_assert_msg(req_n(buf, (size_t)n, NULL, &r) == H1_PARSE_OK, "Host %s: %s", ok[i],
-                      r.error_reason);
+        ck_assert_msg(req_n(buf, (size_t)n, proxy_limits(), &r) == H1_PARSE_OK, "Host %s: %s",
+                      ok[i], r.error_reason);
         ck_assert(str_is(r.host, ok[i]));
         ck_assert(r.flags & H1_F_HAS_HOST);
     }
@@ -513,11 +536,11 @@ START_TEST(test_request_incremental)
         size_t n = strlen(heads[i]);
         struct h1_request r;
         for (size_t k = 0; k < n; k++) {
-            enum h1_parse_result res = req_n(heads[i], k, NULL, &r);
+            enum h1_parse_result res = req_n(heads[i], k, proxy_limits(), &r);
             ck_assert_msg(res == H1_PARSE_INCOMPLETE, "head %zu prefix %zu: %d (%s)", i, k, res,
                           r.error_reason ? r.error_reason : "");
         }
-        ck_assert_int_eq(req_n(heads[i], n, NULL, &r), H1_PARSE_OK);
+        ck_assert_int_eq(req_n(heads[i], n, proxy_limits(), &r), H1_PARSE_OK);
         ck_assert_uint_eq(r.head_len, n);
     }
 }
@@ -627,8 +650,8 @@ START_TEST(test_response_framing)
         ck_assert_uint_eq(r.content_length, t->content_length);
         ck_assert_uint_eq(r.head_len, n);
         for (size_t k = 0; k < n; k++) {
-            ck_assert_int_eq(h1_parse_response(t->raw, k, NULL, cg_str_from_cstr(t->method), fields,
-                                               MAX_FIELDS, &r),
+            ck_assert_int_eq(h1_parse_response(t->raw, k, proxy_limits(),
+                                               cg_str_from_cstr(t->method), fields, MAX_FIELDS, &r),
                              H1_PARSE_INCOMPLETE);
         }
     }
@@ -694,7 +717,8 @@ START_TEST(test_response_rejections)
         ck_assert_ptr_nonnull(r.error_reason);
     }
     /* Status line longer than max_request_line. */
-    struct h1_limits lim = {.max_request_line = 16};
+    struct h1_limits lim = *proxy_limits();
+    lim.max_request_line = 16;
     struct h1_response r;
     const char *s = "HTTP/1.1 200 OK but long\r\n\r\n";
     ck_assert_int_eq(
