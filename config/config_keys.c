@@ -1,3 +1,5 @@
+/* The key table (config_keys.h says what it is for) and the helpers that read, write
+ * and print its values. */
 #include "config/config_keys.h"
 
 #include <inttypes.h>
