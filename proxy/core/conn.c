@@ -230,10 +230,6 @@ static void on_handshake(void *arg)
         c->cert_der_len = CRYPTO_BUFFER_len(leaf);
     }
     authz_conn_init(c);
-    if (c->w->draining) {
-        conn_close(c);
-        return;
-    }
     size_t alpn_len;
     const char *alpn = tls_conn_alpn(&c->tls, &alpn_len);
     CG_LOG_DEBUG("w%uc%llu: handshake done %s %s alpn=%.*s sni=%s cert=%s resumed=%d", c->w->id,
@@ -243,6 +239,10 @@ static void on_handshake(void *arg)
     const struct conn_alpn *a = select_protocol(c->lrt, alpn, alpn_len);
     c->protocol = a->protocol;
     c->protocol_state = a->protocol->attach(c, a->arg);
+    if (c->w->draining && c->protocol_state != NULL && !c->closing) {
+        /* Accepted before the drain: its first request is served, then it closes. */
+        c->protocol->begin_drain(c->protocol_state);
+    }
 }
 
 static void on_read(void *arg)
@@ -312,9 +312,8 @@ void conn_begin_drain(struct client_conn *c)
     }
     if (c->protocol_state != NULL) {
         c->protocol->begin_drain(c->protocol_state);
-    } else {
-        conn_abort(c);
     }
+    /* Otherwise the handshake goes on: on_handshake drains the protocol it attaches. */
 }
 
 struct cg_str conn_default_host(const struct client_conn *c)

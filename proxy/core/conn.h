@@ -40,8 +40,10 @@ struct conn_protocol {
     void (*on_timer)(void *state); /* the timer of conn_set_timer fired */
     /* on_peer_closed: the client went away (EOF or error), before or while closing. */
     void (*on_peer_closed)(void *state);
-    /* begin_drain: graceful shutdown; idle connections close now, busy ones after
-     * what is in flight. */
+    /* begin_drain: graceful shutdown; no new requests are taken after the ones in
+     * flight or on their way (the client is told: Connection: close, GOAWAY), then the
+     * connection closes. Also called right after attach on a connection whose
+     * handshake ended during the drain. */
     void (*begin_drain)(void *state);
 };
 
@@ -92,7 +94,9 @@ void conn_abort(struct client_conn *c);
  * disarms it). The protocol handles the expiry. */
 void conn_set_timer(struct client_conn *c, uint64_t ms);
 
-/* conn_begin_drain is called on every connection when the worker starts draining. */
+/* conn_begin_drain is called on every connection when the worker starts draining. A
+ * TLS handshake in progress goes on (under timeouts.tls_handshake): its client already
+ * sent a request or is about to, which is served before the connection closes. */
 void conn_begin_drain(struct client_conn *c);
 
 /* conn_tls_version / conn_cipher describe the session for logs. */

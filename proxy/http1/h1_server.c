@@ -23,6 +23,10 @@
 
 /* Response heads from our own upstream get more room than client requests. */
 #define MAX_RESPONSE_HEAD (64 * 1024)
+/* How long a drain leaves an idle keep-alive connection open for its client's next
+ * request (h1_begin_drain): longer than a client's pause between two requests of a
+ * sequence, short enough not to hold a drain up. */
+#define H1_DRAIN_IDLE_MS 1000
 /* Paths up to this length live inside struct h1_exchange; longer ones get the heap. */
 #define PATH_INLINE 240
 #define MAX_METHOD 32
@@ -1232,7 +1236,11 @@ static void h1_begin_drain(void *state)
 {
     struct h1_server *h = state;
     if (h->state == H1_IDLE) {
-        conn_close(h->c);
+        /* Closing an idle connection races with the request its client may be sending
+         * right now, which would be lost. A client that goes on gets its next answer
+         * with Connection: close; one that stays quiet for H1_DRAIN_IDLE_MS is closed
+         * (as keep-alive expiry would, with the same race, later). */
+        conn_set_timer(h->c, H1_DRAIN_IDLE_MS);
         return;
     }
     /* Busy: the response in flight carries Connection: close (if not sent yet). A head

@@ -23,6 +23,9 @@
 #define MAX_SETTINGS 32
 /* Bytes produced by nghttp2 per TLS write call (several records). */
 #define SEND_BATCH (64 * 1024)
+/* How long a graceful shutdown waits for the ACK of its PING before the final GOAWAY
+ * (h2_begin_drain): a round trip is normally far less. */
+#define H2_DRAIN_NOTICE_MS 1000
 
 /* ---- frames without progress ----------------------------------------------------- */
 
@@ -177,6 +180,18 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     return 0;
 }
 
+/* final_goaway ends a graceful shutdown begun by h2_begin_drain, a round trip after the
+ * shutdown notice (its PING's ACK) or H2_DRAIN_NOTICE_MS after it, whichever comes
+ * first: every stream the client opened before it saw the notice has arrived, and the
+ * GOAWAY names the last one. The connection closes once they are done. */
+static void final_goaway(struct h2_server *h)
+{
+    h->drain_ping = false;
+    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    conn_set_timer(h->c, 0);
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
     struct h2_server *h = ud;
@@ -186,6 +201,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         if (h->num_streams == 0) {
             conn_set_timer(h->c, h->cfg->timeouts.h2_idle);
         }
+    }
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) &&
+        h->drain_ping) {
+        final_goaway(h);
     }
     bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (frame->hd.type == NGHTTP2_DATA) {
@@ -481,6 +500,11 @@ static void h2_on_drain(void *state)
 static void h2_on_timer(void *state)
 {
     struct h2_server *h = state;
+    if (h->drain_ping) {
+        final_goaway(h); /* the client did not answer the PING in time */
+        flush(h);
+        return;
+    }
     /* h2_idle: no stream for that long (request_header before the first frame). */
     CG_LOG_DEBUG("w%uc%" PRIu64 ": h2 %s timeout", h->c->w->id, h->c->id,
                  h->got_frame ? "idle" : "preface");
@@ -513,8 +537,13 @@ static void h2_begin_drain(void *state)
         return;
     }
     h->draining = true;
-    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    /* RFC 9113 section 6.8: a GOAWAY naming the last stream at once would refuse the
+     * streams the client has sent meanwhile. First the shutdown notice (no new streams,
+     * nothing refused) with a PING; the final GOAWAY follows its ACK (on_frame_recv). */
+    nghttp2_submit_shutdown_notice(h->ng);
+    nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, NULL);
+    h->drain_ping = true;
+    conn_set_timer(h->c, H2_DRAIN_NOTICE_MS);
     flush(h);
 }
 

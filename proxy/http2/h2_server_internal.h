@@ -39,7 +39,9 @@ struct h2_server {
     unsigned num_streams;
     struct h2_stream *pending; /* authorized, to start after the current read */
     struct h2_stream **pending_tail;
-    bool draining;        /* GOAWAY submitted */
+    bool drain_ping; /* the shutdown notice's PING is out: its ACK brings the final
+                        GOAWAY */
+    bool draining;        /* GOAWAY submitted (at first the shutdown notice) */
     bool paused;          /* we paused reading for output back-pressure */
     bool failed;          /* nghttp2 reported a fatal error */
     bool got_frame;       /* a first frame arrived (else request_header runs) */

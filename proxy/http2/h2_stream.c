@@ -154,8 +154,9 @@ struct h2_stream *h2_stream_new(struct h2_server *h, int32_t id)
         h->streams->prev = s;
     }
     h->streams = s;
-    if (h->num_streams++ == 0) {
-        /* The idle timer runs only while there is no stream. */
+    if (h->num_streams++ == 0 && !h->drain_ping) {
+        /* The idle timer runs only while there is no stream (and the shutdown notice's
+         * timer until the final GOAWAY). */
         conn_set_timer(h->c, 0);
     }
     return s;
