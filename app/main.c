@@ -43,9 +43,10 @@ static void usage(FILE *f)
 
 static void usage_run(FILE *f, const char *cmd)
 {
+    bool run = strcmp(cmd, "run") == 0;
     fprintf(f,
             "usage: certgate %s [-c FILE [--default-if-missing]] [--state-dir DIR]\n"
-            "                [--listen ADDR] [--upstream ADDR] [--allow-ips LIST]\n"
+            "                [--listen ADDR] [--upstream ADDR] [--allow-ips LIST]%s\n"
             "\n"
             "  -c, --config FILE    configuration file (docs/configuration.md)\n"
             "      --default-if-missing\n"
@@ -59,14 +60,23 @@ static void usage_run(FILE *f, const char *cmd)
             "      --upstream ADDR  likewise: the database (default 127.0.0.1:8080)\n"
             "      --allow-ips LIST likewise: the policy's allow_ips, comma-separated\n"
             "                       addresses or CIDR blocks (default 127.0.0.1,::1)\n"
+            "%s"
             "  -h, --help           this text\n"
             "\n"
             "%s",
-            cmd,
-            strcmp(cmd, "run") == 0
-                ? "Signals: SIGTERM/SIGINT drain in-flight requests then exit 0; SIGHUP\n"
-                  "reloads policies and certificates and reopens the access log; SIGUSR1\n"
-                  "only reopens the access log (docs/operations.md lists every signal).\n"
+            cmd, run ? " [--upgrade]" : "",
+            run ? "      --upgrade        take the listening sockets over from the certgate\n"
+                  "                       running on these addresses (same user), which then\n"
+                  "                       stops accepting and drains: a binary or configuration\n"
+                  "                       upgrade that refuses no connection. Exit status 1\n"
+                  "                       when no certgate runs there or it does not answer\n"
+                : "",
+            run ? "Signals: SIGTERM/SIGINT: not ready, still accepting for\n"
+                  "timeouts.shutdown_delay, then drain in-flight requests and exit 0 (a second\n"
+                  "signal skips the rest of the delay, another one exits at once); SIGHUP\n"
+                  "reloads policies and certificates and reopens the access log; SIGUSR1 only\n"
+                  "reopens the access log; SIGUSR2 runs this command line again with --upgrade\n"
+                  "(the binary upgrade under systemd). docs/operations.md lists every signal.\n"
                 : "Exit status: 0 when everything is valid, 1 when something is not.\n");
 }
 
@@ -75,7 +85,11 @@ struct run_args {
     bool default_if_missing; /* --default-if-missing: no file at |config| -> the default */
     const char *state_dir;
     struct pki_bootstrap_options boot; /* --listen / --upstream / --allow-ips */
+    bool upgrade;                      /* --upgrade (run only) */
 };
+
+/* The whole command line, which SIGUSR2 runs again for a binary upgrade. */
+static char **command_line;
 
 /* parse_run_args reads the options of run and check. Returns 0, or 2 after printing
  * usage. */
@@ -88,6 +102,7 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         {"listen", required_argument, NULL, 'l'},
         {"upstream", required_argument, NULL, 'u'},
         {"allow-ips", required_argument, NULL, 'a'},
+        {"upgrade", no_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -111,6 +126,14 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
             break;
         case 'd':
             a->default_if_missing = true;
+            break;
+        case 'U':
+            if (strcmp(cmd, "run") != 0) {
+                fprintf(stderr, "certgate %s: --upgrade applies to run only\n", cmd);
+                usage_run(stderr, cmd);
+                return 2;
+            }
+            a->upgrade = true;
             break;
         case 'h':
             usage_run(stdout, cmd);
@@ -186,7 +209,8 @@ static int cmd_run(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
-    return process_run(cfg);
+    struct process_options opts = {.upgrade = a.upgrade, .argv = command_line};
+    return process_run(cfg, &opts);
 }
 
 static int cmd_check(int argc, char **argv)
@@ -221,6 +245,7 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    command_line = argv;
     if (argc < 2 || argv[1][0] == '-') {
         if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
             usage(stdout);

@@ -165,6 +165,8 @@ struct config_timeouts {
     uint64_t upstream_response; /* request sent to first response byte */
     uint64_t upstream_idle;     /* longest silence inside a response body */
     uint64_t upstream_down;     /* a server that failed to connect is skipped */
+    uint64_t shutdown_delay;    /* after SIGTERM: not ready, still accepting, before the
+                                   drain; 0 = drain at once */
     uint64_t drain;             /* graceful shutdown: wait for requests in flight; 0 =
                                    close at once */
     uint64_t h2_idle;           /* HTTP/2 connection without open streams */

@@ -111,6 +111,8 @@ const struct config_key config_keys[] = {
      .doc = "Longest silence inside a response body."},
     {TIMEOUT(upstream_down), DURATION(1, 10 * SECOND),
      .doc = "How long a server that failed a connect is skipped."},
+    {TIMEOUT(shutdown_delay), DURATION(0, 0), .zero = "drain at once",
+     .doc = "After SIGTERM: not ready, still accepting, for this long before the drain."},
     {TIMEOUT(drain), DURATION(0, 30 * SECOND), .zero = "close at once",
      .doc = "How long requests in flight may finish after SIGTERM; 0 closes at once."},
     {TIMEOUT(h2_idle), DURATION(1, 5 * MINUTE), .doc = "HTTP/2 connection without open streams."},

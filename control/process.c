@@ -2,6 +2,7 @@
 #include "proxy/core/runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <event2/thread.h>
 
 #include "common/bug.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "control/admin/admin_server.h"
@@ -24,6 +27,7 @@
 #include "control/reload.h"
 #include "control/renewer.h"
 #include "control/sd_notify.h"
+#include "control/upgrade.h"
 #include "policy/policy.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/worker.h"
@@ -85,74 +89,167 @@ static int setup_upstreams(struct runtime *rt, struct cg_errbuf *err)
     return CG_OK;
 }
 
-/* bind_all claims every listen address and opens every listening socket (the workers'
- * SO_REUSEPORT sockets, one per worker per address, and the admin API's) on the main
- * thread before anything starts: an address in use, or held by another process, is one
- * clear error and the process exits without having served anyone. */
-static int bind_all(struct runtime *rt, int *fds, size_t *owners, size_t num_addrs,
-                    struct cg_errbuf *err)
+/* enum main_phase is where the process is in its life, as the main thread sees it. */
+enum main_phase {
+    PHASE_SERVING,  /* ready and accepting */
+    PHASE_DELAY,    /* a stop signal came: not ready, still accepting until
+                       timeouts.shutdown_delay is over */
+    PHASE_DRAINING, /* not accepting; requests in flight finish within timeouts.drain */
+};
+
+/* struct worker_socket is one listening socket and the worker that serves it. */
+struct worker_socket {
+    int fd;
+    size_t listener; /* in config->listeners */
+    unsigned worker;
+};
+
+struct worker_sockets {
+    struct worker_socket *v;
+    size_t num;
+    size_t cap;
+};
+
+static void push_socket(struct worker_sockets *l, int fd, size_t listener, unsigned worker)
 {
-    const struct config *cfg = rt->cfg;
-    rt->claims = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
-    for (size_t i = 0, n = 0; i < cfg->num_listeners; i++) {
-        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-            int rc = listen_claim(&cfg->listeners[i].addresses[j], &rt->claims[n], err);
-            if (rc != CG_OK) {
-                return rc;
-            }
-            rt->num_claims = ++n;
-        }
+    if (l->num == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = cg_xrealloc(l->v, l->cap * sizeof(*l->v));
     }
-    if (cfg->admin.enabled) {
-        int rc =
-            listen_socket_open(&cfg->admin.address, false, "admin listen", &rt->admin_fd, err);
-        if (rc != CG_OK) {
-            return rc;
-        }
-    }
-    for (unsigned w = 0; w < rt->num_workers; w++) {
-        for (size_t i = 0, n = 0; i < cfg->num_listeners; i++) {
-            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++, n++) {
-                size_t k = w * num_addrs + n;
-                int rc = listen_socket_open(&cfg->listeners[i].addresses[j], true, "listen",
-                                            &fds[k], err);
-                if (rc != CG_OK) {
-                    return rc;
-                }
-                owners[k] = i;
-            }
-        }
-    }
-    return CG_OK;
+    l->v[l->num++] = (struct worker_socket){.fd = fd, .listener = listener, .worker = worker};
 }
 
-static int start_workers(struct runtime *rt, struct cg_errbuf *err)
+struct main_loop {
+    struct runtime *rt;
+    const struct process_options *opts;
+    struct event_base *base;
+    struct reloader *reloader; /* NULL once draining, like renewer and admin */
+    struct renewer *renewer;
+    struct admin_server *admin;
+    struct upgrade_server *upgrade;
+    struct upgrade_socket *offer; /* every socket this process serves on, for a hand-over:
+                                     the workers' (theirs until they drain), admin_dup and
+                                     the claims (rt->claims) */
+    size_t num_offer;
+    int admin_dup; /* the admin API's listening socket (admin_server has its own
+                      descriptor), for a hand-over; -1 without one */
+    enum main_phase phase;
+    bool handed_over;    /* the drain began because a new process took over */
+    bool stop_seen;      /* a stop signal arrived during that drain */
+    pid_t upgrade_child; /* started by SIGUSR2 and not reaped yet; 0: none */
+    struct event *ev_delay;
+    struct event *ev_joined; /* activated by the joiner once every worker is gone */
+    pthread_t joiner;
+    bool joining;
+    int status;
+};
+
+/* acquire_sockets claims every listen address and gets every listening socket (the
+ * workers' SO_REUSEPORT sockets, at least one per worker per address, and the admin
+ * API's) on the main thread before anything starts: from |uc| when a running certgate
+ * handed its own over (all of them are served, whatever the number of workers, so that
+ * no accept queue is closed with connections in it), bound anew otherwise. An address in
+ * use, or held by another process, is one clear error and the process exits without
+ * having served anyone. */
+static int acquire_sockets(struct runtime *rt, struct upgrade_client *uc, struct worker_sockets *out,
+                           struct cg_errbuf *err)
 {
     const struct config *cfg = rt->cfg;
     size_t num_addrs = 0;
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         num_addrs += cfg->listeners[i].num_addresses;
     }
-    rt->num_workers = cfg->workers;
-    rt->workers = cg_xcalloc(rt->num_workers, sizeof(*rt->workers));
-    size_t num_fds = (size_t)rt->num_workers * num_addrs;
-    int *fds = cg_xcalloc(num_fds ? num_fds : 1, sizeof(int));
-    size_t *owners = cg_xcalloc(num_fds ? num_fds : 1, sizeof(size_t));
-    for (size_t k = 0; k < num_fds; k++) {
-        fds[k] = -1;
+    rt->claims = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+            const struct config_address *a = &cfg->listeners[i].addresses[j];
+            int fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_CLAIM, a) : -1;
+            if (fd < 0) {
+                int rc = listen_claim(a, &fd, err);
+                if (rc != CG_OK) {
+                    return rc;
+                }
+            }
+            rt->claims[rt->num_claims++] = fd;
+        }
     }
-    int rc = bind_all(rt, fds, owners, num_addrs, err);
-    if (rc != CG_OK) {
-        for (size_t k = 0; k < num_fds; k++) {
-            if (fds[k] >= 0) {
-                close(fds[k]);
+    if (cfg->admin.enabled) {
+        int fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_ADMIN, &cfg->admin.address)
+                            : -1;
+        if (fd < 0) {
+            int rc = listen_socket_open(&cfg->admin.address, false, "admin listen", &fd, err);
+            if (rc != CG_OK) {
+                return rc;
             }
         }
-        goto out;
+        rt->admin_fd = fd;
     }
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+            const struct config_address *a = &cfg->listeners[i].addresses[j];
+            unsigned k = 0;
+            int fd;
+            while (uc != NULL && (fd = upgrade_client_take(uc, UPGRADE_SOCKET_LISTEN, a)) >= 0) {
+                push_socket(out, fd, i, k++ % rt->num_workers);
+            }
+            for (; k < rt->num_workers; k++) {
+                int rc = listen_socket_open(a, true, "listen", &fd, err);
+                if (rc != CG_OK) {
+                    return rc;
+                }
+                push_socket(out, fd, i, k);
+            }
+        }
+    }
+    return CG_OK;
+}
+
+/* start_workers gets the sockets, creates the workers on them, lists what a later
+ * hand-over offers, and starts the worker threads. */
+static int start_workers(struct main_loop *m, struct upgrade_client *uc, struct cg_errbuf *err)
+{
+    struct runtime *rt = m->rt;
+    rt->num_workers = rt->cfg->workers;
+    rt->workers = cg_xcalloc(rt->num_workers, sizeof(*rt->workers));
+    struct worker_sockets l = {0};
+    int rc = acquire_sockets(rt, uc, &l, err);
+    if (rc != CG_OK) {
+        for (size_t k = 0; k < l.num; k++) {
+            close(l.v[k].fd);
+        }
+        free(l.v);
+        return rc;
+    }
+    int *fds = cg_xcalloc(l.num ? l.num : 1, sizeof(int));
+    size_t *owners = cg_xcalloc(l.num ? l.num : 1, sizeof(size_t));
     for (unsigned w = 0; w < rt->num_workers; w++) {
-        rt->workers[w] = worker_new(rt, w, fds + (size_t)w * num_addrs,
-                                     owners + (size_t)w * num_addrs, num_addrs);
+        size_t n = 0;
+        for (size_t k = 0; k < l.num; k++) {
+            if (l.v[k].worker == w) {
+                fds[n] = l.v[k].fd;
+                owners[n++] = l.v[k].listener;
+            }
+        }
+        rt->workers[w] = worker_new(rt, w, fds, owners, n);
+    }
+    free(fds);
+    free(owners);
+    m->offer = cg_xcalloc(l.num + 1 + rt->num_claims, sizeof(*m->offer));
+    for (size_t k = 0; k < l.num; k++) {
+        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_LISTEN, l.v[k].fd};
+    }
+    free(l.v);
+    if (rt->admin_fd >= 0) {
+        m->admin_dup = fcntl(rt->admin_fd, F_DUPFD_CLOEXEC, 0);
+        if (m->admin_dup < 0) {
+            CG_LOG_WARN("admin listen: cannot keep its socket for a binary upgrade: %s",
+                        strerror(errno));
+        } else {
+            m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_ADMIN, m->admin_dup};
+        }
+    }
+    for (size_t i = 0; i < rt->num_claims; i++) {
+        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_CLAIM, rt->claims[i]};
     }
     /* Workers never see signals: the main thread handles them. */
     sigset_t all, old;
@@ -165,47 +262,142 @@ static int start_workers(struct runtime *rt, struct cg_errbuf *err)
         }
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-out:
-    free(fds);
-    free(owners);
     return rc;
 }
 
-struct main_loop {
-    struct runtime *rt;
-    struct event_base *base;
-    struct reloader *reloader;
-    bool stopping;
-};
-
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static void on_joined(evutil_socket_t fd, short what, void *arg)
 {
     struct main_loop *m = arg;
-    if (m->stopping) {
-        CG_LOG_WARN("second %s: exiting without waiting for the drain",
-                    sig == SIGINT ? "SIGINT" : "SIGTERM");
-        _exit(1);
+    event_base_loopexit(m->base, NULL);
+}
+
+/* join_workers (a thread of its own) waits for every worker to finish its drain and
+ * frees it, then wakes the main loop, which keeps handling signals meanwhile. */
+static void *join_workers(void *arg)
+{
+    struct main_loop *m = arg;
+    for (unsigned i = 0; i < m->rt->num_workers; i++) {
+        worker_join(m->rt->workers[i]);
     }
-    m->stopping = true;
-    cg_sd_notify_stopping();
-    CG_LOG_INFO("%s: draining (up to %llu ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                (unsigned long long)m->rt->cfg->timeouts.drain);
+    event_active(m->ev_joined, EV_TIMEOUT, 0);
+    return NULL;
+}
+
+/* begin_drain stops accepting (the workers close their listening sockets), lets requests
+ * in flight finish, and ends the main loop once every worker is done. The admin API,
+ * renewal and file watching stop now: nothing on the main thread touches the workers
+ * from here on. */
+static void begin_drain(struct main_loop *m)
+{
+    m->phase = PHASE_DRAINING;
+    admin_server_free(m->admin);
+    m->admin = NULL;
+    renewer_free(m->renewer);
+    m->renewer = NULL;
+    reloader_free(m->reloader);
+    m->reloader = NULL;
     for (unsigned i = 0; i < m->rt->num_workers; i++) {
         worker_post(m->rt->workers[i], worker_begin_drain, NULL);
     }
-    event_base_loopexit(m->base, NULL);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    CG_BUG_ON(pthread_create(&m->joiner, NULL, join_workers, m) != 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    m->joining = true;
+}
+
+static void on_delay_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    CG_LOG_INFO("timeouts.shutdown_delay is over: draining (up to %llu ms)",
+                (unsigned long long)m->rt->cfg->timeouts.drain);
+    begin_drain(m);
+}
+
+/* on_stop_signal moves the process one step towards its end: serving -> not ready but
+ * accepting (timeouts.shutdown_delay; none when it is 0) -> draining -> exiting at once. */
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    const struct config_timeouts *t = &m->rt->cfg->timeouts;
+    switch (m->phase) {
+    case PHASE_SERVING:
+        atomic_store(&m->rt->stopping, true);
+        upgrade_server_refuse_all(m->upgrade, "it is shutting down");
+        cg_sd_notify_stopping();
+        if (t->shutdown_delay > 0) {
+            CG_LOG_INFO("%s: not ready; accepting for %llu ms more (timeouts.shutdown_delay), "
+                        "then draining (up to %llu ms)",
+                        name, (unsigned long long)t->shutdown_delay,
+                        (unsigned long long)t->drain);
+            m->phase = PHASE_DELAY;
+            struct timeval tv = cg_timeval_ms(t->shutdown_delay);
+            evtimer_add(m->ev_delay, &tv);
+            return;
+        }
+        CG_LOG_INFO("%s: not ready; draining (up to %llu ms)", name, (unsigned long long)t->drain);
+        begin_drain(m);
+        return;
+    case PHASE_DELAY:
+        CG_LOG_INFO("second %s: skipping the rest of timeouts.shutdown_delay; draining (up to "
+                    "%llu ms)",
+                    name, (unsigned long long)t->drain);
+        evtimer_del(m->ev_delay);
+        begin_drain(m);
+        return;
+    case PHASE_DRAINING:
+        if (m->handed_over && !m->stop_seen) {
+            /* The service manager stopping the new process signals the whole group, this
+             * one included: finish the drain the hand-over began. */
+            m->stop_seen = true;
+            CG_LOG_INFO("%s: already draining after the hand-over; another one exits at once",
+                        name);
+            return;
+        }
+        CG_LOG_WARN("second %s: exiting without waiting for the drain", name);
+        _exit(1);
+    }
+}
+
+/* on_taken: a new process serves on our sockets (control/upgrade.h); this one drains. */
+static void on_taken(void *arg, pid_t pid)
+{
+    struct main_loop *m = arg;
+    struct runtime *rt = m->rt;
+    m->handed_over = true;
+    atomic_store(&rt->stopping, true);
+    /* Under systemd the new process is the service from now on; only the main process
+     * may say so. */
+    cg_sd_notify_mainpid(pid);
+    CG_LOG_INFO("upgrade: pid %ld serves on the listening sockets: this process stops "
+                "accepting and drains (up to %llu ms)",
+                (long)pid, (unsigned long long)rt->cfg->timeouts.drain);
+    /* The claims stay held by the new process. */
+    for (size_t i = 0; i < rt->num_claims; i++) {
+        close(rt->claims[i]);
+    }
+    rt->num_claims = 0;
+    begin_drain(m);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct main_loop *m = arg;
-    CG_LOG_INFO("SIGHUP: reloading policies and certificates, reopening the access log");
-    cg_sd_notify_reloading();
-    reloader_reload(m->reloader, true);
+    if (m->reloader == NULL) {
+        CG_LOG_INFO("SIGHUP while draining: reopening the access log, nothing to reload");
+    } else {
+        CG_LOG_INFO("SIGHUP: reloading policies and certificates, reopening the access log");
+        cg_sd_notify_reloading();
+        reloader_reload(m->reloader, true);
+    }
     if (m->rt->access_log != NULL) {
         access_log_reopen(m->rt->access_log);
     }
-    cg_sd_notify_ready();
+    if (m->reloader != NULL) {
+        cg_sd_notify_ready();
+    }
 }
 
 static void on_usr1(evutil_socket_t sig, short what, void *arg)
@@ -217,13 +409,63 @@ static void on_usr1(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* on_usr2 starts the binary upgrade: the same command line again with --upgrade, as a
+ * child of this process (under systemd, in the service's control group). */
+static void on_usr2(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    if (m->phase != PHASE_SERVING) {
+        CG_LOG_WARN("SIGUSR2: no upgrade, this process is shutting down");
+        return;
+    }
+    if (m->upgrade_child > 0) {
+        CG_LOG_WARN("SIGUSR2: an upgrade is in progress already (pid %ld)",
+                    (long)m->upgrade_child);
+        return;
+    }
+    if (m->opts->argv == NULL || m->opts->argv[0] == NULL) {
+        CG_LOG_WARN("SIGUSR2: no command line to run again");
+        return;
+    }
+    struct cg_errbuf err = {0};
+    pid_t pid;
+    if (upgrade_spawn(m->opts->argv, &pid, &err) != CG_OK) {
+        CG_LOG_ERROR("SIGUSR2: %s", err.msg);
+        return;
+    }
+    CG_LOG_INFO("SIGUSR2: started %s --upgrade as pid %ld", m->opts->argv[0], (long)pid);
+    m->upgrade_child = pid;
+}
+
+static void on_chld(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_loop *m = arg;
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (pid != m->upgrade_child) {
+            continue;
+        }
+        m->upgrade_child = 0;
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (m->handed_over) {
+            CG_LOG_WARN("upgrade: the new process (pid %ld) exited with status %d", (long)pid,
+                        code);
+        } else {
+            CG_LOG_WARN("upgrade: pid %ld exited with status %d before taking over: still "
+                        "serving",
+                        (long)pid, code);
+        }
+    }
+}
+
 /* ignore_unused_signals sets SIG_IGN for the signals whose default action would end the
  * process although certgate has no use for them (docs/operations.md, "Signals"): a
  * logrotate script written for another daemon, a stray kill or a file-size limit must
- * not take the gateway down. SIGUSR2 is kept free for a binary upgrade hand-over. */
+ * not take the gateway down. */
 static void ignore_unused_signals(void)
 {
-    static const int sigs[] = {SIGPIPE, SIGUSR2, SIGALRM, SIGIO, SIGPWR, SIGXFSZ};
+    static const int sigs[] = {SIGPIPE, SIGALRM, SIGIO, SIGPWR, SIGXFSZ};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         signal(sigs[i], SIG_IGN);
     }
@@ -258,7 +500,7 @@ static void runtime_free(struct runtime *rt)
     free(rt);
 }
 
-int process_run(struct config *cfg)
+int process_run(struct config *cfg, const struct process_options *opts)
 {
     struct cg_errbuf err = {0};
     evthread_use_pthreads();
@@ -272,12 +514,12 @@ int process_run(struct config *cfg)
 
     /* Hold the signals we handle until their handlers exist: listeners accept before
      * the main loop is set up, and a SIGHUP in between would kill the process. */
+    static const int handled_sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGCHLD};
     sigset_t handled;
     sigemptyset(&handled);
-    sigaddset(&handled, SIGHUP);
-    sigaddset(&handled, SIGTERM);
-    sigaddset(&handled, SIGINT);
-    sigaddset(&handled, SIGUSR1);
+    for (size_t i = 0; i < sizeof(handled_sigs) / sizeof(handled_sigs[0]); i++) {
+        sigaddset(&handled, handled_sigs[i]);
+    }
     pthread_sigmask(SIG_BLOCK, &handled, NULL);
 
     struct runtime *rt = cg_xcalloc(1, sizeof(*rt));
@@ -287,11 +529,13 @@ int process_run(struct config *cfg)
     rt->admin_fd = -1;
     RAND_bytes((uint8_t *)&rt->instance_id, sizeof(rt->instance_id));
     atomic_init(&rt->connections, 0);
+    atomic_init(&rt->stopping, false);
 
     /* The reloader notes the policy and certificate files before they are loaded and
      * watches them before the first connection: a change made while we start up (a
      * deployment writing the policy right after launching us) is reloaded, not missed. */
-    struct main_loop m = {.rt = rt, .base = event_base_new()};
+    struct main_loop m = {
+        .rt = rt, .opts = opts, .base = event_base_new(), .admin_dup = -1, .phase = PHASE_SERVING};
     CG_BUG_ON(m.base == NULL);
     reloader_new(rt, m.base, &m.reloader, &err);
 
@@ -302,73 +546,100 @@ int process_run(struct config *cfg)
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &rt->access_log, &err);
     }
+    /* Everything that can fail slowly (certificates, policies) is loaded: only now ask
+     * the running process for its sockets, so that it waits for us as little as can be. */
+    struct upgrade_client *uc = NULL;
+    if (rc == CG_OK && opts->upgrade) {
+        rc = upgrade_client_connect(cfg, &uc, &err);
+    }
     if (rc == CG_OK) {
         reloader_start(m.reloader);
-        rc = start_workers(rt, &err);
+        rc = start_workers(&m, uc, &err);
     }
     if (rc != CG_OK) {
         fprintf(stderr, "certgate: %s\n", err.msg);
         for (unsigned i = 0; i < rt->num_workers && rt->workers[i] != NULL; i++) {
             worker_post(rt->workers[i], worker_begin_drain, NULL);
         }
+        upgrade_client_free(uc);
         reloader_free(m.reloader);
         event_base_free(m.base);
+        free(m.offer);
         runtime_free(rt);
         return 1;
     }
 
-    struct event *ev_term = evsignal_new(m.base, SIGTERM, on_stop_signal, &m);
-    struct event *ev_int = evsignal_new(m.base, SIGINT, on_stop_signal, &m);
-    struct event *ev_hup = evsignal_new(m.base, SIGHUP, on_hup, &m);
-    struct event *ev_usr1 = evsignal_new(m.base, SIGUSR1, on_usr1, &m);
-    event_add(ev_term, NULL);
-    event_add(ev_int, NULL);
-    event_add(ev_hup, NULL);
-    event_add(ev_usr1, NULL);
+    struct event *ev_sig[] = {
+        evsignal_new(m.base, SIGTERM, on_stop_signal, &m),
+        evsignal_new(m.base, SIGINT, on_stop_signal, &m),
+        evsignal_new(m.base, SIGHUP, on_hup, &m),
+        evsignal_new(m.base, SIGUSR1, on_usr1, &m),
+        evsignal_new(m.base, SIGUSR2, on_usr2, &m),
+        evsignal_new(m.base, SIGCHLD, on_chld, &m),
+    };
+    for (size_t i = 0; i < sizeof(ev_sig) / sizeof(ev_sig[0]); i++) {
+        event_add(ev_sig[i], NULL);
+    }
+    m.ev_delay = evtimer_new(m.base, on_delay_over, &m);
+    m.ev_joined = event_new(m.base, -1, 0, on_joined, &m);
     pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
-    struct renewer *renewer = renewer_new(rt, m.base, m.reloader);
+    m.renewer = renewer_new(rt, m.base, m.reloader);
     /* The admin API runs on this (main) loop: its operations write files and publish. */
-    struct admin_server *admin = NULL;
-    int status = 0;
     int admin_fd = rt->admin_fd;
     rt->admin_fd = -1; /* admin_server_new takes it, whatever happens */
     if (cfg->admin.enabled &&
-        admin_server_new(rt, m.base, m.reloader, admin_fd, &admin, &err) != CG_OK) {
+        admin_server_new(rt, m.base, m.reloader, admin_fd, &m.admin, &err) != CG_OK) {
         fprintf(stderr, "certgate: %s\n", err.msg);
-        status = 1;
-        m.stopping = true;
-        for (unsigned i = 0; i < rt->num_workers; i++) {
-            worker_post(rt->workers[i], worker_begin_drain, NULL);
+        m.status = 1;
+    }
+    if (m.status == 0 && uc != NULL) {
+        /* Our workers accept on the shared sockets already: the old process may stop. */
+        if (upgrade_client_commit(uc, &err) != CG_OK) {
+            fprintf(stderr, "certgate: %s\n", err.msg);
+            m.status = 1;
+        } else {
+            CG_LOG_INFO("upgrade: took the listening sockets over from pid %ld, which drains",
+                        (long)uc->old_pid);
         }
     }
-    for (size_t i = 0; i < cfg->num_listeners && status == 0; i++) {
-        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-            CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)", cfg->listeners[i].name,
-                        cfg->listeners[i].addresses[j].text, cfg->listeners[i].upstream->name,
-                        cfg->workers);
+    /* What the new configuration does not listen on any more closes here (the old
+     * process closes its own copies as it drains). */
+    upgrade_client_free(uc);
+    if (m.status != 0) {
+        begin_drain(&m);
+    } else {
+        for (size_t i = 0; i < cfg->num_listeners; i++) {
+            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
+                CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)",
+                            cfg->listeners[i].name, cfg->listeners[i].addresses[j].text,
+                            cfg->listeners[i].upstream->name, cfg->workers);
+            }
         }
-    }
-    if (status == 0) {
+        m.upgrade = upgrade_server_new(m.base, rt->claims, rt->num_claims, m.offer, m.num_offer,
+                                       on_taken, &m);
         cg_sd_notify_ready();
-        event_base_dispatch(m.base);
     }
-    admin_server_free(admin);
-
-    /* Stop signal received: workers are draining; keep SIGTERM handled meanwhile so a
-     * second one forces the exit. */
-    for (unsigned i = 0; i < rt->num_workers; i++) {
-        worker_join(rt->workers[i]);
+    event_base_dispatch(m.base);
+    if (m.joining) {
+        pthread_join(m.joiner, NULL);
     }
     CG_LOG_INFO("stopped");
-    event_free(ev_term);
-    event_free(ev_int);
-    event_free(ev_hup);
-    event_free(ev_usr1);
-    renewer_free(renewer);
+    upgrade_server_free(m.upgrade);
+    for (size_t i = 0; i < sizeof(ev_sig) / sizeof(ev_sig[0]); i++) {
+        event_free(ev_sig[i]);
+    }
+    event_free(m.ev_delay);
+    event_free(m.ev_joined);
+    admin_server_free(m.admin);
+    renewer_free(m.renewer);
     reloader_free(m.reloader);
     event_base_free(m.base);
+    if (m.admin_dup >= 0) {
+        close(m.admin_dup);
+    }
+    free(m.offer);
     runtime_free(rt);
-    return status;
+    return m.status;
 }
 
 int process_check(const struct config *cfg)

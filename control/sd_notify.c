@@ -75,3 +75,11 @@ void cg_sd_notify_stopping(void)
 {
     notify("STOPPING=1\nSTATUS=draining");
 }
+
+void cg_sd_notify_mainpid(pid_t pid)
+{
+    char state[96];
+    snprintf(state, sizeof(state), "MAINPID=%ld\nSTATUS=draining; pid %ld serves", (long)pid,
+             (long)pid);
+    notify(state);
+}

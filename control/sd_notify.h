@@ -6,6 +6,8 @@
 #ifndef CG_CONTROL_SD_NOTIFY_H
 #define CG_CONTROL_SD_NOTIFY_H
 
+#include <sys/types.h>
+
 #include "common/err.h"
 
 /* cg_sd_notify sends |state| (e.g. "READY=1\nSTATUS=serving") as one datagram to the
@@ -27,5 +29,11 @@ void cg_sd_notify_reloading(void);
 
 /* cg_sd_notify_stopping tells the manager that certgate drains and will exit. */
 void cg_sd_notify_stopping(void);
+
+/* cg_sd_notify_mainpid tells the manager that process |pid| (a binary upgrade's new
+ * process, control/upgrade.h) is the service's main process from now on, while this one
+ * drains. Only the current main process may say so under NotifyAccess=main; the new one
+ * then reports READY=1 itself. */
+void cg_sd_notify_mainpid(pid_t pid);
 
 #endif

@@ -167,6 +167,12 @@ void admin_readyz(struct admin_server *a, const struct admin_request *req,
                   struct admin_response *resp)
 {
     struct runtime *rt = a->rt;
+    if (atomic_load(&rt->stopping)) {
+        /* Shutting down (timeouts.shutdown_delay): load balancers take us out first. */
+        admin_resp_json(resp, 503,
+                        json_pack("{ss ss}", "status", "not_ready", "reason", "shutting down"));
+        return;
+    }
     for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
         struct listener_rt *lrt = &rt->listeners[i];
         if (lrt->tls == NULL || (lrt->cfg->policy != NULL && lrt->policy == NULL)) {

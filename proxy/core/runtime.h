@@ -53,6 +53,11 @@ struct runtime {
     int admin_fd;            /* the admin API's listening socket until admin_server_new takes it;
                                 -1 otherwise */
     atomic_uint connections; /* open client connections, all workers */
+    atomic_bool stopping;    /* not ready: set by the main thread when a stop signal or a
+                                binary upgrade hand-over begins, never cleared. Readiness
+                                probes (/readyz) answer 503 from then on; the workers may
+                                still accept during timeouts.shutdown_delay, so that load
+                                balancers stop sending before the listeners close */
     uint64_t start_time;     /* unix seconds */
     uint32_t instance_id;    /* random, makes request ids unique across restarts */
     atomic_uint_fast64_t policy_generation;      /* last generation published */
