@@ -564,6 +564,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
         upgrade_client_free(uc);
         reloader_free(m.reloader);
         event_base_free(m.base);
+        if (m.admin_dup >= 0) {
+            close(m.admin_dup);
+        }
         free(m.offer);
         runtime_free(rt);
         return 1;

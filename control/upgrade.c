@@ -196,7 +196,8 @@ enum server_state {
     SERVER_IDLE,       /* no request: accepting on the claims */
     SERVER_WAIT_HELLO, /* a process of ours connected; it has not asked yet */
     SERVER_WAIT_TAKEN, /* the sockets were sent; the new process is starting */
-    SERVER_REFUSING,   /* shutting down or handed over: every request is refused */
+    SERVER_REFUSING,   /* shutting down: every request is refused (after a hand-over,
+                          none comes: the claims are not watched any more) */
 };
 
 struct upgrade_server {
@@ -278,12 +279,9 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (s->state == SERVER_WAIT_TAKEN && w.type == WIRE_TAKEN) {
-        /* Committed: no further request reaches this process, whose claims now belong to
-         * the new one too. */
+        /* Committed: the claims are the new process's to answer on from now on. */
         pid_t pid = s->peer_pid;
         s->state = SERVER_REFUSING;
-        snprintf(s->refuse_why, sizeof(s->refuse_why), "it has handed over to pid %ld",
-                 (long)pid);
         for (size_t i = 0; i < s->num_claims; i++) {
             event_del(s->ev_claims[i]);
         }
@@ -526,19 +524,28 @@ int upgrade_client_connect(const struct config *cfg, struct upgrade_client **out
         goto fail;
     }
     set_timeouts(fd, UPGRADE_TIMEOUT_MS);
-    if (send_wire(fd, WIRE_HELLO, 0, 0, NULL, -1) != 0) {
-        rc = cg_errf(err, CG_ERR_IO, "--upgrade: writing to pid %ld: %s", (long)c->old_pid,
-                     strerror(errno));
-        goto fail;
-    }
+    /* A refusal may come at once, and close the connection before HELLO is written:
+     * then the REFUSE message waiting to be read says why. */
+    int send_errno = send_wire(fd, WIRE_HELLO, 0, 0, NULL, -1) == 0 ? 0 : errno;
     size_t cap = 0;
     for (;;) {
         struct wire w;
+        memset(&w, 0, sizeof(w));
         int passed;
-        rc = expect(c, WIRE_SOCKET, &w, &passed, err);
+        struct cg_errbuf read_err = {0};
+        rc = expect(c, WIRE_SOCKET, &w, &passed, &read_err);
+        if (rc == CG_OK && send_errno != 0) {
+            rc = CG_ERR_IO; /* anything but a refusal: the HELLO did not get through */
+        }
         if (rc != CG_OK) {
             if (passed >= 0) {
                 close(passed);
+            }
+            if (send_errno != 0 && !(rc == CG_ERR_INVALID && w.type == WIRE_REFUSE)) {
+                rc = cg_errf(err, CG_ERR_IO, "--upgrade: writing to pid %ld: %s",
+                             (long)c->old_pid, strerror(send_errno));
+            } else {
+                rc = cg_errf(err, rc, "%s", read_err.msg);
             }
             goto fail;
         }

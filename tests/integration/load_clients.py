@@ -26,6 +26,7 @@ import h2.config
 import h2.errors
 import h2.connection
 import h2.events
+import hyperframe.frame
 
 import certgate_harness as h
 
@@ -38,6 +39,7 @@ class LoadStats:
         self.retried = 0
         self.failures = []  # (client, target, what)
         self.connections = 0
+        self.first_refused = None  # time.monotonic() of the first refused connect
 
     def add(self, field, n=1):
         with self.lock:
@@ -84,7 +86,10 @@ class _Client(threading.Thread):
             s = h.tls_connect(self.port, h.client_context(self.pki, alpn=(alpn,)),
                               host=self.host, timeout=10.0)
         except ConnectionRefusedError:
-            self.stats.add("refused")
+            with self.stats.lock:
+                self.stats.refused += 1
+                if self.stats.first_refused is None:
+                    self.stats.first_refused = time.monotonic()
             time.sleep(0.01)
             return None
         except (OSError, ssl.SSLError) as e:
@@ -104,6 +109,12 @@ class H1Client(_Client):
         self.keepalive = keepalive
 
     def run(self):
+        try:
+            self.loop()
+        except Exception as e:  # a bug here must not pass for a quiet client
+            self.stats.fail(self.cname, None, "client error: %r" % e)
+
+    def loop(self):
         sock = reader = None
         while self.running():
             if sock is None:
@@ -146,13 +157,28 @@ class H2Client(_Client):
             sock = self.connect("h2")
             if sock is None:
                 continue
-            pending = self.serve(sock, pending)
+            try:
+                pending = self.serve(sock, pending)
+            except Exception as e:  # a bug here must not pass for a quiet client
+                self.stats.fail(self.cname, None, "client error: %r" % e)
             sock.close()
 
     def serve(self, sock, pending):
         """serve runs requests on one connection until it ends; returns the targets to
         send again on the next one."""
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        receive_goaway = conn._receive_goaway_frame
+
+        def graceful_goaway(frame):
+            # python-h2 4.1 closes its connection state on any GOAWAY, although the
+            # streams up to the last id are still answered (RFC 9113 section 6.8; a
+            # graceful shutdown starts with a GOAWAY naming 2^31-1): keep reading them,
+            # as nghttp2 and curl do. No new stream is opened after it (goaway is set).
+            frames, events = receive_goaway(frame)
+            if frame.error_code == 0:
+                conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+            return frames, events
+        conn._frame_dispatch_table[hyperframe.frame.GoAwayFrame] = graceful_goaway
         conn.initiate_connection()
         sock.sendall(conn.data_to_send())
         inflight = {}  # stream id -> [target, status]

@@ -75,6 +75,9 @@ START_TEST(test_path_socket_receives_each_state)
     cg_sd_notify_stopping();
     recv_text(fd, buf, sizeof(buf));
     ck_assert_str_eq(buf, "STOPPING=1\nSTATUS=draining");
+    cg_sd_notify_mainpid(4242);
+    recv_text(fd, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "MAINPID=4242\nSTATUS=draining; pid 4242 serves");
 
     /* RELOADING=1 carries the CLOCK_MONOTONIC time of the reload, in microseconds. */
     uint64_t before = cg_monotonic_us();
