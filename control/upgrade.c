@@ -421,8 +421,16 @@ int upgrade_spawn(char *const *argv, pid_t *out, struct cg_errbuf *err)
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Nor any descriptor but stdin, stdout and stderr: accepted connections are not
+     * close-on-exec, and a copy in the new process would keep each one open after the
+     * old process closes it (and pin its memory until the new one exits). What the new
+     * process needs it asks for. */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], NULL, &attr, args, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     free(args);
     if (rc != 0) {

@@ -74,8 +74,8 @@ void upgrade_server_free(struct upgrade_server *s);
 
 /* upgrade_spawn runs the command line |argv| again (argv[0] looked up in PATH when it
  * has no '/', as a shell would) followed by --upgrade (once, whether or not argv has
- * it), with default signal dispositions and an empty signal mask, and returns its pid in
- * |*out|. Fails with CG_ERR_IO. */
+ * it), with default signal dispositions, an empty signal mask and no descriptor but 0,
+ * 1 and 2, and returns its pid in |*out|. Fails with CG_ERR_IO. */
 int upgrade_spawn(char *const *argv, pid_t *out, struct cg_errbuf *err);
 
 /* ---- the new process ---------------------------------------------------------------- */

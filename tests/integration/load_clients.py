@@ -5,6 +5,9 @@ Each client is a thread that sends GET requests until told to stop (or until its
 deadline), and records in a shared LoadStats:
 - ok: a complete 200 response;
 - refused: a TCP connect refused (no listener on the port);
+- reset: a connection reset (or closed) before its TLS handshake completed, no request
+  sent: what a client whose connection was still in a listening socket's accept queue
+  gets when that socket closes (the kernel resets it);
 - failed: anything else that lost a request: a connect or handshake error, a response
   other than 200, a connection closed or reset before its response was complete, an
   HTTP/2 stream reset;
@@ -40,6 +43,8 @@ class LoadStats:
         self.failures = []  # (client, target, what)
         self.connections = 0
         self.first_refused = None  # time.monotonic() of the first refused connect
+        self.reset = 0
+        self.first_reset = None
 
     def add(self, field, n=1):
         with self.lock:
@@ -52,7 +57,8 @@ class LoadStats:
     def snapshot(self):
         with self.lock:
             return {"ok": self.ok, "failed": len(self.failures), "refused": self.refused,
-                    "retried": self.retried, "connections": self.connections}
+                    "reset": self.reset, "retried": self.retried,
+                    "connections": self.connections}
 
     def __repr__(self):
         s = self.snapshot()
@@ -90,6 +96,14 @@ class _Client(threading.Thread):
                 self.stats.refused += 1
                 if self.stats.first_refused is None:
                     self.stats.first_refused = time.monotonic()
+            time.sleep(0.01)
+            return None
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError,
+                ssl.SSLZeroReturnError):
+            with self.stats.lock:
+                self.stats.reset += 1
+                if self.stats.first_reset is None:
+                    self.stats.first_reset = time.monotonic()
             time.sleep(0.01)
             return None
         except (OSError, ssl.SSLError) as e:
@@ -269,3 +283,12 @@ class Load:
         target = self.stats.snapshot()["ok"] + n
         h.wait_until(lambda: self.stats.snapshot()["ok"] >= target, timeout,
                      what="%d more successful requests (%r)" % (n, self.stats))
+
+
+def backend_has(backend, target):
+    """backend_has reports whether the backend has received target (its request log may
+    end in a line being written)."""
+    try:
+        return any(e["target"] == target for e in backend.request_log())
+    except ValueError:
+        return False

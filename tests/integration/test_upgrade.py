@@ -9,7 +9,8 @@ address, for its listening sockets; it serves on them, binds what its configurat
 adds, and only then tells the old process to stop accepting and drain
 (control/upgrade.h). Tested here under HTTP/1.1 (keep-alive and one connection per
 request) and HTTP/2 load:
-- no request fails, no connection is refused, no HTTP/2 stream has to be retried; the
+- no request fails, no connection is refused or reset, no HTTP/2 stream has to be
+  retried; the
   old process exits 0 once its last request (in flight across the hand-over) is done;
   the access log shows both processes; a listener the new configuration adds serves;
 - SIGUSR2 does the same with the running binary, and tells systemd the new main PID
@@ -58,6 +59,31 @@ def pid_gone(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def server_socket_inode(port, client_port):
+    """server_socket_inode returns the inode of the server side of the TCP connection
+    from client_port to port, from /proc/net/tcp{,6}."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if (int(local.rsplit(":", 1)[1], 16) == port and
+                        int(remote.rsplit(":", 1)[1], 16) == client_port):
+                    return fields[9]
+    return None
+
+
+def fd_targets(pid):
+    """fd_targets returns what the descriptors of process pid point to."""
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except FileNotFoundError:
+            pass
+    return out
 
 
 class UpgradeBase(unittest.TestCase):
@@ -110,14 +136,15 @@ class UpgradeBase(unittest.TestCase):
                 result["error"] = e
         t = threading.Thread(target=run, daemon=True)
         t.start()
-        h.wait_until(lambda: any(e["target"] == target for e in self.backend.request_log()),
-                     5, what="the slow request at the backend")
+        h.wait_until(lambda: load_clients.backend_has(self.backend, target), 5,
+                     what="the slow request at the backend")
         result["target"] = target
         return t
 
     def assert_no_loss(self, stats):
         self.assertEqual(stats.failures, [], stats)
         self.assertEqual(stats.refused, 0, stats)
+        self.assertEqual(stats.reset, 0, stats)
         self.assertEqual(stats.retried, 0, stats)
 
 
@@ -212,13 +239,25 @@ class UpgradeUnderLoad(UpgradeBase):
                                  max_seconds=60).start()
         self.addCleanup(load.stop)
         load.wait_ok(200)
+        # An idle keep-alive connection of the old process: its drain closes it, and the
+        # client must see that close (a descriptor leaked into the new process would
+        # keep the connection open, the client waiting for ever).
+        idle = h.KeepAlive(port, h.client_context(self.pki))
+        self.addCleanup(idle.close)
+        self.assertEqual(idle.get("/idle-before").status, 200)
 
         old.signal(signal.SIGUSR2)
         started = h.wait_until(lambda: re.search(r"SIGUSR2: started (\S+) --upgrade as pid (\d+)",
                                                  h.stderr_text(old)), 5, what="the new process")
         new_pid = int(started.group(2))
         self.addCleanup(lambda: pid_gone(new_pid) or os.kill(new_pid, signal.SIGKILL))
+        # The new process holds none of the old one's connections (only what it was
+        # handed): a copy would keep a connection the old process aborts open.
+        inode = server_socket_inode(port, idle.sock.getsockname()[1])
+        self.assertIsNotNone(inode)
+        self.assertNotIn("socket:[%s]" % inode, fd_targets(new_pid))
         self.assertEqual(old.wait(20), 0, old.logs())
+        self.assertTrue(idle.reader.at_eof(3.0), "the idle connection was not closed")
         # The old process names the new main process, which then says it is ready.
         msg = notification()
         self.assertEqual(msg.get("MAINPID"), str(new_pid), msg)

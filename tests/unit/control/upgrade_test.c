@@ -5,6 +5,7 @@
  * runs the command line with --upgrade once and an empty signal mask. */
 #include "check_main.h"
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -190,16 +191,23 @@ START_TEST(test_spawn_adds_upgrade_once_with_no_signal_blocked)
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &term, &old);
-    /* $* must be "x --upgrade": the --upgrade already given is not repeated; and the
-     * child's blocked mask (SigBlk) is empty although this thread blocks SIGTERM. */
-    char *argv[] = {(char *)"sh", (char *)"-c",
-                    (char *)"test \"$*\" = \"x --upgrade\" && "
-                            "grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status",
-                    (char *)"sh", (char *)"--upgrade", (char *)"x", NULL};
+    /* $* must be "x --upgrade": the --upgrade already given is not repeated; the
+     * child's blocked mask (SigBlk) is empty although this thread blocks SIGTERM; and
+     * a copy of the claim open here without close-on-exec is not open there. */
+    int leaky = fcntl(claim, F_DUPFD, 200);
+    ck_assert_int_ge(leaky, 200);
+    char script[256];
+    snprintf(script, sizeof(script),
+             "test \"$*\" = \"x --upgrade\" && "
+             "grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status && test ! -e /proc/self/fd/%d",
+             leaky);
+    char *argv[] = {(char *)"sh", (char *)"-c", script, (char *)"sh", (char *)"--upgrade",
+                    (char *)"x", NULL};
     pid_t pid;
     struct cg_errbuf err = {0};
     ck_assert_msg(upgrade_spawn(argv, &pid, &err) == CG_OK, "%s", err.msg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(leaky);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert(WIFEXITED(st));
