@@ -337,7 +337,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
             evtimer_add(m->ev_delay, &tv);
             return;
         }
-        CG_LOG_INFO("%s: not ready; draining (up to %llu ms)", name, (unsigned long long)t->drain);
+        CG_LOG_INFO("%s: draining (up to %llu ms); not ready", name, (unsigned long long)t->drain);
         begin_drain(m);
         return;
     case PHASE_DELAY:
