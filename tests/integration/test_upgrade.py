@@ -12,7 +12,8 @@ request) and HTTP/2 load:
 - no request fails, no connection is refused or reset, no HTTP/2 stream has to be
   retried; the
   old process exits 0 once its last request (in flight across the hand-over) is done;
-  the access log shows both processes; a listener the new configuration adds serves;
+  the access log shows both processes; a listener the new configuration adds serves,
+  and an address it drops closes with the old process;
 - SIGUSR2 does the same with the running binary, and tells systemd the new main PID
   (MAINPID=, then READY=1 from the new process);
 - refusals are one line and exit status 1: nothing runs there, the old process does not
@@ -154,10 +155,11 @@ class UpgradeUnderLoad(UpgradeBase):
         work = self.workdir("load")
         port, extra_port = h.free_port(), h.free_port()
         old_path = self.config(work, port)
-        # The new configuration: one worker more, and a second listener.
+        # The new configuration: one worker more, a second listener, and no [::1].
         with open(old_path) as f:
             new_cfg = json.load(f)
         new_cfg["workers"] = 3
+        new_cfg["listeners"][0]["listen"] = ["127.0.0.1:%d" % port]
         extra = json.loads(json.dumps(new_cfg["listeners"][0]))
         extra.update({"name": "extra", "listen": ["127.0.0.1:%d" % extra_port]})
         new_cfg["listeners"].append(extra)
@@ -181,6 +183,7 @@ class UpgradeUnderLoad(UpgradeBase):
                      10, what="the new process to take over\n" + new.logs())
         self.assertEqual(old.wait(20), 0, old.logs())
         ok_during = load.stats.snapshot()["ok"] - ok_before
+        self.assertFalse(h.port_accepts(port, "::1"))  # dropped with the old process
         t.join(20)
         self.assertNotIn("error", slow, slow)
         self.assertEqual(slow["r"].status, 200)  # finished on the old process
@@ -213,7 +216,7 @@ class UpgradeUnderLoad(UpgradeBase):
                             for p in instance[new_id]))
         self.assertEqual(new.stop(), 0)
         print("\n[upgrade] %d requests (%d between the start of the upgrade and the old process's exit), 0 failed, "
-              "0 refused, 0 retried, %d connections; old drained in %.2f s; "
+              "0 refused, 0 reset, 0 retried, %d connections; old drained in %.2f s; "
               "access log: %d lines from the old, %d from the new"
               % (stats.ok, ok_during, stats.connections, drained_s, len(instance[old_id]),
                  len(instance[new_id])))
@@ -273,7 +276,7 @@ class UpgradeUnderLoad(UpgradeBase):
         os.kill(new_pid, signal.SIGTERM)
         h.wait_until(lambda: pid_gone(new_pid), 15, what="the new process to exit")
         self.assertEqual(notification().get("STOPPING"), "1")
-        print("\n[SIGUSR2] %d requests, 0 failed, 0 refused, 0 retried" % stats.ok)
+        print("\n[SIGUSR2] %d requests, 0 failed, 0 refused, 0 reset, 0 retried" % stats.ok)
 
 
 class UpgradeRefusals(UpgradeBase):
