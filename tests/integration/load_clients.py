@@ -20,7 +20,6 @@ sends its clients elsewhere. Every request carries its client and sequence numbe
 the path, so the access logs show which process served it.
 """
 
-import socket
 import ssl
 import threading
 import time

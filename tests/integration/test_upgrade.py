@@ -215,8 +215,9 @@ class UpgradeUnderLoad(UpgradeBase):
         self.assertTrue(all(p.startswith("/load/") or p == "/on-the-new-listener"
                             for p in instance[new_id]))
         self.assertEqual(new.stop(), 0)
-        print("\n[upgrade] %d requests (%d between the start of the upgrade and the old process's exit), 0 failed, "
-              "0 refused, 0 reset, 0 retried, %d connections; old drained in %.2f s; "
+        print("\n[upgrade] %d requests (%d from the start of the upgrade to the old "
+              "process's exit), 0 failed, 0 refused, 0 reset, 0 retried, %d connections; "
+              "old drained in %.2f s; "
               "access log: %d lines from the old, %d from the new"
               % (stats.ok, ok_during, stats.connections, drained_s, len(instance[old_id]),
                  len(instance[new_id])))
