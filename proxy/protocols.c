@@ -2,6 +2,8 @@
 
 #include "proxy/core/conn.h"
 #include "proxy/core/worker.h"
+#include "proxy/http1/h1_client.h"
+#include "proxy/http1/h1_exchange.h"
 #include "proxy/http1/h1_server.h"
 #include "proxy/http2/h2_client.h"
 #include "proxy/http2/h2_server.h"
@@ -18,15 +20,27 @@ static const struct h2_backends h2_backends = {
         },
 };
 
+/* Which backend carries an HTTP/1.1 exchange to each kind of upstream (HTTP/1.1 to
+ * every one, as before this table). */
+static const struct h1_backends h1_backends = {
+    .by_upstream =
+        {
+            [CONFIG_UPSTREAM_HTTP11] = &h1_h1_backend_ops,
+            [CONFIG_UPSTREAM_H2C] = &h1_h1_backend_ops,
+            [CONFIG_UPSTREAM_H2] = &h1_h1_backend_ops,
+        },
+};
+
 /* Every ALPN id certgate serves. proxy/tls/tls_server.c negotiates only the ones a
  * listener's "alpn" lists (preferring h2), so every listener can share the table. */
 static const struct conn_alpn all_alpn[] = {
     {"h2", 2, &h2_protocol, &h2_backends},
-    {"http/1.1", 8, &h1_protocol, NULL},
+    {"http/1.1", 8, &h1_protocol, &h1_backends},
 };
 
 /* Per-worker state, created in this order and freed in the reverse one. */
 static const struct worker_module *const modules[] = {
+    &h1_client_worker_module,
     &h1_worker_module,
     &h2_worker_module,
     &h2_client_worker_module,

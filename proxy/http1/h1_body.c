@@ -13,7 +13,7 @@ void h1_body_chunk_header(struct evbuffer *out, size_t n)
 }
 
 int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbuffer *out,
-                         bool rechunk, uint64_t *moved)
+                         uint64_t *moved)
 {
     while (evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
@@ -24,13 +24,7 @@ int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbu
         enum h1_chunked_result r = h1_chunked_step(ck, v.iov_base, v.iov_len, &n);
         switch (r) {
         case H1_CHUNKED_DATA:
-            if (rechunk) {
-                h1_body_chunk_header(out, n);
-            }
             evbuffer_remove_buffer(in, out, n);
-            if (rechunk) {
-                evbuffer_add(out, "\r\n", 2);
-            }
             *moved += n;
             break;
         case H1_CHUNKED_FRAMING:
@@ -39,9 +33,6 @@ int h1_body_move_chunked(struct h1_chunked *ck, struct evbuffer *in, struct evbu
             break;
         case H1_CHUNKED_DONE:
             evbuffer_drain(in, n);
-            if (rechunk) {
-                evbuffer_add(out, "0\r\n\r\n", 5);
-            }
             return 1;
         case H1_CHUNKED_ERROR:
             return -1;
@@ -59,10 +50,28 @@ const char *h1_status_text(int status)
         return "OK";
     case 201:
         return "Created";
+    case 202:
+        return "Accepted";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -87,6 +96,8 @@ const char *h1_status_text(int status)
         return "Expectation Failed";
     case 421:
         return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -127,6 +138,8 @@ const char *h1_error_name(int status)
         return "misdirected_request";
     case 431:
         return "header_fields_too_large";
+    case 501:
+        return "not_implemented";
     case 502:
         return "bad_gateway";
     case 503:
