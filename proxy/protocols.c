@@ -15,8 +15,8 @@ static const struct h2_backends h2_backends = {
     .by_upstream =
         {
             [CONFIG_UPSTREAM_HTTP11] = &h2_h1_backend_ops,
-            [CONFIG_UPSTREAM_H2C] = &h2_client_backend_ops,
-            [CONFIG_UPSTREAM_H2] = &h2_client_backend_ops,
+            [CONFIG_UPSTREAM_H2C] = &h2_h2_backend_ops,
+            [CONFIG_UPSTREAM_H2] = &h2_h2_backend_ops,
         },
 };
 

@@ -13,10 +13,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "proxy/core/conn.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
-#include "proxy/http2/grpc.h"
 #include "proxy/http2/h2_stream.h"
 #include "proxy/net/sock.h"
 #include "proxy/tls/tls_client.h"
@@ -36,7 +34,7 @@ enum uh2_state {
     UH2_DEAD,           /* over; freed from the loop */
 };
 
-struct uh2_stream;
+struct h2_client_stream;
 
 struct uh2_session {
     struct h2_client_pool *pool;
@@ -50,10 +48,10 @@ struct uh2_session {
     struct evbuffer *out;
     struct event *ev_flush;
     struct event *ev_free;
-    struct event *ev_idle;      /* timeouts.keepalive_idle without streams: close */
-    struct event *ev_handshake; /* h2: TCP connect and TLS handshake deadline */
-    struct uh2_stream *waiting; /* streams waiting for UH2_READY, FIFO */
-    struct uh2_stream **waiting_tail;
+    struct event *ev_idle;            /* timeouts.keepalive_idle without streams: close */
+    struct event *ev_handshake;       /* h2: TCP connect and TLS handshake deadline */
+    struct h2_client_stream *waiting; /* streams waiting for UH2_READY, FIFO */
+    struct h2_client_stream **waiting_tail;
     unsigned num_streams; /* waiting + submitted and not closed */
     bool connected;       /* TCP connect succeeded */
     const char *failure;  /* why the TLS handshake failed (a 502 reason), or NULL */
@@ -69,10 +67,17 @@ struct h2_client_pool {
     struct uh2_session *sessions;
 };
 
-struct uh2_stream {
-    struct uh2_session *sess; /* NULL between sessions */
-    struct h2_stream *s;      /* NULL once detached (answered or cancelled) */
-    int32_t id;               /* 0 until submitted */
+struct h2_client_stream {
+    struct worker *w;
+    size_t upstream_index;
+    struct uh2_session *sess;                     /* NULL between sessions */
+    const struct h2_client_stream_callbacks *cbs; /* NULL once the front detached (a
+                                                     final callback, or cancelled) */
+    void *arg;
+    const nghttp2_nv *nv; /* the request, the front's (valid while attached) */
+    size_t num_nv;
+    bool has_body;
+    int32_t id; /* 0 until submitted */
     struct h2_fields resp;
     struct h2_fields trailers;
     int status;
@@ -84,10 +89,10 @@ struct uh2_stream {
     const char *failure;       /* why the last session it waited for failed, or NULL */
     struct h2_zombies *zombie; /* counted against the client's stream limit */
     struct event *ev_timer;    /* timeouts.upstream_response until the head */
-    struct uh2_stream *next_wait;
+    struct h2_client_stream *next_wait;
 };
 
-static void attach(struct uh2_stream *b);
+static void attach(struct h2_client_stream *b);
 static void session_flush(struct uh2_session *x);
 static void session_end(struct uh2_session *x, const char *why);
 
@@ -98,7 +103,7 @@ static void schedule(struct uh2_session *x)
     }
 }
 
-static void stream_free(struct uh2_stream *b)
+static void stream_free(struct h2_client_stream *b)
 {
     if (b->ev_timer != NULL) {
         event_free(b->ev_timer);
@@ -111,13 +116,21 @@ static void stream_free(struct uh2_stream *b)
     free(b);
 }
 
-/* detach_fail answers the client stream (if still attached) and forgets it. */
-static void detach_fail(struct uh2_stream *b, int status, const char *reason)
+/* detach takes the front off |b| before its final callback; it returns the callbacks
+ * to call, or NULL when the front is gone already. */
+static const struct h2_client_stream_callbacks *detach(struct h2_client_stream *b)
 {
-    struct h2_stream *s = b->s;
-    b->s = NULL;
-    if (s != NULL) {
-        h2_stream_fail(s, status, grpc_status_from_http(status), reason);
+    const struct h2_client_stream_callbacks *cbs = b->cbs;
+    b->cbs = NULL;
+    return cbs;
+}
+
+/* detach_fail fails the front (if still attached) and forgets it. */
+static void detach_fail(struct h2_client_stream *b, int status, const char *reason)
+{
+    const struct h2_client_stream_callbacks *cbs = detach(b);
+    if (cbs != NULL) {
+        cbs->on_fail(b->arg, status, reason);
     }
 }
 
@@ -126,34 +139,31 @@ static void detach_fail(struct uh2_stream *b, int status, const char *reason)
 static ssize_t read_req(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                         uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-    struct uh2_stream *b = src->ptr;
-    struct h2_stream *s = b->s;
-    if (s == NULL) {
+    struct h2_client_stream *b = src->ptr;
+    if (b->cbs == NULL) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return 0;
     }
-    int n = evbuffer_remove(s->req_body, buf, length);
-    if (n < 0) {
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
+    bool end = false;
+    const struct h2_fields *trailers = NULL;
+    size_t n = b->cbs->read_body(b->arg, buf, length, &end, &trailers);
     if (n > 0) {
         b->body_started = true;
-        h2_stream_request_consumed(s, (size_t)n);
     }
-    if (evbuffer_get_length(s->req_body) == 0 && s->req_end) {
+    if (end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (s->has_req_trailers && s->req_trailers.num > 0) {
-            if (nghttp2_submit_trailer(ng, id, s->req_trailers.nv, s->req_trailers.num) == 0) {
+        if (trailers != NULL && trailers->num > 0) {
+            if (nghttp2_submit_trailer(ng, id, trailers->nv, trailers->num) == 0) {
                 *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
             }
         }
-        return n;
+        return (ssize_t)n;
     }
     if (n == 0) {
         b->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    return n;
+    return (ssize_t)n;
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
@@ -178,13 +188,12 @@ static void idle_check(struct uh2_session *x)
     }
 }
 
-static void submit(struct uh2_stream *b)
+static void submit(struct h2_client_stream *b)
 {
     struct uh2_session *x = b->sess;
-    struct h2_stream *s = b->s;
-    bool body = !(s->req_end && evbuffer_get_length(s->req_body) == 0 && !s->has_req_trailers);
     nghttp2_data_provider prd = {.source.ptr = b, .read_callback = read_req};
-    int32_t id = nghttp2_submit_request(x->ng, NULL, s->fwd.nv, s->fwd.num, body ? &prd : NULL, b);
+    int32_t id =
+        nghttp2_submit_request(x->ng, NULL, b->nv, b->num_nv, b->has_body ? &prd : NULL, b);
     if (id < 0) {
         x->num_streams--;
         b->sess = NULL;
@@ -205,7 +214,7 @@ static void submit(struct uh2_stream *b)
 static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
-    struct uh2_stream *b = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    struct h2_client_stream *b = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     if (b == NULL || frame->hd.type != NGHTTP2_HEADERS) {
         return 0;
     }
@@ -235,7 +244,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         }
         return 0;
     }
-    struct uh2_stream *b =
+    struct h2_client_stream *b =
         frame->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id) : NULL;
     if (b == NULL) {
         return 0;
@@ -250,27 +259,22 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             }
             b->head_done = true;
             evtimer_del(b->ev_timer);
-            struct h2_stream *s = b->s;
-            if (s == NULL) {
-                return 0;
+            const struct h2_client_stream_callbacks *cbs = end ? detach(b) : b->cbs;
+            if (cbs != NULL) {
+                cbs->on_head(b->arg, b->status, &b->resp, end);
             }
-            if (end) {
-                b->s = NULL;
-            }
-            h2_stream_response_head(s, b->status, &b->resp, end);
             return 0;
         }
-        if (end && b->s != NULL) {
-            struct h2_stream *s = b->s;
-            b->s = NULL;
-            h2_stream_response_end(s, &b->trailers);
+        const struct h2_client_stream_callbacks *cbs = end ? detach(b) : NULL;
+        if (cbs != NULL) {
+            cbs->on_end(b->arg, &b->trailers);
         }
         return 0;
     }
-    if (frame->hd.type == NGHTTP2_DATA && end && b->s != NULL) {
-        struct h2_stream *s = b->s;
-        b->s = NULL;
-        h2_stream_response_end(s, NULL);
+    const struct h2_client_stream_callbacks *cbs =
+        frame->hd.type == NGHTTP2_DATA && end ? detach(b) : NULL;
+    if (cbs != NULL) {
+        cbs->on_end(b->arg, NULL);
     }
     return 0;
 }
@@ -281,27 +285,26 @@ static int on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t stream
     /* Connection window at once (one slow client must not stall the session other
      * clients share); the stream window as the client takes the bytes. */
     nghttp2_session_consume_connection(ng, len);
-    struct uh2_stream *b = nghttp2_session_get_stream_user_data(ng, stream_id);
-    if (b == NULL || b->s == NULL) {
+    struct h2_client_stream *b = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (b == NULL || b->cbs == NULL) {
         nghttp2_session_consume_stream(ng, stream_id, len);
         return 0;
     }
-    evbuffer_add(b->s->resp_body, data, len);
-    h2_stream_response_data(b->s);
+    b->cbs->on_data(b->arg, data, len);
     return 0;
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code, void *ud)
 {
     struct uh2_session *x = ud;
-    struct uh2_stream *b = nghttp2_session_get_stream_user_data(ng, stream_id);
+    struct h2_client_stream *b = nghttp2_session_get_stream_user_data(ng, stream_id);
     if (b == NULL) {
         return 0;
     }
     x->num_streams--;
     b->sess = NULL;
     idle_check(x);
-    if (b->s != NULL) {
+    if (b->cbs != NULL) {
         if (error_code == NGHTTP2_REFUSED_STREAM && !b->head_done && !b->body_started &&
             b->attempts < MAX_RETRIES) {
             /* Never processed by the database (RFC 9113 §8.7): safe on another session. */
@@ -364,17 +367,17 @@ static void session_end(struct uh2_session *x, const char *why)
         upstream_pool_mark_down(x->pool->health, x->server, why);
     }
     /* Waiting streams were never sent: they may go to another server. */
-    struct uh2_stream *b = x->waiting;
+    struct h2_client_stream *b = x->waiting;
     x->waiting = NULL;
     x->waiting_tail = &x->waiting;
     while (b != NULL) {
-        struct uh2_stream *next = b->next_wait;
+        struct h2_client_stream *next = b->next_wait;
         x->num_streams--;
         b->sess = NULL;
         if (x->failure != NULL) {
             b->failure = x->failure;
         }
-        if (b->s != NULL && b->attempts < MAX_RETRIES) {
+        if (b->cbs != NULL && b->attempts < MAX_RETRIES) {
             attach(b);
         } else {
             detach_fail(b, 502, b->failure != NULL ? b->failure : "upstream_connect_failed");
@@ -387,7 +390,7 @@ static void session_end(struct uh2_session *x, const char *why)
          * session runs no callbacks, so walk them through the stream list. */
         int64_t next_id = nghttp2_session_get_next_stream_id(x->ng);
         for (int64_t id = 1; id < next_id; id += 2) {
-            struct uh2_stream *sb = nghttp2_session_get_stream_user_data(x->ng, (int32_t)id);
+            struct h2_client_stream *sb = nghttp2_session_get_stream_user_data(x->ng, (int32_t)id);
             if (sb == NULL) {
                 continue;
             }
@@ -495,12 +498,12 @@ static void session_ready(struct uh2_session *x)
     nghttp2_submit_settings(x->ng, NGHTTP2_FLAG_NONE, iv, 2);
     nghttp2_session_set_local_window_size(x->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)window * 16);
     x->state = UH2_READY;
-    struct uh2_stream *b = x->waiting;
+    struct h2_client_stream *b = x->waiting;
     x->waiting = NULL;
     x->waiting_tail = &x->waiting;
     while (b != NULL) {
-        struct uh2_stream *next = b->next_wait;
-        if (b->s != NULL) {
+        struct h2_client_stream *next = b->next_wait;
+        if (b->cbs != NULL) {
             submit(b);
         } else {
             x->num_streams--;
@@ -694,10 +697,10 @@ static unsigned session_capacity(struct uh2_session *x)
 }
 
 /* attach puts |b| on a session with room, opening one if needed. */
-static void attach(struct uh2_stream *b)
+static void attach(struct h2_client_stream *b)
 {
-    struct h2_client_pool **pools = worker_module_state(b->s->c->w, &h2_client_worker_module);
-    struct h2_client_pool *pool = pools[b->s->c->lrt->cfg->upstream_index];
+    struct h2_client_pool **pools = worker_module_state(b->w, &h2_client_worker_module);
+    struct h2_client_pool *pool = pools[b->upstream_index];
     b->attempts++;
     struct uh2_session *x = NULL;
     for (struct uh2_session *it = pool->sessions; it != NULL; it = it->next) {
@@ -722,8 +725,7 @@ static void attach(struct uh2_stream *b)
     b->sess = x;
     x->num_streams++;
     idle_check(x);
-    snprintf(b->s->upstream, sizeof(b->s->upstream), "%s",
-             upstream_pool_server_addr(pool->health, x->server)->text);
+    b->cbs->on_server(b->arg, upstream_pool_server_addr(pool->health, x->server)->text);
     if (x->state == UH2_READY) {
         submit(b);
         return;
@@ -733,13 +735,13 @@ static void attach(struct uh2_stream *b)
     x->waiting_tail = &b->next_wait;
 }
 
-/* ---- backend ops ---------------------------------------------------------------- */
+/* ---- streams -------------------------------------------------------------------- */
 
 /* on_timer: no response head within timeouts.upstream_response. */
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-    struct uh2_stream *b = arg;
-    if (b->s == NULL || b->head_done || b->sess == NULL || b->id <= 0) {
+    struct h2_client_stream *b = arg;
+    if (b->cbs == NULL || b->head_done || b->sess == NULL || b->id <= 0) {
         return;
     }
     nghttp2_submit_rst_stream(b->sess->ng, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_CANCEL);
@@ -747,19 +749,31 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     detach_fail(b, 504, "upstream_timeout");
 }
 
-static void start(struct h2_stream *s)
+struct h2_client_stream *h2_client_stream_new(struct worker *w, size_t upstream_index,
+                                              const struct h2_client_stream_callbacks *cbs,
+                                              void *arg)
 {
-    struct uh2_stream *b = cg_xcalloc(1, sizeof(*b));
-    b->ev_timer = evtimer_new(s->c->w->base, on_timer, b);
+    struct h2_client_stream *b = cg_xcalloc(1, sizeof(*b));
+    b->ev_timer = evtimer_new(w->base, on_timer, b);
     CG_BUG_ON(b->ev_timer == NULL);
-    b->s = s;
-    s->backend = b;
+    b->w = w;
+    b->upstream_index = upstream_index;
+    b->cbs = cbs;
+    b->arg = arg;
+    return b;
+}
+
+void h2_client_stream_submit(struct h2_client_stream *b, const nghttp2_nv *nv, size_t num,
+                             bool has_body)
+{
+    b->nv = nv;
+    b->num_nv = num;
+    b->has_body = has_body;
     attach(b);
 }
 
-static void on_request_data(struct h2_stream *s)
+void h2_client_stream_resume(struct h2_client_stream *b)
 {
-    struct uh2_stream *b = s->backend;
     if (b->sess != NULL && b->id > 0 && b->deferred) {
         b->deferred = false;
         nghttp2_session_resume_data(b->sess->ng, b->id);
@@ -767,49 +781,46 @@ static void on_request_data(struct h2_stream *s)
     }
 }
 
-static void on_response_consumed(struct h2_stream *s, size_t n)
+void h2_client_stream_consumed(struct h2_client_stream *b, size_t n)
 {
-    struct uh2_stream *b = s->backend;
     if (b->sess == NULL || b->id <= 0 || b->sess->ng == NULL) {
         return;
     }
-    /* The stream window is what the stream may buffer (h2_stream_buffer_limit), so
-     * it is small: reopen it by a quarter at a time instead of nghttp2's half, or a
-     * bulk download waits for the database at every half window. */
+    /* The stream window is what the front may buffer (h2_response_buffer_limit), so it
+     * is small: reopen it by a quarter at a time instead of nghttp2's half, or a bulk
+     * download waits for the database at every half window. */
     b->unacked += (uint32_t)n;
-    if (b->unacked >= h2_stream_buffer_limit(s) / 4) {
+    if (b->unacked >= h2_response_buffer_limit(&b->sess->pool->cfg->limits) / 4) {
         nghttp2_submit_window_update(b->sess->ng, NGHTTP2_FLAG_NONE, b->id, (int32_t)b->unacked);
         b->unacked = 0;
         schedule(b->sess);
     }
 }
 
-static void cancel(struct h2_stream *s)
+bool h2_client_stream_submitted(const struct h2_client_stream *b)
 {
-    struct uh2_stream *b = s->backend;
-    b->s = NULL;
+    return b->sess != NULL && b->id > 0;
+}
+
+void h2_client_stream_cancel(struct h2_client_stream *b, struct h2_zombies *zombie)
+{
+    b->cbs = NULL;
     struct uh2_session *x = b->sess;
-    if (x == NULL) {
-        stream_free(b);
-        return;
-    }
-    if (b->id > 0) {
-        b->zombie = h2_stream_zombie_begin(s);
+    if (x != NULL && b->id > 0) {
+        b->zombie = zombie;
         /* Freed when the database's stream closes (on_stream_close). */
         nghttp2_submit_rst_stream(x->ng, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_CANCEL);
         schedule(x);
         return;
     }
-    /* Still waiting for the session: it drops detached streams when ready. */
+    if (zombie != NULL) {
+        h2_zombie_end(zombie);
+    }
+    if (x == NULL) {
+        stream_free(b);
+    }
+    /* Else still waiting for the session: it drops detached streams when ready. */
 }
-
-const struct h2_backend_ops h2_client_backend_ops = {
-    .name = "h2",
-    .start = start,
-    .on_request_data = on_request_data,
-    .on_response_consumed = on_response_consumed,
-    .cancel = cancel,
-};
 
 /* ---- pool ----------------------------------------------------------------------- */
 
@@ -836,9 +847,9 @@ static void pool_free(struct h2_client_pool *pool)
     while (pool->sessions != NULL) {
         struct uh2_session *x = pool->sessions;
         /* No client stream is left: free stream records without callbacks. */
-        struct uh2_stream *b = x->waiting;
+        struct h2_client_stream *b = x->waiting;
         while (b != NULL) {
-            struct uh2_stream *next = b->next_wait;
+            struct h2_client_stream *next = b->next_wait;
             stream_free(b);
             b = next;
         }
@@ -846,7 +857,8 @@ static void pool_free(struct h2_client_pool *pool)
         if (x->ng != NULL) {
             int64_t next_id = nghttp2_session_get_next_stream_id(x->ng);
             for (int64_t id = 1; id < next_id; id += 2) {
-                struct uh2_stream *sb = nghttp2_session_get_stream_user_data(x->ng, (int32_t)id);
+                struct h2_client_stream *sb =
+                    nghttp2_session_get_stream_user_data(x->ng, (int32_t)id);
                 if (sb != NULL) {
                     nghttp2_session_set_stream_user_data(x->ng, (int32_t)id, NULL);
                     stream_free(sb);

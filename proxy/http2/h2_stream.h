@@ -1,7 +1,8 @@
 /* One HTTP/2 request stream of a client connection, and the interface between the
  * client-facing session (proxy/http2/h2_server.c, which owns every struct h2_stream) and
  * the backend that carries the request to the database: proxy/http2/h2_to_h1.c (HTTP/1.1
- * translation over the upstream pool) or proxy/http2/h2_client.c (multiplexed h2c / h2).
+ * translation, over proxy/http1/h1_client.c) or proxy/http2/h2_to_h2.c (a stream of the
+ * multiplexed h2c / h2 sessions of proxy/http2/h2_client.c).
  *
  * Ownership: the server allocates a stream when its HEADERS begin and frees it when
  * nghttp2 closes it, never from inside a backend callback. A backend is attached with
@@ -218,7 +219,8 @@ struct h2_backends {
 /* The HTTP/1.1 translation backend (proxy/http2/h2_to_h1.c). */
 extern const struct h2_backend_ops h2_h1_backend_ops;
 
-/* The multiplexed h2c / h2 backend (proxy/http2/h2_client.c). */
-extern const struct h2_backend_ops h2_client_backend_ops;
+/* The h2c / h2 backend: streams of the worker's upstream sessions (proxy/http2/h2_to_h2.c
+ * over proxy/http2/h2_client.c). */
+extern const struct h2_backend_ops h2_h2_backend_ops;
 
 #endif
