@@ -5,6 +5,7 @@
 #include "proxy/http1/h1_client.h"
 #include "proxy/http1/h1_exchange.h"
 #include "proxy/http1/h1_server.h"
+#include "proxy/http2/h1_to_h2.h"
 #include "proxy/http2/h2_client.h"
 #include "proxy/http2/h2_server.h"
 #include "proxy/http2/h2_stream.h"
@@ -20,14 +21,13 @@ static const struct h2_backends h2_backends = {
         },
 };
 
-/* Which backend carries an HTTP/1.1 exchange to each kind of upstream (HTTP/1.1 to
- * every one, as before this table). */
+/* Which backend carries an HTTP/1.1 exchange to each kind of upstream. */
 static const struct h1_backends h1_backends = {
     .by_upstream =
         {
             [CONFIG_UPSTREAM_HTTP11] = &h1_h1_backend_ops,
-            [CONFIG_UPSTREAM_H2C] = &h1_h1_backend_ops,
-            [CONFIG_UPSTREAM_H2] = &h1_h1_backend_ops,
+            [CONFIG_UPSTREAM_H2C] = &h1_h2_backend_ops,
+            [CONFIG_UPSTREAM_H2] = &h1_h2_backend_ops,
         },
 };
 

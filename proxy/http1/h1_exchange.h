@@ -2,7 +2,8 @@
  * between the HTTP/1.1 server (proxy/http1/h1_server.c, which owns every struct
  * h1_exchange) and the backend that carries the exchange to the database:
  * proxy/http1/h1_to_h1.c (an HTTP/1.1 upstream, over proxy/http1/h1_client.c, Upgrade
- * tunnels included). The server parses, authorizes, answers errors, keeps connections alive,
+ * tunnels included) or proxy/http2/h1_to_h2.c (a stream on the worker's HTTP/2 upstream
+ * sessions). The server parses, authorizes, answers errors, keeps connections alive,
  * pipelines, answers Expect: 100-continue and logs; the backend carries the exchange.
  *
  * Ownership (as for HTTP/2 streams, proxy/http2/h2_stream.h): the server attaches a

@@ -1,7 +1,8 @@
 /* Multiplexed HTTP/2 client sessions to the servers of an h2c or h2 upstream, one set
  * per worker (h2_client_worker_module), shared by the requests of every client
- * connection on that worker, whatever their front protocol: a front opens a struct
- * h2_client_stream per request (HTTP/2 streams: proxy/http2/h2_to_h2.c).
+ * connection on that worker, whatever their front protocol: HTTP/2 streams
+ * (proxy/http2/h2_to_h2.c) and HTTP/1.1 exchanges (proxy/http2/h1_to_h2.c) each open a
+ * struct h2_client_stream.
  *
  * A stream joins a session of the next healthy server that has room under the
  * server's SETTINGS_MAX_CONCURRENT_STREAMS (else a new session is opened). Connect

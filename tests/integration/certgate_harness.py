@@ -751,13 +751,14 @@ def raw_exchange(port, data, pki, client="admin", timeout=5.0, server_hostname="
 
 
 class Response:
-    def __init__(self, version, status, reason, headers, body, interim):
+    def __init__(self, version, status, reason, headers, body, interim, trailers=()):
         self.version = version
         self.status = status
         self.reason = reason
         self.headers = headers      # [(name, value)] in order
         self.body = body
         self.interim = interim      # [(status, headers)] for 1xx responses seen first
+        self.trailers = list(trailers)  # [(name, value)] after a chunked body
 
     def header(self, name, default=None):
         v = self.all(name)
@@ -844,6 +845,7 @@ class ResponseReader:
         lower = [(n.lower(), v) for n, v in headers]
         te = ",".join(v for n, v in lower if n == "transfer-encoding").lower()
         cl = [v for n, v in lower if n == "content-length"]
+        trailers = []
         if head_request or status in (204, 304, 101):
             body = b""
         elif "chunked" in te:
@@ -855,8 +857,12 @@ class ResponseReader:
                 out += self._exact(size)
                 if self._exact(2) != b"\r\n":
                     raise ValueError("missing CRLF after chunk")
-            while self._line():
-                pass
+            while True:
+                t = self._line().decode("latin-1")
+                if not t:
+                    break
+                name, _, value = t.partition(":")
+                trailers.append((name, value.strip()))
             body = bytes(out)
         elif cl:
             body = self._exact(int(cl[0]))
@@ -865,7 +871,7 @@ class ResponseReader:
                 pass
             body = bytes(self.buf)
             self.buf.clear()
-        return Response(version, status, reason, headers, body, interim)
+        return Response(version, status, reason, headers, body, interim, trailers)
 
     def at_eof(self, timeout=3.0):
         """at_eof returns True when the server closes the connection within timeout s

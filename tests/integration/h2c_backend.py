@@ -1,22 +1,30 @@
-"""h2c_backend: a cleartext HTTP/2 database stand-in (python-h2) that records what it
-receives, for tests whose upstream protocol is "h2c".
+"""h2c_backend: an HTTP/2-only database stand-in (python-h2) that records what it
+receives, for tests whose upstream protocol is "h2c" (or "h2": tls=(cert, key) serves
+TLS with ALPN h2).
 
 Runs in the test's own process: one accept thread and one thread per connection, every
 socket with a timeout, close() stops them all (bounded joins).
 
-Endpoints (any method):
-  /download?size=N   N bytes of echo_backend's pattern, sent as the stream's and the
-                     connection's flow-control windows allow
-  anything else      200 JSON {method, path, headers, trailers, body_len} once the
-                     request has ended
+Endpoints (any method; a HEAD request gets the head only):
+  /download?size=N   N bytes of echo_backend's pattern with content-length, sent as the
+                     stream's and the connection's flow-control windows allow
+  /chunks?size=N     the same without content-length, then the trailers
+                     x-checksum: <sha256 of the body> and proxy-authenticate (a
+                     hop-by-hop field, which must not be passed on)
+  /status?code=N     status N with a small JSON body {"error": "from-db"}
+  /abort?size=N      content-length N, then half of the body, then the connection closes
+  anything else      200 JSON {method, path, authority, scheme, headers, trailers,
+                     body_len, body_sha256} once the request has ended
 
 Every request is recorded in .requests (list of dicts with the same keys, appended when
 the request ends), so a test can check exactly which fields, and which trailers, the
 database saw.
 """
 
+import hashlib
 import json
 import socket
+import ssl
 import threading
 import urllib.parse
 
@@ -29,7 +37,12 @@ import echo_backend
 
 
 class H2cBackend:
-    def __init__(self, io_timeout=30.0):
+    def __init__(self, io_timeout=30.0, tls=None):
+        self.ctx = None
+        if tls is not None:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(*tls)
+            self.ctx.set_alpn_protocols(["h2"])
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
@@ -64,12 +77,17 @@ class H2cBackend:
     def _serve(self, s):
         s.settimeout(0.2)
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, validate_inbound_headers=False))
+            client_side=False, validate_inbound_headers=False,
+            validate_outbound_headers=False))
         conn.initiate_connection()
-        streams = {}  # id -> {"headers", "trailers", "body_len"}
-        sending = {}  # id -> [pattern position, bytes left]
+        streams = {}  # id -> {"headers", "trailers", "body_len", "sha"}
+        sending = {}  # id -> [pattern position, bytes left, trailers or None, stop at]
         idle = 0.0
         try:
+            if self.ctx is not None:
+                s.settimeout(self.io_timeout)
+                s = self.ctx.wrap_socket(s, server_side=True)
+                s.settimeout(0.2)
             s.sendall(conn.data_to_send())
             while not self.stop.is_set():
                 try:
@@ -84,9 +102,11 @@ class H2cBackend:
                     return
                 for ev in conn.receive_data(data):
                     self._on_event(conn, ev, streams, sending)
-                self._pump(conn, sending)
+                aborted = self._pump(conn, sending)
                 s.sendall(conn.data_to_send())
-        except (OSError, h2.exceptions.ProtocolError):
+                if aborted:
+                    return
+        except (OSError, ssl.SSLError, h2.exceptions.ProtocolError):
             return
         finally:
             s.close()
@@ -95,11 +115,12 @@ class H2cBackend:
         if isinstance(ev, h2.events.RequestReceived):
             streams[ev.stream_id] = {"headers": [(k.decode(), v.decode()) for k, v in
                                                  ev.headers],
-                                     "trailers": [], "body_len": 0}
+                                     "trailers": [], "body_len": 0, "sha": hashlib.sha256()}
         elif isinstance(ev, h2.events.DataReceived):
             st = streams.get(ev.stream_id)
             if st is not None:
                 st["body_len"] += len(ev.data)
+                st["sha"].update(ev.data)
             conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         elif isinstance(ev, h2.events.TrailersReceived):
             st = streams.get(ev.stream_id)
@@ -117,30 +138,48 @@ class H2cBackend:
         pseudo = dict((k, v) for k, v in st["headers"] if k.startswith(":"))
         path = pseudo.get(":path", "")
         rec = {"method": pseudo.get(":method"), "path": path,
+               "authority": pseudo.get(":authority"), "scheme": pseudo.get(":scheme"),
                "headers": [[k, v] for k, v in st["headers"] if not k.startswith(":")],
                "trailers": [[k, v] for k, v in st["trailers"]],
-               "body_len": st["body_len"]}
+               "body_len": st["body_len"], "body_sha256": st["sha"].hexdigest()}
         with self.lock:
             self.requests.append(rec)
         url = urllib.parse.urlsplit(path)
-        if url.path == "/download":
-            size = int(urllib.parse.parse_qs(url.query).get("size", ["0"])[0])
+        query = urllib.parse.parse_qs(url.query)
+        size = int(query.get("size", ["0"])[0])
+        head_only = rec["method"] == "HEAD"
+        if url.path in ("/download", "/abort"):
             conn.send_headers(sid, [(":status", "200"), ("content-length", str(size)),
                                     ("content-type", "application/octet-stream")],
-                              end_stream=size == 0)
-            if size > 0:
-                sending[sid] = [0, size]
+                              end_stream=size == 0 or head_only)
+            if size > 0 and not head_only:
+                stop = size // 2 if url.path == "/abort" else None
+                sending[sid] = [0, size, None, stop]
             return
-        body = json.dumps(rec).encode()
-        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
-                                ("content-length", str(len(body)))])
-        conn.send_data(sid, body, end_stream=True)
+        if url.path == "/chunks":
+            conn.send_headers(sid, [(":status", "200"),
+                                    ("content-type", "application/octet-stream")],
+                              end_stream=head_only)
+            if not head_only:
+                checksum = echo_backend.pattern_sha256(size)
+                sending[sid] = [0, size, [("x-checksum", checksum), ("proxy-authenticate", "Basic realm=db")],
+                                None]
+            return
+        status = query.get("code", ["200"])[0] if url.path == "/status" else "200"
+        body = json.dumps({"error": "from-db"} if url.path == "/status" else rec).encode()
+        conn.send_headers(sid, [(":status", status), ("content-type", "application/json"),
+                                ("content-length", str(len(body)))], end_stream=head_only)
+        if not head_only:
+            conn.send_data(sid, body, end_stream=True)
 
     def _pump(self, conn, sending):
-        """_pump sends download bytes while the windows allow."""
+        """_pump sends download bytes while the windows allow; it returns True when an
+        /abort download reached its stop point (the caller closes the connection)."""
         for sid in list(sending):
-            pos, left = sending[sid]
+            pos, left, trailers, stop = sending[sid]
             while left > 0:
+                if stop is not None and pos >= stop:
+                    return True
                 try:
                     n = min(left, conn.local_flow_control_window(sid),
                             conn.max_outbound_frame_size)
@@ -149,15 +188,21 @@ class H2cBackend:
                     break
                 if n <= 0:
                     break
+                if stop is not None:
+                    n = min(n, stop - pos)
                 off = pos % echo_backend.PATTERN_PERIOD
+                last = n == left
                 conn.send_data(sid, bytes(echo_backend.BASE2[off:off + n]),
-                               end_stream=n == left)
+                               end_stream=last and not trailers)
+                if last and trailers:
+                    conn.send_headers(sid, trailers, end_stream=True)
                 pos += n
                 left -= n
             if left == 0:
                 del sending[sid]
             else:
-                sending[sid] = [pos, left]
+                sending[sid] = [pos, left, trailers, stop]
+        return False
 
     def close(self):
         self.stop.set()
