@@ -13,6 +13,7 @@ Endpoints (any method; a HEAD request gets the head only):
                      hop-by-hop field, which must not be passed on)
   /status?code=N     status N with a small JSON body {"error": "from-db"}
   /abort?size=N      content-length N, then half of the body, then the connection closes
+  /overlong?size=N   content-length N, then N + 10 bytes of body (a lying database)
   anything else      200 JSON {method, path, authority, scheme, headers, trailers,
                      body_len, body_sha256} once the request has ended
 
@@ -155,6 +156,10 @@ class H2cBackend:
             if size > 0 and not head_only:
                 stop = size // 2 if url.path == "/abort" else None
                 sending[sid] = [0, size, None, stop]
+            return
+        if url.path == "/overlong":
+            conn.send_headers(sid, [(":status", "200"), ("content-length", str(size))])
+            conn.send_data(sid, b"x" * (size + 10), end_stream=True)
             return
         if url.path == "/chunks":
             conn.send_headers(sid, [(":status", "200"),

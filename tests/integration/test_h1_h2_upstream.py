@@ -184,6 +184,20 @@ class H1ClientsOnH2cUpstream(unittest.TestCase):
         r = H.curl(self.pki, [self.url("/after/abort")])
         self.assertEqual((r.rc, r.status), (0, 200), r)
 
+    def test_body_longer_than_content_length_never_reaches_client(self):
+        # Response splitting: a database that sends more DATA than its content-length
+        # must not make an HTTP/1.1 client read the excess as the next response on its
+        # keep-alive connection. The response is cut and the connection closed.
+        s, reader = self.connect()
+        s.sendall(H.request_bytes("GET", "/overlong?size=1000", self.host))
+        try:
+            r = reader.read()
+            self.assertEqual(len(r.body), 1000, r)
+        except EOFError:
+            pass  # cut before the body's end: the client knows it is incomplete
+        self.assertEqual(bytes(reader.buf), b"")
+        self.assertTrue(reader.at_eof(), "the connection must end after a lying response")
+
     def test_chunked_response_keeps_trailers(self):
         size = 300000
         s, reader = self.connect()
