@@ -98,6 +98,16 @@ static void copy_str(char *dst, size_t cap, const char *s, size_t len)
     dst[n] = '\0';
 }
 
+/* reason_of maps the policy's decision onto the proxy's reasons, which list the policy's
+ * in the same order from CG_REASON_OK on. */
+static enum cg_reason reason_of(enum policy_reason r)
+{
+    _Static_assert(CG_REASON_UNTRUSTED_CHAIN - CG_REASON_OK ==
+                       POLICY_REASON_UNTRUSTED_CHAIN - POLICY_REASON_OK,
+                   "common/reason.h lists the policy's reasons in enum policy_reason's order");
+    return (enum cg_reason)(CG_REASON_OK + (int)r);
+}
+
 void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str authority,
                   struct cg_str target, struct authz_result *out)
 {
@@ -110,14 +120,14 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     if (p == NULL) {
         out->status = 403;
         out->grpc_status = 7;
-        out->reason = "no_policy";
+        out->reason = CG_REASON_NO_POLICY;
         return;
     }
     out->generation = policy_generation(p);
     if (POLICY_DECIDE_BUF_LEN(target.len) + 1024 > scratch_cap) {
         out->status = 414;
         out->grpc_status = 3;
-        out->reason = "target_too_long";
+        out->reason = CG_REASON_TARGET_TOO_LONG;
         return;
     }
     if (a->has_cert && a->pin_generation != out->generation) {
@@ -145,7 +155,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     out->allow = d->allow;
     out->status = d->http_status;
     out->grpc_status = d->grpc_status;
-    out->reason = policy_reason_str(d->reason);
+    out->reason = reason_of(d->reason);
     out->clearance =
         d->clearance != POLICY_CLEARANCE_NONE ? policy_clearance_str(d->clearance) : "";
     out->requirement = d->route_index >= 0 ? policy_requirement_str(d->requirement) : "";
@@ -163,7 +173,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         CG_LOG_WARN("audit: w%uc%" PRIu64 " would deny %.*s %.*s from %s (%s, certificate "
                     "%s), policy generation %" PRIu64,
                     c->w->id, c->id, (int)method.len, method.p, (int)target.len, target.p,
-                    c->peer_ip, out->reason, out->entry_name[0] ? out->entry_name : "none",
+                    c->peer_ip, cg_reason_str(out->reason), out->entry_name[0] ? out->entry_name : "none",
                     out->generation);
     }
     if (d->matched_by == POLICY_MATCH_PIN && !c->pin_logged) {
@@ -190,7 +200,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
         out->allow = false;
         out->status = 500;
         out->grpc_status = 13;
-        out->reason = "identity_headers_too_large";
+        out->reason = CG_REASON_IDENTITY_HEADERS_TOO_LARGE;
     }
 }
 

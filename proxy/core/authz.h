@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/reason.h"
 #include "common/str.h"
 #include "policy/cert_facts.h"
 #include "policy/headers.h"
@@ -45,7 +46,7 @@ struct authz_result {
     bool allow;           /* forward it (also true in audit mode) */
     int status;           /* when !allow: HTTP status to answer (400/403/421) */
     int grpc_status;      /* when !allow: grpc-status for gRPC requests */
-    const char *reason;   /* policy_reason_str, or "no_policy" */
+    enum cg_reason reason; /* the policy's decision, or why none was taken */
     uint64_t generation;  /* policy generation that decided */
     char entry_name[128]; /* copied for logs: the snapshot may go away */
     char database[128];

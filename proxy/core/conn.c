@@ -111,7 +111,7 @@ static bool peer_allowed(struct client_conn *c)
     }
     CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", c->lrt->cfg->name,
                 c->peer_ip);
-    request_log_conn_refused(c, "ip_not_allowed");
+    request_log_conn_refused(c, CG_REASON_IP_NOT_ALLOWED);
     return false;
 }
 
@@ -128,7 +128,7 @@ static int on_preamble(void *arg, struct evbuffer *raw)
     if (r < 0) {
         CG_LOG_INFO("listener %s: bad PROXY protocol header from %s", c->lrt->cfg->name,
                     c->peer_ip);
-        request_log_conn_refused(c, "bad_proxy_header");
+        request_log_conn_refused(c, CG_REASON_BAD_PROXY_HEADER);
         return -1;
     }
     evbuffer_drain(raw, (size_t)r);
@@ -274,7 +274,7 @@ static void on_close(void *arg, enum tls_conn_end end)
         CG_LOG_INFO("listener %s: handshake from %s refused: its server name is not a DNS "
                     "host name (invalid_sni)",
                     c->lrt->cfg->name, c->peer_ip);
-        request_log_conn_refused(c, "invalid_sni");
+        request_log_conn_refused(c, CG_REASON_INVALID_SNI);
     }
     if (c->protocol_state != NULL) {
         c->protocol->on_peer_closed(c->protocol_state);

@@ -72,7 +72,12 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     cg_json_line_str(&l, "requirement", az ? az->requirement : "");
     cg_json_line_str(&l, "level", az ? az->level : "");
     cg_json_line_str(&l, "decision", decision_str(az));
-    cg_json_line_str(&l, "reason", f->reason ? f->reason : (az ? az->reason : ""));
+    cg_json_line_str(&l, "reason", cg_reason_str(f->reason != CG_REASON_NONE ? f->reason
+                                                 : az != NULL            ? az->reason
+                                                                         : CG_REASON_NONE));
+    if (f->detail != NULL) {
+        cg_json_line_str(&l, "detail", f->detail);
+    }
     cg_json_line_i64(&l, "status", f->status);
     if (f->grpc_status >= 0) {
         cg_json_line_i64(&l, "grpc_status", f->grpc_status);
@@ -85,7 +90,7 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     append(c, &l);
 }
 
-void request_log_conn_refused(const struct client_conn *c, const char *reason)
+void request_log_conn_refused(const struct client_conn *c, enum cg_reason reason)
 {
     if (c->w->rt->access_log == NULL) {
         return;
@@ -100,7 +105,7 @@ void request_log_conn_refused(const struct client_conn *c, const char *reason)
         cg_json_line_str(&l, "sni", c->tls.peer.sni);
     }
     cg_json_line_str(&l, "decision", "deny");
-    cg_json_line_str(&l, "reason", reason);
+    cg_json_line_str(&l, "reason", cg_reason_str(reason));
     cg_json_line_u64(&l, "status", 0);
     append(c, &l);
 }

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "common/reason.h"
+
 struct client_conn;
 struct authz_result;
 
@@ -18,7 +20,9 @@ struct request_log_fields {
     const char *authority;
     const char *path;              /* normalized path (raw target if refused before) */
     int status;                    /* sent to the client; 0 if none */
-    const char *reason;            /* why certgate answered or closed, or NULL */
+    enum cg_reason reason;         /* why certgate answered or closed; CG_REASON_NONE:
+                                      the decision's (az) */
+    const char *detail;            /* what exactly was wrong (a parser's words), or NULL */
     const struct authz_result *az; /* the decision, or NULL when none was taken */
     const char *upstream;          /* "ip:port" or "" */
     uint64_t bytes_in;             /* request body bytes */
@@ -33,7 +37,7 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
 
 /* request_log_conn_refused logs a connection refused before any request (an address the
  * policy does not allow, a bad PROXY header, a server name that is not a host name):
- * "decision":"deny" with |reason| (a static string) and status 0. */
-void request_log_conn_refused(const struct client_conn *c, const char *reason);
+ * "decision":"deny" with |reason| and status 0. */
+void request_log_conn_refused(const struct client_conn *c, enum cg_reason reason);
 
 #endif

@@ -206,10 +206,10 @@ static void final_end(struct h1_client *cl)
     settle(cl);
 }
 
-static void fail(struct h1_client *cl, int status, const char *reason)
+static void fail(struct h1_client *cl, int status, enum cg_reason reason)
 {
     CG_LOG_DEBUG("upstream %s: exchange failed in state %s: %d %s", cl->server,
-                 state_str(cl->state), status, reason);
+                 state_str(cl->state), status, cg_reason_str(reason));
     final_begin(cl, false);
     cl->cbs->on_error(cl->arg, status, reason);
     final_end(cl);
@@ -226,7 +226,7 @@ static void acquire(struct h1_client *cl)
         int rc = upstream_acquire(cl->pool, &up_cbs, cl, &uc, &reused);
         if (rc == CG_ERR_NOT_FOUND) {
             fail(cl, cl->attempts > 1 ? 502 : 503,
-                 cl->attempts > 1 ? upstream_pool_last_failure(cl->pool) : "no_healthy_server");
+                 cl->attempts > 1 ? upstream_pool_last_failure(cl->pool) : CG_REASON_NO_HEALTHY_SERVER);
             return;
         }
         if (rc != CG_OK) {
@@ -408,7 +408,7 @@ static void read_body(struct h1_client *cl)
         if (r < 0) {
             evbuffer_drain(gathered, evbuffer_get_length(gathered));
             CG_LOG_WARN("upstream %s sent a malformed chunked body", cl->server);
-            fail(cl, 502, "bad_upstream_body");
+            fail(cl, 502, CG_REASON_BAD_UPSTREAM_BODY);
             return;
         }
         deliver(cl, gathered, evbuffer_get_length(gathered), r == 1);
@@ -476,14 +476,14 @@ static void read_head(struct h1_client *cl)
         if (r == H1_PARSE_ERROR) {
             CG_LOG_WARN("upstream %s sent a malformed response: %s", cl->server,
                         resp.error_reason ? resp.error_reason : "?");
-            fail(cl, 502, "bad_upstream_response");
+            fail(cl, 502, CG_REASON_BAD_UPSTREAM_RESPONSE);
             return;
         }
         h1_mark_hop_by_hop(resp.headers, resp.num_headers);
         if (resp.status == 101) {
             if (!cl->req.upgrade || cl->cbs->on_upgrade == NULL) {
                 CG_LOG_WARN("upstream %s switched protocols unasked", cl->server);
-                fail(cl, 502, "unexpected_101");
+                fail(cl, 502, CG_REASON_UNEXPECTED_101);
                 return;
             }
             cl->state = H1C_TUNNEL;
@@ -578,7 +578,7 @@ static void on_up_close(void *arg, enum upstream_end end)
             acquire(cl);
             return;
         }
-        fail(cl, 502, end == UPSTREAM_END_EOF ? "upstream_closed" : "upstream_reset");
+        fail(cl, 502, end == UPSTREAM_END_EOF ? CG_REASON_UPSTREAM_CLOSED : CG_REASON_UPSTREAM_RESET);
         return;
     case H1C_BODY:
         if (cl->resp_body == H1_BODY_UNTIL_CLOSE && end == UPSTREAM_END_EOF) {
@@ -586,7 +586,7 @@ static void on_up_close(void *arg, enum upstream_end end)
             deliver(cl, cl->cw->body, 0, true);
             return;
         }
-        fail(cl, 502, "upstream_truncated");
+        fail(cl, 502, CG_REASON_UPSTREAM_TRUNCATED);
         return;
     case H1C_TUNNEL:
         /* The database ended the tunnel (a reset too: there is no response to spoil). */
@@ -604,13 +604,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct h1_client *cl = arg;
     switch (cl->state) {
     case H1C_HEAD:
-        fail(cl, 504, "upstream_timeout");
+        fail(cl, 504, CG_REASON_UPSTREAM_TIMEOUT);
         return;
     case H1C_BODY:
-        fail(cl, 504, "upstream_idle_timeout");
+        fail(cl, 504, CG_REASON_UPSTREAM_IDLE_TIMEOUT);
         return;
     case H1C_TUNNEL:
-        fail(cl, 504, "tunnel_idle");
+        fail(cl, 504, CG_REASON_TUNNEL_IDLE);
         return;
     case H1C_IDLE:
     case H1C_CONNECTING:

@@ -32,6 +32,7 @@
 
 #include <event2/buffer.h>
 
+#include "common/reason.h"
 #include "common/str.h"
 #include "proxy/core/worker.h"
 #include "proxy/http1/h1_parse.h"
@@ -74,7 +75,7 @@ struct h1_client_callbacks {
     /* on_error (final): the exchange failed. Before on_head, |status| (502, 503, 504)
      * and |reason| are what the user answers its client; after it, the response is
      * truncated (|reason| says why). */
-    void (*on_error)(void *arg, int status, const char *reason);
+    void (*on_error)(void *arg, int status, enum cg_reason reason);
 };
 
 /* struct h1_client_request says how to carry one request. */

@@ -193,7 +193,7 @@ void h1_exchange_response_end(struct h1_exchange *ex, const struct h1_header *tr
     h1_server_finish(h);
 }
 
-void h1_exchange_fail(struct h1_exchange *ex, int status, const char *reason)
+void h1_exchange_fail(struct h1_exchange *ex, int status, enum cg_reason reason)
 {
     struct h1_server *h = ex->h;
     ex->ops = NULL;
@@ -227,7 +227,7 @@ void h1_exchange_upgrade(struct h1_exchange *ex, const struct h1_exchange_head *
     h->state = H1_TUNNEL;
     /* The tunnel's bytes never end a request (ex->req_end), they flow until a close. */
     ex->req_end = false;
-    ex->reason = "upgraded";
+    ex->reason = CG_REASON_UPGRADED;
     h1_server_log(h);
     conn_set_timer(h->c, 0);
     /* From now on the client's bytes are the tunnel's: what followed the request head

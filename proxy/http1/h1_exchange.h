@@ -43,6 +43,8 @@
 #include "proxy/core/worker.h"
 #include "proxy/http1/h1_parse.h"
 
+#include "common/reason.h"
+
 struct client_conn;
 struct h1_exchange;
 struct h1_server;
@@ -126,7 +128,8 @@ struct h1_exchange {
     bool resp_chunked_out;  /* chunk-encoded towards the client */
     bool resp_done;         /* the end of the body went to the client */
     uint64_t bytes_out;     /* response body bytes */
-    const char *reason;     /* why we answered ourselves / closed, for the log */
+    enum cg_reason reason;  /* why we answered ourselves / closed, for the log */
+    const char *detail;     /* the parser's words for a malformed request, or NULL */
     const char *upstream;   /* (backend sets) "ip:port" of the database for the log
                                (configuration lifetime), or "" */
     bool decided;           /* |az| holds this request's decision */
@@ -186,7 +189,7 @@ void h1_exchange_response_end(struct h1_exchange *ex, const struct h1_header *tr
  * error response |status| with |reason|; after it, the response is cut (the
  * connection is aborted, or closed after an Upgrade) and |reason| logged. The backend
  * is detached. */
-void h1_exchange_fail(struct h1_exchange *ex, int status, const char *reason);
+void h1_exchange_fail(struct h1_exchange *ex, int status, enum cg_reason reason);
 
 /* h1_exchange_upgrade writes |head| (status 101) with Connection: upgrade and the
  * Upgrade field among its fields, and turns the exchange into a tunnel: from now on

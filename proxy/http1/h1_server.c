@@ -204,6 +204,7 @@ void h1_server_log(struct h1_server *h)
         .path = ex->path,
         .status = ex->status,
         .reason = ex->reason,
+        .detail = ex->detail,
         .az = ex->decided ? &ex->az : NULL,
         .upstream = ex->upstream,
         .bytes_in = ex->bytes_in,
@@ -232,7 +233,7 @@ static void drain_head(struct h1_server *h)
     }
 }
 
-void h1_server_send_error(struct h1_server *h, int status, const char *reason, bool close)
+void h1_server_send_error(struct h1_server *h, int status, enum cg_reason reason, bool close)
 {
     struct h1_exchange *ex = h->ex;
     CG_BUG_ON(ex == NULL || ex->resp_head_done);
@@ -248,7 +249,7 @@ void h1_server_send_error(struct h1_server *h, int status, const char *reason, b
     }
     close = close || ex->client_close;
     char body[H1_ERROR_BODY_SIZE];
-    size_t body_len = h1_error_body(body, status, reason, ex->request_id);
+    size_t body_len = h1_error_body(body, status, cg_reason_str(reason), ex->request_id);
     struct evbuffer *out = h1_server_out(h);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -262,12 +263,30 @@ void h1_server_send_error(struct h1_server *h, int status, const char *reason, b
     ex->resp_head_done = true;
     ex->resp_done = true;
     ex->client_close = close;
-    CG_LOG_DEBUG("w%uc%" PRIu64 ": %d %s (%s)", h->c->w->id, h->c->id, status, reason,
+    CG_LOG_DEBUG("w%uc%" PRIu64 ": %d %s (%s)", h->c->w->id, h->c->id, status, cg_reason_str(reason),
                  state_str(h->state));
     h1_server_finish(h);
 }
 
 /* ---- request head --------------------------------------------------------------- */
+
+/* parse_error_reason names a head the parser refused with |status|; its exact words go
+ * to the access log as the detail. */
+static enum cg_reason parse_error_reason(int status)
+{
+    switch (status) {
+    case 414:
+        return CG_REASON_REQUEST_LINE_TOO_LONG;
+    case 417:
+        return CG_REASON_UNSUPPORTED_EXPECTATION;
+    case 431:
+        return CG_REASON_HEADER_FIELDS_TOO_LARGE;
+    case 505:
+        return CG_REASON_HTTP_VERSION_NOT_SUPPORTED;
+    default:
+        return CG_REASON_MALFORMED_REQUEST;
+    }
+}
 
 static void copy_slice(char *dst, size_t cap, struct cg_str s)
 {
@@ -334,17 +353,17 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     h->state = H1_FORWARDING;
 
     if (req->method.len > H1_EXCHANGE_MAX_METHOD || authority.len > H1_EXCHANGE_MAX_HOST) {
-        h1_server_send_error(h, 400, "request_too_unusual", true);
+        h1_server_send_error(h, 400, CG_REASON_REQUEST_TOO_UNUSUAL, true);
         return;
     }
     if (cg_str_eq(req->method, CG_STR_LIT("CONNECT")) || req->path.len == 0 ||
         (req->path.p[0] != '/' && !cg_str_eq(req->path, CG_STR_LIT("*")))) {
-        h1_server_send_error(h, 405, "method_not_allowed", true);
+        h1_server_send_error(h, 405, CG_REASON_METHOD_NOT_ALLOWED, true);
         return;
     }
     if (cfg->limits.max_body > 0 && req->body == H1_BODY_LENGTH &&
         req->content_length > cfg->limits.max_body) {
-        h1_server_send_error(h, 413, "body_too_large", true);
+        h1_server_send_error(h, 413, CG_REASON_BODY_TOO_LARGE, true);
         return;
     }
     /* Authorize against the policy current now; forward exactly what was authorized. */
@@ -404,8 +423,9 @@ static void parse_head(struct h1_server *h)
                      req.error_reason ? req.error_reason : "?");
         tls_conn_pause_read(&h->c->tls);
         evbuffer_drain(in, len);
-        h1_server_send_error(h, req.error_status ? req.error_status : 400,
-                             req.error_reason ? req.error_reason : "malformed_request", true);
+        int status = req.error_status ? req.error_status : 400;
+        h->ex->detail = req.error_reason; /* the parser's static words, for the log */
+        h1_server_send_error(h, status, parse_error_reason(status), true);
         return;
     }
     process_request(h, &req);
@@ -414,7 +434,7 @@ static void parse_head(struct h1_server *h)
 /* ---- request body --------------------------------------------------------------- */
 
 /* body_error ends an exchange whose request body cannot go on. */
-static void body_error(struct h1_server *h, int status, const char *reason)
+static void body_error(struct h1_server *h, int status, enum cg_reason reason)
 {
     cancel_backend(h);
     if (!h->ex->resp_head_done) {
@@ -477,13 +497,13 @@ static void pump_request_body(struct h1_server *h)
     } else {
         int r = h1_body_move_chunked(&ex->req_chunk, in, ex->req_body, &ex->bytes_in);
         if (r < 0) {
-            body_error(h, 400, "bad_chunked_body");
+            body_error(h, 400, CG_REASON_BAD_CHUNKED_BODY);
             return;
         }
         ex->req_end = r == 1;
     }
     if (cfg->limits.max_body > 0 && ex->bytes_in > cfg->limits.max_body) {
-        body_error(h, 413, "body_too_large");
+        body_error(h, 413, CG_REASON_BODY_TOO_LARGE);
         return;
     }
     if (!ex->req_end && ex->bytes_in == before) {
@@ -623,20 +643,20 @@ static void h1_on_timer(void *state)
     case H1_IDLE:
         if (h->requests == 0) {
             exchange_attach(h);
-            h1_server_send_error(h, 408, "request_header_timeout", true);
+            h1_server_send_error(h, 408, CG_REASON_REQUEST_HEADER_TIMEOUT, true);
         } else {
             conn_close(h->c);
         }
         break;
     case H1_READING_HEAD:
         exchange_attach(h);
-        h1_server_send_error(h, 408, "request_header_timeout", true);
+        h1_server_send_error(h, 408, CG_REASON_REQUEST_HEADER_TIMEOUT, true);
         break;
     case H1_FORWARDING:
         if (!h->ex->resp_head_done) {
-            h1_server_send_error(h, 408, "client_body_timeout", true);
+            h1_server_send_error(h, 408, CG_REASON_CLIENT_BODY_TIMEOUT, true);
         } else {
-            body_error(h, 408, "client_body_timeout");
+            body_error(h, 408, CG_REASON_CLIENT_BODY_TIMEOUT);
         }
         break;
     case H1_TUNNEL:
@@ -653,7 +673,7 @@ static void h1_on_peer_closed(void *state)
         return; /* what we closed needs no more work */
     }
     if (h->state == H1_FORWARDING) {
-        h->ex->reason = "client_closed";
+        h->ex->reason = CG_REASON_CLIENT_CLOSED;
         if (h->ex->status == 0) {
             h->ex->status = 499; /* nginx's convention: the client went away first */
         }

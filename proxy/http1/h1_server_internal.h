@@ -53,7 +53,7 @@ struct evbuffer *h1_server_out(const struct h1_server *h);
 /* h1_server_send_error answers |status| with the JSON error body and ends the
  * exchange; the connection closes afterwards when |close| or when the request was not
  * read completely. */
-void h1_server_send_error(struct h1_server *h, int status, const char *reason, bool close);
+void h1_server_send_error(struct h1_server *h, int status, enum cg_reason reason, bool close);
 
 /* h1_server_finish ends the exchange whose response is complete: log, then the next
  * request or the close. */

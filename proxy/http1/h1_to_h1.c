@@ -182,7 +182,7 @@ static void on_body(void *arg, struct evbuffer *src, size_t n, bool last)
     }
 }
 
-static void on_error(void *arg, int status, const char *reason)
+static void on_error(void *arg, int status, enum cg_reason reason)
 {
     struct h1_exchange *ex = arg;
     ex->upstream = h1_client_server(ex->backend);

@@ -85,8 +85,8 @@ int grpc_status_from_http(int http_status)
     }
 }
 
-const char *grpc_message_for(const char *reason)
+const char *grpc_message_for(enum cg_reason reason)
 {
     /* Reasons are snake_case identifiers from certgate itself: nothing to encode. */
-    return reason != NULL ? reason : "error";
+    return reason != CG_REASON_NONE ? cg_reason_str(reason) : "error";
 }

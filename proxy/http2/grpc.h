@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/reason.h"
+
 /* Status codes certgate produces (grpc/doc/statuscodes.md). */
 enum grpc_status {
     GRPC_OK = 0,
@@ -34,6 +36,6 @@ int grpc_status_from_http(int http_status);
 
 /* grpc_message_for returns the grpc-message text for a reason code (already safe: no
  * characters that need percent-encoding). */
-const char *grpc_message_for(const char *reason);
+const char *grpc_message_for(enum cg_reason reason);
 
 #endif

@@ -163,7 +163,7 @@ static bool parse_length(struct cg_str v, uint64_t *out)
     return true;
 }
 
-static void fail_now(struct h1h2 *b, int status, const char *reason)
+static void fail_now(struct h1h2 *b, int status, enum cg_reason reason)
 {
     struct h1_exchange *ex = b->ex;
     h2_client_stream_cancel(b->cs, NULL);
@@ -188,9 +188,9 @@ static void on_head(void *arg, int status, struct h2_fields *fields, bool end)
     if (!to_h1(fields, hs, H1_MAX_RESPONSE_HEADERS, &num)) {
         if (end) {
             backend_free(b);
-            h1_exchange_fail(ex, 502, "bad_upstream_response");
+            h1_exchange_fail(ex, 502, CG_REASON_BAD_UPSTREAM_RESPONSE);
         } else {
-            fail_now(b, 502, "bad_upstream_response");
+            fail_now(b, 502, CG_REASON_BAD_UPSTREAM_RESPONSE);
         }
         return;
     }
@@ -233,7 +233,7 @@ static void on_data(void *arg, const uint8_t *data, size_t len)
         if (len > b->remaining) {
             /* Never a byte past the length the client was told: it would read it as
              * the start of the next response. */
-            fail_now(b, 502, "upstream_length_mismatch");
+            fail_now(b, 502, CG_REASON_UPSTREAM_LENGTH_MISMATCH);
             return;
         }
         b->remaining -= len;
@@ -260,7 +260,7 @@ static void on_end(void *arg, struct h2_fields *trailers)
     bool short_body = b->length_known && b->remaining > 0 && !b->no_body;
     backend_free(b);
     if (short_body) {
-        h1_exchange_fail(ex, 502, "upstream_truncated");
+        h1_exchange_fail(ex, 502, CG_REASON_UPSTREAM_TRUNCATED);
         return;
     }
     struct h1_header ts[H1_MAX_RESPONSE_HEADERS];
@@ -274,7 +274,7 @@ static void on_end(void *arg, struct h2_fields *trailers)
     h1_exchange_response_end(ex, ts, num);
 }
 
-static void on_fail(void *arg, int status, const char *reason)
+static void on_fail(void *arg, int status, enum cg_reason reason)
 {
     struct h1h2 *b = arg;
     struct h1_exchange *ex = b->ex;
@@ -297,7 +297,7 @@ static void start(struct h1_exchange *ex, const struct h1_request *req)
 {
     if (ex->upgrade) {
         /* HTTP/2 has no 101 Switching Protocols (RFC 9113 §8.6). */
-        h1_exchange_fail(ex, 501, "upgrade_needs_http1_upstream");
+        h1_exchange_fail(ex, 501, CG_REASON_UPGRADE_NEEDS_HTTP1_UPSTREAM);
         return;
     }
     struct h1h2 *b = cg_xcalloc(1, sizeof(*b));

@@ -54,7 +54,7 @@ struct uh2_session {
     struct h2_client_stream **waiting_tail;
     unsigned num_streams; /* waiting + submitted and not closed */
     bool connected;       /* TCP connect succeeded */
-    const char *failure;  /* why the TLS handshake failed (a 502 reason), or NULL */
+    enum cg_reason failure; /* why the TLS handshake failed (a 502 reason), or NONE */
     struct uh2_session *prev, *next;
 };
 
@@ -86,7 +86,7 @@ struct h2_client_stream {
     bool deferred;
     uint32_t unacked; /* response bytes the client took since our last WINDOW_UPDATE */
     unsigned attempts;
-    const char *failure;       /* why the last session it waited for failed, or NULL */
+    enum cg_reason failure;    /* why the last session it waited for failed, or NONE */
     struct h2_zombies *zombie; /* counted against the client's stream limit */
     struct event *ev_timer;    /* timeouts.upstream_response until the head */
     struct h2_client_stream *next_wait;
@@ -126,7 +126,7 @@ static const struct h2_client_stream_callbacks *detach(struct h2_client_stream *
 }
 
 /* detach_fail fails the front (if still attached) and forgets it. */
-static void detach_fail(struct h2_client_stream *b, int status, const char *reason)
+static void detach_fail(struct h2_client_stream *b, int status, enum cg_reason reason)
 {
     const struct h2_client_stream_callbacks *cbs = detach(b);
     if (cbs != NULL) {
@@ -197,7 +197,7 @@ static void submit(struct h2_client_stream *b)
     if (id < 0) {
         x->num_streams--;
         b->sess = NULL;
-        detach_fail(b, 502, "upstream_submit_failed");
+        detach_fail(b, 502, CG_REASON_UPSTREAM_SUBMIT_FAILED);
         stream_free(b);
         idle_check(x);
         return;
@@ -315,7 +315,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
             return 0;
         }
         detach_fail(b, 502,
-                    error_code == NGHTTP2_NO_ERROR ? "upstream_incomplete" : "upstream_reset");
+                    error_code == NGHTTP2_NO_ERROR ? CG_REASON_UPSTREAM_INCOMPLETE : CG_REASON_UPSTREAM_RESET);
     }
     stream_free(b);
     return 0;
@@ -374,13 +374,14 @@ static void session_end(struct uh2_session *x, const char *why)
         struct h2_client_stream *next = b->next_wait;
         x->num_streams--;
         b->sess = NULL;
-        if (x->failure != NULL) {
+        if (x->failure != CG_REASON_NONE) {
             b->failure = x->failure;
         }
         if (b->cbs != NULL && b->attempts < MAX_RETRIES) {
             attach(b);
         } else {
-            detach_fail(b, 502, b->failure != NULL ? b->failure : "upstream_connect_failed");
+            detach_fail(b, 502,
+                        b->failure != CG_REASON_NONE ? b->failure : CG_REASON_UPSTREAM_CONNECT_FAILED);
             stream_free(b);
         }
         b = next;
@@ -396,7 +397,7 @@ static void session_end(struct uh2_session *x, const char *why)
             }
             nghttp2_session_set_stream_user_data(x->ng, (int32_t)id, NULL);
             x->num_streams--;
-            detach_fail(sb, 502, "upstream_closed");
+            detach_fail(sb, 502, CG_REASON_UPSTREAM_CLOSED);
             stream_free(sb);
         }
     }
@@ -576,7 +577,7 @@ static void on_tls_close(void *arg, enum tls_conn_end end)
         x->failure = tls_client_failure_reason(f);
         CG_LOG_WARN("upstream %s: TLS handshake with %s failed (%s)", x->pool->up->name,
                     upstream_pool_server_addr(x->pool->health, x->server)->text, why);
-        session_end(x, x->failure);
+        session_end(x, cg_reason_str(x->failure));
         return;
     }
     session_end(x, tls_conn_end_str(end));
@@ -612,9 +613,9 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     struct uh2_session *x = arg;
     if (x->state == UH2_CONNECTING) {
         /* Before the TCP connect the socket's own deadline reports it. */
-        x->failure = x->connected ? "upstream_tls_handshake_timeout" : NULL;
+        x->failure = x->connected ? CG_REASON_UPSTREAM_TLS_HANDSHAKE_TIMEOUT : CG_REASON_NONE;
         x->connected = false;
-        session_end(x, x->failure != NULL ? x->failure : "connect_timeout");
+        session_end(x, x->failure != CG_REASON_NONE ? cg_reason_str(x->failure) : "connect_timeout");
     }
 }
 
@@ -714,9 +715,10 @@ static void attach(struct h2_client_stream *b)
     while (x == NULL) {
         int server = upstream_pool_pick_server(pool->health);
         if (server < 0) {
-            const char *failed = b->failure != NULL ? b->failure : "upstream_connect_failed";
+            enum cg_reason failed =
+                b->failure != CG_REASON_NONE ? b->failure : CG_REASON_UPSTREAM_CONNECT_FAILED;
             detach_fail(b, b->attempts > 1 ? 502 : 503,
-                        b->attempts > 1 ? failed : "no_healthy_server");
+                        b->attempts > 1 ? failed : CG_REASON_NO_HEALTHY_SERVER);
             stream_free(b);
             return;
         }
@@ -746,7 +748,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     nghttp2_submit_rst_stream(b->sess->ng, NGHTTP2_FLAG_NONE, b->id, NGHTTP2_CANCEL);
     schedule(b->sess);
-    detach_fail(b, 504, "upstream_timeout");
+    detach_fail(b, 504, CG_REASON_UPSTREAM_TIMEOUT);
 }
 
 struct h2_client_stream *h2_client_stream_new(struct worker *w, size_t upstream_index,

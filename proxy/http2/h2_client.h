@@ -15,7 +15,7 @@
  * upstream's struct tls_client (proxy/tls/tls_client.h): connect and handshake within
  * timeouts.upstream_connect, the server's certificate verified; a failed handshake
  * marks the server down, and streams that find no other server fail with 502 and the
- * reason (e.g. "upstream_tls_verify_failed").
+ * reason (e.g. CG_REASON_UPSTREAM_TLS_VERIFY_FAILED).
  *
  * Ownership: a front creates a stream (h2_client_stream_new), submits it, and stays
  * attached until a final callback (on_head with |end|, on_end, on_fail) or until it
@@ -31,6 +31,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "proxy/core/worker.h"
+
+#include "common/reason.h"
 
 struct h2_fields;
 struct h2_zombies;
@@ -58,7 +60,7 @@ struct h2_client_stream_callbacks {
     void (*on_end)(void *arg, struct h2_fields *trailers);
     /* on_fail (final): the stream failed; |status| (502, 503, 504) and |reason| are what
      * the front answers when no response head reached its client yet. */
-    void (*on_fail)(void *arg, int status, const char *reason);
+    void (*on_fail)(void *arg, int status, enum cg_reason reason);
 };
 
 /* h2_client_stream_new creates a stream of worker |w| towards upstream |upstream_index|

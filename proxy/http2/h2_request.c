@@ -25,7 +25,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     if (s->state == H2S_DONE) {
         return;
     }
-    h2_stream_fail_here(s, 504, GRPC_DEADLINE_EXCEEDED, "deadline_exceeded");
+    h2_stream_fail_here(s, 504, GRPC_DEADLINE_EXCEEDED, CG_REASON_DEADLINE_EXCEEDED);
 }
 
 static void on_body_idle(evutil_socket_t fd, short what, void *arg)
@@ -34,7 +34,7 @@ static void on_body_idle(evutil_socket_t fd, short what, void *arg)
     if (s->state == H2S_DONE || s->req_end) {
         return;
     }
-    h2_stream_fail_here(s, 408, GRPC_CANCELLED, "client_body_timeout");
+    h2_stream_fail_here(s, 408, GRPC_CANCELLED, CG_REASON_CLIENT_BODY_TIMEOUT);
 }
 
 /* body_idle_touch (re)arms the body-idle timer of a stream whose request body is still
@@ -131,25 +131,25 @@ void h2_request_process(struct h2_stream *s)
     struct h2_server *h = s->h;
     make_request_id(s);
     if (s->too_large) {
-        h2_stream_answer(s, 431, GRPC_RESOURCE_EXHAUSTED, "header_list_too_large");
+        h2_stream_answer(s, 431, GRPC_RESOURCE_EXHAUSTED, CG_REASON_HEADER_LIST_TOO_LARGE);
         return;
     }
     if (s->bad || s->method == NULL || s->path == NULL || strlen(s->method) > MAX_METHOD ||
         (s->authority != NULL && strlen(s->authority) > MAX_AUTHORITY)) {
-        h2_stream_answer(s, 400, GRPC_INTERNAL, "malformed_request");
+        h2_stream_answer(s, 400, GRPC_INTERNAL, CG_REASON_MALFORMED_REQUEST);
         return;
     }
     if (strcmp(s->method, "CONNECT") == 0) {
-        h2_stream_answer(s, 405, GRPC_UNIMPLEMENTED, "method_not_allowed");
+        h2_stream_answer(s, 405, GRPC_UNIMPLEMENTED, CG_REASON_METHOD_NOT_ALLOWED);
         return;
     }
     if (s->path[0] != '/' && strcmp(s->path, "*") != 0) {
-        h2_stream_answer(s, 400, GRPC_INTERNAL, "bad_path");
+        h2_stream_answer(s, 400, GRPC_INTERNAL, CG_REASON_BAD_PATH);
         return;
     }
     if (h->cfg->limits.max_body > 0 && s->content_length > 0 &&
         (uint64_t)s->content_length > h->cfg->limits.max_body) {
-        h2_stream_answer(s, 413, GRPC_RESOURCE_EXHAUSTED, "body_too_large");
+        h2_stream_answer(s, 413, GRPC_RESOURCE_EXHAUSTED, CG_REASON_BODY_TOO_LARGE);
         return;
     }
     if (s->authority == NULL) {
@@ -158,7 +158,7 @@ void h2_request_process(struct h2_stream *s)
         const nghttp2_nv *host = h2_fields_find(&s->req, "host");
         if (host != NULL &&
             (host->valuelen > MAX_AUTHORITY || memchr(host->value, '\0', host->valuelen) != NULL)) {
-            h2_stream_answer(s, 400, GRPC_INTERNAL, "malformed_request");
+            h2_stream_answer(s, 400, GRPC_INTERNAL, CG_REASON_MALFORMED_REQUEST);
             return;
         }
         if (host != NULL) {
@@ -190,7 +190,7 @@ void h2_request_process(struct h2_stream *s)
     }
     const struct config_upstream *up = s->c->lrt->cfg->upstream;
     if (s->is_grpc && up->protocol == CONFIG_UPSTREAM_HTTP11) {
-        h2_stream_answer(s, 502, GRPC_UNIMPLEMENTED, "grpc_needs_h2_upstream");
+        h2_stream_answer(s, 502, GRPC_UNIMPLEMENTED, CG_REASON_GRPC_NEEDS_H2_UPSTREAM);
         return;
     }
     build_forward(s);
@@ -276,7 +276,7 @@ void h2_request_data_changed(struct h2_stream *s)
 void h2_request_trailers_done(struct h2_stream *s)
 {
     if (s->too_large && s->state != H2S_DONE) {
-        h2_stream_fail_here(s, 431, GRPC_RESOURCE_EXHAUSTED, "trailers_too_large");
+        h2_stream_fail_here(s, 431, GRPC_RESOURCE_EXHAUSTED, CG_REASON_TRAILERS_TOO_LARGE);
     }
     /* Before req_end: a backend forwards trailers only once the request ended,
      * so it never sees a field the filter drops. */
@@ -307,7 +307,7 @@ int h2_request_on_data_chunk_recv(nghttp2_session *ng, uint8_t flags, int32_t st
     s->bytes_in += len;
     uint64_t max_body = s->cfg->limits.max_body;
     if (max_body > 0 && s->bytes_in > max_body) {
-        h2_stream_fail_here(s, 413, GRPC_RESOURCE_EXHAUSTED, "body_too_large");
+        h2_stream_fail_here(s, 413, GRPC_RESOURCE_EXHAUSTED, CG_REASON_BODY_TOO_LARGE);
         return 0;
     }
     h2_request_data_changed(s);

@@ -272,8 +272,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     }
     nghttp2_session_set_stream_user_data(ng, stream_id, NULL);
     if (s->state != H2S_DONE || !s->resp_end || evbuffer_get_length(s->resp_body) > 0) {
-        if (s->reason == NULL) {
-            s->reason = error_code == NGHTTP2_NO_ERROR ? "incomplete" : "client_reset";
+        if (s->reason == CG_REASON_NONE) {
+            s->reason = error_code == NGHTTP2_NO_ERROR ? CG_REASON_INCOMPLETE : CG_REASON_CLIENT_RESET;
         }
         if (!s->resp_submitted) {
             s->status = 499;
@@ -438,8 +438,8 @@ static void h2_detach(void *state)
     struct h2_server *h = state;
     while (h->streams != NULL) {
         struct h2_stream *s = h->streams;
-        if (s->reason == NULL && (s->state != H2S_DONE || !s->resp_end)) {
-            s->reason = "connection_closed";
+        if (s->reason == CG_REASON_NONE && (s->state != H2S_DONE || !s->resp_end)) {
+            s->reason = CG_REASON_CONNECTION_CLOSED;
             if (!s->resp_submitted) {
                 s->status = 499;
             }
@@ -520,8 +520,8 @@ static void h2_on_peer_closed(void *state)
 {
     struct h2_server *h = state;
     for (struct h2_stream *s = h->streams; s != NULL; s = s->next) {
-        if (s->reason == NULL && (s->state != H2S_DONE || !s->resp_end)) {
-            s->reason = "client_closed";
+        if (s->reason == CG_REASON_NONE && (s->state != H2S_DONE || !s->resp_end)) {
+            s->reason = CG_REASON_CLIENT_CLOSED;
             if (!s->resp_submitted) {
                 s->status = 499;
             }

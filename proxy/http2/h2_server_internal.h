@@ -82,11 +82,12 @@ void h2_stream_cancel_backend(struct h2_stream *s);
 /* h2_stream_answer gives certgate's own final answer on a stream whose response head
  * was not sent: a JSON error body with |status|, or gRPC trailers-only with
  * |grpc_status|; |reason| (static) goes to the log. */
-void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, const char *reason);
+void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, enum cg_reason reason);
 
 /* h2_stream_fail_here is h2_stream_fail for a reason found by the server itself: it
  * cancels the backend first. */
-void h2_stream_fail_here(struct h2_stream *s, int status, int grpc_status, const char *reason);
+void h2_stream_fail_here(struct h2_stream *s, int status, int grpc_status,
+                         enum cg_reason reason);
 
 /* ---- proxy/http2/h2_request.c ---- */
 

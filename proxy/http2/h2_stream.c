@@ -312,7 +312,7 @@ static void submit(struct h2_stream *s, int status, const nghttp2_nv *fields, si
     h2_server_schedule(s->h);
 }
 
-static void add_grpc_status(struct h2_fields *f, int grpc_status, const char *reason)
+static void add_grpc_status(struct h2_fields *f, int grpc_status, enum cg_reason reason)
 {
     char gs[16];
     int n = snprintf(gs, sizeof(gs), "%d", grpc_status);
@@ -322,7 +322,7 @@ static void add_grpc_status(struct h2_fields *f, int grpc_status, const char *re
 }
 
 /* h2_stream_answer gives certgate's own final answer on a stream whose head was not sent. */
-void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, const char *reason)
+void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, enum cg_reason reason)
 {
     s->reason = reason;
     s->state = H2S_DONE;
@@ -336,7 +336,7 @@ void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, const ch
         s->status = status; /* the log shows what was meant */
     } else {
         char body[H1_ERROR_BODY_SIZE];
-        size_t n = h1_error_body(body, status, reason, s->request_id);
+        size_t n = h1_error_body(body, status, cg_reason_str(reason), s->request_id);
         char len[16];
         int ln = snprintf(len, sizeof(len), "%zu", n);
         h2_fields_add(&f, "content-type", 12, "application/json", 16, false);
@@ -354,7 +354,7 @@ void h2_stream_answer(struct h2_stream *s, int status, int grpc_status, const ch
     h2_fields_cleanup(&f);
 }
 
-void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char *reason)
+void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, enum cg_reason reason)
 {
     s->ops = NULL;
     s->backend = NULL;
@@ -363,7 +363,7 @@ void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char
     }
     char id[64];
     CG_LOG_DEBUG("%s: fail %d/%d %s", h2_stream_log_id(s, id, sizeof(id)), status, grpc_status,
-                 reason);
+                 cg_reason_str(reason));
     if (!s->resp_submitted) {
         h2_stream_answer(s, status, grpc_status, reason);
         return;
@@ -383,7 +383,7 @@ void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char
 }
 
 /* h2_stream_fail_here ends a stream for a reason found by the server itself. */
-void h2_stream_fail_here(struct h2_stream *s, int status, int grpc_status, const char *reason)
+void h2_stream_fail_here(struct h2_stream *s, int status, int grpc_status, enum cg_reason reason)
 {
     h2_stream_cancel_backend(s);
     h2_stream_fail(s, status, grpc_status, reason);

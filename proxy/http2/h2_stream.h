@@ -31,6 +31,8 @@
 #include "config/config.h"
 #include "proxy/core/authz.h"
 
+#include "common/reason.h"
+
 struct client_conn;
 struct config;
 struct config_limits;
@@ -151,7 +153,7 @@ struct h2_stream {
     struct evbuffer *resp_body; /* bytes for the client's DATA frames */
     uint64_t bytes_out;
     int grpc_status; /* -1 unless known, for the log */
-    const char *reason;
+    enum cg_reason reason;
     bool logged;
 
     const struct h2_backend_ops *ops; /* NULL when no backend is attached */
@@ -183,7 +185,7 @@ void h2_stream_response_end(struct h2_stream *s, struct h2_fields *trailers);
 /* h2_stream_fail ends the stream with an error: before the head, a JSON error response
  * |status| (or gRPC trailers-only |grpc_status|); after it, gRPC trailers with
  * |grpc_status| or RST_STREAM INTERNAL_ERROR. The backend is detached. */
-void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, const char *reason);
+void h2_stream_fail(struct h2_stream *s, int status, int grpc_status, enum cg_reason reason);
 
 /* h2_stream_request_consumed reopens the client's window by |n| bytes the backend
  * took out of s->req_body. */

@@ -134,7 +134,7 @@ static void on_body(void *arg, struct evbuffer *src, size_t n, bool last)
     bound_input(s);
 }
 
-static void on_error(void *arg, int status, const char *reason)
+static void on_error(void *arg, int status, enum cg_reason reason)
 {
     struct h2_stream *s = arg;
     note_server(s);

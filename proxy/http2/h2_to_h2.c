@@ -54,7 +54,7 @@ static void on_end(void *arg, struct h2_fields *trailers)
     h2_stream_response_end(arg, trailers);
 }
 
-static void on_fail(void *arg, int status, const char *reason)
+static void on_fail(void *arg, int status, enum cg_reason reason)
 {
     h2_stream_fail(arg, status, grpc_status_from_http(status), reason);
 }

@@ -283,13 +283,13 @@ bool tls_client_server_alert(uint32_t ssl_err)
            ERR_GET_REASON(ssl_err) >= SSL_AD_REASON_OFFSET;
 }
 
-const char *tls_client_failure_reason(enum tls_client_failure f)
+enum cg_reason tls_client_failure_reason(enum tls_client_failure f)
 {
     switch (f) {
     case TLS_CLIENT_VERIFY_FAILED:
-        return "upstream_tls_verify_failed";
+        return CG_REASON_UPSTREAM_TLS_VERIFY_FAILED;
     case TLS_CLIENT_HANDSHAKE_FAILED:
         break;
     }
-    return "upstream_tls_handshake_failed";
+    return CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED;
 }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/reason.h"
 #include "common/boringssl.h"
 #include "common/err.h"
 #include "config/config.h"
@@ -72,7 +73,7 @@ enum tls_client_failure tls_client_failure(const SSL *ssl, uint32_t ssl_err, cha
 bool tls_client_server_alert(uint32_t ssl_err);
 
 /* tls_client_failure_reason returns the reason an owner gives the client and the access
- * log for |f|: "upstream_tls_verify_failed" or "upstream_tls_handshake_failed". */
-const char *tls_client_failure_reason(enum tls_client_failure f);
+ * log for |f|: CG_REASON_UPSTREAM_TLS_VERIFY_FAILED or _HANDSHAKE_FAILED. */
+enum cg_reason tls_client_failure_reason(enum tls_client_failure f);
 
 #endif

@@ -43,7 +43,7 @@ struct upstream_pool {
     size_t num_servers;
     size_t next;              /* round robin cursor */
     struct event *ev_sweep;   /* closes pooled connections idle for keepalive_idle */
-    const char *last_failure; /* reason of the last connect that failed (static) */
+    enum cg_reason last_failure; /* reason of the last connect that failed */
     struct upstream_tls *dying; /* TLS transports closed, freed from the loop (ev_reap) */
     struct event *ev_reap;      /* TLS upstreams only */
 };
@@ -164,7 +164,7 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, const struct co
     pool->up = up;
     pool->cfg = cfg;
     pool->tls = tls;
-    pool->last_failure = "upstream_connect_failed";
+    pool->last_failure = CG_REASON_UPSTREAM_CONNECT_FAILED;
     if (tls != NULL) {
         pool->ev_reap = event_new(base, -1, 0, on_reap, pool);
         CG_BUG_ON(pool->ev_reap == NULL);
@@ -264,7 +264,7 @@ static void mark_down(struct upstream_pool *pool, struct upstream_server *s, con
 /* connect_failed ends a connection that never carried anything (|end| is
  * UPSTREAM_END_CONNECT_FAILED or _TIMEOUT): the server is marked down (|detail| is
  * logged) and |reason| is what upstream_pool_last_failure reports. */
-static void connect_failed(struct upstream_conn *uc, enum upstream_end end, const char *reason,
+static void connect_failed(struct upstream_conn *uc, enum upstream_end end, enum cg_reason reason,
                            const char *detail)
 {
     const struct upstream_callbacks *cbs = uc->cbs;
@@ -280,7 +280,7 @@ static void connect_failed(struct upstream_conn *uc, enum upstream_end end, cons
 static void end_conn(struct upstream_conn *uc, enum upstream_end end)
 {
     if (end == UPSTREAM_END_CONNECT_FAILED || end == UPSTREAM_END_CONNECT_TIMEOUT) {
-        connect_failed(uc, end, "upstream_connect_failed", upstream_end_str(end));
+        connect_failed(uc, end, CG_REASON_UPSTREAM_CONNECT_FAILED, upstream_end_str(end));
         return;
     }
     const struct upstream_callbacks *cbs = uc->cbs;
@@ -476,10 +476,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (uc->tls->tc.ssl == NULL) {
-        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, "upstream_connect_failed",
+        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, CG_REASON_UPSTREAM_CONNECT_FAILED,
                        "connect_timeout");
     } else {
-        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, "upstream_tls_handshake_timeout",
+        connect_failed(uc, UPSTREAM_END_CONNECT_TIMEOUT, CG_REASON_UPSTREAM_TLS_HANDSHAKE_TIMEOUT,
                        "TLS handshake timeout");
     }
 }
@@ -554,7 +554,7 @@ static void on_tls_close(void *arg, enum tls_conn_end end)
             tls_client_failure(uc->tls->tc.ssl, uc->tls->tc.ssl_err, why, sizeof(why));
             char detail[240];
             snprintf(detail, sizeof(detail), "refused the TLS connection (%s)", why);
-            uc->pool->last_failure = "upstream_tls_handshake_failed";
+            uc->pool->last_failure = CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED;
             mark_down(uc->pool, uc->server, detail);
         }
         end_conn(uc, end == TLS_END_EOF ? UPSTREAM_END_EOF : UPSTREAM_END_ERROR);
@@ -595,13 +595,13 @@ static void start_tls(struct upstream_conn *uc)
     SSL *ssl = tls_client_new_ssl(pool->tls, (size_t)(uc->server - pool->servers));
     if (ssl == NULL) {
         close(fd);
-        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, "upstream_tls_handshake_failed",
+        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED,
                        "cannot create a TLS connection");
         return;
     }
     if (tls_conn_init(&t->tc, pool->base, fd, ssl, &tls_cbs, uc,
                       pool->cfg->limits.buffer_high_water / 2) != CG_OK) {
-        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, "upstream_tls_handshake_failed",
+        connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED,
                        "cannot create a TLS connection");
         return;
     }
@@ -672,7 +672,7 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
                      (socklen_t)s->addr->addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
         /* Immediate failure (e.g. no route): the caller answers at once. */
         s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
-        pool->last_failure = "upstream_connect_failed";
+        pool->last_failure = CG_REASON_UPSTREAM_CONNECT_FAILED;
         conn_free(uc);
         return CG_ERR_IO;
     }
@@ -800,7 +800,7 @@ void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)
     pool->servers[index].down_until_ms = 0;
 }
 
-const char *upstream_pool_last_failure(const struct upstream_pool *pool)
+enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool)
 {
     return pool->last_failure;
 }

@@ -23,6 +23,8 @@
 
 #include "config/config.h"
 
+#include "common/reason.h"
+
 struct tls_client;
 struct upstream_pool;
 struct upstream_conn;
@@ -98,11 +100,11 @@ void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
 
 /* upstream_pool_last_failure returns why the last connection of |pool| that failed
  * before carrying anything failed, as the reason of the 502 an owner answers when no
- * server is left to try: "upstream_connect_failed" (refused, unreachable, timed out;
- * also before any failure), "upstream_tls_verify_failed" (the server's certificate was
- * refused), "upstream_tls_handshake_failed", "upstream_tls_handshake_timeout". Inside
+ * server is left to try: CG_REASON_UPSTREAM_CONNECT_FAILED (refused, unreachable, timed
+ * out; also before any failure), _TLS_VERIFY_FAILED (the server's certificate was
+ * refused), _TLS_HANDSHAKE_FAILED, _TLS_HANDSHAKE_TIMEOUT. Inside
  * on_close(UPSTREAM_END_CONNECT_FAILED or _TIMEOUT) it is that connection's. The string
  * is static. */
-const char *upstream_pool_last_failure(const struct upstream_pool *pool);
+enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool);
 
 #endif

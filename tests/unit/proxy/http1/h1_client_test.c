@@ -281,11 +281,11 @@ static void u_body(void *arg, struct evbuffer *src, size_t n, bool last)
     }
 }
 
-static void u_error(void *arg, int status, const char *reason)
+static void u_error(void *arg, int status, enum cg_reason reason)
 {
     struct user *u = arg;
     u->error_status = status;
-    u->error_reason = reason;
+    u->error_reason = cg_reason_str(reason);
     u->done = true;
 }
 

@@ -64,8 +64,8 @@ START_TEST(test_status_mapping)
     ck_assert_int_eq(grpc_status_from_http(504), GRPC_DEADLINE_EXCEEDED);
     ck_assert_int_eq(grpc_status_from_http(431), GRPC_RESOURCE_EXHAUSTED);
     ck_assert_int_eq(grpc_status_from_http(500), GRPC_INTERNAL);
-    ck_assert_str_eq(grpc_message_for(NULL), "error");
-    ck_assert_str_eq(grpc_message_for("unknown_certificate"), "unknown_certificate");
+    ck_assert_str_eq(grpc_message_for(CG_REASON_NONE), "error");
+    ck_assert_str_eq(grpc_message_for(CG_REASON_UNKNOWN_CERTIFICATE), "unknown_certificate");
 }
 END_TEST
 

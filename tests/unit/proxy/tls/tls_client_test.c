@@ -275,7 +275,7 @@ START_TEST(test_wrong_name_fails_verification)
     char why[200];
     ck_assert_int_eq(tls_client_failure(p.c, p.c_err, why, sizeof(why)), TLS_CLIENT_VERIFY_FAILED);
     ck_assert_msg(strstr(why, "Hostname mismatch") != NULL, "%s", why);
-    ck_assert_str_eq(tls_client_failure_reason(TLS_CLIENT_VERIFY_FAILED),
+    ck_assert_str_eq(cg_reason_str(tls_client_failure_reason(TLS_CLIENT_VERIFY_FAILED)),
                      "upstream_tls_verify_failed");
     pair_free(&p);
     SSL_CTX_free(sctx);
@@ -388,7 +388,7 @@ START_TEST(test_client_certificate)
     ck_assert_int_eq(tls_client_failure(p.c, p.c_err, why, sizeof(why)),
                      TLS_CLIENT_HANDSHAKE_FAILED);
     ck_assert(tls_client_server_alert(p.c_err));
-    ck_assert_str_eq(tls_client_failure_reason(TLS_CLIENT_HANDSHAKE_FAILED),
+    ck_assert_str_eq(cg_reason_str(tls_client_failure_reason(TLS_CLIENT_HANDSHAKE_FAILED)),
                      "upstream_tls_handshake_failed");
     pair_free(&p);
     handshake(&p, cl, 0, sctx);
