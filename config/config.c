@@ -344,7 +344,7 @@ static int parse_limits(struct config_loader *ld, const json_t *root)
 
 static int parse_admin(struct config_loader *ld, const json_t *root)
 {
-    static const char *const keys[] = {"listen", "listener", NULL};
+    static const char *const keys[] = {"listen", "listener", "host", NULL};
     const json_t *obj = config_member(root, "admin");
     if (obj == NULL) {
         return CG_OK;
@@ -354,9 +354,10 @@ static int parse_admin(struct config_loader *ld, const json_t *root)
         (rc = config_read_keys(ld, CONFIG_SCOPE_ROOT, "admin", obj, "$.admin", ld->cfg)) != CG_OK) {
         return rc;
     }
-    const char *listen = NULL, *listener = NULL;
+    const char *listen = NULL, *listener = NULL, *host = NULL;
     if ((rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listen", &listen)) != CG_OK ||
-        (rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listener", &listener)) != CG_OK) {
+        (rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "listener", &listener)) != CG_OK ||
+        (rc = cg_json_get_string(&ld->ctx, obj, "$.admin", "host", &host)) != CG_OK) {
         return rc;
     }
     if (listener != NULL) {
@@ -369,6 +370,15 @@ static int parse_admin(struct config_loader *ld, const json_t *root)
                                 listener);
         }
         ld->cfg->admin.listener_index = i;
+    }
+    if (host != NULL) {
+        const struct config_listener *l = &ld->cfg->listeners[ld->cfg->admin.listener_index];
+        ld->cfg->admin.host = config_host_names_find(&l->host_names, cg_str_from_cstr(host));
+        if (ld->cfg->admin.host == NULL) {
+            return cg_json_fail(&ld->ctx, "$.admin.host",
+                                "no host entry of listener \"%s\" has the name \"%s\"",
+                                l->name, host);
+        }
     }
     if (listen == NULL) {
         return CG_OK;

@@ -26,6 +26,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/str.h"
 
 #define CONFIG_MAX_WORKERS 256
 
@@ -88,21 +89,78 @@ struct config_listener_requests {
 
 struct config_upstream;
 
-/* struct config_listener is one named set of addresses sharing TLS, policy and
- * upstream. */
+/* struct config_path sends the requests of a host entry whose normalized path starts
+ * with |prefix| on a segment boundary to another upstream (docs/configuration.md,
+ * "listeners[].hosts[].paths"). */
+struct config_path {
+    char *prefix;                     /* starts with '/', a normalized path, no query */
+    size_t prefix_len;
+    struct config_upstream *upstream; /* points into config->upstreams */
+    size_t upstream_index;
+};
+
+/* struct config_host is one virtual host of a listener: the names that select it (by
+ * SNI, and that Host must name), its upstream, policy, certificates and path routes. */
+struct config_host {
+    size_t index;                     /* in its listener's hosts */
+    char *name;                       /* names[0], the entry's name in logs and the API */
+    char **names;                     /* at least one, lower case: host names or "*."
+                                         wildcards covering exactly one label */
+    size_t num_names;
+    struct config_upstream *upstream; /* points into config->upstreams, never NULL */
+    size_t upstream_index;
+    char *policy;                     /* absolute path, required */
+    struct config_certificate *certificates; /* served for its names; 0 of them: the
+                                                listener's are */
+    size_t num_certificates;
+    struct config_path *paths;        /* longest prefix first */
+    size_t num_paths;
+};
+
+/* struct config_host_name maps one name of a host entry to the entry. */
+struct config_host_name {
+    const char *name;               /* lower case; a wildcard without its leading "*." */
+    const struct config_host *host; /* points into its listener's hosts */
+};
+
+/* struct config_host_names is a listener's lookup table from names to host entries:
+ * exact names and wildcards apart, each sorted by name. All-zero: no hosts. */
+struct config_host_names {
+    struct config_host_name *exact;
+    size_t num_exact;
+    struct config_host_name *wildcard;
+    size_t num_wildcard;
+};
+
+/* struct config_listener is one named set of addresses sharing TLS and, without
+ * "hosts", one policy and upstream; with "hosts", the host entry the SNI names picks
+ * them, and the listener's own ones are the default for other names. */
 struct config_listener {
     char *name;                       /* unique among listeners */
     struct config_address *addresses; /* at least one; unique across all listeners */
     size_t num_addresses;
     struct config_listener_tls tls;
     unsigned alpn;                    /* CONFIG_ALPN_* bits, never 0; default both */
-    char *policy;                     /* absolute path; NULL: the listener authorizes
+    char *policy;                     /* absolute path; NULL: the default authorizes
                                          nothing (every request is denied) */
-    struct config_upstream *upstream; /* points into config->upstreams, never NULL */
-    size_t upstream_index;            /* the same, as an index */
+    struct config_upstream *upstream; /* points into config->upstreams; NULL only when
+                                         the listener has hosts and no default: then a
+                                         name no host entry has is refused */
+    size_t upstream_index;            /* the same, as an index (when upstream != NULL) */
+    struct config_host *hosts;        /* "hosts", in file order */
+    size_t num_hosts;
+    struct config_host_names host_names; /* every name of |hosts| */
     struct config_proxy_protocol proxy_protocol;
     struct config_listener_requests requests;
 };
+
+/* config_host_names_find returns the host entry |name| selects in |names|: the entry
+ * that lists it exactly, else the one whose wildcard covers its first label ("*.b.c"
+ * covers "a.b.c", not "b.c" nor "x.a.b.c"), else NULL. |name| is compared without
+ * regard to letter case; one that is not a host name (common/hostname.h: an IP literal,
+ * a port, a trailing dot) selects nothing. No allocation. */
+const struct config_host *config_host_names_find(const struct config_host_names *names,
+                                                 struct cg_str name);
 
 /* Protocol spoken to an upstream's servers. */
 enum config_upstream_protocol {
@@ -187,6 +245,9 @@ struct config_admin {
                                       certificates the admin listener serves and whose
                                       policy it manages and authorizes against; default
                                       0 (the first listener) */
+    const struct config_host *host; /* "admin.host": the host entry of that listener
+                                       whose policy the admin API manages instead of
+                                       the listener's own; NULL: the listener's */
 };
 
 /* struct config is one loaded and validated certgate.json. */

@@ -88,6 +88,25 @@ int config_parse_upstreams(struct config_loader *ld, const json_t *root);
 /* config_upstream_cleanup frees what |up| owns, however far its parsing went. */
 void config_upstream_cleanup(struct config_upstream *up);
 
+/* config_parse_certificates fills |*out| (|*num| entries) from the array member
+ * |key| of |obj| (at |path|): {"cert", "key", "ocsp"} objects. Absent or null stores
+ * nothing and fails only when |required|; an empty array always fails. */
+int config_parse_certificates(struct config_loader *ld, const json_t *obj, const char *path,
+                              const char *key, bool required, struct config_certificate **out,
+                              size_t *num);
+
+/* config_certificates_free frees |n| certificates and the array. */
+void config_certificates_free(struct config_certificate *certs, size_t n);
+
+/* config_parse_hosts fills l->hosts and l->host_names from the optional member "hosts"
+ * of the listener object |obj| (at |path|), whose upstreams must be parsed already. */
+int config_parse_hosts(struct config_loader *ld, const json_t *obj, const char *path,
+                       struct config_listener *l);
+
+/* config_hosts_cleanup frees what config_parse_hosts stored in |l|, however far it
+ * went. */
+void config_hosts_cleanup(struct config_listener *l);
+
 /* config_parse_listeners fills cfg->listeners from $.listeners (required); the
  * upstreams they name must be parsed already. */
 int config_parse_listeners(struct config_loader *ld, const json_t *root);

@@ -22,6 +22,45 @@ static int parse_certificate(struct config_loader *ld, const json_t *obj, const 
     return CG_OK;
 }
 
+int config_parse_certificates(struct config_loader *ld, const json_t *obj, const char *path,
+                              const char *key, bool required, struct config_certificate **out,
+                              size_t *num)
+{
+    const json_t *certs;
+    char p[CONFIG_PATH_LEN];
+    int rc = config_get_array(ld, obj, path, key, required,
+                              "{\"cert\": FILE, \"key\": FILE} objects", &certs);
+    if (rc != CG_OK || certs == NULL) {
+        return rc;
+    }
+    cg_json_path(p, sizeof(p), path, key, 0);
+    if (json_array_size(certs) == 0) {
+        return cg_json_fail(&ld->ctx, p,
+                            "expected at least one {\"cert\": FILE, \"key\": FILE} object "
+                            "(leave the key out for none)");
+    }
+    *out = cg_xcalloc(json_array_size(certs), sizeof(**out));
+    for (size_t i = 0; i < json_array_size(certs); i++) {
+        char cp[CONFIG_PATH_LEN];
+        cg_json_path(cp, sizeof(cp), p, NULL, i);
+        struct config_certificate *c = &(*out)[(*num)++];
+        if ((rc = parse_certificate(ld, json_array_get(certs, i), cp, c)) != CG_OK) {
+            return rc;
+        }
+    }
+    return CG_OK;
+}
+
+void config_certificates_free(struct config_certificate *certs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(certs[i].cert);
+        free(certs[i].key);
+        free(certs[i].ocsp);
+    }
+    free(certs);
+}
+
 static int parse_listener_tls(struct config_loader *ld, const json_t *obj, const char *path,
                               struct config_listener *l)
 {
@@ -35,21 +74,10 @@ static int parse_listener_tls(struct config_loader *ld, const json_t *obj, const
     if ((rc = config_check_keys(ld, CONFIG_SCOPE_LISTENER, "tls", obj, path, keys)) != CG_OK) {
         return rc;
     }
-    const json_t *certs;
-    rc = config_get_array(ld, obj, path, "certificates", true,
-                          "{\"cert\": FILE, \"key\": FILE} objects", &certs);
+    rc = config_parse_certificates(ld, obj, path, "certificates", true, &tls->certificates,
+                                   &tls->num_certificates);
     if (rc != CG_OK) {
         return rc;
-    }
-    cg_json_path(p, sizeof(p), path, "certificates", 0);
-    tls->certificates = cg_xcalloc(json_array_size(certs), sizeof(*tls->certificates));
-    for (size_t i = 0; i < json_array_size(certs); i++) {
-        char cp[CONFIG_PATH_LEN];
-        cg_json_path(cp, sizeof(cp), p, NULL, i);
-        struct config_certificate *c = &tls->certificates[tls->num_certificates++];
-        if ((rc = parse_certificate(ld, json_array_get(certs, i), cp, c)) != CG_OK) {
-            return rc;
-        }
     }
 
     if ((rc = config_get_path(ld, obj, path, "client_ca", false, &tls->client_ca)) != CG_OK ||
@@ -184,8 +212,8 @@ static int parse_listen(struct config_loader *ld, const json_t *obj, const char 
 static int parse_listener(struct config_loader *ld, const json_t *obj, const char *path,
                           struct config_listener *l)
 {
-    static const char *const keys[] = {"name",     "listen",         "tls", "alpn", "policy",
-                                       "upstream", "proxy_protocol", NULL};
+    static const char *const keys[] = {"name",     "listen",         "tls",   "alpn", "policy",
+                                       "upstream", "proxy_protocol", "hosts", NULL};
     struct config *cfg = ld->cfg;
     char p[CONFIG_PATH_LEN];
     config_keys_set_defaults(CONFIG_SCOPE_LISTENER, l);
@@ -228,20 +256,31 @@ static int parse_listener(struct config_loader *ld, const json_t *obj, const cha
         return rc;
     }
 
+    if ((rc = config_parse_hosts(ld, obj, path, l)) != CG_OK) {
+        return rc;
+    }
     const char *upstream = NULL;
     if ((rc = cg_json_get_string(&ld->ctx, obj, path, "upstream", &upstream)) != CG_OK) {
         return rc;
     }
     cg_json_path(p, sizeof(p), path, "upstream", 0);
-    if (upstream == NULL) {
+    if (upstream == NULL && l->num_hosts == 0) {
         return cg_json_fail(&ld->ctx, p, "required: the name of an upstream");
     }
-    const struct config_upstream *up = config_find_upstream(cfg, upstream);
-    if (up == NULL) {
-        return cg_json_fail(&ld->ctx, p, "unknown upstream \"%s\"", upstream);
+    if (upstream == NULL && l->policy != NULL) {
+        /* The listener's own policy and upstream are the default host entry together. */
+        return cg_json_fail(&ld->ctx, p,
+                            "required with \"policy\": the listener's upstream and policy "
+                            "serve the names no host entry has");
     }
-    l->upstream_index = (size_t)(up - cfg->upstreams);
-    l->upstream = &cfg->upstreams[l->upstream_index];
+    if (upstream != NULL) {
+        const struct config_upstream *up = config_find_upstream(cfg, upstream);
+        if (up == NULL) {
+            return cg_json_fail(&ld->ctx, p, "unknown upstream \"%s\"", upstream);
+        }
+        l->upstream_index = (size_t)(up - cfg->upstreams);
+        l->upstream = &cfg->upstreams[l->upstream_index];
+    }
 
     if ((rc = parse_proxy_protocol(ld, obj, path, &l->proxy_protocol)) != CG_OK) {
         return rc;
@@ -277,12 +316,8 @@ void config_listener_cleanup(struct config_listener *l)
         config_address_cleanup(&l->addresses[i]);
     }
     free(l->addresses);
-    for (size_t i = 0; i < l->tls.num_certificates; i++) {
-        free(l->tls.certificates[i].cert);
-        free(l->tls.certificates[i].key);
-        free(l->tls.certificates[i].ocsp);
-    }
-    free(l->tls.certificates);
+    config_certificates_free(l->tls.certificates, l->tls.num_certificates);
+    config_hosts_cleanup(l);
     free(l->tls.client_ca);
     free(l->tls.crl);
     free(l->policy);

@@ -58,6 +58,27 @@ static void print_keys(FILE *out, const char *first, const char *cont, enum conf
     fputc('\n', out);
 }
 
+static void print_host(FILE *out, const struct config_host *h)
+{
+    fprintf(out, "  host %s:", h->name);
+    for (size_t k = 0; k < h->num_names; k++) {
+        fprintf(out, " %s", h->names[k]);
+    }
+    fprintf(out, " -> upstream %s\n", h->upstream->name);
+    fprintf(out, "    policy %s\n", h->policy);
+    for (size_t k = 0; k < h->num_certificates; k++) {
+        fprintf(out, "    certificate %s (key %s%s%s)\n", h->certificates[k].cert,
+                h->certificates[k].key, h->certificates[k].ocsp ? ", ocsp " : "",
+                h->certificates[k].ocsp ? h->certificates[k].ocsp : "");
+    }
+    if (h->num_certificates == 0) {
+        fprintf(out, "    certificates: the listener's\n");
+    }
+    for (size_t k = 0; k < h->num_paths; k++) {
+        fprintf(out, "    path %s -> upstream %s\n", h->paths[k].prefix, h->paths[k].upstream->name);
+    }
+}
+
 static void print_listener(FILE *out, const struct config_listener *l)
 {
     fprintf(out, "listener %s:", l->name);
@@ -68,7 +89,8 @@ static void print_listener(FILE *out, const struct config_listener *l)
         }
         fprintf(out, " %s", l->addresses[j].text);
     }
-    fprintf(out, " -> upstream %s; alpn %s%s%s; %zu certificate%s\n", l->upstream->name,
+    fprintf(out, " -> upstream %s; alpn %s%s%s; %zu certificate%s\n",
+            l->upstream ? l->upstream->name : "none (names no host entry has are refused)",
             (l->alpn & CONFIG_ALPN_H2) ? "h2" : "",
             (l->alpn & CONFIG_ALPN_H2) && (l->alpn & CONFIG_ALPN_HTTP11) ? "," : "",
             (l->alpn & CONFIG_ALPN_HTTP11) ? "http/1.1" : "", l->tls.num_certificates,
@@ -81,7 +103,12 @@ static void print_listener(FILE *out, const struct config_listener *l)
     }
     fprintf(out, "  client_ca %s%s%s\n", l->tls.client_ca ? l->tls.client_ca : "none",
             l->tls.crl ? ", crl " : "", l->tls.crl ? l->tls.crl : "");
-    fprintf(out, "  policy %s\n", l->policy ? l->policy : "none (every request denied)");
+    if (l->upstream != NULL) {
+        fprintf(out, "  policy %s\n", l->policy ? l->policy : "none (every request denied)");
+    }
+    for (size_t j = 0; j < l->num_hosts; j++) {
+        print_host(out, &l->hosts[j]);
+    }
     if (l->proxy_protocol.num_from > 0) {
         fprintf(out, "  proxy_protocol from");
         for (size_t j = 0; j < l->proxy_protocol.num_from; j++) {
@@ -127,8 +154,9 @@ void config_print_summary(const struct config *cfg, FILE *out)
         print_upstream(out, &cfg->upstreams[i]);
     }
     if (cfg->admin.enabled) {
-        fprintf(out, "admin %s (listener %s)\n", cfg->admin.address.text,
-                cfg->listeners[cfg->admin.listener_index].name);
+        fprintf(out, "admin %s (listener %s%s%s)\n", cfg->admin.address.text,
+                cfg->listeners[cfg->admin.listener_index].name,
+                cfg->admin.host ? ", host " : "", cfg->admin.host ? cfg->admin.host->name : "");
     } else {
         fprintf(out, "admin off\n");
     }
