@@ -5,7 +5,8 @@
  *   1. the target normalizes, and when a listener option let ';' or "%25" through,
  *      the servers that read those differently reach the same route and {db}
  *                                                 else bad_path (400, never audited)
- *   2. Host/:authority names the SNI host          else misdirected (421, never audited)
+ *   2. Host/:authority names the SNI host, and the proxy did not find it names
+ *      another virtual host (req->misdirected)    else misdirected (421, never audited)
  *   3. the peer is in the policy's allow_ips      else ip_not_allowed
  *   4. a route matches method and path            else no_matching_route
  *   5. the route is not Deny                      else route_denied
@@ -247,7 +248,8 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     }
 
     /* 2. Host vs SNI. */
-    if (req->sni.len > 0 && req->authority.len > 0 && !host_matches_sni(req->authority, req->sni)) {
+    if (req->misdirected ||
+        (req->sni.len > 0 && req->authority.len > 0 && !host_matches_sni(req->authority, req->sni))) {
         finish(out, POLICY_REASON_MISDIRECTED, POLICY_MODE_ENFORCE);
         return;
     }

@@ -101,6 +101,11 @@ size_t policy_num_routes(const struct policy *p)
     return p->num_routes;
 }
 
+bool policy_case_sensitive_paths(const struct policy *p)
+{
+    return p->case_sensitive_paths;
+}
+
 enum policy_level policy_entry_level(const struct policy *p, const struct policy_entry *e,
                                      struct cg_str db)
 {

@@ -115,6 +115,9 @@ struct policy_request {
     struct cg_str sni;       /* TLS SNI; empty when the client sent none */
     struct cg_str method;    /* "GET", ... (case-sensitive) */
     struct cg_str authority; /* Host or :authority, possibly with a port; may be empty */
+    bool misdirected;        /* the proxy found that |authority| names another virtual
+                                host of the listener than the connection's (SNI): the
+                                request is misdirected whatever |sni| says */
     struct cg_str target;    /* raw path + query as received */
     char *buf;               /* scratch for the normalized path and decoded database */
     size_t buf_cap;          /* must be >= POLICY_DECIDE_BUF_LEN(target.len) */
@@ -189,6 +192,11 @@ uint64_t policy_generation(const struct policy *p);
  * for logs and metrics. */
 size_t policy_num_certificates(const struct policy *p);
 size_t policy_num_routes(const struct policy *p);
+
+/* policy_case_sensitive_paths reports whether |p| compares route literals
+ * case-sensitively ("case_sensitive_paths"), so that whoever else reads a path for the
+ * same requests (a host's path routes) reads it alike. */
+bool policy_case_sensitive_paths(const struct policy *p);
 
 /* policy_allow_peer is the connection-level IP check made before the TLS handshake:
  * it reports whether |peer| is in the policy's allow_ips (a policy without allow_ips

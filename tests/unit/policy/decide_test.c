@@ -165,6 +165,7 @@ struct call {
     time_t now; /* default NOW */
     bool chain_validated;
     bool chain_required;
+    bool misdirected;
     struct policy_path_opts path_opts; /* default: strict */
 };
 
@@ -185,6 +186,7 @@ static struct policy_decision run(struct call c)
         .method = cg_str_from_cstr(c.method ? c.method : "GET"),
         .authority = cg_str_from_cstr(c.authority ? c.authority : ""),
         .target = cg_str_from_cstr(c.target),
+        .misdirected = c.misdirected,
         .path_opts = c.path_opts,
         .buf = scratch,
         .buf_cap = sizeof(scratch),
@@ -647,6 +649,16 @@ START_TEST(test_bad_path_and_misdirected)
     c.sni = NULL;
     c.authority = "anything";
     ck_assert_int_eq(run(c).reason, R(OK));
+    /* The proxy found that the Host names another virtual host (a listener's hosts):
+     * 421 whatever the SNI comparison says, after the path check and never audited. */
+    c.misdirected = true;
+    struct policy_decision md = run(c);
+    ck_assert_int_eq(md.reason, R(MISDIRECTED));
+    ck_assert_int_eq(md.http_status, 421);
+    c.target = "/a/../x";
+    ck_assert_int_eq(run(c).reason, R(BAD_PATH));
+    c.target = "/ca/x";
+    c.misdirected = false;
 
     /* A scratch buffer that is too small is a bad path, never an overflow. */
     struct sockaddr_storage ss = peer_of("10.0.0.1");
@@ -853,6 +865,9 @@ START_TEST(test_audit_mode)
     ck_assert_int_eq(d.reason, R(BAD_PATH));
     d = run((struct call){.p = p, .cert = USER, .target = "/x", .sni = "a", .authority = "b"});
     ck_assert(!d.allow);
+    ck_assert_int_eq(d.reason, R(MISDIRECTED));
+    d = run((struct call){.p = p, .cert = USER, .target = "/x", .misdirected = true});
+    ck_assert(!d.allow && !d.audit);
     ck_assert_int_eq(d.reason, R(MISDIRECTED));
     /* Connection level. */
     struct sockaddr_storage out = peer_of("8.8.8.8");
