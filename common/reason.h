@@ -30,6 +30,7 @@
     /* Connections refused before a request. */                                                \
     X(BAD_PROXY_HEADER, "bad_proxy_header")                                                    \
     X(INVALID_SNI, "invalid_sni")                                                              \
+    X(UNKNOWN_SNI, "unknown_sni")                                                              \
     /* The client's request. */                                                                \
     X(MALFORMED_REQUEST, "malformed_request")                                                  \
     X(REQUEST_LINE_TOO_LONG, "request_line_too_long")                                          \

@@ -30,6 +30,7 @@
 #include "control/upgrade.h"
 #include "policy/policy.h"
 #include "proxy/core/access_log.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/worker.h"
 #include "proxy/protocols.h"
 #include "proxy/tls/tls_client.h"
@@ -37,15 +38,64 @@
 
 #include <openssl/rand.h>
 
-static int setup_listeners(struct runtime *rt, struct cg_errbuf *err)
+/* setup_hosts gives every listener its host table and numbers the policy slots, listener
+ * by listener: its host entries, then its default. Nothing is loaded yet: the reloader
+ * notes the files first (reloader_new). */
+static void setup_hosts(struct runtime *rt)
 {
     const struct config *cfg = rt->cfg;
     rt->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*rt->listeners));
+    size_t num_slots = 0;
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        num_slots += cfg->listeners[i].num_hosts + (cfg->listeners[i].upstream != NULL ? 1 : 0);
+    }
+    rt->policy_slots = cg_xcalloc(num_slots ? num_slots : 1, sizeof(*rt->policy_slots));
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        struct listener_rt *lrt = &rt->listeners[i];
+        lrt->cfg = &cfg->listeners[i];
+        lrt->index = i;
+        lrt->hosts = host_table_new(lrt->cfg, rt->num_policy_slots);
+        for (size_t k = 0; k < lrt->hosts->num_entries; k++) {
+            const struct host_entry *e = &lrt->hosts->entries[k];
+            rt->policy_slots[e->policy_slot] =
+                (struct policy_slot){.listener = i, .host = e->name, .file = e->policy_file};
+        }
+        rt->num_policy_slots += lrt->hosts->num_entries;
+    }
+}
+
+/* setup_tls creates listener |lrt|'s TLS context with its certificates and every host
+ * entry's own. */
+static int setup_tls(struct listener_rt *lrt, struct cg_errbuf *err)
+{
+    const struct config_listener *l = lrt->cfg;
+    struct tls_cert_set *certs;
+    int rc = tls_cert_set_load(l->tls.certificates, l->tls.num_certificates, &certs, err);
+    if (rc != CG_OK) {
+        return rc;
+    }
+    rc = tls_server_new(l, certs, &lrt->tls, err);
+    tls_cert_set_unref(certs);
+    for (size_t h = 0; rc == CG_OK && h < l->num_hosts; h++) {
+        const struct config_host *host = &l->hosts[h];
+        if (host->num_certificates == 0) {
+            continue;
+        }
+        rc = tls_cert_set_load(host->certificates, host->num_certificates, &certs, err);
+        if (rc == CG_OK) {
+            tls_server_set_host_certs(lrt->tls, h, certs);
+            tls_cert_set_unref(certs);
+        }
+    }
+    return rc;
+}
+
+static int setup_listeners(struct runtime *rt, struct cg_errbuf *err)
+{
+    const struct config *cfg = rt->cfg;
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         const struct config_listener *l = &cfg->listeners[i];
         struct listener_rt *lrt = &rt->listeners[i];
-        lrt->cfg = l;
-        lrt->index = i;
         proxy_protocols_listener(l, lrt);
         for (size_t k = 0; k < l->proxy_protocol.num_from; k++) {
             int prc = ipset_add(&lrt->proxy_from, l->proxy_protocol.from[k], err);
@@ -54,20 +104,17 @@ static int setup_listeners(struct runtime *rt, struct cg_errbuf *err)
             }
         }
         ipset_finish(&lrt->proxy_from);
-        struct tls_cert_set *certs;
-        int rc = tls_cert_set_load(&l->tls, &certs, err);
+        int rc = setup_tls(lrt, err);
         if (rc != CG_OK) {
             return rc;
         }
-        rc = tls_server_new(l, certs, &lrt->tls, err);
-        tls_cert_set_unref(certs);
-        if (rc != CG_OK) {
-            return rc;
-        }
-        if (l->policy == NULL) {
-            CG_LOG_WARN("listener %s has no policy: every request is denied", l->name);
-        } else if ((rc = reload_load_policy(rt, i, err)) != CG_OK) {
-            return rc;
+        for (size_t k = 0; k < lrt->hosts->num_entries; k++) {
+            size_t slot = lrt->hosts->entries[k].policy_slot;
+            if (rt->policy_slots[slot].file == NULL) {
+                CG_LOG_WARN("listener %s has no policy: every request is denied", l->name);
+            } else if ((rc = reload_load_policy(rt, slot, err)) != CG_OK) {
+                return rc;
+            }
         }
     }
     return CG_OK;
@@ -476,11 +523,15 @@ static void runtime_free(struct runtime *rt)
     if (rt->listeners != NULL) {
         for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
             tls_server_free(rt->listeners[i].tls);
-            policy_unref(rt->listeners[i].policy);
+            host_table_unref(rt->listeners[i].hosts);
             ipset_cleanup(&rt->listeners[i].proxy_from);
         }
     }
     free(rt->listeners);
+    for (size_t i = 0; i < rt->num_policy_slots; i++) {
+        policy_unref(rt->policy_slots[i].policy);
+    }
+    free(rt->policy_slots);
     if (rt->upstream_tls != NULL) {
         for (size_t i = 0; i < rt->cfg->num_upstreams; i++) {
             tls_client_free(rt->upstream_tls[i]);
@@ -537,6 +588,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
     struct main_loop m = {
         .rt = rt, .opts = opts, .base = event_base_new(), .admin_dup = -1, .phase = PHASE_SERVING};
     CG_BUG_ON(m.base == NULL);
+    setup_hosts(rt);
     reloader_new(rt, m.base, &m.reloader, &err);
 
     int rc = setup_listeners(rt, &err);
@@ -612,10 +664,12 @@ int process_run(struct config *cfg, const struct process_options *opts)
         begin_drain(&m);
     } else {
         for (size_t i = 0; i < cfg->num_listeners; i++) {
-            for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-                CG_LOG_INFO("listener %s on %s -> upstream %s (%u workers)",
-                            cfg->listeners[i].name, cfg->listeners[i].addresses[j].text,
-                            cfg->listeners[i].upstream->name, cfg->workers);
+            const struct config_listener *l = &cfg->listeners[i];
+            for (size_t j = 0; j < l->num_addresses; j++) {
+                CG_LOG_INFO("listener %s on %s -> upstream %s, %zu host entr%s (%u workers)",
+                            l->name, l->addresses[j].text,
+                            l->upstream != NULL ? l->upstream->name : "none", l->num_hosts,
+                            l->num_hosts == 1 ? "y" : "ies", cfg->workers);
             }
         }
         m.upgrade = upgrade_server_new(m.base, rt->claims, rt->num_claims, m.offer, m.num_offer,
@@ -645,6 +699,42 @@ int process_run(struct config *cfg, const struct process_options *opts)
     return m.status;
 }
 
+/* check_policy loads |file| as a listener with a client CA or not would, and prints
+ * what it holds; false after printing the error. */
+static bool check_policy(const char *indent, const char *file, bool client_ca)
+{
+    struct policy_load_opts opts = {.client_ca = client_ca};
+    struct policy *p = NULL;
+    struct cg_errbuf err = {0};
+    if (policy_load_file(file, &opts, &p, &err) != CG_OK) {
+        fprintf(stderr, "certgate: %s\n", err.msg);
+        return false;
+    }
+    printf("%spolicy %s: %zu certificates, %zu routes\n", indent, file,
+           policy_num_certificates(p), policy_num_routes(p));
+    policy_free(p);
+    return true;
+}
+
+/* check_host loads host entry |h|'s own certificates and its policy, and prints them. */
+static bool check_host(const struct config_listener *l, const struct config_host *h)
+{
+    bool ok = true;
+    printf("  host %s -> upstream %s:\n", h->name, h->upstream->name);
+    if (h->num_certificates > 0) {
+        struct tls_cert_set *certs = NULL;
+        struct cg_errbuf err = {0};
+        if (tls_cert_set_load(h->certificates, h->num_certificates, &certs, &err) != CG_OK) {
+            fprintf(stderr, "certgate: %s\n", err.msg);
+            ok = false;
+        } else {
+            tls_cert_set_describe(certs, stdout);
+        }
+        tls_cert_set_unref(certs);
+    }
+    return check_policy("    ", h->policy, l->tls.client_ca != NULL) && ok;
+}
+
 int process_check(const struct config *cfg)
 {
     int status = 0;
@@ -655,7 +745,8 @@ int process_check(const struct config *cfg)
         struct tls_cert_set *certs = NULL;
         struct tls_server *tls = NULL;
         printf("listener %s:\n", l->name);
-        if (tls_cert_set_load(&l->tls, &certs, &err) != CG_OK ||
+        if (tls_cert_set_load(l->tls.certificates, l->tls.num_certificates, &certs, &err) !=
+                CG_OK ||
             tls_server_new(l, certs, &tls, &err) != CG_OK) {
             fprintf(stderr, "certgate: %s\n", err.msg);
             status = 1;
@@ -663,19 +754,16 @@ int process_check(const struct config *cfg)
             tls_cert_set_describe(certs, stdout);
         }
         if (l->policy != NULL) {
-            struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
-            struct policy *p = NULL;
-            struct cg_errbuf perr = {0};
-            if (policy_load_file(l->policy, &opts, &p, &perr) != CG_OK) {
-                fprintf(stderr, "certgate: %s\n", perr.msg);
+            if (!check_policy("  ", l->policy, l->tls.client_ca != NULL)) {
                 status = 1;
-            } else {
-                printf("  policy %s: %zu certificates, %zu routes\n", l->policy,
-                       policy_num_certificates(p), policy_num_routes(p));
-                policy_free(p);
             }
-        } else {
+        } else if (l->upstream != NULL) {
             printf("  policy: none (every request is denied)\n");
+        }
+        for (size_t h = 0; h < l->num_hosts; h++) {
+            if (!check_host(l, &l->hosts[h])) {
+                status = 1;
+            }
         }
         tls_server_free(tls);
         tls_cert_set_unref(certs);

@@ -31,11 +31,14 @@ struct file_id {
     bool exists;
 };
 
-/* One listener's watched inputs. */
-struct watched {
-    struct file_id policy;
-    struct file_id *cert_files; /* cert, key, ocsp of each certificate, in order */
-    size_t num_cert_files;
+/* One list of served certificates: a listener's, or a host entry's own. */
+struct watched_certs {
+    size_t listener;                 /* index in runtime->listeners */
+    const struct config_host *host;  /* NULL: the listener's certificates */
+    const struct config_certificate *certs;
+    size_t num_certs;
+    struct file_id *files; /* cert, key, ocsp of each certificate, in order */
+    size_t num_files;
 };
 
 struct reloader {
@@ -44,7 +47,9 @@ struct reloader {
     int fd; /* inotify descriptor, -1 if unavailable */
     struct event *ev_inotify;
     struct event *ev_debounce;
-    struct watched *listeners;
+    struct file_id *policies;    /* per policy slot */
+    struct watched_certs *certs; /* every listener's, then every host entry's own */
+    size_t num_certs;
     char **dirs; /* watched directories (for logs) */
     size_t num_dirs;
 };
@@ -69,9 +74,9 @@ static bool file_id_eq(const struct file_id *a, const struct file_id *b)
            a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
-static const char *cert_file_path(const struct config_listener *l, size_t k)
+static const char *cert_file_path(const struct watched_certs *w, size_t k)
 {
-    const struct config_certificate *c = &l->tls.certificates[k / 3];
+    const struct config_certificate *c = &w->certs[k / 3];
     switch (k % 3) {
     case 0:
         return c->cert;
@@ -82,12 +87,13 @@ static const char *cert_file_path(const struct config_listener *l, size_t k)
     }
 }
 
-int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err)
+int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err)
 {
-    struct listener_rt *lrt = &rt->listeners[index];
-    struct policy_load_opts opts = {.client_ca = lrt->cfg->tls.client_ca != NULL};
+    struct policy_slot *ps = &rt->policy_slots[slot];
+    const struct config_listener *l = rt->listeners[ps->listener].cfg;
+    struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
     struct policy *p;
-    int rc = policy_load_file(lrt->cfg->policy, &opts, &p, err);
+    int rc = policy_load_file(ps->file, &opts, &p, err);
     if (rc != CG_OK) {
         return rc;
     }
@@ -95,31 +101,31 @@ int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err)
     policy_set_generation(p, gen);
     for (unsigned i = 0; i < rt->num_workers; i++) {
         if (rt->workers != NULL && rt->workers[i] != NULL) {
-            worker_post(rt->workers[i], worker_set_policy, worker_policy_msg_new(index, p));
+            worker_post(rt->workers[i], worker_set_policy, worker_policy_msg_new(slot, p));
         }
     }
-    policy_unref(lrt->policy);
-    lrt->policy = p;
-    CG_LOG_INFO("listener %s: policy %s in force (generation %" PRIu64 ", %zu certificates, "
+    policy_unref(ps->policy);
+    ps->policy = p;
+    CG_LOG_INFO("listener %s%s%s: policy %s in force (generation %" PRIu64 ", %zu certificates, "
                 "%zu routes)",
-                lrt->cfg->name, lrt->cfg->policy, gen, policy_num_certificates(p),
-                policy_num_routes(p));
+                l->name, ps->host[0] ? " host " : "", ps->host, ps->file, gen,
+                policy_num_certificates(p), policy_num_routes(p));
     return CG_OK;
 }
 
-static void reload_policy(struct reloader *r, size_t i, bool force)
+static void reload_policy(struct reloader *r, size_t slot, bool force)
 {
-    const struct config_listener *l = r->rt->listeners[i].cfg;
-    if (l->policy == NULL) {
+    const struct policy_slot *ps = &r->rt->policy_slots[slot];
+    if (ps->file == NULL) {
         return;
     }
-    struct file_id now = file_id_of(l->policy);
-    if (!force && file_id_eq(&now, &r->listeners[i].policy)) {
+    struct file_id now = file_id_of(ps->file);
+    if (!force && file_id_eq(&now, &r->policies[slot])) {
         return;
     }
-    r->listeners[i].policy = now;
+    r->policies[slot] = now;
     struct cg_errbuf err = {0};
-    if (reload_load_policy(r->rt, i, &err) != CG_OK) {
+    if (reload_load_policy(r->rt, slot, &err) != CG_OK) {
         atomic_fetch_add(&r->rt->policy_reload_failures, 1);
         CG_LOG_ERROR("policy reload refused, previous policy stays in force: %s", err.msg);
         return;
@@ -127,41 +133,48 @@ static void reload_policy(struct reloader *r, size_t i, bool force)
     atomic_fetch_add(&r->rt->policy_reloads, 1);
 }
 
-static void reload_certs(struct reloader *r, size_t i, bool force)
+static void reload_certs(struct reloader *r, struct watched_certs *w, bool force)
 {
-    struct watched *w = &r->listeners[i];
-    const struct config_listener *l = r->rt->listeners[i].cfg;
+    struct listener_rt *lrt = &r->rt->listeners[w->listener];
     bool changed = force;
-    for (size_t k = 0; k < w->num_cert_files; k++) {
-        struct file_id now = file_id_of(cert_file_path(l, k));
-        if (!file_id_eq(&now, &w->cert_files[k])) {
+    for (size_t k = 0; k < w->num_files; k++) {
+        struct file_id now = file_id_of(cert_file_path(w, k));
+        if (!file_id_eq(&now, &w->files[k])) {
             changed = true;
         }
-        w->cert_files[k] = now;
+        w->files[k] = now;
     }
     if (!changed) {
         return;
     }
+    const char *host = w->host != NULL ? w->host->name : "";
     struct cg_errbuf err = {0};
     struct tls_cert_set *set;
-    if (tls_cert_set_load(&l->tls, &set, &err) != CG_OK) {
+    if (tls_cert_set_load(w->certs, w->num_certs, &set, &err) != CG_OK) {
         atomic_fetch_add(&r->rt->cert_reload_failures, 1);
-        CG_LOG_ERROR("listener %s: certificate reload refused, previous certificates keep "
+        CG_LOG_ERROR("listener %s%s%s: certificate reload refused, previous certificates keep "
                      "serving: %s",
-                     l->name, err.msg);
+                     lrt->cfg->name, host[0] ? " host " : "", host, err.msg);
         return;
     }
-    tls_server_set_certs(r->rt->listeners[i].tls, set);
+    if (w->host != NULL) {
+        tls_server_set_host_certs(lrt->tls, w->host->index, set);
+    } else {
+        tls_server_set_certs(lrt->tls, set);
+    }
     tls_cert_set_unref(set);
     atomic_fetch_add(&r->rt->cert_reloads, 1);
-    CG_LOG_INFO("listener %s: certificates reloaded; new handshakes use them", l->name);
+    CG_LOG_INFO("listener %s%s%s: certificates reloaded; new handshakes use them",
+                lrt->cfg->name, host[0] ? " host " : "", host);
 }
 
 void reloader_reload(struct reloader *r, bool force)
 {
-    for (size_t i = 0; i < r->rt->cfg->num_listeners; i++) {
+    for (size_t i = 0; i < r->rt->num_policy_slots; i++) {
         reload_policy(r, i, force);
-        reload_certs(r, i, force);
+    }
+    for (size_t i = 0; i < r->num_certs; i++) {
+        reload_certs(r, &r->certs[i], force);
     }
 }
 
@@ -234,6 +247,25 @@ static void watch_file(struct reloader *r, const char *path)
     }
 }
 
+/* add_certs notes the files of one certificate list. */
+static void add_certs(struct reloader *r, size_t listener, const struct config_host *host,
+                      const struct config_certificate *certs, size_t num_certs)
+{
+    r->certs = cg_xrealloc(r->certs, (r->num_certs + 1) * sizeof(*r->certs));
+    struct watched_certs *w = &r->certs[r->num_certs++];
+    *w = (struct watched_certs){
+        .listener = listener,
+        .host = host,
+        .certs = certs,
+        .num_certs = num_certs,
+        .num_files = num_certs * 3,
+    };
+    w->files = cg_xcalloc(w->num_files ? w->num_files : 1, sizeof(*w->files));
+    for (size_t k = 0; k < w->num_files; k++) {
+        w->files[k] = file_id_of(cert_file_path(w, k));
+    }
+}
+
 int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **out,
                  struct cg_errbuf *err)
 {
@@ -242,15 +274,19 @@ int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **
     r->base = base;
     r->fd = -1;
     const struct config *cfg = rt->cfg;
-    r->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*r->listeners));
+    r->policies = cg_xcalloc(rt->num_policy_slots ? rt->num_policy_slots : 1,
+                             sizeof(*r->policies));
+    for (size_t i = 0; i < rt->num_policy_slots; i++) {
+        r->policies[i] = file_id_of(rt->policy_slots[i].file);
+    }
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         const struct config_listener *l = &cfg->listeners[i];
-        struct watched *w = &r->listeners[i];
-        w->policy = file_id_of(l->policy);
-        w->num_cert_files = l->tls.num_certificates * 3;
-        w->cert_files = cg_xcalloc(w->num_cert_files, sizeof(*w->cert_files));
-        for (size_t k = 0; k < w->num_cert_files; k++) {
-            w->cert_files[k] = file_id_of(cert_file_path(l, k));
+        add_certs(r, i, NULL, l->tls.certificates, l->tls.num_certificates);
+        for (size_t h = 0; h < l->num_hosts; h++) {
+            if (l->hosts[h].num_certificates > 0) {
+                add_certs(r, i, &l->hosts[h], l->hosts[h].certificates,
+                          l->hosts[h].num_certificates);
+            }
         }
     }
     r->ev_debounce = evtimer_new(base, on_debounce, r);
@@ -264,12 +300,12 @@ void reloader_start(struct reloader *r)
     if (r->fd < 0) {
         CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
     }
-    const struct config *cfg = r->rt->cfg;
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        const struct config_listener *l = &cfg->listeners[i];
-        watch_file(r, l->policy);
-        for (size_t k = 0; k < r->listeners[i].num_cert_files; k++) {
-            watch_file(r, cert_file_path(l, k));
+    for (size_t i = 0; i < r->rt->num_policy_slots; i++) {
+        watch_file(r, r->rt->policy_slots[i].file);
+    }
+    for (size_t i = 0; i < r->num_certs; i++) {
+        for (size_t k = 0; k < r->certs[i].num_files; k++) {
+            watch_file(r, cert_file_path(&r->certs[i], k));
         }
     }
     if (r->fd >= 0) {
@@ -292,10 +328,11 @@ void reloader_free(struct reloader *r)
     if (r->fd >= 0) {
         close(r->fd);
     }
-    for (size_t i = 0; i < r->rt->cfg->num_listeners; i++) {
-        free(r->listeners[i].cert_files);
+    free(r->policies);
+    for (size_t i = 0; i < r->num_certs; i++) {
+        free(r->certs[i].files);
     }
-    free(r->listeners);
+    free(r->certs);
     for (size_t i = 0; i < r->num_dirs; i++) {
         free(r->dirs[i]);
     }

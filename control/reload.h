@@ -1,4 +1,6 @@
-/* Live reload of policies and served certificates (docs/operations.md "Live reload").
+/* Live reload of policies and served certificates (docs/operations.md "Live reload"):
+ * every policy slot (a listener's, each host entry's) and every certificate list (a
+ * listener's, each host entry's own).
  *
  * Triggers: SIGHUP (everything is re-read), and inotify on the directories holding the
  * policy and certificate files. Watching directories rather than files catches editors
@@ -38,8 +40,9 @@ void reloader_reload(struct reloader *r, bool force);
 /* reloader_free stops watching. NULL is a no-op. */
 void reloader_free(struct reloader *r);
 
-/* reload_load_policy loads listener |index|'s policy file (validated for that
- * listener) and publishes it. Returns 0 or the load error (nothing published). */
-int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err);
+/* reload_load_policy loads the file of policy slot |slot| (runtime->policy_slots: a
+ * listener's or one of its host entries'), validated for its listener, and publishes it.
+ * Returns 0 or the load error (nothing published). */
+int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err);
 
 #endif

@@ -229,7 +229,7 @@ static bool if_match_ok(struct admin_server *a, const struct admin_request *req,
 static bool have_policy_file(struct admin_server *a, const struct admin_request *req,
                              struct admin_response *resp)
 {
-    if (a->lrt->cfg->policy == NULL) {
+    if (admin_policy_file(a) == NULL) {
         admin_resp_error(resp, req, 503, "unavailable", "listener %s has no policy file",
                          a->lrt->cfg->name);
         return false;
@@ -246,7 +246,7 @@ static json_t *open_policy(struct admin_server *a, const struct admin_request *r
 {
     struct cg_errbuf err = {{0}};
     json_t *doc = NULL;
-    int rc = pki_registry_open(a->lrt->cfg->policy, true, POLICY_LOCK_TIMEOUT_MS, lock_fd, &doc,
+    int rc = pki_registry_open(admin_policy_file(a), true, POLICY_LOCK_TIMEOUT_MS, lock_fd, &doc,
                                &err);
     if (rc == CG_ERR_LIMIT) {
         admin_resp_header(resp, "Retry-After", "1");
@@ -262,7 +262,7 @@ static json_t *load_doc(struct admin_server *a, const struct admin_request *req,
 {
     json_t *doc = NULL;
     struct cg_errbuf err = {{0}};
-    if (pki_registry_load(a->lrt->cfg->policy, &doc, &err) != CG_OK) {
+    if (pki_registry_load(admin_policy_file(a), &doc, &err) != CG_OK) {
         admin_resp_error(resp, req, 500, "internal", "%s", err.msg);
         return NULL;
     }
@@ -285,7 +285,7 @@ static bool apply(struct admin_server *a, const struct admin_request *req,
     /* Through the reloader: it re-reads what changed and remembers the file as seen. */
     reloader_reload(a->rl, false);
     if (admin_policy_generation(a) == before) {
-        if (reload_load_policy(a->rt, a->lrt->index, &err) != CG_OK) {
+        if (reload_load_policy(a->rt, a->slot_index, &err) != CG_OK) {
             atomic_fetch_add(&a->rt->policy_reload_failures, 1);
             admin_resp_error(resp, req, 500, "internal", "written but not applied: %s", err.msg);
             return false;
@@ -303,7 +303,7 @@ static bool commit(struct admin_server *a, const struct admin_request *req,
 {
     struct policy_load_opts opts = load_opts(a);
     struct cg_errbuf err = {{0}};
-    int rc = pki_registry_save_checked(a->lrt->cfg->policy, doc, &opts, &err);
+    int rc = pki_registry_save_checked(admin_policy_file(a), doc, &opts, &err);
     if (rc != CG_OK) {
         admin_resp_error(resp, req, rc == CG_ERR_INVALID ? 400 : 500,
                          rc == CG_ERR_INVALID ? "invalid_policy" : "internal", "%s", err.msg);
@@ -508,7 +508,7 @@ void admin_certs_create(struct admin_server *a, const struct admin_request *req,
     const struct pki_enroll_issue issue = {
         .ca = &ca, .days = (unsigned)days, .password = password, .generate_password = !pem};
     struct policy_load_opts opts = load_opts(a);
-    const struct pki_enroll_policy policy = {.path = a->lrt->cfg->policy,
+    const struct pki_enroll_policy policy = {.path = admin_policy_file(a),
                                              .create = true,
                                              .lock_timeout_ms = POLICY_LOCK_TIMEOUT_MS,
                                              .load_opts = &opts};
@@ -641,7 +641,7 @@ void admin_certs_import(struct admin_server *a, const struct admin_request *req,
         }
     }
     struct policy_load_opts opts = load_opts(a);
-    const struct pki_enroll_policy policy = {.path = a->lrt->cfg->policy,
+    const struct pki_enroll_policy policy = {.path = admin_policy_file(a),
                                              .create = true,
                                              .lock_timeout_ms = POLICY_LOCK_TIMEOUT_MS,
                                              .load_opts = &opts};

@@ -32,6 +32,10 @@ struct admin_server {
     struct event_base *base; /* the main loop */
     struct reloader *rl;
     struct listener_rt *lrt; /* the proxy listener managed (admin.listener) */
+    struct policy_slot *slot; /* the policy managed: admin.host's, else the listener's
+                                 own; NULL when the listener has none of its own and
+                                 admin.host is unset (every call is refused) */
+    size_t slot_index;        /* its index in runtime->policy_slots */
     struct tls_server *tls;  /* own SSL_CTX (ALPN http/1.1 only), serving
                                 lrt's current certificate set */
     struct evconnlistener *evl;
@@ -85,9 +89,16 @@ void admin_resp_error(struct admin_response *resp, const struct admin_request *r
 /* admin_resp_etag adds ETag: "<generation of the managed policy>". */
 void admin_resp_etag(struct admin_server *a, struct admin_response *resp);
 
-/* admin_policy_generation is the generation of the managed listener's policy in force
- * (0 when none is loaded). */
+/* admin_policy_generation is the generation of the managed policy in force (0 when
+ * none is loaded). */
 uint64_t admin_policy_generation(const struct admin_server *a);
+
+/* admin_policy returns the managed policy in force (admin.listener, admin.host), or
+ * NULL when none is loaded. admin_policy_file returns its file, or NULL; admin_host
+ * the managed host entry's name, "" for the listener's own policy. */
+struct policy *admin_policy(const struct admin_server *a);
+const char *admin_policy_file(const struct admin_server *a);
+const char *admin_host(const struct admin_server *a);
 
 struct h1_header;
 

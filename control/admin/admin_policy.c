@@ -1,8 +1,8 @@
 /* Admin API: asking the policy in force (docs/operations.md "Admin API"):
- * GET /admin/policy shows the managed listener's policy snapshot (policy_describe) and
- * POST /admin/explain decides one request against it (policy_explain), with that
- * listener's client CA, CRL and path options, as its workers would. Neither changes
- * anything. */
+ * GET /admin/policy shows the managed policy snapshot (policy_describe: the listener's
+ * own, or admin.host's) and the listener's host entries, and POST /admin/explain decides
+ * one request against it (policy_explain), with that listener's client CA, CRL and path
+ * options, as its workers would. Neither changes anything. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +17,48 @@
 #include "pki/import.h"
 #include "policy/describe.h"
 #include "policy/explain.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/runtime.h"
+
+/* hosts_json describes the managed listener's host entries and default: the names
+ * that select each, its upstream, path routes and the generation of its policy. */
+static json_t *hosts_json(struct admin_server *a)
+{
+    json_t *arr = json_array();
+    const struct host_table *t = a->lrt->hosts;
+    const struct config *cfg = a->rt->cfg;
+    for (size_t i = 0; i < t->num_entries; i++) {
+        const struct host_entry *e = &t->entries[i];
+        const struct policy *p = a->rt->policy_slots[e->policy_slot].policy;
+        json_t *names = json_array();
+        json_t *paths = json_array();
+        for (size_t k = 0; e->cfg != NULL && k < e->cfg->num_names; k++) {
+            json_array_append_new(names, json_string(e->cfg->names[k]));
+        }
+        for (size_t k = 0; e->cfg != NULL && k < e->cfg->num_paths; k++) {
+            const struct config_path *r = &e->cfg->paths[k];
+            json_array_append_new(paths, json_pack("{ss ss}", "prefix", r->prefix, "upstream",
+                                                   r->upstream->name));
+        }
+        json_array_append_new(
+            arr, json_pack("{ss so ss ss? sI so sb}", "name", e->name, "names", names,
+                           "upstream", cfg->upstreams[e->upstream_index].name, "policy_file",
+                           e->policy_file, "generation",
+                           (json_int_t)(p != NULL ? policy_generation(p) : 0), "paths", paths,
+                           "managed", a->slot == &a->rt->policy_slots[e->policy_slot]));
+    }
+    return arr;
+}
 
 void admin_policy_get(struct admin_server *a, const struct admin_request *req,
                       struct admin_response *resp)
 {
-    /* authorize() refuses every call while the listener has no policy. */
-    const struct policy *p = a->lrt->policy;
-    json_t *body =
-        json_pack("{ss ss? sI so}", "listener", a->lrt->cfg->name, "file", a->lrt->cfg->policy,
-                  "generation", (json_int_t)policy_generation(p), "policy", policy_describe(p));
+    /* authorize() refuses every call while no policy is managed. */
+    const struct policy *p = admin_policy(a);
+    json_t *body = json_pack("{ss ss ss? sI so so}", "listener", a->lrt->cfg->name, "host",
+                             admin_host(a), "file", admin_policy_file(a), "generation",
+                             (json_int_t)policy_generation(p), "hosts", hosts_json(a), "policy",
+                             policy_describe(p));
     admin_resp_etag(a, resp);
     admin_resp_json(resp, 200, body);
 }
@@ -148,13 +180,14 @@ void admin_explain(struct admin_server *a, const struct admin_request *req,
             goto out;
         }
     }
-    if (policy_explain(a->lrt->policy, &in, &answer, &err) != CG_OK) {
+    if (policy_explain(admin_policy(a), &in, &answer, &err) != CG_OK) {
         admin_resp_error(resp, req, 400, "bad_request", "%s", err.msg);
         goto out;
     }
     json_object_set_new(answer, "listener", json_string(l->name));
+    json_object_set_new(answer, "host", json_string(admin_host(a)));
     json_object_set_new(answer, "generation",
-                        json_integer((json_int_t)policy_generation(a->lrt->policy)));
+                        json_integer((json_int_t)admin_policy_generation(a)));
     snprintf(resp->target, sizeof(resp->target), "%s %s", in.method, in.target);
     snprintf(resp->reason, sizeof(resp->reason), "explained: %s",
              json_string_value(json_object_get(answer, "decision")));

@@ -28,6 +28,7 @@
 #include "control/admin/admin_internal.h"
 #include "policy/cert_facts.h"
 #include "proxy/core/access_log.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/runtime.h"
 #include "proxy/http1/h1_body.h"
 #include "proxy/http1/h1_parse.h"
@@ -125,9 +126,24 @@ void admin_resp_error(struct admin_response *resp, const struct admin_request *r
                               req->request_id ? req->request_id : ""));
 }
 
+struct policy *admin_policy(const struct admin_server *a)
+{
+    return a->slot != NULL ? a->slot->policy : NULL;
+}
+
+const char *admin_policy_file(const struct admin_server *a)
+{
+    return a->slot != NULL ? a->slot->file : NULL;
+}
+
+const char *admin_host(const struct admin_server *a)
+{
+    return a->slot != NULL ? a->slot->host : "";
+}
+
 uint64_t admin_policy_generation(const struct admin_server *a)
 {
-    return a->lrt->policy != NULL ? policy_generation(a->lrt->policy) : 0;
+    return admin_policy(a) != NULL ? policy_generation(admin_policy(a)) : 0;
 }
 
 void admin_resp_etag(struct admin_server *a, struct admin_response *resp)
@@ -313,7 +329,8 @@ static const char *authorize(struct admin_conn *c, struct admin_request *req,
         admin_resp_error(resp, req, 403, "forbidden", "no_certificate");
         return "no_certificate";
     }
-    if (a->lrt->policy == NULL) {
+    const struct policy *p = admin_policy(a);
+    if (p == NULL) {
         admin_resp_error(resp, req, 403, "forbidden", "no_policy");
         return "no_policy";
     }
@@ -323,7 +340,7 @@ static const char *authorize(struct admin_conn *c, struct admin_request *req,
     const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(c->tls.ssl);
     if (chain != NULL && sk_CRYPTO_BUFFER_num(chain) > 0) {
         const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
-        policy_pin_verify(a->lrt->policy, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
+        policy_pin_verify(p, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
                           &c->facts);
     }
     struct policy_identity id = {
@@ -333,7 +350,7 @@ static const char *authorize(struct admin_conn *c, struct admin_request *req,
         .chain_validated = c->tls.peer.chain_checked && c->tls.peer.chain_ok,
     };
     struct policy_decision d;
-    policy_identify(a->lrt->policy, &id, time(NULL), POLICY_CLEARANCE_OPERATOR, &d);
+    policy_identify(p, &id, time(NULL), POLICY_CLEARANCE_OPERATOR, &d);
     if (d.entry_name != NULL) {
         snprintf(req->who_name_buf, sizeof(req->who_name_buf), "%s", d.entry_name);
         req->who_name = req->who_name_buf;
@@ -365,10 +382,10 @@ static void whoami(struct admin_server *a, const struct admin_request *req,
                    struct admin_response *resp)
 {
     admin_resp_json(resp, 200,
-                    json_pack("{ss ss ss ss}", "name", req->who_name ? req->who_name : "",
+                    json_pack("{ss ss ss ss ss}", "name", req->who_name ? req->who_name : "",
                               "clearance", policy_clearance_str(req->who_clearance), "thumbprint",
                               req->who_thumbprint ? req->who_thumbprint : "", "listener",
-                              a->lrt->cfg->name));
+                              a->lrt->cfg->name, "host", admin_host(a)));
 }
 
 /* route runs the handler for an authorized request. */
@@ -691,10 +708,21 @@ int admin_server_new(struct runtime *rt, struct event_base *base, struct reloade
     a->base = base;
     a->rl = rl;
     a->lrt = &rt->listeners[cfg->admin.listener_index];
+    const struct host_table *hosts = a->lrt->hosts;
+    const struct host_entry *managed =
+        cfg->admin.host != NULL ? &hosts->entries[cfg->admin.host->index] : hosts->def;
+    if (managed != NULL) {
+        a->slot_index = managed->policy_slot;
+        a->slot = &rt->policy_slots[a->slot_index];
+    }
     /* The managed listener's TLS settings (client CA, minimum version, tickets) with
-     * HTTP/1.1 as the only ALPN protocol: the admin API speaks nothing else. */
+     * HTTP/1.1 as the only ALPN protocol: the admin API speaks nothing else, and serves
+     * the listener's own certificates whatever name a client asks for. */
     struct config_listener l = *a->lrt->cfg;
     l.alpn = CONFIG_ALPN_HTTP11;
+    l.hosts = NULL;
+    l.num_hosts = 0;
+    l.host_names = (struct config_host_names){0};
     struct tls_cert_set *certs = tls_server_get_certs(a->lrt->tls);
     int rc = tls_server_new(&l, certs, &a->tls, err);
     tls_cert_set_unref(certs);
@@ -713,8 +741,9 @@ int admin_server_new(struct runtime *rt, struct event_base *base, struct reloade
         return rc;
     }
     evconnlistener_set_error_cb(a->evl, on_accept_error);
-    CG_LOG_INFO("admin API on %s (certificates and policy of listener %s)", addr->text,
-                a->lrt->cfg->name);
+    CG_LOG_INFO("admin API on %s (certificates of listener %s, policy of %s%s%s)", addr->text,
+                a->lrt->cfg->name, a->lrt->cfg->name, admin_host(a)[0] ? " host " : "",
+                admin_host(a));
     *out = a;
     return CG_OK;
 }

@@ -10,15 +10,16 @@
 #include "control/reload.h"
 #include "pki/registry.h"
 #include "proxy/core/access_log.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/runtime.h"
 #include "proxy/tls/tls_server.h"
 
-/* certificates_json describes the certificates listener |lrt| serves now. */
-static json_t *certificates_json(struct listener_rt *lrt, time_t now)
+/* certificates_json describes the certificates of |set| (NULL: none); it drops the
+ * caller's reference. */
+static json_t *certificates_json(struct tls_cert_set *set, time_t now)
 {
     json_t *arr = json_array();
-    struct tls_cert_set *set = tls_server_get_certs(lrt->tls);
-    for (size_t i = 0; i < tls_cert_set_num(set); i++) {
+    for (size_t i = 0; set != NULL && i < tls_cert_set_num(set); i++) {
         struct tls_cert_info info;
         tls_cert_set_info(set, i, &info);
         char when[CG_TIMESTAMP_RFC3339_SIZE];
@@ -39,12 +40,26 @@ void admin_status(struct admin_server *a, const struct admin_request *req,
     json_t *listeners = json_array();
     for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
         struct listener_rt *lrt = &rt->listeners[i];
-        json_t *l = json_pack("{ss ss? sI sI so}", "name", lrt->cfg->name, "policy", lrt->cfg->policy,
-                              "policy_generation",
-                              (json_int_t)(lrt->policy ? policy_generation(lrt->policy) : 0),
-                              "policy_certificates",
-                              (json_int_t)(lrt->policy ? policy_num_certificates(lrt->policy) : 0),
-                              "certificates", certificates_json(lrt, now));
+        const struct host_table *t = lrt->hosts;
+        const struct policy *p = t->def ? rt->policy_slots[t->def->policy_slot].policy : NULL;
+        json_t *hosts = json_array();
+        for (size_t h = 0; h < lrt->cfg->num_hosts; h++) {
+            const struct host_entry *e = &t->entries[h];
+            const struct policy *hp = rt->policy_slots[e->policy_slot].policy;
+            json_array_append_new(
+                hosts, json_pack("{ss ss sI sI so}", "name", e->name, "policy", e->policy_file,
+                                 "policy_generation", (json_int_t)(hp ? policy_generation(hp) : 0),
+                                 "policy_certificates",
+                                 (json_int_t)(hp ? policy_num_certificates(hp) : 0),
+                                 "certificates",
+                                 certificates_json(tls_server_get_host_certs(lrt->tls, h), now)));
+        }
+        json_t *l = json_pack("{ss ss? sI sI so so}", "name", lrt->cfg->name, "policy",
+                              lrt->cfg->policy, "policy_generation",
+                              (json_int_t)(p ? policy_generation(p) : 0), "policy_certificates",
+                              (json_int_t)(p ? policy_num_certificates(p) : 0), "certificates",
+                              certificates_json(tls_server_get_certs(lrt->tls), now), "hosts",
+                              hosts);
         json_array_append_new(listeners, l);
     }
     json_t *out = json_pack(
@@ -108,28 +123,34 @@ void admin_metrics(struct admin_server *a, const struct admin_request *req,
            (uint64_t)(now - (time_t)rt->start_time));
     evbuffer_add_printf(out, "# HELP certgate_policy_certificates Registry entries of the policy "
                              "in force.\n# TYPE certgate_policy_certificates gauge\n");
-    for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
-        struct listener_rt *lrt = &rt->listeners[i];
+    for (size_t i = 0; i < rt->num_policy_slots; i++) {
+        const struct policy_slot *ps = &rt->policy_slots[i];
         evbuffer_add_printf(out, "certgate_policy_certificates{listener=\"");
-        label_escape(out, lrt->cfg->name);
-        evbuffer_add_printf(out, "\"} %zu\n", lrt->policy ? policy_num_certificates(lrt->policy) : 0);
+        label_escape(out, rt->listeners[ps->listener].cfg->name);
+        evbuffer_add_printf(out, "\",host=\"");
+        label_escape(out, ps->host);
+        evbuffer_add_printf(out, "\"} %zu\n", ps->policy ? policy_num_certificates(ps->policy) : 0);
     }
     evbuffer_add_printf(out, "# HELP certgate_certificate_expiry_seconds Seconds until a served "
                              "certificate expires (negative once expired).\n"
                              "# TYPE certgate_certificate_expiry_seconds gauge\n");
     for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
         struct listener_rt *lrt = &rt->listeners[i];
-        struct tls_cert_set *set = tls_server_get_certs(lrt->tls);
-        for (size_t k = 0; k < tls_cert_set_num(set); k++) {
-            struct tls_cert_info info;
-            tls_cert_set_info(set, k, &info);
-            evbuffer_add_printf(out, "certgate_certificate_expiry_seconds{listener=\"");
-            label_escape(out, lrt->cfg->name);
-            evbuffer_add_printf(out, "\",file=\"");
-            label_escape(out, info.file);
-            evbuffer_add_printf(out, "\"} %lld\n", (long long)(info.not_after - now));
+        /* The listener's certificates, then each host entry's own. */
+        for (size_t h = 0; h <= lrt->cfg->num_hosts; h++) {
+            struct tls_cert_set *set = h == 0 ? tls_server_get_certs(lrt->tls)
+                                              : tls_server_get_host_certs(lrt->tls, h - 1);
+            for (size_t k = 0; set != NULL && k < tls_cert_set_num(set); k++) {
+                struct tls_cert_info info;
+                tls_cert_set_info(set, k, &info);
+                evbuffer_add_printf(out, "certgate_certificate_expiry_seconds{listener=\"");
+                label_escape(out, lrt->cfg->name);
+                evbuffer_add_printf(out, "\",file=\"");
+                label_escape(out, info.file);
+                evbuffer_add_printf(out, "\"} %lld\n", (long long)(info.not_after - now));
+            }
+            tls_cert_set_unref(set);
         }
-        tls_cert_set_unref(set);
     }
     resp->status = 200;
     resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -174,12 +195,18 @@ void admin_readyz(struct admin_server *a, const struct admin_request *req,
         return;
     }
     for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
-        struct listener_rt *lrt = &rt->listeners[i];
-        if (lrt->tls == NULL || (lrt->cfg->policy != NULL && lrt->policy == NULL)) {
+        if (rt->listeners[i].tls == NULL) {
             admin_resp_json(resp, 503,
                             json_pack("{ss ss}", "status", "not_ready", "reason",
-                                      lrt->tls == NULL ? "listener without TLS context"
-                                                      : "listener without a loaded policy"));
+                                      "listener without TLS context"));
+            return;
+        }
+    }
+    for (size_t i = 0; i < rt->num_policy_slots; i++) {
+        if (rt->policy_slots[i].file != NULL && rt->policy_slots[i].policy == NULL) {
+            admin_resp_json(resp, 503,
+                            json_pack("{ss ss}", "status", "not_ready", "reason",
+                                      "listener without a loaded policy"));
             return;
         }
     }

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "proxy/core/conn.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
 
@@ -25,7 +26,7 @@ size_t authz_scratch_size(size_t max_target)
 
 static struct policy *current_policy(const struct client_conn *c)
 {
-    return c->w->policies[c->lrt->index];
+    return c->host != NULL ? c->w->policies[c->host->policy_slot] : NULL;
 }
 
 /* prepare_pin runs the pin proof against |p| (see policy_pin_verify): a signature
@@ -73,20 +74,38 @@ void authz_conn_cleanup(struct authz_conn *a)
     a->has_cert = false;
 }
 
-bool authz_peer_allowed(struct client_conn *c)
+/* peer_allowed_by checks the peer against the policy of |e|. */
+static bool peer_allowed_by(struct client_conn *c, const struct host_entry *e)
 {
-    const struct policy *p = current_policy(c);
+    const struct policy *p = c->w->policies[e->policy_slot];
     if (p == NULL) {
         return true; /* no policy: every request is denied later, with a reason */
     }
     bool audit = false;
     bool ok = policy_allow_peer(p, (const struct sockaddr *)&c->peer, &audit);
     if (audit) {
-        CG_LOG_WARN("audit: listener %s would refuse %s (ip_not_allowed), policy generation "
-                    "%" PRIu64,
-                    c->lrt->cfg->name, c->peer_ip, policy_generation(p));
+        CG_LOG_WARN("audit: listener %s%s%s would refuse %s (ip_not_allowed), policy "
+                    "generation %" PRIu64,
+                    c->lrt->cfg->name, e->name[0] ? " host " : "", e->name, c->peer_ip,
+                    policy_generation(p));
     }
     return ok;
+}
+
+bool authz_peer_allowed(struct client_conn *c)
+{
+    /* Before the handshake any entry may be the one: refuse only whom all refuse. */
+    for (size_t i = 0; i < c->hosts->num_entries; i++) {
+        if (peer_allowed_by(c, &c->hosts->entries[i])) {
+            return true;
+        }
+    }
+    return c->hosts->num_entries == 0;
+}
+
+bool authz_host_peer_allowed(struct client_conn *c)
+{
+    return c->host == NULL || peer_allowed_by(c, c->host);
 }
 
 static void copy_str(char *dst, size_t cap, const char *s, size_t len)
@@ -117,6 +136,16 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     size_t scratch_cap = c->w->scratch.authz_cap;
     memset(out, 0, sizeof(*out));
     out->clearance = out->requirement = out->level = "";
+    /* A connection belongs to the host entry its SNI chose: a request whose authority
+     * names another one (or that no entry serves) goes elsewhere (RFC 9110 §15.5.20). */
+    bool misdirected =
+        c->host == NULL || host_table_misdirected(c->hosts, c->host, authority);
+    if (misdirected && p == NULL) {
+        out->status = 421;
+        out->grpc_status = 7;
+        out->reason = CG_REASON_MISDIRECTED;
+        return;
+    }
     if (p == NULL) {
         out->status = 403;
         out->grpc_status = 7;
@@ -141,9 +170,13 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     };
     struct policy_request req = {
         .now = time(NULL),
-        .sni = cg_str_from_cstr(c->tls.peer.sni),
+        /* On a host entry, any of its names may be the authority (a client reusing the
+         * connection for another name of a wildcard certificate); on the default, the
+         * authority must be the name the client asked for, as without hosts. */
+        .sni = c->host->cfg == NULL ? cg_str_from_cstr(c->tls.peer.sni) : (struct cg_str){0},
         .method = method,
         .authority = authority,
+        .misdirected = misdirected,
         .target = target,
         .path_opts = {.allow_semicolons = c->lrt->cfg->requests.allow_path_semicolons,
                       .allow_encoded_percent = c->lrt->cfg->requests.allow_path_encoded_percent},
@@ -169,6 +202,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     out->path = d->path;
     out->has_query = d->has_query;
     out->query = d->query;
+    out->upstream_index = host_entry_upstream(c->host, d->path, policy_case_sensitive_paths(p));
     if (d->audit) {
         CG_LOG_WARN("audit: w%uc%" PRIu64 " would deny %.*s %.*s from %s (%s, certificate "
                     "%s), policy generation %" PRIu64,

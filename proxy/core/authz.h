@@ -2,9 +2,11 @@
  *
  * Protocol-neutral: HTTP/1.1 and HTTP/2 call authz_decide once per request (stream)
  * with the method, authority and raw target; it decides against the policy snapshot
- * the worker holds right now (so a reload or a deleted certificate applies to the next
- * request of an open connection), writes the audit line inputs, and prepares the
- * identity headers to inject. The proxy then forwards exactly result->path (+ query).
+ * the worker holds right now for the connection's host entry (so a reload or a deleted
+ * certificate applies to the next request of an open connection), checks that the
+ * authority names that host entry, writes the audit line inputs, prepares the identity
+ * headers to inject, and picks the upstream by the host entry's path prefixes. The
+ * proxy then forwards exactly result->path (+ query) to result->upstream_index.
  *
  * Certificate facts (thumbprints, pin, issuer, SANs, validity) are computed once per
  * connection by authz_conn_init after the handshake, fresh or resumed, together with the
@@ -58,6 +60,7 @@ struct authz_result {
     struct cg_str path; /* normalized path to forward (NUL-terminated) */
     bool has_query;
     struct cg_str query; /* original query (slice of the request target) */
+    size_t upstream_index; /* when allow: the upstream to forward to (config->upstreams) */
 };
 
 /* authz_conn_init extracts the client certificate's facts after a handshake. */
@@ -70,9 +73,14 @@ size_t authz_scratch_size(size_t max_target);
 /* authz_conn_cleanup frees what authz_conn_init allocated. Safe on a zeroed struct. */
 void authz_conn_cleanup(struct authz_conn *a);
 
-/* authz_peer_allowed is the connection-level check before the TLS handshake: false if
- * the listener's policy refuses the peer's address (the caller closes and logs). */
+/* authz_peer_allowed is the connection-level check before the TLS handshake, when the
+ * host entry is not known yet: false if every policy of the listener (its default's and
+ * its host entries') refuses the peer's address (the caller closes and logs). */
 bool authz_peer_allowed(struct client_conn *c);
+
+/* authz_host_peer_allowed is the same check once the handshake chose the connection's
+ * host entry: false if that entry's policy refuses the peer's address. */
+bool authz_host_peer_allowed(struct client_conn *c);
 
 /* authz_decide authorizes one request. |target| is the raw path+query as received
  * (origin-form, or the path of absolute-form / :path). Never fails: a denial is a

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/sockaddr.h"
+#include "proxy/core/host_table.h"
 #include "proxy/core/request_log.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
@@ -49,6 +50,7 @@ static void destroy(struct client_conn *c)
     }
     authz_conn_cleanup(&c->authz);
     tls_conn_cleanup(&c->tls);
+    host_table_unref(c->hosts);
     event_free(c->ev_timer);
     event_free(c->ev_free);
     struct worker *w = c->w;
@@ -156,6 +158,7 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
     struct client_conn *c = cg_xcalloc(1, sizeof(*c));
     c->w = w;
     c->lrt = lrt;
+    c->hosts = host_table_ref(lrt->hosts);
     c->id = ++w->next_conn_id;
     memcpy(&c->peer, sa, sa_len < sizeof(c->peer) ? sa_len : sizeof(c->peer));
     c->peer_len = sa_len;
@@ -222,6 +225,16 @@ static void on_handshake(void *arg)
 {
     struct client_conn *c = arg;
     conn_set_timer(c, 0);
+    /* The name the client asked for picks the host entry once: every request of the
+     * connection is decided by that entry's policy and must name it in its Host. */
+    c->host = host_table_for_sni(c->hosts, c->tls.peer.sni);
+    if (!authz_host_peer_allowed(c)) {
+        CG_LOG_INFO("listener %s: connection from %s to host %s refused (ip_not_allowed)",
+                    c->lrt->cfg->name, c->peer_ip, c->host->name[0] ? c->host->name : "(default)");
+        request_log_conn_refused(c, CG_REASON_IP_NOT_ALLOWED);
+        conn_close(c);
+        return;
+    }
     tls_server_check_peer(c->lrt->tls, &c->tls);
     const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(c->tls.ssl);
     if (chain != NULL && sk_CRYPTO_BUFFER_num(chain) > 0) {
@@ -275,6 +288,11 @@ static void on_close(void *arg, enum tls_conn_end end)
                     "host name (invalid_sni)",
                     c->lrt->cfg->name, c->peer_ip);
         request_log_conn_refused(c, CG_REASON_INVALID_SNI);
+    } else if (c->protocol == NULL && c->tls.peer.sni_unknown) {
+        CG_LOG_INFO("listener %s: handshake from %s refused: no host entry or certificate "
+                    "for its server name (unknown_sni, strict_sni)",
+                    c->lrt->cfg->name, c->peer_ip);
+        request_log_conn_refused(c, CG_REASON_UNKNOWN_SNI);
     }
     if (c->protocol_state != NULL) {
         c->protocol->on_peer_closed(c->protocol_state);
@@ -316,13 +334,18 @@ void conn_begin_drain(struct client_conn *c)
     /* Otherwise the handshake goes on: on_handshake drains the protocol it attaches. */
 }
 
-struct cg_str conn_default_host(const struct client_conn *c)
+struct cg_str conn_default_host(const struct client_conn *c, size_t upstream_index)
 {
     if (c->tls.peer.sni[0] != '\0') {
         return cg_str_from_cstr(c->tls.peer.sni);
     }
-    const struct config_upstream *up = c->lrt->cfg->upstream;
+    const struct config_upstream *up = &c->w->rt->cfg->upstreams[upstream_index];
     return cg_str_from_cstr(up->tls.sni != NULL ? up->tls.sni : up->servers[0].text);
+}
+
+const char *conn_host_name(const struct client_conn *c)
+{
+    return c->host != NULL ? c->host->name : "";
 }
 
 const char *conn_tls_version(const struct client_conn *c)

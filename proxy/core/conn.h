@@ -22,6 +22,8 @@
 struct worker;
 struct listener_rt;
 struct client_conn;
+struct host_entry;
+struct host_table;
 
 /* struct conn_protocol is what a protocol offers a client connection whose handshake
  * is done: the connection calls it for every event and never looks inside |state|.
@@ -59,6 +61,11 @@ struct conn_alpn {
 struct client_conn {
     struct worker *w;
     const struct listener_rt *lrt;
+    struct host_table *hosts;      /* the listener's host table when accepted (a
+                                      reference): used for the connection's life */
+    const struct host_entry *host; /* the entry its SNI chose, set by the handshake; NULL
+                                      before, or when none serves the name (every request
+                                      is then answered 421) */
     uint64_t id; /* unique per worker; logs show "w<N>c<id>" */
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -105,10 +112,14 @@ const char *conn_cipher(const struct client_conn *c);
 
 /* conn_default_host returns the Host to send the database for a request that named
  * none (an HTTP/1.0 request may leave Host out): HTTP/1.1 requires one. It
- * is the TLS server name the client asked for (a validated host name), else the
- * upstream's TLS server name, else its first server's address ("127.0.0.1:8080").
- * Static or connection-owned storage. */
-struct cg_str conn_default_host(const struct client_conn *c);
+ * is the TLS server name the client asked for (a validated host name), else the TLS
+ * server name of upstream |upstream_index| (the request's), else its first server's
+ * address ("127.0.0.1:8080"). Static, configuration or connection-owned storage. */
+struct cg_str conn_default_host(const struct client_conn *c, size_t upstream_index);
+
+/* conn_host_name returns the name of the host entry |c| belongs to, for logs: "" for
+ * the listener's default, before the handshake, or when no entry serves its name. */
+const char *conn_host_name(const struct client_conn *c);
 
 /* conn_now_us returns monotonic microseconds. */
 uint64_t conn_now_us(const struct client_conn *c);

@@ -55,6 +55,7 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     cg_json_line_str(&l, "client", c->peer_ip);
     cg_json_line_u64(&l, "client_port", c->peer_port);
     cg_json_line_str(&l, "listener", c->lrt->cfg->name);
+    cg_json_line_str(&l, "host", conn_host_name(c));
     cg_json_line_str(&l, "sni", c->tls.peer.sni);
     cg_json_line_str(&l, "alpn", f->alpn);
     cg_json_line_str(&l, "tls", conn_tls_version(c));
@@ -101,6 +102,7 @@ void request_log_conn_refused(const struct client_conn *c, enum cg_reason reason
     cg_json_line_str(&l, "client", c->peer_ip);
     cg_json_line_u64(&l, "client_port", c->peer_port);
     cg_json_line_str(&l, "listener", c->lrt->cfg->name);
+    cg_json_line_str(&l, "host", conn_host_name(c));
     if (c->tls.peer.sni[0] != '\0') {
         cg_json_line_str(&l, "sni", c->tls.peer.sni);
     }

@@ -1,10 +1,10 @@
 /* The running proxy's shared state: the configuration, the run-time side of every
- * listener, the worker threads and process-wide counters.
+ * listener, the policy slots, the worker threads and process-wide counters.
  *
  * The main thread (control/process.c) builds it, owns it and is the only one to change
- * it; workers read the immutable parts (configuration, listeners' TLS contexts and
- * PROXY-protocol sources), update the atomic counters, and receive new snapshots
- * (policies, certificates) as messages (proxy/core/worker.h). */
+ * it; workers read the immutable parts (configuration, listeners' TLS contexts, host
+ * tables and PROXY-protocol sources), update the atomic counters, and receive new
+ * snapshots (policies, certificates) as messages (proxy/core/worker.h). */
 #ifndef CG_PROXY_CORE_RUNTIME_H
 #define CG_PROXY_CORE_RUNTIME_H
 
@@ -17,6 +17,7 @@
 
 struct access_log;
 struct conn_alpn;
+struct host_table;
 struct policy;
 struct tls_client;
 struct tls_server;
@@ -28,7 +29,8 @@ struct listener_rt {
     const struct config_listener *cfg;
     size_t index;                 /* in config->listeners */
     struct tls_server *tls;       /* shared by all workers (SSL_CTX is thread-safe) */
-    struct policy *policy;        /* main thread's reference to the current snapshot */
+    struct host_table *hosts;     /* its host entries and default (proxy/core/host_table.h);
+                                     every connection holds its own reference */
     struct ipset proxy_from;      /* peers that must send a PROXY header (empty: none) */
     const struct conn_alpn *alpn; /* the protocol serving each ALPN id the listener
                                      offers (proxy/protocols.c) */
@@ -36,9 +38,23 @@ struct listener_rt {
     const struct conn_alpn *no_alpn; /* what serves a client that negotiated no ALPN id */
 };
 
+/* struct policy_slot is one policy file in force for one host entry of one listener
+ * (or a listener's default): what the reloader loads and publishes, and what each
+ * worker holds a snapshot of at the same index. Two entries naming the same file have
+ * a slot each: a file is validated for the listener that uses it (its client_ca). */
+struct policy_slot {
+    size_t listener;       /* index in runtime->listeners */
+    const char *host;      /* the host entry's name; "" for the listener's default */
+    const char *file;      /* absolute path; NULL: no policy (every request denied) */
+    struct policy *policy; /* main thread's reference to the current snapshot, or NULL */
+};
+
 struct runtime {
     struct config *cfg;
     struct listener_rt *listeners; /* cfg->num_listeners entries */
+    struct policy_slot *policy_slots; /* every host entry's and default's policy, listener
+                                         by listener (host_table_new numbers them) */
+    size_t num_policy_slots;
     struct tls_client **upstream_tls; /* per config upstream: its TLS client, NULL without
                                          "tls"; shared by all workers */
     struct worker **workers;

@@ -135,10 +135,10 @@ struct worker *worker_new(struct runtime *rt, unsigned id, const int *fds,
         evconnlistener_set_error_cb(s->evl, on_accept_error);
     }
     const struct config *cfg = rt->cfg;
-    w->policies = cg_xcalloc(cfg->num_listeners, sizeof(*w->policies));
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        if (rt->listeners[i].policy != NULL) {
-            w->policies[i] = policy_ref(rt->listeners[i].policy);
+    w->policies = cg_xcalloc(rt->num_policy_slots ? rt->num_policy_slots : 1, sizeof(*w->policies));
+    for (size_t i = 0; i < rt->num_policy_slots; i++) {
+        if (rt->policy_slots[i].policy != NULL) {
+            w->policies[i] = policy_ref(rt->policy_slots[i].policy);
         }
     }
     size_t max_target = cfg->limits.max_request_line > cfg->limits.h2_max_header_list
@@ -213,7 +213,7 @@ void worker_join(struct worker *w)
         upstream_pool_free(w->pools[i]);
     }
     free(w->pools);
-    for (size_t i = 0; i < w->rt->cfg->num_listeners; i++) {
+    for (size_t i = 0; i < w->rt->num_policy_slots; i++) {
         policy_unref(w->policies[i]);
     }
     free(w->policies);
@@ -293,14 +293,14 @@ void worker_conn_closed(struct worker *w)
 }
 
 struct policy_msg {
-    size_t index;
+    size_t slot;
     struct policy *policy;
 };
 
-void *worker_policy_msg_new(size_t index, struct policy *p)
+void *worker_policy_msg_new(size_t slot, struct policy *p)
 {
     struct policy_msg *m = cg_xmalloc(sizeof(*m));
-    m->index = index;
+    m->slot = slot;
     m->policy = policy_ref(p);
     return m;
 }
@@ -308,8 +308,8 @@ void *worker_policy_msg_new(size_t index, struct policy *p)
 void worker_set_policy(struct worker *w, void *arg)
 {
     struct policy_msg *m = arg;
-    struct policy *old = w->policies[m->index];
-    w->policies[m->index] = m->policy;
+    struct policy *old = w->policies[m->slot];
+    w->policies[m->slot] = m->policy;
     /* Decisions are synchronous and copy what outlives them: nobody on this thread
      * holds a pointer into |old| now. */
     policy_unref(old);

@@ -68,9 +68,10 @@ struct worker {
     size_t num_socks;
     struct upstream_pool **pools; /* one per config upstream, same order */
     void **module_states;         /* runtime->modules[i]'s state for this worker */
-    struct policy **policies;     /* per listener: this worker's reference to the
-                                     current snapshot (NULL: no policy, deny all);
-                                     replaced by worker_set_policy messages */
+    struct policy **policies;     /* per policy slot (runtime->policy_slots): this
+                                     worker's reference to the current snapshot (NULL:
+                                     no policy, deny all); replaced by
+                                     worker_set_policy messages */
     struct client_conn *conns;    /* all open client connections (for drain) */
     size_t num_conns;
     bool draining;                   /* no more accepts; close when idle */
@@ -118,13 +119,13 @@ void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 void worker_begin_drain(struct worker *w, void *arg);
 
 /* worker_set_policy (through worker_post, |arg| from worker_policy_msg_new) makes a new
- * policy snapshot current for one listener and drops the worker's reference to the old
- * one. Requests already decided keep what they copied; the next request sees the new
- * snapshot. */
+ * policy snapshot current for one policy slot and drops the worker's reference to the
+ * old one. Requests already decided keep what they copied; the next request sees the
+ * new snapshot. */
 void worker_set_policy(struct worker *w, void *arg);
 
-/* worker_policy_msg_new packages |p| (a reference is taken) for listener |index|. */
-void *worker_policy_msg_new(size_t index, struct policy *p);
+/* worker_policy_msg_new packages |p| (a reference is taken) for policy slot |slot|. */
+void *worker_policy_msg_new(size_t slot, struct policy *p);
 
 /* worker_conn_closed is called by a connection when it is freed, to keep counts and
  * finish a drain. It also counts as worker_memory_released. */

@@ -378,7 +378,7 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
              ex->az.query.len);
     CG_LOG_DEBUG("w%uc%" PRIu64 ": %s %s (request %u)", h->c->w->id, h->c->id, ex->method, ex->path,
                  h->requests);
-    ex->ops = h->backends->by_upstream[h->c->lrt->cfg->upstream->protocol];
+    ex->ops = h->backends->by_upstream[cfg->upstreams[ex->az.upstream_index].protocol];
     ex->ops->start(ex, req);
     if (h->ex != ex || h->state != H1_FORWARDING || h->c->closing) {
         return; /* answered from inside start */

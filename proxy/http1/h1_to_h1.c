@@ -28,7 +28,7 @@ static void build_head(struct h1_exchange *ex, const struct h1_request *req, str
     struct cg_str host = cg_str_from_cstr(ex->host);
     struct cg_str peer = cg_str_from_cstr(c->peer_ip);
     /* An HTTP/1.0 request may name no host at all; the database still gets one. */
-    struct cg_str default_host = host.len > 0 ? host : conn_default_host(c);
+    struct cg_str default_host = host.len > 0 ? host : conn_default_host(c, ex->az.upstream_index);
     /* Copied headers fit in the client's head (plus ": " where it had ":"); the
      * Upgrade value once more; then the injected identity headers. */
     size_t bound = 2 * req->head_len + 2 * req->num_headers + method.len + path.len + 3 * host.len +
@@ -205,7 +205,7 @@ static void start(struct h1_exchange *ex, const struct h1_request *req)
     ex->backend = cl;
     build_head(ex, req, h1_client_head(cl));
     struct h1_client_request r = {
-        .upstream_index = ex->c->lrt->cfg->upstream_index,
+        .upstream_index = ex->az.upstream_index,
         .method = cg_str_from_cstr(ex->method),
         .upgrade = ex->upgrade,
     };

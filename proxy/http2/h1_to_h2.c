@@ -73,7 +73,7 @@ static void build_fields(struct h1h2 *b, const struct h1_request *req)
     if (ex->host[0] != '\0') {
         h2_fields_add_ex(f, ":authority", 10, ex->host, strlen(ex->host), ref);
     } else {
-        struct cg_str host = conn_default_host(ex->c);
+        struct cg_str host = conn_default_host(ex->c, ex->az.upstream_index);
         h2_fields_add_ex(f, ":authority", 10, host.p, host.len, H2F_REF_NAME);
     }
     h2_fields_add_ex(f, ":path", 5, ex->path, strlen(ex->path), ref);
@@ -306,7 +306,7 @@ static void start(struct h1_exchange *ex, const struct h1_request *req)
     CG_BUG_ON(b->data == NULL);
     build_fields(b, req);
     ex->backend = b;
-    b->cs = h2_client_stream_new(ex->c->w, ex->c->lrt->cfg->upstream_index, &stream_cbs, b);
+    b->cs = h2_client_stream_new(ex->c->w, ex->az.upstream_index, &stream_cbs, b);
     h2_client_stream_submit(b->cs, b->fwd.nv, b->fwd.num, !ex->req_end);
 }
 

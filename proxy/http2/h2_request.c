@@ -188,7 +188,7 @@ void h2_request_process(struct h2_stream *s)
         h2_stream_answer(s, s->az.status, s->az.grpc_status, s->az.reason);
         return;
     }
-    const struct config_upstream *up = s->c->lrt->cfg->upstream;
+    const struct config_upstream *up = &h->cfg->upstreams[s->az.upstream_index];
     if (s->is_grpc && up->protocol == CONFIG_UPSTREAM_HTTP11) {
         h2_stream_answer(s, 502, GRPC_UNIMPLEMENTED, CG_REASON_GRPC_NEEDS_H2_UPSTREAM);
         return;

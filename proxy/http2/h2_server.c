@@ -103,7 +103,7 @@ static void start_pending(struct h2_server *h)
             continue;
         }
         s->state = H2S_FORWARDING;
-        s->ops = h->backends->by_upstream[s->c->lrt->cfg->upstream->protocol];
+        s->ops = h->backends->by_upstream[h->cfg->upstreams[s->az.upstream_index].protocol];
         s->ops->start(s);
     }
 }

@@ -81,7 +81,7 @@ static bool write_head(void *arg, struct evbuffer *out)
         .target = cg_str_from_cstr(s->path),
         /* nghttp2 refuses a request with neither :authority nor host, but HTTP/1.1
          * requires a Host: the name the client's connection asked for. */
-        .host = s->authority != NULL ? cg_str_from_cstr(s->authority) : conn_default_host(s->c),
+        .host = s->authority != NULL ? cg_str_from_cstr(s->authority) : conn_default_host(s->c, s->az.upstream_index),
         .fields = s->fwd.nv,
         .num_fields = s->fwd.num,
         .content_length = s->content_length,
@@ -154,7 +154,7 @@ static void start(struct h2_stream *s)
     struct h1_client *cl = h1_client_new(s->c->w, &client_cbs, s);
     s->backend = cl;
     struct h1_client_request req = {
-        .upstream_index = s->c->lrt->cfg->upstream_index,
+        .upstream_index = s->az.upstream_index,
         .method = cg_str_from_cstr(s->method),
         .input_max = h2_stream_buffer_limit(s),
     };

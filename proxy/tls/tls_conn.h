@@ -59,6 +59,8 @@ struct tls_peer_info {
     bool sni_refused;   /* the client's server name is not a host name: the handshake
                            fails (unrecognized_name) and sni holds the name, NUL bytes
                            left out, only for the refusal's access-log line */
+    bool sni_unknown;   /* strict_sni refused the handshake: no server name, or one that
+                           neither a host entry nor a certificate of the listener has */
 };
 
 struct tls_conn {

@@ -46,8 +46,16 @@ struct tls_cert_set {
 
 struct tls_server {
     SSL_CTX *ctx;
-    pthread_mutex_t lock; /* guards |certs| pointer swaps (handshake rate, not requests) */
-    struct tls_cert_set *certs;
+    pthread_mutex_t lock;       /* guards the set pointer swaps (handshake rate, not
+                                   requests) */
+    struct tls_cert_set *certs; /* the listener's */
+    struct tls_cert_set **host_certs; /* per host entry of the listener: its own set, or
+                                         NULL when it has none (the listener's serve it) */
+    size_t num_hosts;
+    struct config_host_names host_names; /* the listener's table (points into the
+                                            configuration, which outlives the server) */
+    bool has_default;      /* names no host entry has are served (the listener has its own
+                              upstream, or no hosts at all) */
     X509_STORE *client_ca; /* NULL: no chain validation */
     unsigned alpn;         /* CONFIG_ALPN_* the listener offers */
     bool strict_sni;
@@ -174,15 +182,15 @@ out:
     return rc;
 }
 
-int tls_cert_set_load(const struct config_listener_tls *tls, struct tls_cert_set **out,
-                      struct cg_errbuf *err)
+int tls_cert_set_load(const struct config_certificate *certs, size_t num_certs,
+                      struct tls_cert_set **out, struct cg_errbuf *err)
 {
     struct tls_cert_set *set = cg_xcalloc(1, sizeof(*set));
     atomic_init(&set->refs, 1);
-    set->certs = cg_xcalloc(tls->num_certificates, sizeof(*set->certs));
-    set->num_certs = tls->num_certificates;
-    for (size_t i = 0; i < tls->num_certificates; i++) {
-        int rc = load_cert(&tls->certificates[i], &set->certs[i], err);
+    set->certs = cg_xcalloc(num_certs ? num_certs : 1, sizeof(*set->certs));
+    set->num_certs = num_certs;
+    for (size_t i = 0; i < num_certs; i++) {
+        int rc = load_cert(&certs[i], &set->certs[i], err);
         if (rc != CG_OK) {
             tls_cert_set_unref(set);
             return rc;
@@ -277,11 +285,14 @@ static bool client_accepts_ecdsa(const SSL *ssl)
     return n == 0; /* no list: TLS 1.2 defaults allow ECDSA with SHA-1; be permissive */
 }
 
-/* choose returns the certificate for |sni|: a name match (ECDSA preferred when the
- * client can verify it), else the first certificate unless strict. */
+/* choose returns the certificate of |set| for |sni|: a name match (ECDSA preferred when
+ * the client can verify it), else the first certificate unless strict. */
 static const struct tls_cert *choose(const struct tls_cert_set *set, const char *sni, bool ecdsa_ok,
                                      bool strict)
 {
+    if (set->num_certs == 0) {
+        return NULL;
+    }
     const struct tls_cert *fallback = NULL;
     if (sni[0] != '\0') {
         for (size_t i = 0; i < set->num_certs; i++) {
@@ -362,6 +373,7 @@ static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO *hel
     size_t len;
     tc->peer.sni[0] = '\0';
     tc->peer.sni_refused = false;
+    tc->peer.sni_unknown = false;
     if (SSL_early_callback_ctx_extension_get(hello, TLSEXT_TYPE_server_name, &data, &len) &&
         !parse_sni(data, len, &tc->peer)) {
         return ssl_select_cert_error;
@@ -372,6 +384,7 @@ static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO *hel
     }
     if (srv->strict_sni && tc->peer.sni[0] == '\0') {
         CG_LOG_DEBUG("tls: handshake without SNI refused (strict_sni)");
+        tc->peer.sni_unknown = true;
         return ssl_select_cert_error;
     }
     char sid_ctx[SSL_MAX_SID_CTX_LENGTH];
@@ -406,16 +419,39 @@ static int on_servername(SSL *ssl, int *out_alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* select_set returns, with a reference, the certificates that serve |sni|: its host
+ * entry's own, else the listener's; NULL when strict_sni refuses the name (it selects no
+ * host entry and the listener serves no default). |*out_strict| says whether a name
+ * that no certificate of the set has is refused: a name a host entry lists is always
+ * served by that entry's certificates. */
+static struct tls_cert_set *select_set(struct tls_server *srv, const char *sni, bool *out_strict)
+{
+    const struct config_host *h = config_host_names_find(&srv->host_names, cg_str_from_cstr(sni));
+    *out_strict = h == NULL && srv->strict_sni;
+    if (h == NULL && srv->strict_sni && !srv->has_default) {
+        return NULL;
+    }
+    pthread_mutex_lock(&srv->lock);
+    struct tls_cert_set *set = h != NULL && h->index < srv->num_hosts && srv->host_certs[h->index]
+                                   ? srv->host_certs[h->index]
+                                   : srv->certs;
+    tls_cert_set_ref(set);
+    pthread_mutex_unlock(&srv->lock);
+    return set;
+}
+
 static int on_cert(SSL *ssl, void *arg)
 {
     struct tls_server *srv = arg;
     struct tls_conn *tc = SSL_get_app_data(ssl);
-    struct tls_cert_set *set = tls_server_get_certs(srv);
+    bool strict;
+    struct tls_cert_set *set = select_set(srv, tc->peer.sni, &strict);
     const struct tls_cert *c =
-        choose(set, tc->peer.sni, client_accepts_ecdsa(ssl), srv->strict_sni);
+        set != NULL ? choose(set, tc->peer.sni, client_accepts_ecdsa(ssl), strict) : NULL;
     int ok = 0;
     if (c == NULL) {
         CG_LOG_DEBUG("tls: no certificate for SNI \"%s\" (strict_sni)", tc->peer.sni);
+        tc->peer.sni_unknown = true;
     } else if (SSL_set_chain_and_key(ssl, c->chain, c->num_chain, c->key, NULL) &&
                (c->ocsp == NULL || SSL_set_ocsp_response(ssl, CRYPTO_BUFFER_data(c->ocsp),
                                                          CRYPTO_BUFFER_len(c->ocsp)))) {
@@ -503,6 +539,10 @@ int tls_server_new(const struct config_listener *listener, struct tls_cert_set *
     srv->alpn = listener->alpn;
     srv->strict_sni = listener->tls.strict_sni;
     srv->certs = tls_cert_set_ref(certs);
+    srv->num_hosts = listener->num_hosts;
+    srv->host_certs = cg_xcalloc(srv->num_hosts ? srv->num_hosts : 1, sizeof(*srv->host_certs));
+    srv->host_names = listener->host_names;
+    srv->has_default = listener->num_hosts == 0 || listener->upstream != NULL;
     int rc;
     if (listener->tls.client_ca != NULL) {
         rc = load_client_ca(&listener->tls, &srv->client_ca, err);
@@ -555,6 +595,10 @@ void tls_server_free(struct tls_server *srv)
     SSL_CTX_free(srv->ctx);
     X509_STORE_free(srv->client_ca);
     tls_cert_set_unref(srv->certs);
+    for (size_t i = 0; i < srv->num_hosts; i++) {
+        tls_cert_set_unref(srv->host_certs[i]);
+    }
+    free(srv->host_certs);
     pthread_mutex_destroy(&srv->lock);
     free(srv);
 }
@@ -573,6 +617,29 @@ struct tls_cert_set *tls_server_get_certs(struct tls_server *srv)
 {
     pthread_mutex_lock(&srv->lock);
     struct tls_cert_set *set = tls_cert_set_ref(srv->certs);
+    pthread_mutex_unlock(&srv->lock);
+    return set;
+}
+
+void tls_server_set_host_certs(struct tls_server *srv, size_t host, struct tls_cert_set *certs)
+{
+    CG_BUG_ON(host >= srv->num_hosts);
+    tls_cert_set_ref(certs);
+    pthread_mutex_lock(&srv->lock);
+    struct tls_cert_set *old = srv->host_certs[host];
+    srv->host_certs[host] = certs;
+    pthread_mutex_unlock(&srv->lock);
+    tls_cert_set_unref(old);
+}
+
+struct tls_cert_set *tls_server_get_host_certs(struct tls_server *srv, size_t host)
+{
+    CG_BUG_ON(host >= srv->num_hosts);
+    pthread_mutex_lock(&srv->lock);
+    struct tls_cert_set *set = srv->host_certs[host];
+    if (set != NULL) {
+        tls_cert_set_ref(set);
+    }
     pthread_mutex_unlock(&srv->lock);
     return set;
 }

@@ -7,6 +7,14 @@
  * algorithms when an RSA and an ECDSA certificate share a name); rotation publishes a
  * new set with tls_server_set_certs and handshakes already running keep the old one.
  *
+ * A listener with host entries ("hosts") has a set per entry that brings its own
+ * certificates: a server name that selects the entry (config_host_names_find: exact
+ * name, else its wildcard) is served from the entry's set, whichever of its
+ * certificates matches best, else the first; other names are served from the
+ * listener's. With strict_sni, a handshake is refused when the name selects no entry
+ * and either the listener serves no default (no upstream of its own) or none of its
+ * certificates has the name; and, as without hosts, when the client sends no name.
+ *
  * Client certificates are requested and any certificate is accepted at the TLS layer:
  * authorization happens per request (policy/). With a client CA configured, the chain
  * is validated during the handshake and the result is recorded, not enforced here. */
@@ -25,11 +33,12 @@
 struct tls_cert_set;
 struct tls_server;
 
-/* tls_cert_set_load reads every certificate of |tls| (PEM chains, keys, optional OCSP
- * responses) and checks that each key matches its certificate. Returns a set with one
- * reference, or CG_ERR_INVALID / CG_ERR_IO naming the file at fault. */
-int tls_cert_set_load(const struct config_listener_tls *tls, struct tls_cert_set **out,
-                      struct cg_errbuf *err);
+/* tls_cert_set_load reads the |num_certs| certificates |certs| (PEM chains, keys,
+ * optional OCSP responses; a listener's or a host entry's) and checks that each key
+ * matches its certificate. Returns a set with one reference, or CG_ERR_INVALID /
+ * CG_ERR_IO naming the file at fault. */
+int tls_cert_set_load(const struct config_certificate *certs, size_t num_certs,
+                      struct tls_cert_set **out, struct cg_errbuf *err);
 
 /* tls_cert_set_ref / tls_cert_set_unref manage the reference count; the last unref
  * frees the set. unref(NULL) is a no-op. Thread-safe. */
@@ -59,7 +68,9 @@ void tls_cert_set_info(const struct tls_cert_set *set, size_t i, struct tls_cert
 long tls_cert_set_describe(const struct tls_cert_set *set, FILE *out);
 
 /* tls_server_new creates the SSL_CTX of |listener| serving |certs| (a reference is
- * taken). The client CA and CRL, when configured, are loaded here. */
+ * taken) for every name until tls_server_set_host_certs gives host entries their own.
+ * The client CA and CRL, when configured, are loaded here. The server keeps pointers
+ * into |listener|'s host table, which must outlive it. */
 int tls_server_new(const struct config_listener *listener, struct tls_cert_set *certs,
                    struct tls_server **out, struct cg_errbuf *err);
 
@@ -73,6 +84,15 @@ void tls_server_set_certs(struct tls_server *srv, struct tls_cert_set *certs);
 
 /* tls_server_get_certs returns the current set with a new reference. Thread-safe. */
 struct tls_cert_set *tls_server_get_certs(struct tls_server *srv);
+
+/* tls_server_set_host_certs publishes |certs| (a reference is taken) for the names of
+ * host entry |host| (its index in the listener's hosts), as tls_server_set_certs does
+ * for the listener's. Thread-safe. */
+void tls_server_set_host_certs(struct tls_server *srv, size_t host, struct tls_cert_set *certs);
+
+/* tls_server_get_host_certs returns host entry |host|'s own set with a new reference,
+ * or NULL when it has none (the listener's serve its names). Thread-safe. */
+struct tls_cert_set *tls_server_get_host_certs(struct tls_server *srv, size_t host);
 
 struct tls_conn;
 

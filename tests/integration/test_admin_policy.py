@@ -274,7 +274,7 @@ class AdminPolicyTest(unittest.TestCase):
         r = self.call("GET", "/admin/whoami", client="writer")
         self.assertEqual(r.json(), {"name": "operator", "clearance": "Operator",
                                     "thumbprint": self.pki.client("writer").sha1,
-                                    "listener": "db"})
+                                    "listener": "db", "host": ""})
         self.assertEqual(self.call("GET", "/admin/whoami").json()["clearance"], "ClusterAdmin")
 
     def test_create_with_allow_ips_and_pins_in_list(self):
