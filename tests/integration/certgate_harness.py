@@ -949,6 +949,27 @@ def https_request(port, pki, method, target, client="admin", headers=(), body=b"
         s.close()
 
 
+def run_in_hosts_namespace(argv, names, timeout=60, env=None, input=b""):
+    """run_in_hosts_namespace runs argv (subprocess.run, output captured) with its own
+    /etc/hosts, which maps names ({name: address}) and localhost: in a private mount
+    namespace (`unshare -m`, needs root) a temporary file is bind-mounted over /etc/hosts,
+    so that clients without a --resolve option (nghttp, etcdctl, influx) reach test host
+    names on loopback, send them as SNI and Host, and the machine's /etc/hosts is never
+    touched."""
+    fd, path = tempfile.mkstemp(prefix="certgate-hosts-")
+    with os.fdopen(fd, "w") as f:
+        f.write("127.0.0.1 localhost\n::1 localhost\n")
+        for name, addr in names.items():
+            f.write("%s %s\n" % (addr, name))
+    try:
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" /etc/hosts && exec "$@"', path] + [str(a) for a in argv],
+            capture_output=True, timeout=timeout, env=env, input=input)
+    finally:
+        os.unlink(path)
+
+
 class KeepAlive:
     """One TLS connection (ctx, server_hostname) on which GET requests are sent one
     after another; count is how many were answered."""
