@@ -101,8 +101,9 @@ class HostsTest(unittest.TestCase):
         no_reader["certificates"] = [e for e in no_reader["certificates"]
                                      if e["name"] != "reader"]
         cls.policy = {}
+        elsewhere = dict(everyone, allow_ips=["10.0.0.0/8"])
         for name, doc in (("default", everyone), ("db1", everyone), ("db2", no_reader),
-                          ("eu", everyone)):
+                          ("eu", everyone), ("closed", elsewhere)):
             cls.policy[name] = os.path.join(cls.tmp, "policy-%s.json" % name)
             H.write_json(cls.policy[name], doc)
         cls.db2_doc = no_reader
@@ -119,6 +120,7 @@ class HostsTest(unittest.TestCase):
              "paths": [{"prefix": "/ingest/", "upstream": "C"}]},
             {"names": ["*.eu.test"], "upstream": "W", "policy": cls.policy["eu"]},
             {"names": ["a.eu.test"], "upstream": "E", "policy": cls.policy["eu"]},
+            {"names": ["closed.test"], "upstream": "A", "policy": cls.policy["closed"]},
         ]
         cls.ports = {n: H.free_port() for n in ("edge", "strict", "nodefault")}
         cls.admin_port = H.free_port()
@@ -318,7 +320,8 @@ class HostsTest(unittest.TestCase):
         self.assertEqual((j["listener"], j["host"], j["file"]),
                          ("edge", "db2.test", self.policy["db2"]))
         hosts = {e["name"]: e for e in j["hosts"]}
-        self.assertEqual(set(hosts), {"db1.test", "db2.test", "*.eu.test", "a.eu.test", ""})
+        self.assertEqual(set(hosts), {"db1.test", "db2.test", "*.eu.test", "a.eu.test",
+                                      "closed.test", ""})
         self.assertEqual(hosts["db2.test"]["paths"], [{"prefix": "/ingest/", "upstream": "C"}])
         self.assertEqual((hosts["db2.test"]["upstream"], hosts["db2.test"]["managed"]),
                          ("B", True))
@@ -362,6 +365,25 @@ class HostsTest(unittest.TestCase):
         r = H.run_certgate("check", "-c", path, ok=False)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("broken-policy.json", r.stderr)
+
+    def test_address_refused_by_the_host_entry_policy(self):
+        # Before the handshake the entry is not known: the connection is accepted since
+        # other entries' policies allow 127.0.0.1. Once the SNI names closed.test, whose
+        # policy allows only 10.0.0.0/8, it is closed before any request is read.
+        ctx = H.client_context(self.pki, "admin", verify=False)
+        s = H.tls_connect(self.port, ctx, "closed.test")
+        try:
+            s.sendall(H.request_bytes("GET", "/closed", "closed.test"))
+            got, _ = H.read_until_close(s, timeout=10)
+        except OSError:
+            got = b""
+        finally:
+            s.close()
+        self.assertEqual(got, b"")
+        self.assertNotIn("/closed", self.backends["A"].requests())
+        self.wait_log_entry(lambda e: e.get("host") == "closed.test" and
+                            e.get("reason") == "ip_not_allowed" and e.get("status") == 0,
+                            "the refusal of the connection to closed.test")
 
     def test_per_host_policy(self):
         # reader is registered in db1's policy, not in db2's.

@@ -549,7 +549,21 @@
   async function loadPolicy() {
     const { data } = await api('GET', '/admin/policy');
     const p = data.policy;
+    const hostLabel = (name) => name === '' ? "the listener's own" : name;
+    $('policy-host').textContent = hostLabel(data.host);
     $('policy-file').textContent = data.file || '(none)';
+    const hosts = $('hosts-body');
+    hosts.replaceChildren();
+    for (const h of data.hosts) {
+      hosts.append(el('tr', {},
+        el('td', { text: hostLabel(h.name) + (h.managed ? ' (managed here)' : '') }),
+        el('td', { class: 'mono', text: h.names.length ? h.names.join(', ') : 'every other name' }),
+        el('td', { text: h.upstream }),
+        el('td', { class: 'mono', text: h.paths.map((r) => `${r.prefix} → ${r.upstream}`).join(', ') || '—' }),
+        el('td', { class: 'mono', text: h.policy_file || '(none)' }),
+        el('td', { text: String(h.generation) })));
+    }
+    $('hosts').hidden = data.hosts.length < 2;
     $('policy-generation').textContent = data.generation;
     $('policy-mode').textContent = p.mode;
     $('policy-ips').textContent = p.allow_ips === null ? 'any' : p.allow_ips.length ? p.allow_ips.join(', ') : 'none';
@@ -645,7 +659,8 @@
     try {
       state.me = (await api('GET', '/admin/whoami')).data;
       $('who').textContent = `${state.me.name} (${state.me.clearance})`;
-      $('listener-name').textContent = state.me.listener;
+      $('listener-name').textContent = state.me.host ? `${state.me.listener}, host ${state.me.host}`
+        : state.me.listener;
     } catch (err) {
       failed('Signing in', err);
       return;

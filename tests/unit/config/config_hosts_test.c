@@ -7,6 +7,7 @@
 
 #include "check_main.h"
 #include "common/hostname.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +254,38 @@ START_TEST(test_admin_host)
 }
 END_TEST
 
+/* The repository root: CG_TEST_DATA_DIR is "<root>/tests/data". */
+static const char *repo_path(const char *rel)
+{
+    static char buf[4096];
+    const char *data = CG_TEST_DATA_DIR;
+    size_t len = strlen(data) - strlen("/tests/data");
+    snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, data, rel);
+    return buf;
+}
+
+START_TEST(test_edge_example)
+{
+    /* conf/certgate.edge.example.json: an edge gateway with three databases by name. */
+    struct config *cfg = NULL;
+    struct cg_errbuf err = {{0}};
+    ck_assert_msg(config_load_file(repo_path("conf/certgate.edge.example.json"), &cfg, &err) ==
+                      CG_OK,
+                  "%s", err.msg);
+    const struct config_listener *l = &cfg->listeners[0];
+    ck_assert_ptr_null(l->upstream);
+    ck_assert(l->tls.strict_sni);
+    ck_assert_uint_eq(l->num_hosts, 3);
+    ck_assert_str_eq(find(l, "a.ravendb.example.com"), "ravendb.example.com");
+    ck_assert_str_eq(find(l, "etcd.example.com"), "etcd.example.com");
+    ck_assert_str_eq(l->hosts[1].upstream->name, "etcd");
+    ck_assert_uint_eq(l->hosts[1].num_certificates, 1);
+    ck_assert_str_eq(l->hosts[2].paths[0].upstream->name, "influxdb-relay");
+    ck_assert_ptr_eq(cfg->admin.host, &l->hosts[0]);
+    config_free(cfg);
+}
+END_TEST
+
 Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("config_hosts");
@@ -263,6 +296,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, test_host_errors);
     tcase_add_test(tc, test_path_errors);
     tcase_add_test(tc, test_admin_host);
+    tcase_add_test(tc, test_edge_example);
     suite_add_tcase(s, tc);
     return s;
 }
