@@ -19,6 +19,9 @@ static int cmp_names(const void *a, const void *b)
 static const struct config_host *find_in(const struct config_host_name *arr, size_t n,
                                          const char *name)
 {
+    if (n == 0) {
+        return NULL; /* |arr| may be NULL, which bsearch must not get */
+    }
     const struct config_host_name key = {.name = name};
     const struct config_host_name *hit = bsearch(&key, arr, n, sizeof(*arr), cmp_names);
     return hit != NULL ? hit->host : NULL;
@@ -141,7 +144,9 @@ static int parse_paths(struct config_loader *ld, const json_t *obj, const char *
             return rc;
         }
     }
-    qsort(h->paths, h->num_paths, sizeof(*h->paths), cmp_paths);
+    if (h->num_paths > 1) {
+        qsort(h->paths, h->num_paths, sizeof(*h->paths), cmp_paths);
+    }
     return CG_OK;
 }
 
@@ -253,8 +258,12 @@ int config_parse_hosts(struct config_loader *ld, const json_t *obj, const char *
         }
     }
     struct config_host_names *t = &l->host_names;
-    qsort(t->exact, t->num_exact, sizeof(*t->exact), cmp_names);
-    qsort(t->wildcard, t->num_wildcard, sizeof(*t->wildcard), cmp_names);
+    if (t->num_exact > 1) {
+        qsort(t->exact, t->num_exact, sizeof(*t->exact), cmp_names);
+    }
+    if (t->num_wildcard > 1) {
+        qsort(t->wildcard, t->num_wildcard, sizeof(*t->wildcard), cmp_names);
+    }
     return CG_OK;
 }
 

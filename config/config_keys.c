@@ -121,7 +121,7 @@ const struct config_key config_keys[] = {
     {LISTENER_KEY("tls", "min_version", tls.min_version), ENUM(tls_versions, CONFIG_TLS_1_2),
      .doc = "Lowest TLS version accepted."},
     {LISTENER_KEY("tls", "strict_sni", tls.strict_sni), BOOL(false),
-     .doc = "Refuse handshakes whose SNI matches no certificate."},
+     .doc = "Refuse handshakes without SNI or whose SNI nothing serves."},
     {LISTENER_KEY("tls", "session_tickets", tls.session_tickets), BOOL(true),
      .doc = "TLS session resumption by tickets."},
     {LISTENER_KEY(NULL, "underscores_in_headers", requests.keep_underscore_headers),
