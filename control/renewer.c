@@ -47,6 +47,45 @@ static void schedule(struct renewer *r, time_t delay)
     evtimer_add(r->ev, &tv);
 }
 
+/* renew_list renews the certificates of one list (a listener's, or a host entry's own,
+ * |what| naming it in the log) that the CA issued and that are due, and lowers |*next|
+ * to the next due time. Returns whether it renewed one. */
+static bool renew_list(struct renewer *r, const char *what, const struct config_certificate *certs,
+                       size_t num_certs, time_t now, time_t *next)
+{
+    bool renewed = false;
+    for (size_t k = 0; k < num_certs; k++) {
+        const struct config_certificate *c = &certs[k];
+        X509 *leaf = read_leaf(c->cert);
+        if (leaf == NULL || !pki_renew_issued_by(leaf, &r->ca)) {
+            X509_free(leaf);
+            continue;
+        }
+        time_t due = pki_renew_due(leaf);
+        X509_free(leaf);
+        if (due > now) {
+            *next = due < *next ? due : *next;
+            continue;
+        }
+        struct cg_errbuf err = {0};
+        if (pki_renew_files(&r->ca, c->cert, c->key, &err) != CG_OK) {
+            CG_LOG_ERROR("%s: renewing %s failed, retrying in a minute: %s", what, c->cert,
+                         err.msg);
+            *next = now + 60 < *next ? now + 60 : *next;
+            continue;
+        }
+        renewed = true;
+        X509 *fresh = read_leaf(c->cert);
+        if (fresh != NULL) {
+            time_t fdue = pki_renew_due(fresh);
+            *next = fdue < *next ? fdue : *next;
+            X509_free(fresh);
+        }
+        CG_LOG_INFO("%s: renewed %s from the CA in %s", what, c->cert, r->ca_dir);
+    }
+    return renewed;
+}
+
 static void check(struct renewer *r)
 {
     const struct config *cfg = r->rt->cfg;
@@ -55,34 +94,13 @@ static void check(struct renewer *r)
     bool renewed = false;
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         const struct config_listener *l = &cfg->listeners[i];
-        for (size_t k = 0; k < l->tls.num_certificates; k++) {
-            const struct config_certificate *c = &l->tls.certificates[k];
-            X509 *leaf = read_leaf(c->cert);
-            if (leaf == NULL || !pki_renew_issued_by(leaf, &r->ca)) {
-                X509_free(leaf);
-                continue;
-            }
-            time_t due = pki_renew_due(leaf);
-            X509_free(leaf);
-            if (due > now) {
-                next = due < next ? due : next;
-                continue;
-            }
-            struct cg_errbuf err = {0};
-            if (pki_renew_files(&r->ca, c->cert, c->key, &err) != CG_OK) {
-                CG_LOG_ERROR("listener %s: renewing %s failed, retrying in a minute: %s", l->name,
-                             c->cert, err.msg);
-                next = now + 60 < next ? now + 60 : next;
-                continue;
-            }
-            renewed = true;
-            X509 *fresh = read_leaf(c->cert);
-            if (fresh != NULL) {
-                time_t fdue = pki_renew_due(fresh);
-                next = fdue < next ? fdue : next;
-                X509_free(fresh);
-            }
-            CG_LOG_INFO("listener %s: renewed %s from the CA in %s", l->name, c->cert, r->ca_dir);
+        char what[256];
+        snprintf(what, sizeof(what), "listener %s", l->name);
+        renewed |= renew_list(r, what, l->tls.certificates, l->tls.num_certificates, now, &next);
+        for (size_t h = 0; h < l->num_hosts; h++) {
+            snprintf(what, sizeof(what), "listener %s host %s", l->name, l->hosts[h].name);
+            renewed |= renew_list(r, what, l->hosts[h].certificates,
+                                  l->hosts[h].num_certificates, now, &next);
         }
     }
     if (renewed) {

@@ -1,7 +1,7 @@
 /* Automatic renewal of certgate's own serving certificates (docs/certificates.md): when the
- * state directory holds the private CA that issued a listener's certificate, the main
- * thread renews that certificate at two thirds of its lifetime, writes the files
- * atomically and reloads them like any other rotation. */
+ * state directory holds the private CA that issued a listener's certificate, or a host
+ * entry's own, the main thread renews that certificate at two thirds of its lifetime,
+ * writes the files atomically and reloads them like any other rotation. */
 #ifndef CG_CONTROL_RENEWER_H
 #define CG_CONTROL_RENEWER_H
 

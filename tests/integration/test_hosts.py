@@ -23,12 +23,14 @@ refuses to start, and with the listener's single upstream no name reaches B, C, 
 Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_hosts
 """
 
+import hashlib
 import json
 import os
 import re
 import subprocess
 import unittest
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import certgate_harness as H
 
@@ -449,6 +451,62 @@ class HostsTest(unittest.TestCase):
         self.assertEqual(served_subject(self.port, "db1.test", self.pki),
                          "CN=listener.test,O=certgate-tests")
         self.cg.check_sanitizers()
+
+
+class HostCertificateRenewalTest(unittest.TestCase):
+    """A host entry's own certificate, issued by the CA in state_dir for 90 seconds (55 s
+    of them in the past), is renewed before it expires and served to new handshakes,
+    as a listener's is; the listener's certificate is left alone."""
+
+    def test_host_certificate_renewed_before_expiry(self):
+        work = H.make_tempdir()
+        self.addCleanup(H.remove_tree, work)
+        os.makedirs(os.path.join(work, "pki"))
+        pki = H.make_pki(os.path.join(work, "pki"))
+        state = os.path.join(work, "state")
+        ca = os.path.join(state, "ca")
+        H.run_certgate("ca", "init", "--dir", ca, "--name", "host renewal CA")
+        cnf = H.openssl_ca_dir(os.path.join(work, "ossl"), serial=uuid.uuid4().hex)
+        key, csr, crt = (os.path.join(work, n) for n in ("host.key", "host.csr", "host.crt"))
+        H.genkey(key)
+        H.make_csr(key, "/CN=localhost", csr)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        not_before, not_after = now - timedelta(seconds=55), now + timedelta(seconds=35)
+        fmt = "%Y%m%d%H%M%SZ"
+        H._openssl("ca", "-batch", "-config", cnf, "-cert", os.path.join(ca, "ca.crt"),
+                   "-keyfile", os.path.join(ca, "ca.key"), "-in", csr, "-out", crt,
+                   "-extensions", "server_ecdsa_ext", "-notext",
+                   "-startdate", not_before.strftime(fmt), "-enddate", not_after.strftime(fmt))
+        backend = H.Backend(work)
+        self.addCleanup(backend.kill)
+        backend.start()
+        policy = os.path.join(work, "policy.json")
+        cg = H.start_certgate(
+            work, pki, [backend.port], overrides={"state_dir": state},
+            tls={"certificates": [{"cert": pki.server_rsa.cert, "key": pki.server_rsa.key}]},
+            listener={"hosts": [{"names": ["localhost"], "upstream": "db", "policy": policy,
+                                 "certificates": [{"cert": crt, "key": key}]}]})
+        self.addCleanup(cg.kill)
+        ctx = H.client_context(pki, "admin", verify=False)
+
+        def serial(name):
+            s = H.tls_connect(cg.port, ctx, name, timeout=5)
+            try:
+                der = s.getpeercert(binary_form=True)
+            finally:
+                s.close()
+            return hashlib.sha256(der).hexdigest()
+        first = serial("localhost")
+        listener_cert = serial("rsa.test")
+        deadline = (not_after - datetime.now(timezone.utc)).total_seconds() - 2
+        self.assertGreater(deadline, 10)
+        H.wait_until(lambda: serial("localhost") != first, deadline, 0.2,
+                     "the host entry's renewed certificate")
+        self.assertLess(datetime.now(timezone.utc), not_after, "renewed only after expiry")
+        self.assertEqual(serial("rsa.test"), listener_cert)
+        self.assertRegex(H.stderr_text(cg), r"listener db host localhost: renewed \S*host\.crt")
+        r = H.curl(pki, ["-k", "https://localhost:%d/after-renewal" % cg.port])
+        self.assertEqual(r.status, 200, r)
 
 
 if __name__ == "__main__":
