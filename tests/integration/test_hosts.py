@@ -367,6 +367,23 @@ class HostsTest(unittest.TestCase):
         r = H.run_certgate("check", "-c", path, ok=False)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("broken-policy.json", r.stderr)
+        # So does a host entry's certificate that does not load, and `run` refuses to
+        # start with it.
+        cfg["listeners"][0]["hosts"][2]["policy"] = self.policy["eu"]
+        cfg["listeners"][0]["hosts"][2]["certificates"] = [
+            {"cert": self.db2_cert.cert, "key": self.listener_cert.key}]
+        H.write_json(path, cfg)
+        r = H.run_certgate("check", "-c", path, ok=False)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("key does not match certificate", r.stderr)
+        cfg["listeners"] = cfg["listeners"][:1]
+        cfg["listeners"][0]["listen"] = ["127.0.0.1:%d" % H.free_port()]
+        del cfg["admin"]
+        H.write_json(path, cfg)
+        r = subprocess.run([H.certgate_bin(), "run", "-c", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("key does not match certificate", r.stderr)
 
     def test_address_refused_by_the_host_entry_policy(self):
         # Before the handshake the entry is not known: the connection is accepted since
