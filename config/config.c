@@ -376,8 +376,8 @@ static int parse_admin(struct config_loader *ld, const json_t *root)
         ld->cfg->admin.host = config_host_names_find(&l->host_names, cg_str_from_cstr(host));
         if (ld->cfg->admin.host == NULL) {
             return cg_json_fail(&ld->ctx, "$.admin.host",
-                                "no host entry of listener \"%s\" has the name \"%s\"",
-                                l->name, host);
+                                "no host entry of listener \"%s\" has the name \"%s\"", l->name,
+                                host);
         }
     }
     if (listen == NULL) {

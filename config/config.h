@@ -93,7 +93,7 @@ struct config_upstream;
  * with |prefix| on a segment boundary to another upstream (docs/configuration.md,
  * "listeners[].hosts[].paths"). */
 struct config_path {
-    char *prefix;                     /* starts with '/', a normalized path, no query */
+    char *prefix; /* starts with '/', a normalized path, no query */
     size_t prefix_len;
     struct config_upstream *upstream; /* points into config->upstreams */
     size_t upstream_index;
@@ -102,18 +102,18 @@ struct config_path {
 /* struct config_host is one virtual host of a listener: the names that select it (by
  * SNI, and that Host must name), its upstream, policy, certificates and path routes. */
 struct config_host {
-    size_t index;                     /* in its listener's hosts */
-    char *name;                       /* names[0], the entry's name in logs and the API */
-    char **names;                     /* at least one, lower case: host names or "*."
-                                         wildcards covering exactly one label */
+    size_t index; /* in its listener's hosts */
+    char *name;   /* names[0], the entry's name in logs and the API */
+    char **names; /* at least one, lower case: host names or "*."
+                     wildcards covering exactly one label */
     size_t num_names;
     struct config_upstream *upstream; /* points into config->upstreams, never NULL */
     size_t upstream_index;
-    char *policy;                     /* absolute path, required */
+    char *policy;                            /* absolute path, required */
     struct config_certificate *certificates; /* served for its names; 0 of them: the
                                                 listener's are */
     size_t num_certificates;
-    struct config_path *paths;        /* longest prefix first */
+    struct config_path *paths; /* longest prefix first */
     size_t num_paths;
 };
 

@@ -222,8 +222,8 @@ static int parse_names(struct config_loader *ld, const json_t *obj, const char *
 static int parse_host(struct config_loader *ld, const json_t *obj, const char *path,
                       struct config_listener *l, struct config_host *h)
 {
-    static const char *const keys[] = {"names", "upstream", "policy", "certificates", "paths",
-                                       NULL};
+    static const char *const keys[] = {"names",        "upstream", "policy",
+                                       "certificates", "paths",    NULL};
     int rc = cg_json_check_keys(&ld->ctx, obj, path, keys);
     if (rc != CG_OK || (rc = parse_names(ld, obj, path, l, h)) != CG_OK ||
         (rc = parse_upstream_ref(ld, obj, path, &h->upstream, &h->upstream_index)) != CG_OK ||

@@ -75,7 +75,8 @@ static void print_host(FILE *out, const struct config_host *h)
         fprintf(out, "    certificates: the listener's\n");
     }
     for (size_t k = 0; k < h->num_paths; k++) {
-        fprintf(out, "    path %s -> upstream %s\n", h->paths[k].prefix, h->paths[k].upstream->name);
+        fprintf(out, "    path %s -> upstream %s\n", h->paths[k].prefix,
+                h->paths[k].upstream->name);
     }
 }
 
@@ -155,8 +156,8 @@ void config_print_summary(const struct config *cfg, FILE *out)
     }
     if (cfg->admin.enabled) {
         fprintf(out, "admin %s (listener %s%s%s)\n", cfg->admin.address.text,
-                cfg->listeners[cfg->admin.listener_index].name,
-                cfg->admin.host ? ", host " : "", cfg->admin.host ? cfg->admin.host->name : "");
+                cfg->listeners[cfg->admin.listener_index].name, cfg->admin.host ? ", host " : "",
+                cfg->admin.host ? cfg->admin.host->name : "");
     } else {
         fprintf(out, "admin off\n");
     }

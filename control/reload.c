@@ -33,8 +33,8 @@ struct file_id {
 
 /* One list of served certificates: a listener's, or a host entry's own. */
 struct watched_certs {
-    size_t listener;                 /* index in runtime->listeners */
-    const struct config_host *host;  /* NULL: the listener's certificates */
+    size_t listener;                /* index in runtime->listeners */
+    const struct config_host *host; /* NULL: the listener's certificates */
     const struct config_certificate *certs;
     size_t num_certs;
     struct file_id *files; /* cert, key, ocsp of each certificate, in order */
@@ -164,8 +164,8 @@ static void reload_certs(struct reloader *r, struct watched_certs *w, bool force
     }
     tls_cert_set_unref(set);
     atomic_fetch_add(&r->rt->cert_reloads, 1);
-    CG_LOG_INFO("listener %s%s%s: certificates reloaded; new handshakes use them",
-                lrt->cfg->name, host[0] ? " host " : "", host);
+    CG_LOG_INFO("listener %s%s%s: certificates reloaded; new handshakes use them", lrt->cfg->name,
+                host[0] ? " host " : "", host);
 }
 
 void reloader_reload(struct reloader *r, bool force)
@@ -274,8 +274,7 @@ int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **
     r->base = base;
     r->fd = -1;
     const struct config *cfg = rt->cfg;
-    r->policies = cg_xcalloc(rt->num_policy_slots ? rt->num_policy_slots : 1,
-                             sizeof(*r->policies));
+    r->policies = cg_xcalloc(rt->num_policy_slots ? rt->num_policy_slots : 1, sizeof(*r->policies));
     for (size_t i = 0; i < rt->num_policy_slots; i++) {
         r->policies[i] = file_id_of(rt->policy_slots[i].file);
     }

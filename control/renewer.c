@@ -99,8 +99,8 @@ static void check(struct renewer *r)
         renewed |= renew_list(r, what, l->tls.certificates, l->tls.num_certificates, now, &next);
         for (size_t h = 0; h < l->num_hosts; h++) {
             snprintf(what, sizeof(what), "listener %s host %s", l->name, l->hosts[h].name);
-            renewed |= renew_list(r, what, l->hosts[h].certificates,
-                                  l->hosts[h].num_certificates, now, &next);
+            renewed |= renew_list(r, what, l->hosts[h].certificates, l->hosts[h].num_certificates,
+                                  now, &next);
         }
     }
     if (renewed) {

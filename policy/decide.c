@@ -248,8 +248,8 @@ void policy_decide(const struct policy *p, const struct policy_identity *id,
     }
 
     /* 2. Host vs SNI. */
-    if (req->misdirected ||
-        (req->sni.len > 0 && req->authority.len > 0 && !host_matches_sni(req->authority, req->sni))) {
+    if (req->misdirected || (req->sni.len > 0 && req->authority.len > 0 &&
+                             !host_matches_sni(req->authority, req->sni))) {
         finish(out, POLICY_REASON_MISDIRECTED, POLICY_MODE_ENFORCE);
         return;
     }

@@ -37,15 +37,15 @@ static json_t *hosts_json(struct admin_server *a)
         }
         for (size_t k = 0; e->cfg != NULL && k < e->cfg->num_paths; k++) {
             const struct config_path *r = &e->cfg->paths[k];
-            json_array_append_new(paths, json_pack("{ss ss}", "prefix", r->prefix, "upstream",
-                                                   r->upstream->name));
+            json_array_append_new(
+                paths, json_pack("{ss ss}", "prefix", r->prefix, "upstream", r->upstream->name));
         }
         json_array_append_new(
-            arr, json_pack("{ss so ss ss? sI so sb}", "name", e->name, "names", names,
-                           "upstream", cfg->upstreams[e->upstream_index].name, "policy_file",
-                           e->policy_file, "generation",
-                           (json_int_t)(p != NULL ? policy_generation(p) : 0), "paths", paths,
-                           "managed", a->slot == &a->rt->policy_slots[e->policy_slot]));
+            arr,
+            json_pack("{ss so ss ss? sI so sb}", "name", e->name, "names", names, "upstream",
+                      cfg->upstreams[e->upstream_index].name, "policy_file", e->policy_file,
+                      "generation", (json_int_t)(p != NULL ? policy_generation(p) : 0), "paths",
+                      paths, "managed", a->slot == &a->rt->policy_slots[e->policy_slot]));
     }
     return arr;
 }
@@ -55,10 +55,10 @@ void admin_policy_get(struct admin_server *a, const struct admin_request *req,
 {
     /* authorize() refuses every call while no policy is managed. */
     const struct policy *p = admin_policy(a);
-    json_t *body = json_pack("{ss ss ss? sI so so}", "listener", a->lrt->cfg->name, "host",
-                             admin_host(a), "file", admin_policy_file(a), "generation",
-                             (json_int_t)policy_generation(p), "hosts", hosts_json(a), "policy",
-                             policy_describe(p));
+    json_t *body =
+        json_pack("{ss ss ss? sI so so}", "listener", a->lrt->cfg->name, "host", admin_host(a),
+                  "file", admin_policy_file(a), "generation", (json_int_t)policy_generation(p),
+                  "hosts", hosts_json(a), "policy", policy_describe(p));
     admin_resp_etag(a, resp);
     admin_resp_json(resp, 200, body);
 }
@@ -186,8 +186,7 @@ void admin_explain(struct admin_server *a, const struct admin_request *req,
     }
     json_object_set_new(answer, "listener", json_string(l->name));
     json_object_set_new(answer, "host", json_string(admin_host(a)));
-    json_object_set_new(answer, "generation",
-                        json_integer((json_int_t)admin_policy_generation(a)));
+    json_object_set_new(answer, "generation", json_integer((json_int_t)admin_policy_generation(a)));
     snprintf(resp->target, sizeof(resp->target), "%s %s", in.method, in.target);
     snprintf(resp->reason, sizeof(resp->reason), "explained: %s",
              json_string_value(json_object_get(answer, "decision")));

@@ -340,8 +340,7 @@ static const char *authorize(struct admin_conn *c, struct admin_request *req,
     const STACK_OF(CRYPTO_BUFFER) *chain = SSL_get0_peer_certificates(c->tls.ssl);
     if (chain != NULL && sk_CRYPTO_BUFFER_num(chain) > 0) {
         const CRYPTO_BUFFER *leaf = sk_CRYPTO_BUFFER_value(chain, 0);
-        policy_pin_verify(p, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf),
-                          &c->facts);
+        policy_pin_verify(p, CRYPTO_BUFFER_data(leaf), CRYPTO_BUFFER_len(leaf), &c->facts);
     }
     struct policy_identity id = {
         .peer = (const struct sockaddr *)&c->peer,

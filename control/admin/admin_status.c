@@ -50,16 +50,14 @@ void admin_status(struct admin_server *a, const struct admin_request *req,
                 hosts, json_pack("{ss ss sI sI so}", "name", e->name, "policy", e->policy_file,
                                  "policy_generation", (json_int_t)(hp ? policy_generation(hp) : 0),
                                  "policy_certificates",
-                                 (json_int_t)(hp ? policy_num_certificates(hp) : 0),
-                                 "certificates",
+                                 (json_int_t)(hp ? policy_num_certificates(hp) : 0), "certificates",
                                  certificates_json(tls_server_get_host_certs(lrt->tls, h), now)));
         }
-        json_t *l = json_pack("{ss ss? sI sI so so}", "name", lrt->cfg->name, "policy",
-                              lrt->cfg->policy, "policy_generation",
-                              (json_int_t)(p ? policy_generation(p) : 0), "policy_certificates",
-                              (json_int_t)(p ? policy_num_certificates(p) : 0), "certificates",
-                              certificates_json(tls_server_get_certs(lrt->tls), now), "hosts",
-                              hosts);
+        json_t *l = json_pack(
+            "{ss ss? sI sI so so}", "name", lrt->cfg->name, "policy", lrt->cfg->policy,
+            "policy_generation", (json_int_t)(p ? policy_generation(p) : 0), "policy_certificates",
+            (json_int_t)(p ? policy_num_certificates(p) : 0), "certificates",
+            certificates_json(tls_server_get_certs(lrt->tls), now), "hosts", hosts);
         json_array_append_new(listeners, l);
     }
     json_t *out = json_pack(

@@ -138,8 +138,7 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     out->clearance = out->requirement = out->level = "";
     /* A connection belongs to the host entry its SNI chose: a request whose authority
      * names another one (or that no entry serves) goes elsewhere (RFC 9110 §15.5.20). */
-    bool misdirected =
-        c->host == NULL || host_table_misdirected(c->hosts, c->host, authority);
+    bool misdirected = c->host == NULL || host_table_misdirected(c->hosts, c->host, authority);
     if (misdirected && p == NULL) {
         out->status = 421;
         out->grpc_status = 7;

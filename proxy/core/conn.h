@@ -66,7 +66,7 @@ struct client_conn {
     const struct host_entry *host; /* the entry its SNI chose, set by the handshake; NULL
                                       before, or when none serves the name (every request
                                       is then answered 421) */
-    uint64_t id; /* unique per worker; logs show "w<N>c<id>" */
+    uint64_t id;                   /* unique per worker; logs show "w<N>c<id>" */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     char peer_ip[CG_SOCKADDR_TEXT_MAX]; /* numeric text, IPv4-mapped shown as IPv4 */

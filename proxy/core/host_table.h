@@ -36,8 +36,8 @@ struct host_entry {
 struct host_table {
     atomic_int refs;
     const struct config_listener *cfg;
-    struct host_entry *entries; /* one per cfg->hosts, same order, then the default */
-    size_t num_entries;         /* cfg->num_hosts, + 1 with a default */
+    struct host_entry *entries;   /* one per cfg->hosts, same order, then the default */
+    size_t num_entries;           /* cfg->num_hosts, + 1 with a default */
     const struct host_entry *def; /* the listener's own upstream and policy, the last of
                                      |entries|; NULL when it has no upstream of its own */
 };

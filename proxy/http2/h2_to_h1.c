@@ -81,7 +81,8 @@ static bool write_head(void *arg, struct evbuffer *out)
         .target = cg_str_from_cstr(s->path),
         /* nghttp2 refuses a request with neither :authority nor host, but HTTP/1.1
          * requires a Host: the name the client's connection asked for. */
-        .host = s->authority != NULL ? cg_str_from_cstr(s->authority) : conn_default_host(s->c, s->az.upstream_index),
+        .host = s->authority != NULL ? cg_str_from_cstr(s->authority)
+                                     : conn_default_host(s->c, s->az.upstream_index),
         .fields = s->fwd.nv,
         .num_fields = s->fwd.num,
         .content_length = s->content_length,

@@ -46,9 +46,9 @@ struct tls_cert_set {
 
 struct tls_server {
     SSL_CTX *ctx;
-    pthread_mutex_t lock;       /* guards the set pointer swaps (handshake rate, not
-                                   requests) */
-    struct tls_cert_set *certs; /* the listener's */
+    pthread_mutex_t lock;             /* guards the set pointer swaps (handshake rate, not
+                                         requests) */
+    struct tls_cert_set *certs;       /* the listener's */
     struct tls_cert_set **host_certs; /* per host entry of the listener: its own set, or
                                          NULL when it has none (the listener's serve it) */
     size_t num_hosts;

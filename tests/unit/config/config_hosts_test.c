@@ -15,7 +15,8 @@
     "'upstreams':{'a':{'servers':['127.0.0.1:8081']},'b':{'servers':['127.0.0.1:8082']},"          \
     "'c':{'servers':['127.0.0.1:8083']}}"
 #define TLS "'tls':{'certificates':[{'cert':'c.pem','key':'k.pem'}]}"
-#define HOST_A "{'names':['db1.example.com','DB1.alt.example.com'],'upstream':'a','policy':'pa.json'}"
+#define HOST_A                                                                                     \
+    "{'names':['db1.example.com','DB1.alt.example.com'],'upstream':'a','policy':'pa.json'}"
 #define HOST_W "{'names':['*.eu.example.com'],'upstream':'b','policy':'pb.json'}"
 /* DOC(listener keys after "tls", hosts): one listener on 127.0.0.1:8443. */
 #define DOC(lextra, hosts)                                                                         \
@@ -71,12 +72,12 @@ static const char *find(const struct config_listener *l, const char *name)
 
 START_TEST(test_hosts_parsed)
 {
-    struct config *cfg = load_ok(DOC(
-        ",'upstream':'c','policy':'p.json'",
-        HOST_A ",{'names':['*.eu.example.com','x.example.com'],'upstream':'b','policy':'/abs/pb.json',"
-               "'certificates':[{'cert':'hc.pem','key':'hk.pem','ocsp':'o.der'}],"
-               "'paths':[{'prefix':'/ingest/','upstream':'c'},{'prefix':'/ingest/raw','upstream':'a'},"
-               "{'prefix':'/','upstream':'a'}]}"));
+    struct config *cfg = load_ok(
+        DOC(",'upstream':'c','policy':'p.json'", HOST_A
+            ",{'names':['*.eu.example.com','x.example.com'],'upstream':'b','policy':'/abs/pb.json',"
+            "'certificates':[{'cert':'hc.pem','key':'hk.pem','ocsp':'o.der'}],"
+            "'paths':[{'prefix':'/ingest/','upstream':'c'},{'prefix':'/ingest/raw','upstream':'a'},"
+            "{'prefix':'/','upstream':'a'}]}"));
     const struct config_listener *l = &cfg->listeners[0];
     ck_assert_uint_eq(l->num_hosts, 2);
     ck_assert_ptr_nonnull(l->upstream);
@@ -127,9 +128,15 @@ START_TEST(test_lookup)
     ck_assert_ptr_null(find(l, "eu.example.com"));
     ck_assert_ptr_null(find(l, "x.b.eu.example.com"));
     /* Not host names: nothing. */
-    static const char *const none[] = {"", "db1.example.com:8443", "db1.example.com.",
-                                       "127.0.0.1", "[::1]", "*.eu.example.com",
-                                       "db1.example.com\n", "example.com", "db2.example.com"};
+    static const char *const none[] = {"",
+                                       "db1.example.com:8443",
+                                       "db1.example.com.",
+                                       "127.0.0.1",
+                                       "[::1]",
+                                       "*.eu.example.com",
+                                       "db1.example.com\n",
+                                       "example.com",
+                                       "db2.example.com"};
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
         ck_assert_msg(find(l, none[i]) == NULL, "%s", none[i]);
     }
@@ -158,8 +165,8 @@ START_TEST(test_default_optional_with_hosts)
     expect_err(DOC(",'policy':'p.json'", HOST_A),
                "$.listeners[0].upstream: required with \"policy\"");
     /* An empty hosts list is no hosts. */
-    expect_err("{'listeners':[{'name':'l','listen':['127.0.0.1:8443']," TLS ",'hosts':[]}]," UPSTREAMS
-               "}",
+    expect_err("{'listeners':[{'name':'l','listen':['127.0.0.1:8443']," TLS
+               ",'hosts':[]}]," UPSTREAMS "}",
                "$.listeners[0].upstream: required");
 }
 END_TEST
@@ -170,23 +177,32 @@ START_TEST(test_host_errors)
                "$.listeners[0].hosts[0].names: required: host names");
     expect_err(DOC("", "{'names':[],'upstream':'a','policy':'p'}"),
                "$.listeners[0].hosts[0].names: expected at least one of host names");
-    static const char *const bad_names[] = {"db.example.com:8443", "127.0.0.1", "db.example.com.",
-                                            "*.*.example.com", "db*.example.com", "*",
-                                            "a..b", "-a.example.com", "[::1]"};
+    static const char *const bad_names[] = {"db.example.com:8443",
+                                            "127.0.0.1",
+                                            "db.example.com.",
+                                            "*.*.example.com",
+                                            "db*.example.com",
+                                            "*",
+                                            "a..b",
+                                            "-a.example.com",
+                                            "[::1]"};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
         char text[1024];
-        snprintf(text, sizeof(text), DOC("", "{'names':['ok.example.com','%s'],'upstream':'a','policy':'p'}"),
+        snprintf(text, sizeof(text),
+                 DOC("", "{'names':['ok.example.com','%s'],'upstream':'a','policy':'p'}"),
                  bad_names[i]);
         expect_err(text, "$.listeners[0].hosts[0].names[1]: expected a host name");
     }
     expect_err(DOC("", "{'names':[1],'upstream':'a','policy':'p'}"),
                "$.listeners[0].hosts[0].names[0]: expected a non-empty string");
     /* Unique across the listener's hosts, whatever the letter case. */
-    expect_err(DOC("", HOST_A ",{'names':['x.example.com','db1.EXAMPLE.com'],'upstream':'b',"
-                          "'policy':'p'}"),
-               "$.listeners[0].hosts[1].names[1]: \"db1.example.com\" is already a name of hosts[0]");
-    expect_err(DOC("", HOST_W "," HOST_W),
-               "$.listeners[0].hosts[1].names[0]: \"*.eu.example.com\" is already a name of hosts[0]");
+    expect_err(
+        DOC("", HOST_A ",{'names':['x.example.com','db1.EXAMPLE.com'],'upstream':'b',"
+                       "'policy':'p'}"),
+        "$.listeners[0].hosts[1].names[1]: \"db1.example.com\" is already a name of hosts[0]");
+    expect_err(
+        DOC("", HOST_W "," HOST_W),
+        "$.listeners[0].hosts[1].names[0]: \"*.eu.example.com\" is already a name of hosts[0]");
     expect_err(DOC("", "{'names':['a.example.com','A.example.com'],'upstream':'a','policy':'p'}"),
                "$.listeners[0].hosts[0].names[1]: duplicate name \"a.example.com\"");
     expect_err(DOC("", "{'names':['a.example.com'],'policy':'p'}"),
@@ -209,12 +225,13 @@ START_TEST(test_host_errors)
 }
 END_TEST
 
-#define HOST_PATHS(paths) "{'names':['a.example.com'],'upstream':'a','policy':'p','paths':[" paths "]}"
+#define HOST_PATHS(paths)                                                                          \
+    "{'names':['a.example.com'],'upstream':'a','policy':'p','paths':[" paths "]}"
 
 START_TEST(test_path_errors)
 {
-    static const char *const bad[] = {"ingest/", "", "/a//b", "/a/../b", "/a/./b", "/%7Euser",
-                                      "/a%3bb", "/q?x=1", "/a b", "/a\\\\b", "/%2F"};
+    static const char *const bad[] = {"ingest/", "",       "/a//b", "/a/../b", "/a/./b", "/%7Euser",
+                                      "/a%3bb",  "/q?x=1", "/a b",  "/a\\\\b", "/%2F"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char text[1024];
         snprintf(text, sizeof(text), DOC("", HOST_PATHS("{'prefix':'%s','upstream':'b'}")), bad[i]);
@@ -230,8 +247,9 @@ START_TEST(test_path_errors)
                "$.listeners[0].hosts[0].paths[0].upstream: required");
     expect_err(DOC("", HOST_PATHS("{'prefix':'/x/','upstream':'zz'}")),
                "$.listeners[0].hosts[0].paths[0].upstream: unknown upstream \"zz\"");
-    expect_err(DOC("", HOST_PATHS("{'prefix':'/x/','upstream':'b'},{'prefix':'/x/','upstream':'c'}")),
-               "$.listeners[0].hosts[0].paths[1].prefix: duplicate prefix \"/x/\"");
+    expect_err(
+        DOC("", HOST_PATHS("{'prefix':'/x/','upstream':'b'},{'prefix':'/x/','upstream':'c'}")),
+        "$.listeners[0].hosts[0].paths[1].prefix: duplicate prefix \"/x/\"");
     expect_err(DOC("", HOST_PATHS("{'prefix':'/x/','upstream':'b','methods':['GET']}")),
                "$.listeners[0].hosts[0].paths[0].methods: unknown key");
 }

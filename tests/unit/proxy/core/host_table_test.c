@@ -117,9 +117,9 @@ START_TEST(test_misdirected)
     }
     /* Another entry's name, a name no entry has, an IP literal (also the listener's own
      * address), a malformed authority: another virtual host. */
-    static const char *const other[] = {"b.eu.example.com", "a.eu.example.com", "unknown.example.com",
-                                        "127.0.0.1:8443", "127.0.0.1", "[::1]:8443",
-                                        "db1.example.com..", "db1.example.com@evil"};
+    static const char *const other[] = {
+        "b.eu.example.com", "a.eu.example.com", "unknown.example.com", "127.0.0.1:8443",
+        "127.0.0.1",        "[::1]:8443",       "db1.example.com..",   "db1.example.com@evil"};
     for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
         ck_assert_msg(misdirected(t, "db1.example.com", other[i]), "%s", other[i]);
     }
