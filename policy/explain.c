@@ -314,9 +314,10 @@ int policy_explain(const struct policy *p, const struct policy_explain_input *in
     char *buf = cg_xmalloc(buf_cap);
     struct policy_request req = {
         .now = in->now,
-        .sni = cg_str_from_cstr(in->sni ? in->sni : ""),
+        .sni = cg_str_from_cstr(in->sni && !in->host_checked ? in->sni : ""),
         .method = cg_str_from_cstr(in->method),
         .authority = cg_str_from_cstr(in->host ? in->host : ""),
+        .misdirected = in->host_checked && in->misdirected,
         .target = {in->target, target_len},
         .buf = buf,
         .buf_cap = buf_cap,

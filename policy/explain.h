@@ -36,6 +36,12 @@ struct policy_explain_input {
     const char *sni;                   /* TLS SNI; NULL or "": none */
     const char *method;                /* "GET"...; with |grpc| the caller passes "POST" */
     const char *host;                  /* Host / :authority; NULL or "": none */
+    bool host_checked;                 /* the caller checked the Host against the SNI's
+                                          virtual host itself (a listener's host entries):
+                                          |misdirected| is the outcome, and |sni| is shown
+                                          but not compared */
+    bool misdirected;                  /* with host_checked: Host names another virtual
+                                          host (policy_request.misdirected) */
     const char *target;                /* path and query as sent ("/db/hr/docs?x=1") */
     bool grpc;                         /* a gRPC call: a denial answers grpc-status */
     struct policy_path_opts path_opts; /* the listener's path options */

@@ -106,6 +106,28 @@ static bool check_chain(struct admin_server *a, const struct admin_request *req,
     return true;
 }
 
+/* host_check decides, as the proxy would on a connection of the managed host entry,
+ * whether |in|'s Host names another virtual host: on a listener with hosts a request is
+ * misdirected when its SNI picks, or its Host names, another entry than the managed one.
+ * On a host entry any of its names may be the Host; on the default the policy also
+ * compares the Host with the SNI, as the proxy does. */
+static void host_check(struct admin_server *a, struct policy_explain_input *in)
+{
+    const struct host_table *t = a->lrt->hosts;
+    const struct host_entry *e = NULL;
+    for (size_t i = 0; a->slot != NULL && i < t->num_entries; i++) {
+        if (t->entries[i].policy_slot == a->slot_index) {
+            e = &t->entries[i];
+        }
+    }
+    if (e == NULL || a->lrt->cfg->num_hosts == 0) {
+        return; /* no host entries: the policy's own comparison is the proxy's */
+    }
+    bool other_sni = in->sni != NULL && in->sni[0] != '\0' && host_table_for_sni(t, in->sni) != e;
+    in->misdirected = other_sni || host_table_misdirected(t, e, cg_str_from_cstr(in->host));
+    in->host_checked = e->cfg != NULL || in->misdirected;
+}
+
 void admin_explain(struct admin_server *a, const struct admin_request *req,
                    struct admin_response *resp)
 {
@@ -160,6 +182,7 @@ void admin_explain(struct admin_server *a, const struct admin_request *req,
         .path_opts = {.allow_semicolons = l->requests.allow_path_semicolons,
                       .allow_encoded_percent = l->requests.allow_path_encoded_percent},
     };
+    host_check(a, &in);
     struct cg_errbuf err = {{0}};
     if (pem != NULL && pem[0] != '\0') {
         if (pki_import_parse((const uint8_t *)pem, strlen(pem), NULL, &imp, &err) != CG_OK) {

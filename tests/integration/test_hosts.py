@@ -305,13 +305,37 @@ class HostsTest(unittest.TestCase):
 
     # ---- policies and certificates --------------------------------------------------
 
-    def admin(self, method, path, client="admin"):
+    def admin(self, method, path, client="admin", body=None):
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = [("Content-Type", "application/json")] if body is not None else []
         s = H.tls_connect(self.admin_port, H.client_context(self.pki, client), timeout=15)
         try:
-            s.sendall(H.request_bytes(method, path, "localhost:%d" % self.admin_port))
+            s.sendall(H.request_bytes(method, path, "localhost:%d" % self.admin_port, headers,
+                                      data))
             return H.ResponseReader(s, 15).read()
         finally:
             s.close()
+
+    def test_admin_explain_predicts_the_host_rule(self):
+        # Explain on admin.host's entry answers what the proxy does on its connections.
+        cases = [("db2.test", "DB2.test:%d" % self.port, "allow", 200),
+                 ("db2.test", "db1.test", "misdirected", 421),
+                 ("db1.test", "db1.test", "misdirected", 421),
+                 ("db2.test", "127.0.0.1:%d" % self.port, "misdirected", 421)]
+        with open(self.pki.client("admin").cert) as f:
+            pem = f.read()
+        for sni, host, want, status in cases:
+            with self.subTest(sni=sni, host=host):
+                r = self.admin("POST", "/admin/explain",
+                               body={"method": "GET", "path": "/x", "sni": sni, "host": host,
+                                     "certificate": pem})
+                self.assertEqual(r.status, 200, r)
+                j = r.json()
+                self.assertEqual(j["host"], "db2.test")
+                self.assertEqual(j["reason"] if want != "allow" else j["decision"], want)
+                got = self.curl(sni, "/x", headers=["Host: " + host])
+                if sni == "db2.test":
+                    self.assertEqual(got.status, status)
 
     def test_admin_api_manages_admin_host(self):
         # admin.host = db2.test: the API authorizes against db2's policy (reader is not

@@ -85,6 +85,9 @@ struct req {
     const char *method;
     const char *target;
     const char *host;
+    const char *sni;
+    bool host_checked;
+    bool misdirected;
     bool grpc;
 };
 
@@ -101,6 +104,9 @@ static json_t *explain(const struct policy *p, struct req r)
         .now = NOW,
         .method = r.method ? r.method : "GET",
         .host = r.host,
+        .sni = r.sni,
+        .host_checked = r.host_checked,
+        .misdirected = r.misdirected,
         .target = r.target,
         .grpc = r.grpc,
     };
@@ -124,6 +130,8 @@ static json_t *explain(const struct policy *p, struct req r)
         .now = NOW,
         .method = cg_str_from_cstr(in.method),
         .authority = cg_str_from_cstr(r.host ? r.host : ""),
+        .sni = cg_str_from_cstr(r.sni && !r.host_checked ? r.sni : ""),
+        .misdirected = r.host_checked && r.misdirected,
         .target = cg_str_from_cstr(r.target),
         .buf = buf,
         .buf_cap = sizeof(buf),
@@ -405,6 +413,30 @@ START_TEST(ip_rules)
 }
 END_TEST
 
+START_TEST(host_and_sni)
+{
+    /* Without host_checked, Host must equal the SNI, as policy_decide compares them. */
+    json_t *x = explain(pol, (struct req){.target = "/databases/hr/a", .sni = "db.example",
+                                          .host = "other.example"});
+    ck_assert_str_eq(s(x, "reason"), "misdirected");
+    ck_assert_int_eq(i(x, "status", NULL), 421);
+    json_decref(x);
+    /* With host_checked (a listener's host entries), the caller's verdict counts and the
+     * SNI is shown, not compared: another name of the same entry is served... */
+    x = explain(pol, (struct req){.target = "/databases/hr/a", .sni = "a.db.example",
+                                  .host = "b.db.example", .host_checked = true});
+    ck_assert_str_eq(s(x, "decision"), "allow");
+    ck_assert_str_eq(s(x, "request.sni"), "a.db.example");
+    json_decref(x);
+    /* ...and a Host the caller found names another entry is not. */
+    x = explain(pol, (struct req){.target = "/databases/hr/a", .sni = "a.db.example",
+                                  .host = "a.db.example", .host_checked = true,
+                                  .misdirected = true});
+    ck_assert_str_eq(s(x, "reason"), "misdirected");
+    json_decref(x);
+}
+END_TEST
+
 START_TEST(audit_and_deny_routes)
 {
     json_t *x = explain(pol, (struct req){.target = "/cluster/nodes"});
@@ -466,6 +498,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, pin_and_forged_pin);
     tcase_add_test(tc, identity_matcher_needs_validated_chain);
     tcase_add_test(tc, ip_rules);
+    tcase_add_test(tc, host_and_sni);
     tcase_add_test(tc, audit_and_deny_routes);
     tcase_add_test(tc, bad_input);
     suite_add_tcase(s, tc);
