@@ -107,6 +107,18 @@ int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err)
     return CG_OK;
 }
 
+void reload_count_policy(struct runtime *rt, size_t index, bool ok)
+{
+    struct listener_rt *lrt = &rt->listeners[index];
+    if (ok) {
+        atomic_fetch_add(&rt->policy_reloads, 1);
+        lrt->policy_reloads++;
+    } else {
+        atomic_fetch_add(&rt->policy_reload_failures, 1);
+        lrt->policy_reload_failures++;
+    }
+}
+
 static void reload_policy(struct reloader *r, size_t i, bool force)
 {
     const struct config_listener *l = r->rt->listeners[i].cfg;
@@ -120,11 +132,11 @@ static void reload_policy(struct reloader *r, size_t i, bool force)
     r->listeners[i].policy = now;
     struct cg_errbuf err = {0};
     if (reload_load_policy(r->rt, i, &err) != CG_OK) {
-        atomic_fetch_add(&r->rt->policy_reload_failures, 1);
+        reload_count_policy(r->rt, i, false);
         CG_LOG_ERROR("policy reload refused, previous policy stays in force: %s", err.msg);
         return;
     }
-    atomic_fetch_add(&r->rt->policy_reloads, 1);
+    reload_count_policy(r->rt, i, true);
 }
 
 static void reload_certs(struct reloader *r, size_t i, bool force)

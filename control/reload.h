@@ -42,4 +42,8 @@ void reloader_free(struct reloader *r);
  * listener) and publishes it. Returns 0 or the load error (nothing published). */
 int reload_load_policy(struct runtime *rt, size_t index, struct cg_errbuf *err);
 
+/* reload_count_policy counts a policy reload of listener |index| that took effect
+ * (|ok|) or was refused, for /admin/status and the metrics. Main thread. */
+void reload_count_policy(struct runtime *rt, size_t index, bool ok);
+
 #endif

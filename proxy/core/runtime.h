@@ -34,6 +34,8 @@ struct listener_rt {
                                      offers (proxy/protocols.c) */
     size_t num_alpn;
     const struct conn_alpn *no_alpn; /* what serves a client that negotiated no ALPN id */
+    uint64_t policy_reloads;         /* main thread: reloads of its policy that took effect */
+    uint64_t policy_reload_failures; /* main thread: reloads refused (the old one stayed) */
 };
 
 struct runtime {
@@ -52,6 +54,9 @@ struct runtime {
     size_t num_claims;
     int admin_fd;            /* the admin API's listening socket until admin_server_new takes it;
                                 -1 otherwise */
+    int status_fd;           /* the status port's listening socket until status_server_new
+                                takes it; -1 otherwise */
+    unsigned admin_connections; /* main thread: open admin API connections */
     atomic_uint connections; /* open client connections, all workers */
     atomic_bool stopping;    /* not ready: set by the main thread when a stop signal or a
                                 binary upgrade hand-over begins, never cleared. Readiness

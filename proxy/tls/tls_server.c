@@ -8,6 +8,7 @@
 
 #include "common/bug.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "common/hostname.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -18,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define MAX_CHAIN 10
@@ -36,6 +38,8 @@ struct tls_cert {
     CRYPTO_BUFFER *ocsp; /* DER OCSP response to staple, or NULL */
     time_t not_after;
     char *subject;
+    char common_name[128];  /* the leaf's CN, "" if none */
+    char thumbprint[41];    /* SHA-1 of the leaf's DER, upper-case hex */
 };
 
 struct tls_cert_set {
@@ -157,6 +161,13 @@ static int load_cert(const struct config_certificate *cc, struct tls_cert *c, st
     char subject[256];
     X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof(subject));
     c->subject = cg_xstrdup(subject);
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, c->common_name,
+                                  sizeof(c->common_name)) < 0) {
+        c->common_name[0] = '\0';
+    }
+    uint8_t sha1[SHA_DIGEST_LENGTH];
+    SHA1(CRYPTO_BUFFER_data(c->chain[0]), CRYPTO_BUFFER_len(c->chain[0]), sha1);
+    cg_hex_encode(sha1, sizeof(sha1), CG_HEX_UPPER, c->thumbprint);
     if (cc->ocsp != NULL) {
         char *data;
         size_t len;
@@ -232,6 +243,8 @@ void tls_cert_set_info(const struct tls_cert_set *set, size_t i, struct tls_cert
     out->file = c->file;
     out->subject = c->subject ? c->subject : "";
     out->not_after = c->not_after;
+    out->common_name = c->common_name;
+    out->thumbprint = c->thumbprint;
 }
 
 long tls_cert_set_describe(const struct tls_cert_set *set, FILE *out)
