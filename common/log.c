@@ -52,8 +52,10 @@ static void emit(char *line, size_t len)
     fwrite(line, 1, len, stderr);
 }
 
-static void log_json(enum cg_log_level level, const struct cg_log_field *fields,
-                     size_t num_fields, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void log_json(enum cg_log_level level,
+                                                           const struct cg_log_field *fields,
+                                                           size_t num_fields, const char *fmt,
+                                                           va_list ap)
 {
     char msg[LINE_MAX_TEXT];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -80,8 +82,10 @@ static void append_text(char *line, size_t *len, const char *s, size_t n)
     *len += n;
 }
 
-static void log_text(enum cg_log_level level, const struct cg_log_field *fields,
-                     size_t num_fields, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void log_text(enum cg_log_level level,
+                                                           const struct cg_log_field *fields,
+                                                           size_t num_fields, const char *fmt,
+                                                           va_list ap)
 {
     char line[LINE_MAX_TEXT];
     struct timespec ts;
@@ -108,8 +112,10 @@ static void log_text(enum cg_log_level level, const struct cg_log_field *fields,
     emit(line, len);
 }
 
-static void vlog(enum cg_log_level level, const struct cg_log_field *fields, size_t num_fields,
-                 const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void vlog(enum cg_log_level level,
+                                                       const struct cg_log_field *fields,
+                                                       size_t num_fields, const char *fmt,
+                                                       va_list ap)
 {
     if (atomic_load_explicit(&current_format, memory_order_relaxed) == CG_LOG_FORMAT_JSON) {
         log_json(level, fields, num_fields, fmt, ap);
