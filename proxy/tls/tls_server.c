@@ -1,5 +1,6 @@
 #include "proxy/tls/tls_server.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -329,11 +330,27 @@ static struct tls_server *server_of(const SSL *ssl)
     return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 }
 
+/* ip_literal reports whether the |len| bytes at |p| are an IPv4 or IPv6 address. */
+static bool ip_literal(const uint8_t *p, size_t len)
+{
+    char buf[64];
+    uint8_t addr[16];
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
 /* parse_sni extracts the host_name from a server_name extension body (RFC 6066 §3)
- * into |peer|, lower case. A name that is not a DNS host name (common/hostname.h: no
- * IP literal, no trailing dot, nothing but letters, digits, '-', '_' and dots) marks
- * peer->sni_refused; it is kept, cut to the buffer and without NUL bytes, only for the
- * refusal's log line. Returns false when the extension itself is malformed. */
+ * into |peer|, lower case. RFC 6066 forbids IP literals and a trailing dot, but real
+ * clients (wrk, some HTTP libraries connecting to an address) send the address they
+ * dialled: an IP literal counts as no server name, as nginx treats it, and one trailing
+ * dot is dropped. Any other name that is not a DNS host name (common/hostname.h:
+ * letters, digits, '-', '_' and dots) marks peer->sni_refused; it is kept, cut to the
+ * buffer and without NUL bytes, only for the refusal's log line. Returns false when the
+ * extension itself is malformed. */
 static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *peer)
 {
     CBS ext, list, name;
@@ -349,8 +366,15 @@ static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *pee
         if (type != TLSEXT_NAMETYPE_host_name) {
             continue;
         }
+        if (ip_literal(CBS_data(&name), CBS_len(&name))) {
+            return true; /* peer->sni stays empty */
+        }
+        size_t name_len = CBS_len(&name);
+        if (name_len > 1 && CBS_data(&name)[name_len - 1] == '.') {
+            name_len--;
+        }
         size_t n = 0;
-        for (size_t i = 0; i < CBS_len(&name) && n < sizeof(peer->sni) - 1; i++) {
+        for (size_t i = 0; i < name_len && n < sizeof(peer->sni) - 1; i++) {
             char c = (char)tolower(CBS_data(&name)[i]);
             if (c != '\0') {
                 peer->sni[n++] = c;
@@ -358,7 +382,7 @@ static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *pee
         }
         peer->sni[n] = '\0';
         peer->sni_refused =
-            !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name), CBS_len(&name)});
+            !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name), name_len});
         return true;
     }
     return true;
