@@ -46,7 +46,8 @@ static void usage_run(FILE *f, const char *cmd)
     bool run = strcmp(cmd, "run") == 0;
     fprintf(f,
             "usage: certgate %s [-c FILE [--default-if-missing]] [--state-dir DIR]\n"
-            "                [--listen ADDR] [--upstream ADDR] [--allow-ips LIST]%s\n"
+            "                [--listen ADDR] [--upstream ADDR] [--allow-ips LIST]\n"
+            "                [--status-listen ADDR]%s\n"
             "\n"
             "  -c, --config FILE    configuration file (docs/configuration.md)\n"
             "      --default-if-missing\n"
@@ -60,6 +61,9 @@ static void usage_run(FILE *f, const char *cmd)
             "      --upstream ADDR  likewise: the database (default 127.0.0.1:8080)\n"
             "      --allow-ips LIST likewise: the policy's allow_ips, comma-separated\n"
             "                       addresses or CIDR blocks (default 127.0.0.1,::1)\n"
+            "      --status-listen ADDR\n"
+            "                       likewise: the plain-HTTP status port with /healthz,\n"
+            "                       /readyz and /metrics (default 127.0.0.1:9100)\n"
             "%s"
             "  -h, --help           this text\n"
             "\n"
@@ -84,8 +88,10 @@ struct run_args {
     const char *config;
     bool default_if_missing; /* --default-if-missing: no file at |config| -> the default */
     const char *state_dir;
-    struct pki_bootstrap_options boot; /* --listen / --upstream / --allow-ips */
+    struct pki_bootstrap_options boot; /* --listen / --upstream / --allow-ips /
+                                          --status-listen */
     bool upgrade;                      /* --upgrade (run only) */
+    const char *fell_back_from;        /* --default-if-missing found nothing at this path */
 };
 
 /* The whole command line, which SIGUSR2 runs again for a binary upgrade. */
@@ -102,6 +108,7 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         {"listen", required_argument, NULL, 'l'},
         {"upstream", required_argument, NULL, 'u'},
         {"allow-ips", required_argument, NULL, 'a'},
+        {"status-listen", required_argument, NULL, 'S'},
         {"upgrade", no_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -123,6 +130,9 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
             break;
         case 'a':
             a->boot.allow_ips = optarg;
+            break;
+        case 'S':
+            a->boot.status_listen = optarg;
             break;
         case 'd':
             a->default_if_missing = true;
@@ -153,10 +163,11 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
         return 2;
     }
     if (a->config != NULL && !a->default_if_missing &&
-        (a->boot.listen != NULL || a->boot.upstream != NULL || a->boot.allow_ips != NULL)) {
+        (a->boot.listen != NULL || a->boot.upstream != NULL || a->boot.allow_ips != NULL ||
+         a->boot.status_listen != NULL)) {
         fprintf(stderr,
-                "certgate %s: --listen, --upstream and --allow-ips apply to the built-in "
-                "default only; with -c they come from the configuration file\n",
+                "certgate %s: --listen, --upstream, --allow-ips and --status-listen apply to "
+                "the built-in default only; with -c they come from the configuration file\n",
                 cmd);
         return 2;
     }
@@ -165,9 +176,8 @@ static int parse_run_args(int argc, char **argv, const char *cmd, struct run_arg
          * operator's file and gets its error, not a silent fallback. */
         struct stat st;
         if (lstat(a->config, &st) != 0 && errno == ENOENT) {
-            CG_LOG_WARN("%s does not exist: using the built-in default in %s "
-                        "(--default-if-missing)",
-                        a->config, a->state_dir);
+            /* Said once the log is set up (log_start), in its format. */
+            a->fell_back_from = a->config;
             a->config = NULL;
         }
     }
@@ -182,6 +192,28 @@ static int load_config(const char *path, struct config **out)
         return 1;
     }
     return 0;
+}
+
+/* log_start sets the log up as |cfg| says and writes its first lines: what this binary
+ * is (so that every log store knows which build wrote what follows) and, for
+ * --default-if-missing, that the default is used. */
+static void log_start(const struct config *cfg, const struct run_args *a)
+{
+    cg_log_set_level(cfg->log.level);
+    cg_log_set_format(cfg->log.format);
+    char tls[256];
+    cg_version_tls(tls, sizeof(tls));
+    const struct cg_log_field fields[] = {
+        {"version", cg_version()},
+        {"commit", cg_version_commit()},
+        {"boringssl", tls},
+    };
+    cg_log_fields(CG_LOG_INFO, fields, sizeof(fields) / sizeof(fields[0]), "certgate %s starting",
+                  cg_version());
+    if (a->fell_back_from != NULL) {
+        CG_LOG_WARN("%s does not exist: using the built-in default in %s (--default-if-missing)",
+                    a->fell_back_from, a->state_dir);
+    }
 }
 
 static int cmd_run(int argc, char **argv)
@@ -209,6 +241,7 @@ static int cmd_run(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
+    log_start(cfg, &a);
     struct process_options opts = {.upgrade = a.upgrade, .argv = command_line};
     return process_run(cfg, &opts);
 }
@@ -219,6 +252,10 @@ static int cmd_check(int argc, char **argv)
     int rc = parse_run_args(argc, argv, "check", &a);
     if (rc != 0) {
         return rc;
+    }
+    if (a.fell_back_from != NULL) {
+        CG_LOG_WARN("%s does not exist: using the built-in default in %s (--default-if-missing)",
+                    a.fell_back_from, a.state_dir);
     }
     const char *config_path = a.config;
     char fallback[4096];

@@ -399,10 +399,51 @@ static int parse_admin(struct config_loader *ld, const json_t *root)
     return CG_OK;
 }
 
+/* parse_status reads "status": {"listen": address}, an address no listener and not the
+ * admin API uses. */
+static int parse_status(struct config_loader *ld, const json_t *root)
+{
+    static const char *const keys[] = {"listen", NULL};
+    const json_t *obj = config_member(root, "status");
+    if (obj == NULL) {
+        return CG_OK;
+    }
+    int rc = config_check_keys(ld, CONFIG_SCOPE_ROOT, "status", obj, "$.status", keys);
+    const char *listen = NULL;
+    if (rc != CG_OK ||
+        (rc = cg_json_get_string(&ld->ctx, obj, "$.status", "listen", &listen)) != CG_OK) {
+        return rc;
+    }
+    if (listen == NULL) {
+        return CG_OK;
+    }
+    struct config_address a[2] = {{0}};
+    if (config_address_parse(listen, false, a) != 1) {
+        return cg_json_fail(&ld->ctx, "$.status.listen",
+                            "expected \"IPv4:port\" or \"[IPv6]:port\" (numeric, port "
+                            "1-65535), got \"%s\"",
+                            listen);
+    }
+    if ((rc = config_address_check_overlap(ld, "$.status.listen", &a[0])) != CG_OK) {
+        config_address_cleanup(&a[0]);
+        return rc;
+    }
+    const struct config_admin *admin = &ld->cfg->admin;
+    if (admin->enabled && admin->address.addr_len == a[0].addr_len &&
+        memcmp(&admin->address.addr, &a[0].addr, a[0].addr_len) == 0) {
+        config_address_cleanup(&a[0]);
+        return cg_json_fail(&ld->ctx, "$.status.listen", "address \"%s\" is the admin API's",
+                            listen);
+    }
+    ld->cfg->status.enabled = true;
+    ld->cfg->status.address = a[0];
+    return CG_OK;
+}
+
 static int parse_root(struct config_loader *ld, const json_t *root)
 {
-    static const char *const keys[] = {"state_dir", "log",    "listeners", "upstreams",
-                                       "admin",     "limits", "timeouts",  NULL};
+    static const char *const keys[] = {"state_dir", "log",    "listeners", "upstreams", "admin",
+                                       "status",    "limits", "timeouts",  NULL};
     int rc = config_check_keys(ld, CONFIG_SCOPE_ROOT, NULL, root, "$", keys);
     if (rc != CG_OK) {
         return rc;
@@ -412,6 +453,7 @@ static int parse_root(struct config_loader *ld, const json_t *root)
         (rc = config_get_path(ld, root, "$", "state_dir", false, &ld->cfg->state_dir)) != CG_OK ||
         (rc = parse_log(ld, root)) != CG_OK || (rc = config_parse_upstreams(ld, root)) != CG_OK ||
         (rc = config_parse_listeners(ld, root)) != CG_OK || (rc = parse_admin(ld, root)) != CG_OK ||
+        (rc = parse_status(ld, root)) != CG_OK ||
         (rc = parse_limits(ld, root)) != CG_OK ||
         (rc = read_section(ld, root, "timeouts")) != CG_OK) {
         return rc;
@@ -504,6 +546,7 @@ void config_free(struct config *cfg)
     }
     free(cfg->upstreams);
     config_address_cleanup(&cfg->admin.address);
+    config_address_cleanup(&cfg->status.address);
     free(cfg->log.access_log);
     free(cfg->state_dir);
     free(cfg->source);

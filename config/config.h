@@ -232,7 +232,8 @@ struct config_timeouts {
 
 /* struct config_log is the diagnostic and access log setup. */
 struct config_log {
-    enum cg_log_level level; /* most verbose level printed */
+    enum cg_log_level level;   /* most verbose level printed */
+    enum cg_log_format format; /* diagnostic lines as text or JSON objects */
     char *access_log;        /* absolute path; "-" means stderr; NULL: no access log
                                 (the default) */
 };
@@ -250,6 +251,13 @@ struct config_admin {
                                        the listener's own; NULL: the listener's */
 };
 
+/* struct config_status is the plain-HTTP status port: /healthz, /readyz, /metrics
+ * (docs/operations.md "Status port"). */
+struct config_status {
+    bool enabled;                  /* "status.listen" was given */
+    struct config_address address; /* meaningful only when enabled */
+};
+
 /* struct config is one loaded and validated certgate.json. */
 struct config {
     char *source;      /* absolute path of the file, or the name given to
@@ -263,6 +271,7 @@ struct config {
     struct config_upstream *upstreams; /* at least one, in file order */
     size_t num_upstreams;
     struct config_admin admin;
+    struct config_status status;
     struct config_limits limits;
     struct config_timeouts timeouts;
 };

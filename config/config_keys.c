@@ -47,6 +47,11 @@ static const struct config_choice log_levels[] = {
     {"debug", CG_LOG_DEBUG},
     {NULL, 0},
 };
+static const struct config_choice log_formats[] = {
+    {"text", CG_LOG_FORMAT_TEXT},
+    {"json", CG_LOG_FORMAT_JSON},
+    {NULL, 0},
+};
 static const struct config_choice tls_versions[] = {
     {"1.2", CONFIG_TLS_1_2},
     {"1.3", CONFIG_TLS_1_3},
@@ -67,6 +72,8 @@ const struct config_key config_keys[] = {
      .doc = "Worker threads; 0 is one per CPU the process may run on."},
     {ROOT_KEY("log", "level", log.level), ENUM(log_levels, CG_LOG_INFO),
      .doc = "Most verbose diagnostic level printed on standard error."},
+    {ROOT_KEY("log", "format", log.format), ENUM(log_formats, CG_LOG_FORMAT_TEXT),
+     .doc = "Diagnostic lines as text, or as one JSON object per line."},
 
     /* limits */
     {LIMIT(max_connections), COUNT(1, 1000000, 10000), .doc = "Client connections per process."},

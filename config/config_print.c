@@ -138,10 +138,13 @@ static void print_upstream(FILE *out, const struct config_upstream *up)
 void config_print_summary(const struct config *cfg, FILE *out)
 {
     const struct config_key *level = find("log", "level");
-    char b[32];
-    fprintf(out, "config %s: %u worker%s%s, log level %s, access log %s\n", cfg->source,
-            cfg->workers, cfg->workers == 1 ? "" : "s", cfg->workers_auto ? " (one per core)" : "",
+    const struct config_key *format = find("log", "format");
+    char b[32], f[32];
+    fprintf(out, "config %s: %u worker%s%s, log level %s, log format %s, access log %s\n",
+            cfg->source, cfg->workers, cfg->workers == 1 ? "" : "s",
+            cfg->workers_auto ? " (one per core)" : "",
             level ? config_key_format(level, config_key_get(level, cfg), b, sizeof(b)) : "?",
+            format ? config_key_format(format, config_key_get(format, cfg), f, sizeof(f)) : "?",
             cfg->log.access_log
                 ? (strcmp(cfg->log.access_log, "-") == 0 ? "stderr" : cfg->log.access_log)
                 : "off");
@@ -161,6 +164,7 @@ void config_print_summary(const struct config *cfg, FILE *out)
     } else {
         fprintf(out, "admin off\n");
     }
+    fprintf(out, "status %s\n", cfg->status.enabled ? cfg->status.address.text : "off");
     print_keys(out, "limits:", "  ", CONFIG_SCOPE_ROOT, "limits", cfg);
     print_keys(out, "timeouts:", "  ", CONFIG_SCOPE_ROOT, "timeouts", cfg);
 }

@@ -27,6 +27,7 @@
 #include "control/reload.h"
 #include "control/renewer.h"
 #include "control/sd_notify.h"
+#include "control/status_server.h"
 #include "control/upgrade.h"
 #include "policy/policy.h"
 #include "proxy/core/access_log.h"
@@ -173,6 +174,7 @@ struct main_loop {
     struct reloader *reloader; /* NULL once draining, like renewer and admin */
     struct renewer *renewer;
     struct admin_server *admin;
+    struct status_server *status_port; /* NULL without "status", and once draining */
     struct upgrade_server *upgrade;
     struct upgrade_socket *offer; /* every socket this process serves on, for a hand-over:
                                      the workers' (theirs until they drain), admin_dup and
@@ -180,6 +182,7 @@ struct main_loop {
     size_t num_offer;
     int admin_dup; /* the admin API's listening socket (admin_server has its own
                       descriptor), for a hand-over; -1 without one */
+    int status_dup; /* the same for the status port */
     enum main_phase phase;
     bool handed_over;    /* the drain began because a new process took over */
     bool stop_seen;      /* a stop signal arrived during that drain */
@@ -202,7 +205,7 @@ static int acquire_sockets(struct runtime *rt, struct upgrade_client *uc, struct
                            struct cg_errbuf *err)
 {
     const struct config *cfg = rt->cfg;
-    size_t num_addrs = 0;
+    size_t num_addrs = cfg->status.enabled ? 1 : 0;
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         num_addrs += cfg->listeners[i].num_addresses;
     }
@@ -219,6 +222,27 @@ static int acquire_sockets(struct runtime *rt, struct upgrade_client *uc, struct
             }
             rt->claims[rt->num_claims++] = fd;
         }
+    }
+    if (cfg->status.enabled) {
+        /* Claimed like the listeners' addresses: a second certgate started with the same
+         * configuration must not answer probes and scrapes for this one. */
+        const struct config_address *a = &cfg->status.address;
+        int fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_CLAIM, a) : -1;
+        if (fd < 0) {
+            int rc = listen_claim(a, &fd, err);
+            if (rc != CG_OK) {
+                return rc;
+            }
+        }
+        rt->claims[rt->num_claims++] = fd;
+        fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_STATUS, a) : -1;
+        if (fd < 0) {
+            int rc = listen_socket_open(a, false, "status listen", &fd, err);
+            if (rc != CG_OK) {
+                return rc;
+            }
+        }
+        rt->status_fd = fd;
     }
     if (cfg->admin.enabled) {
         int fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_ADMIN, &cfg->admin.address)
@@ -281,7 +305,7 @@ static int start_workers(struct main_loop *m, struct upgrade_client *uc, struct 
     }
     free(fds);
     free(owners);
-    m->offer = cg_xcalloc(l.num + 1 + rt->num_claims, sizeof(*m->offer));
+    m->offer = cg_xcalloc(l.num + 2 + rt->num_claims, sizeof(*m->offer));
     for (size_t k = 0; k < l.num; k++) {
         m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_LISTEN, l.v[k].fd};
     }
@@ -293,6 +317,16 @@ static int start_workers(struct main_loop *m, struct upgrade_client *uc, struct 
                         strerror(errno));
         } else {
             m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_ADMIN, m->admin_dup};
+        }
+    }
+    if (rt->status_fd >= 0) {
+        m->status_dup = fcntl(rt->status_fd, F_DUPFD_CLOEXEC, 0);
+        if (m->status_dup < 0) {
+            CG_LOG_WARN("status listen: cannot keep its socket for a binary upgrade: %s",
+                        strerror(errno));
+        } else {
+            m->offer[m->num_offer++] =
+                (struct upgrade_socket){UPGRADE_SOCKET_STATUS, m->status_dup};
         }
     }
     for (size_t i = 0; i < rt->num_claims; i++) {
@@ -331,14 +365,16 @@ static void *join_workers(void *arg)
 }
 
 /* begin_drain stops accepting (the workers close their listening sockets), lets requests
- * in flight finish, and ends the main loop once every worker is done. The admin API,
- * renewal and file watching stop now: nothing on the main thread touches the workers
- * from here on. */
+ * in flight finish, and ends the main loop once every worker is done. The admin API, the
+ * status port, renewal and file watching stop now: nothing on the main thread touches
+ * the workers from here on (a scrape reads their counters). */
 static void begin_drain(struct main_loop *m)
 {
     m->phase = PHASE_DRAINING;
     admin_server_free(m->admin);
     m->admin = NULL;
+    status_server_free(m->status_port);
+    m->status_port = NULL;
     renewer_free(m->renewer);
     m->renewer = NULL;
     reloader_free(m->reloader);
@@ -546,6 +582,9 @@ static void runtime_free(struct runtime *rt)
     if (rt->admin_fd >= 0) {
         close(rt->admin_fd);
     }
+    if (rt->status_fd >= 0) {
+        close(rt->status_fd);
+    }
     access_log_close(rt->access_log);
     config_free(rt->cfg);
     free(rt);
@@ -557,6 +596,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
     evthread_use_pthreads();
     ignore_unused_signals();
     cg_log_set_level(cfg->log.level);
+    cg_log_set_format(cfg->log.format);
     /* A worker's buffers come and go by the 100 KiB during a bulk transfer; with
      * glibc's default 128 KiB trim threshold each free at the top of the worker's
      * heap went back to the kernel (madvise) and the next allocation faulted the
@@ -578,6 +618,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
     rt->cfg = cfg;
     rt->start_time = (uint64_t)time(NULL);
     rt->admin_fd = -1;
+    rt->status_fd = -1;
     RAND_bytes((uint8_t *)&rt->instance_id, sizeof(rt->instance_id));
     atomic_init(&rt->connections, 0);
     atomic_init(&rt->stopping, false);
@@ -586,7 +627,12 @@ int process_run(struct config *cfg, const struct process_options *opts)
      * watches them before the first connection: a change made while we start up (a
      * deployment writing the policy right after launching us) is reloaded, not missed. */
     struct main_loop m = {
-        .rt = rt, .opts = opts, .base = event_base_new(), .admin_dup = -1, .phase = PHASE_SERVING};
+        .rt = rt,
+        .opts = opts,
+        .base = event_base_new(),
+        .admin_dup = -1,
+        .status_dup = -1,
+        .phase = PHASE_SERVING};
     CG_BUG_ON(m.base == NULL);
     setup_hosts(rt);
     reloader_new(rt, m.base, &m.reloader, &err);
@@ -619,6 +665,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
         if (m.admin_dup >= 0) {
             close(m.admin_dup);
         }
+        if (m.status_dup >= 0) {
+            close(m.status_dup);
+        }
         free(m.offer);
         runtime_free(rt);
         return 1;
@@ -646,6 +695,15 @@ int process_run(struct config *cfg, const struct process_options *opts)
         admin_server_new(rt, m.base, m.reloader, admin_fd, &m.admin, &err) != CG_OK) {
         fprintf(stderr, "certgate: %s\n", err.msg);
         m.status = 1;
+    }
+    int status_fd = rt->status_fd;
+    rt->status_fd = -1; /* status_server_new takes it, whatever happens */
+    if (m.status == 0 && status_fd >= 0 &&
+        status_server_new(rt, m.base, status_fd, &m.status_port, &err) != CG_OK) {
+        fprintf(stderr, "certgate: %s\n", err.msg);
+        m.status = 1;
+    } else if (m.status != 0 && status_fd >= 0) {
+        close(status_fd);
     }
     if (m.status == 0 && uc != NULL) {
         /* Our workers accept on the shared sockets already: the old process may stop. */
@@ -688,11 +746,15 @@ int process_run(struct config *cfg, const struct process_options *opts)
     event_free(m.ev_delay);
     event_free(m.ev_joined);
     admin_server_free(m.admin);
+    status_server_free(m.status_port);
     renewer_free(m.renewer);
     reloader_free(m.reloader);
     event_base_free(m.base);
     if (m.admin_dup >= 0) {
         close(m.admin_dup);
+    }
+    if (m.status_dup >= 0) {
+        close(m.status_dup);
     }
     free(m.offer);
     runtime_free(rt);

@@ -113,6 +113,18 @@ int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err)
     return CG_OK;
 }
 
+void reload_count_policy(struct runtime *rt, size_t slot, bool ok)
+{
+    struct policy_slot *ps = &rt->policy_slots[slot];
+    if (ok) {
+        atomic_fetch_add(&rt->policy_reloads, 1);
+        ps->reloads++;
+    } else {
+        atomic_fetch_add(&rt->policy_reload_failures, 1);
+        ps->reload_failures++;
+    }
+}
+
 static void reload_policy(struct reloader *r, size_t slot, bool force)
 {
     const struct policy_slot *ps = &r->rt->policy_slots[slot];
@@ -126,11 +138,11 @@ static void reload_policy(struct reloader *r, size_t slot, bool force)
     r->policies[slot] = now;
     struct cg_errbuf err = {0};
     if (reload_load_policy(r->rt, slot, &err) != CG_OK) {
-        atomic_fetch_add(&r->rt->policy_reload_failures, 1);
+        reload_count_policy(r->rt, slot, false);
         CG_LOG_ERROR("policy reload refused, previous policy stays in force: %s", err.msg);
         return;
     }
-    atomic_fetch_add(&r->rt->policy_reloads, 1);
+    reload_count_policy(r->rt, slot, true);
 }
 
 static void reload_certs(struct reloader *r, struct watched_certs *w, bool force)

@@ -45,4 +45,8 @@ void reloader_free(struct reloader *r);
  * Returns 0 or the load error (nothing published). */
 int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err);
 
+/* reload_count_policy counts a reload of policy slot |slot| that took effect
+ * (|ok|) or was refused, for /admin/status and the metrics. Main thread. */
+void reload_count_policy(struct runtime *rt, size_t slot, bool ok);
+
 #endif

@@ -7,7 +7,7 @@
  * Both ends check with SO_PEERCRED that the other runs as the same user: the claim is
  * an abstract Unix socket, which file permissions cannot protect. The old process then
  * sends every socket it serves on (the workers' SO_REUSEPORT sockets, the admin API's,
- * the claims) over SCM_RIGHTS, one per message. The new process serves on those of its
+ * the status port's, the claims) over SCM_RIGHTS, one per message. The new process serves on those of its
  * own addresses, closes the others, binds what is new, starts its workers and says
  * TAKEN; only then does the old process stop accepting and drain, and answer BYE. Until
  * TAKEN the old process changes nothing, so a new process that fails (a bad
@@ -38,6 +38,7 @@ enum upgrade_socket_kind {
     UPGRADE_SOCKET_LISTEN = 1, /* a worker's SO_REUSEPORT listening socket */
     UPGRADE_SOCKET_ADMIN = 2,  /* the admin API's listening socket */
     UPGRADE_SOCKET_CLAIM = 3,  /* the claim of a listen address (listen_claim) */
+    UPGRADE_SOCKET_STATUS = 4, /* the status port's listening socket */
 };
 
 /* struct upgrade_socket is one socket a process serves on, as offered to or received

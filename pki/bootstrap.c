@@ -157,12 +157,12 @@ static int write_config(const char *dir, const char *final_dir,
 {
     json_t *cfg = json_pack(
         "{s:i s:s s:{s:s} s:[{s:s s:[s] s:{s:[{s:s s:s}] s:s} s:[s s] s:s s:s}] "
-        "s:{s:{s:[s] s:s}}}",
+        "s:{s:{s:[s] s:s}} s:{s:s}}",
         "workers", 0, "state_dir", final_dir, "log", "level", "info", "listeners", "name",
         "default", "listen", opts->listen, "tls", "certificates", "cert", "server/tls.crt",
         "key", "server/tls.key", "min_version", "1.2", "alpn", "h2", "http/1.1", "policy",
         "policy.json", "upstream", "default", "upstreams", "default", "servers",
-        opts->upstream, "protocol", "http/1.1");
+        opts->upstream, "protocol", "http/1.1", "status", "listen", opts->status_listen);
     if (cfg == NULL) {
         return cg_errf(err, CG_ERR_INVALID, "cannot build certgate.json");
     }
@@ -342,7 +342,11 @@ int pki_bootstrap_with(const char *state_dir, const struct pki_bootstrap_options
                        struct pki_bootstrap_result *out, struct cg_errbuf *err)
 {
     struct pki_bootstrap_options o = {.listen = PKI_BOOTSTRAP_DEFAULT_LISTEN,
-                                      .upstream = PKI_BOOTSTRAP_DEFAULT_UPSTREAM};
+                                      .upstream = PKI_BOOTSTRAP_DEFAULT_UPSTREAM,
+                                      .status_listen = PKI_BOOTSTRAP_DEFAULT_STATUS_LISTEN};
+    if (opts != NULL && opts->status_listen != NULL) {
+        o.status_listen = opts->status_listen;
+    }
     if (opts != NULL && opts->listen != NULL) {
         o.listen = opts->listen;
     }
@@ -422,12 +426,8 @@ void pki_bootstrap_print(const struct pki_bootstrap_result *r, FILE *f)
     fprintf(f, "  policy:        %s\n", r->policy_path);
     fprintf(f, "  CA:            %s\n", r->ca_cert_path);
     fprintf(f, "  admin bundle:  %s (ClusterAdmin)\n", r->bundle_dir);
-    if (r->created) {
-        fprintf(f, "  bundle.p12 password: %s (also in %s/password)\n", r->password,
-                r->bundle_dir);
-    } else {
-        fprintf(f, "  bundle.p12 password: in %s/password\n", r->bundle_dir);
-    }
+    /* Never the password itself: a container's output goes to log stores. */
+    fprintf(f, "  bundle.p12 password: in %s/password (mode 0600)\n", r->bundle_dir);
     fprintf(f, "try:\n  %s\n", r->curl_command);
 }
 

@@ -2,7 +2,8 @@
  * a private CA, a server certificate, a ClusterAdmin client bundle, a policy that
  * registers it and a certgate.json that ties them together.
  *
- *   STATE/certgate.json            configuration (paths relative to STATE)
+ *   STATE/certgate.json            configuration (paths relative to STATE), with the
+ *                                  status port on 127.0.0.1:9100
  *   STATE/policy.json              allow_ips loopback, "/" and below: Authenticated, admin
  *   STATE/ca/ca.crt, ca.key        the private CA (ca.key 0600)
  *   STATE/server/tls.crt, tls.key, ca.crt     localhost, 127.0.0.1, ::1, the host name
@@ -21,6 +22,7 @@
 #define PKI_BOOTSTRAP_DEFAULT_DIR "certgate-state"
 #define PKI_BOOTSTRAP_DEFAULT_LISTEN "127.0.0.1:8443"
 #define PKI_BOOTSTRAP_DEFAULT_UPSTREAM "127.0.0.1:8080"
+#define PKI_BOOTSTRAP_DEFAULT_STATUS_LISTEN "127.0.0.1:9100"
 
 /* struct pki_bootstrap_options overrides defaults of a new state directory (tests use
  * other ports). All-zero means the defaults. Ignored when the directory is reused. */
@@ -29,6 +31,8 @@ struct pki_bootstrap_options {
     const char *upstream;  /* "host:port" of the database; default 127.0.0.1:8080 */
     const char *allow_ips; /* comma-separated addresses or CIDR blocks for the policy's
                               allow_ips; default 127.0.0.1,::1 */
+    const char *status_listen; /* "host:port" of the status port (/healthz, /readyz,
+                                  /metrics); default 127.0.0.1:9100 */
 };
 
 /* struct pki_bootstrap_result says where everything is. Strings are owned; release
@@ -59,8 +63,9 @@ int pki_bootstrap(const char *state_dir, struct pki_bootstrap_result *out,
 int pki_bootstrap_with(const char *state_dir, const struct pki_bootstrap_options *opts,
                        struct pki_bootstrap_result *out, struct cg_errbuf *err);
 
-/* pki_bootstrap_print writes the paths, the password (only when |r|->created) and the
- * curl command for a person to read. */
+/* pki_bootstrap_print writes the paths, where the bundle's password is (never the
+ * password: standard output may go to a log store) and the curl command for a person to
+ * read. */
 void pki_bootstrap_print(const struct pki_bootstrap_result *r, FILE *f);
 
 /* pki_bootstrap_result_cleanup frees |r|'s strings (wiping the password) and zeroes

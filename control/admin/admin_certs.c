@@ -286,11 +286,11 @@ static bool apply(struct admin_server *a, const struct admin_request *req,
     reloader_reload(a->rl, false);
     if (admin_policy_generation(a) == before) {
         if (reload_load_policy(a->rt, a->slot_index, &err) != CG_OK) {
-            atomic_fetch_add(&a->rt->policy_reload_failures, 1);
+            reload_count_policy(a->rt, a->slot_index, false);
             admin_resp_error(resp, req, 500, "internal", "written but not applied: %s", err.msg);
             return false;
         }
-        atomic_fetch_add(&a->rt->policy_reloads, 1);
+        reload_count_policy(a->rt, a->slot_index, true);
     }
     resp->changed = true;
     return true;

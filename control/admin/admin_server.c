@@ -26,6 +26,7 @@
 #include "common/mem.h"
 #include "common/sockaddr.h"
 #include "control/admin/admin_internal.h"
+#include "control/http_reply.h"
 #include "policy/cert_facts.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/host_table.h"
@@ -177,6 +178,7 @@ static void conn_free(struct admin_conn *c)
         c->next->prev = c->prev;
     }
     a->num_conns--;
+    a->rt->admin_connections = a->num_conns;
     free(c);
 }
 
@@ -241,14 +243,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void write_response(struct admin_conn *c, struct admin_response *resp, bool close)
 {
     struct evbuffer *out = evbuffer_new();
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                        "%.*s%s\r\n",
-                        resp->status, h1_status_text(resp->status),
-                        resp->content_type ? resp->content_type : "application/json",
-                        evbuffer_get_length(resp->body), (int)resp->headers_len, resp->headers,
-                        close ? "Connection: close\r\n" : "");
+    http_reply_head(out, resp->status, resp->content_type ? resp->content_type : "application/json",
+                    evbuffer_get_length(resp->body), resp->headers, resp->headers_len, close);
     evbuffer_add_buffer(out, resp->body);
     tls_conn_write(&c->tls, out);
     evbuffer_free(out);
@@ -674,6 +670,7 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
     }
     a->conns = c;
     a->num_conns++;
+    a->rt->admin_connections = a->num_conns;
     c->ev_timer = evtimer_new(a->base, on_timer, c);
     c->ev_free = event_new(a->base, -1, 0, on_free, c);
     c->in = evbuffer_new();

@@ -6,6 +6,9 @@
 #include <time.h>
 
 #include "control/admin/admin_internal.h"
+#include "control/health.h"
+#include "control/metrics_scrape.h"
+#include "control/metrics_text.h"
 #include "common/timestamp.h"
 #include "control/reload.h"
 #include "pki/registry.h"
@@ -69,89 +72,29 @@ void admin_status(struct admin_server *a, const struct admin_request *req,
         (json_int_t)atomic_load(&rt->cert_reloads), "cert_reload_failures",
         (json_int_t)atomic_load(&rt->cert_reload_failures), "connections",
         (json_int_t)atomic_load(&rt->connections), "admin_connections", (json_int_t)a->num_conns);
-    admin_resp_etag(a, resp);
-    admin_resp_json(resp, 200, out);
-}
-
-/* label_escape writes |s| as a Prometheus label value (backslash, quote, newline). */
-static void label_escape(struct evbuffer *out, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"') {
-            evbuffer_add_printf(out, "\\%c", *s);
-        } else if (*s == '\n') {
-            evbuffer_add(out, "\\n", 2);
-        } else {
-            evbuffer_add(out, s, 1);
+    /* What the console's live view shows: requests so far and denials by reason. */
+    uint64_t total, denied[CG_REASON_COUNT];
+    metrics_scrape_requests(rt, &total, denied);
+    json_t *denials = json_object();
+    for (unsigned r = 0; r < CG_REASON_COUNT; r++) {
+        if (denied[r] > 0) {
+            const char *name = cg_reason_str((enum cg_reason)r);
+            json_object_set_new(denials, name[0] != '\0' ? name : "none",
+                                json_integer((json_int_t)denied[r]));
         }
     }
-}
-
-static void metric(struct evbuffer *out, const char *name, const char *type, const char *help,
-                   uint64_t value)
-{
-    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type,
-                        name, value);
+    json_object_set_new(out, "requests_total", json_integer((json_int_t)total));
+    json_object_set_new(out, "denials_by_reason", denials);
+    admin_resp_etag(a, resp);
+    admin_resp_json(resp, 200, out);
 }
 
 void admin_metrics(struct admin_server *a, const struct admin_request *req,
                    struct admin_response *resp)
 {
-    struct runtime *rt = a->rt;
-    struct evbuffer *out = resp->body;
-    time_t now = time(NULL);
-    metric(out, "certgate_policy_generation", "gauge",
-           "Generation number of the last published policy.", atomic_load(&rt->policy_generation));
-    metric(out, "certgate_policy_reloads_total", "counter", "Policy reloads that took effect.",
-           atomic_load(&rt->policy_reloads));
-    metric(out, "certgate_policy_reload_failures_total", "counter",
-           "Policy reloads refused (the previous policy stayed in force).",
-           atomic_load(&rt->policy_reload_failures));
-    metric(out, "certgate_cert_reloads_total", "counter", "Serving certificate reloads.",
-           atomic_load(&rt->cert_reloads));
-    metric(out, "certgate_cert_reload_failures_total", "counter",
-           "Serving certificate reloads refused.", atomic_load(&rt->cert_reload_failures));
-    metric(out, "certgate_connections", "gauge", "Open client connections on proxy listeners.",
-           atomic_load(&rt->connections));
-    metric(out, "certgate_admin_connections", "gauge", "Open admin API connections.", a->num_conns);
-    metric(out, "certgate_access_log_dropped_total", "counter",
-           "Access log lines lost (buffer full or write error).",
-           rt->access_log ? access_log_dropped(rt->access_log) : 0);
-    metric(out, "certgate_uptime_seconds", "gauge", "Seconds since the process started.",
-           (uint64_t)(now - (time_t)rt->start_time));
-    evbuffer_add_printf(out, "# HELP certgate_policy_certificates Registry entries of the policy "
-                             "in force.\n# TYPE certgate_policy_certificates gauge\n");
-    for (size_t i = 0; i < rt->num_policy_slots; i++) {
-        const struct policy_slot *ps = &rt->policy_slots[i];
-        evbuffer_add_printf(out, "certgate_policy_certificates{listener=\"");
-        label_escape(out, rt->listeners[ps->listener].cfg->name);
-        evbuffer_add_printf(out, "\",host=\"");
-        label_escape(out, ps->host);
-        evbuffer_add_printf(out, "\"} %zu\n", ps->policy ? policy_num_certificates(ps->policy) : 0);
-    }
-    evbuffer_add_printf(out, "# HELP certgate_certificate_expiry_seconds Seconds until a served "
-                             "certificate expires (negative once expired).\n"
-                             "# TYPE certgate_certificate_expiry_seconds gauge\n");
-    for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
-        struct listener_rt *lrt = &rt->listeners[i];
-        /* The listener's certificates, then each host entry's own. */
-        for (size_t h = 0; h <= lrt->cfg->num_hosts; h++) {
-            struct tls_cert_set *set = h == 0 ? tls_server_get_certs(lrt->tls)
-                                              : tls_server_get_host_certs(lrt->tls, h - 1);
-            for (size_t k = 0; set != NULL && k < tls_cert_set_num(set); k++) {
-                struct tls_cert_info info;
-                tls_cert_set_info(set, k, &info);
-                evbuffer_add_printf(out, "certgate_certificate_expiry_seconds{listener=\"");
-                label_escape(out, lrt->cfg->name);
-                evbuffer_add_printf(out, "\",file=\"");
-                label_escape(out, info.file);
-                evbuffer_add_printf(out, "\"} %lld\n", (long long)(info.not_after - now));
-            }
-            tls_cert_set_unref(set);
-        }
-    }
+    metrics_scrape_write(a->rt, resp->body);
     resp->status = 200;
-    resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    resp->content_type = METRICS_TEXT_CONTENT_TYPE;
 }
 
 void admin_reload(struct admin_server *a, const struct admin_request *req,
@@ -185,33 +128,9 @@ void admin_healthz(struct admin_server *a, const struct admin_request *req,
 void admin_readyz(struct admin_server *a, const struct admin_request *req,
                   struct admin_response *resp)
 {
-    struct runtime *rt = a->rt;
-    if (atomic_load(&rt->stopping)) {
-        /* Shutting down (timeouts.shutdown_delay): load balancers take us out first. */
-        admin_resp_json(resp, 503,
-                        json_pack("{ss ss}", "status", "not_ready", "reason", "shutting down"));
-        return;
-    }
-    for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
-        if (rt->listeners[i].tls == NULL) {
-            admin_resp_json(resp, 503,
-                            json_pack("{ss ss}", "status", "not_ready", "reason",
-                                      "listener without TLS context"));
-            return;
-        }
-    }
-    for (size_t i = 0; i < rt->num_policy_slots; i++) {
-        if (rt->policy_slots[i].file != NULL && rt->policy_slots[i].policy == NULL) {
-            admin_resp_json(resp, 503,
-                            json_pack("{ss ss}", "status", "not_ready", "reason",
-                                      "listener without a loaded policy"));
-            return;
-        }
-    }
-    if (rt->num_workers == 0 || rt->workers == NULL) {
-        admin_resp_json(
-            resp, 503,
-            json_pack("{ss ss}", "status", "not_ready", "reason", "workers not started"));
+    const char *why;
+    if (!health_ready(a->rt, &why)) {
+        admin_resp_json(resp, 503, json_pack("{ss ss}", "status", "not_ready", "reason", why));
         return;
     }
     admin_resp_json(resp, 200, json_pack("{ss}", "status", "ready"));

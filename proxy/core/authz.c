@@ -198,6 +198,11 @@ void authz_decide(struct client_conn *c, struct cg_str method, struct cg_str aut
     if (d->has_database) {
         copy_str(out->database, sizeof(out->database), d->database.p, d->database.len);
     }
+    if (d->route_pattern != NULL) {
+        copy_str(out->route_pattern, sizeof(out->route_pattern), d->route_pattern,
+                 strlen(d->route_pattern));
+        d->route_pattern = out->route_pattern;
+    }
     out->path = d->path;
     out->has_query = d->has_query;
     out->query = d->query;

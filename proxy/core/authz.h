@@ -52,6 +52,9 @@ struct authz_result {
     uint64_t generation;  /* policy generation that decided */
     char entry_name[128]; /* copied for logs: the snapshot may go away */
     char database[128];
+    char route_pattern[128]; /* the matching route's "path" (cut to fit), for logs;
+                                d.route_pattern points here once copied (the snapshot's
+                                own string may be gone when the request is logged) */
     const char *clearance; /* static strings */
     const char *requirement;
     const char *level;

@@ -41,9 +41,37 @@ uint64_t conn_now_us(const struct client_conn *c)
     return cg_monotonic_us();
 }
 
+static struct metrics_listener *counters(const struct client_conn *c)
+{
+    return &c->w->metrics->listeners[c->lrt->index];
+}
+
+void conn_count_bytes(struct client_conn *c)
+{
+    struct metrics_listener *m = counters(c);
+    const struct sock *s = &c->tls.sock;
+    cg_counter_add(&m->bytes_received, s->bytes_read - c->bytes_in_counted);
+    cg_counter_add(&m->bytes_sent, s->bytes_written - c->bytes_out_counted);
+    c->bytes_in_counted = s->bytes_read;
+    c->bytes_out_counted = s->bytes_written;
+}
+
+/* handshake_failed counts, once, why |c| ends before its handshake completed. */
+static void handshake_failed(struct client_conn *c, enum metrics_handshake_error why)
+{
+    if (!c->handshake_failed && c->protocol == NULL) {
+        c->handshake_failed = true;
+        cg_counter_add(&counters(c)->handshake_errors[why], 1);
+    }
+}
+
 static void destroy(struct client_conn *c)
 {
     CG_LOG_DEBUG("w%uc%llu: closed", c->w->id, (unsigned long long)c->id);
+    conn_count_bytes(c);
+    cg_counter_sub(&counters(c)->connections[c->protocol != NULL ? c->protocol->metrics_protocol
+                                                                 : METRICS_CONN_HANDSHAKE],
+                   1);
     if (c->protocol_state != NULL) {
         c->protocol->detach(c->protocol_state);
         c->protocol_state = NULL;
@@ -82,6 +110,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (c->protocol == NULL) {
         CG_LOG_DEBUG("w%uc%llu: TLS handshake timeout", c->w->id, (unsigned long long)c->id);
+        handshake_failed(c, METRICS_HS_TIMEOUT);
         conn_abort(c);
     } else if (c->protocol_state != NULL) {
         c->protocol->on_timer(c->protocol_state);
@@ -114,6 +143,7 @@ static bool peer_allowed(struct client_conn *c)
     CG_LOG_INFO("listener %s: connection from %s refused (ip_not_allowed)", c->lrt->cfg->name,
                 c->peer_ip);
     request_log_conn_refused(c, CG_REASON_IP_NOT_ALLOWED);
+    handshake_failed(c, METRICS_HS_IP_NOT_ALLOWED);
     return false;
 }
 
@@ -131,6 +161,7 @@ static int on_preamble(void *arg, struct evbuffer *raw)
         CG_LOG_INFO("listener %s: bad PROXY protocol header from %s", c->lrt->cfg->name,
                     c->peer_ip);
         request_log_conn_refused(c, CG_REASON_BAD_PROXY_HEADER);
+        handshake_failed(c, METRICS_HS_BAD_PROXY_HEADER);
         return -1;
     }
     evbuffer_drain(raw, (size_t)r);
@@ -172,6 +203,7 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
     }
     w->conns = c;
     w->num_conns++;
+    cg_counter_add(&counters(c)->connections[METRICS_CONN_HANDSHAKE], 1);
 
     /* A load balancer allowed to send a PROXY header must send one; the address check
      * then applies to the client it names (on_preamble). */
@@ -250,6 +282,10 @@ static void on_handshake(void *arg)
                  alpn ? alpn : "", c->tls.peer.sni, c->cert_der ? "yes" : "no",
                  SSL_session_reused(c->tls.ssl));
     const struct conn_alpn *a = select_protocol(c->lrt, alpn, alpn_len);
+    struct metrics_listener *m = counters(c);
+    cg_counter_add(&m->handshakes[metrics_tls_version_of(SSL_version(c->tls.ssl))], 1);
+    cg_counter_sub(&m->connections[METRICS_CONN_HANDSHAKE], 1);
+    cg_counter_add(&m->connections[a->protocol->metrics_protocol], 1);
     c->protocol = a->protocol;
     c->protocol_state = a->protocol->attach(c, a->arg);
     if (c->w->draining && c->protocol_state != NULL && !c->closing) {
@@ -288,11 +324,16 @@ static void on_close(void *arg, enum tls_conn_end end)
                     "host name (invalid_sni)",
                     c->lrt->cfg->name, c->peer_ip);
         request_log_conn_refused(c, CG_REASON_INVALID_SNI);
+        handshake_failed(c, METRICS_HS_INVALID_SNI);
     } else if (c->protocol == NULL && c->tls.peer.sni_unknown) {
         CG_LOG_INFO("listener %s: handshake from %s refused: no host entry or certificate "
                     "for its server name (unknown_sni, strict_sni)",
                     c->lrt->cfg->name, c->peer_ip);
         request_log_conn_refused(c, CG_REASON_UNKNOWN_SNI);
+        handshake_failed(c, METRICS_HS_UNKNOWN_SNI);
+    } else if (c->protocol == NULL) {
+        handshake_failed(c, end == TLS_END_TLS_ERROR ? metrics_handshake_error_of(c->tls.ssl_err)
+                                                     : METRICS_HS_CLIENT_CLOSED);
     }
     if (c->protocol_state != NULL) {
         c->protocol->on_peer_closed(c->protocol_state);

@@ -17,6 +17,7 @@
 
 #include "common/sockaddr.h"
 #include "proxy/core/authz.h"
+#include "proxy/core/metrics.h"
 #include "proxy/tls/tls_conn.h"
 
 struct worker;
@@ -30,7 +31,8 @@ struct host_table;
  * Callbacks run only while the connection is not closing, except on_peer_closed and
  * detach, which always run. */
 struct conn_protocol {
-    const char *name; /* "http/1.1", "h2": logs */
+    const char *name;                      /* "http/1.1", "h2": logs */
+    enum metrics_protocol metrics_protocol; /* what its connections and requests count as */
     /* attach starts serving |c| and returns the protocol's state; NULL when it could
      * not (it has then closed or aborted |c|). |arg| is the protocol's per-listener
      * argument from the ALPN map (struct conn_alpn), e.g. its backends. */
@@ -83,6 +85,9 @@ struct client_conn {
     size_t cert_der_len;
     struct authz_conn authz;         /* certificate facts and decision scratch */
     bool pin_logged;                 /* "trusted by pin" was logged for this connection */
+    bool handshake_failed;           /* counted in the metrics' handshake errors */
+    uint64_t bytes_in_counted;       /* tls.sock's byte counts the metrics have */
+    uint64_t bytes_out_counted;
     struct client_conn *prev, *next; /* worker's list */
 };
 
@@ -105,6 +110,10 @@ void conn_set_timer(struct client_conn *c, uint64_t ms);
  * TLS handshake in progress goes on (under timeouts.tls_handshake): its client already
  * sent a request or is about to, which is served before the connection closes. */
 void conn_begin_drain(struct client_conn *c);
+
+/* conn_count_bytes adds what |c| sent and received since the last call to its
+ * listener's byte counters (each request's end and the connection's end call it). */
+void conn_count_bytes(struct client_conn *c);
 
 /* conn_tls_version / conn_cipher describe the session for logs. */
 const char *conn_tls_version(const struct client_conn *c);

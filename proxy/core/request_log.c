@@ -14,9 +14,12 @@
  * and the line says "truncated":true (common/json_line.h). */
 #define LOG_LINE_SIZE (8 * 1024)
 
-static const char *decision_str(const struct authz_result *az)
+static enum metrics_decision decision_of(const struct authz_result *az)
 {
-    return az == NULL ? "none" : !az->allow ? "deny" : az->d.audit ? "audit" : "allow";
+    return az == NULL     ? METRICS_DECISION_NONE
+           : !az->allow   ? METRICS_DECISION_DENY
+           : az->d.audit  ? METRICS_DECISION_AUDIT
+                          : METRICS_DECISION_ALLOW;
 }
 
 /* begin_line starts a line in |buf| (LOG_LINE_SIZE bytes) with the members every line
@@ -41,12 +44,19 @@ static void append(const struct client_conn *c, struct cg_json_line *l)
     access_log_append(c->w->rt->access_log, c->w->id, l->buf, len);
 }
 
-void request_log_write(const struct client_conn *c, const struct request_log_fields *f)
+void request_log_write(struct client_conn *c, const struct request_log_fields *f)
 {
+    const struct authz_result *az = f->az;
+    enum metrics_decision decision = decision_of(az);
+    enum cg_reason reason = f->reason != CG_REASON_NONE ? f->reason
+                            : az != NULL                ? az->reason
+                                                        : CG_REASON_NONE;
+    metrics_request(c->w->metrics, c->lrt->index, c->protocol->metrics_protocol, decision, reason,
+                    f->status, f->duration_us);
+    conn_count_bytes(c);
     if (c->w->rt->access_log == NULL) {
         return;
     }
-    const struct authz_result *az = f->az;
     char buf[LOG_LINE_SIZE];
     struct cg_json_line l;
     begin_line(&l, buf, c);
@@ -72,10 +82,12 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
     cg_json_line_str(&l, "database", az ? az->database : "");
     cg_json_line_str(&l, "requirement", az ? az->requirement : "");
     cg_json_line_str(&l, "level", az ? az->level : "");
-    cg_json_line_str(&l, "decision", decision_str(az));
-    cg_json_line_str(&l, "reason", cg_reason_str(f->reason != CG_REASON_NONE ? f->reason
-                                                 : az != NULL            ? az->reason
-                                                                         : CG_REASON_NONE));
+    if (az != NULL && az->d.route_pattern != NULL) {
+        cg_json_line_i64(&l, "route", az->d.route_index);
+        cg_json_line_str(&l, "route_path", az->d.route_pattern);
+    }
+    cg_json_line_str(&l, "decision", metrics_decision_str(decision));
+    cg_json_line_str(&l, "reason", cg_reason_str(reason));
     if (f->detail != NULL) {
         cg_json_line_str(&l, "detail", f->detail);
     }
@@ -84,6 +96,13 @@ void request_log_write(const struct client_conn *c, const struct request_log_fie
         cg_json_line_i64(&l, "grpc_status", f->grpc_status);
     }
     cg_json_line_str(&l, "upstream", f->upstream);
+    if (f->upstream_status != 0) {
+        cg_json_line_i64(&l, "upstream_status", f->upstream_status);
+        cg_json_line_u64(&l, "upstream_duration_us", f->upstream_us);
+    }
+    if (f->user_agent != NULL && f->user_agent[0] != '\0') {
+        cg_json_line_str(&l, "user_agent", f->user_agent);
+    }
     cg_json_line_u64(&l, "bytes_in", f->bytes_in);
     cg_json_line_u64(&l, "bytes_out", f->bytes_out);
     cg_json_line_u64(&l, "duration_us", f->duration_us);

@@ -47,6 +47,8 @@ struct policy_slot {
     const char *host;      /* the host entry's name; "" for the listener's default */
     const char *file;      /* absolute path; NULL: no policy (every request denied) */
     struct policy *policy; /* main thread's reference to the current snapshot, or NULL */
+    uint64_t reloads;         /* main thread: reloads of this file that took effect */
+    uint64_t reload_failures; /* main thread: reloads refused (the old one stayed) */
 };
 
 struct runtime {
@@ -68,6 +70,9 @@ struct runtime {
     size_t num_claims;
     int admin_fd;            /* the admin API's listening socket until admin_server_new takes it;
                                 -1 otherwise */
+    int status_fd;           /* the status port's listening socket until status_server_new
+                                takes it; -1 otherwise */
+    unsigned admin_connections; /* main thread: open admin API connections */
     atomic_uint connections; /* open client connections, all workers */
     atomic_bool stopping;    /* not ready: set by the main thread when a stop signal or a
                                 binary upgrade hand-over begins, never cleared. Readiness

@@ -148,6 +148,7 @@ struct worker *worker_new(struct runtime *rt, unsigned id, const int *fds,
     w->scratch.authz = cg_xmalloc(w->scratch.authz_cap);
     w->scratch.out = evbuffer_new();
     CG_BUG_ON(w->scratch.out == NULL);
+    w->metrics = worker_metrics_new(cfg->num_listeners);
     w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg, rt->upstream_tls[i]);
@@ -219,6 +220,7 @@ void worker_join(struct worker *w)
     free(w->policies);
     free(w->scratch.authz);
     evbuffer_free(w->scratch.out);
+    worker_metrics_free(w->metrics);
     free(w->socks);
     event_free(w->ev_msg);
     close(w->msg_fd);

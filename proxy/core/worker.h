@@ -40,6 +40,7 @@ struct worker_listen_socket {
 };
 
 struct worker_msg;
+struct worker_metrics;
 struct evbuffer;
 
 /* struct worker_scratch holds buffers used synchronously by one request at a time
@@ -84,6 +85,8 @@ struct worker {
     struct worker_msg *msgs; /* FIFO of messages from the main thread */
     struct worker_msg **msgs_tail;
     struct worker_scratch scratch;
+    struct worker_metrics *metrics; /* this worker's counters (proxy/core/metrics.h); the
+                                       main thread reads them while the worker lives */
     uint64_t next_conn_id;
     uint64_t next_request_id;
 };

@@ -57,6 +57,8 @@ struct h1_client {
     struct upstream_pool *pool;
     struct upstream_conn *uc; /* NULL between connections */
     const char *server;       /* "ip:port" of the last connection (configuration), or "" */
+    uint64_t sent_us;         /* monotonic, when the head went on the last connection */
+    uint64_t response_us;     /* from then to the final response head (0 before it) */
     unsigned attempts;        /* connections asked for */
     bool reused;              /* uc came from the idle pool */
     bool chunked;             /* the request body is chunk-encoded (write_head) */
@@ -265,6 +267,7 @@ static void on_up_connected(void *arg)
 {
     struct h1_client *cl = arg;
     cl->state = H1C_HEAD;
+    cl->sent_us = cg_monotonic_us();
     cl->in_cb++;
     cl->chunked = cl->cbs->write_head(cl->arg, upstream_conn_output(cl->uc));
     cl->cbs->on_writable(cl->arg);
@@ -363,6 +366,11 @@ void h1_client_set_input_max(struct h1_client *cl, size_t max)
     if (cl->uc != NULL) {
         upstream_conn_set_input_max(cl->uc, max);
     }
+}
+
+uint64_t h1_client_response_us(const struct h1_client *cl)
+{
+    return cl->response_us;
 }
 
 const char *h1_client_server(const struct h1_client *cl)
@@ -480,6 +488,10 @@ static void read_head(struct h1_client *cl)
             return;
         }
         h1_mark_hop_by_hop(resp.headers, resp.num_headers);
+        if (resp.status >= 200 || resp.status == 101) {
+            cl->response_us = cg_monotonic_us() - cl->sent_us;
+            upstream_conn_count_response(cl->uc, resp.status, cl->response_us);
+        }
         if (resp.status == 101) {
             if (!cl->req.upgrade || cl->cbs->on_upgrade == NULL) {
                 CG_LOG_WARN("upstream %s switched protocols unasked", cl->server);

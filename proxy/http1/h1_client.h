@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/buffer.h>
 
@@ -137,6 +138,10 @@ bool h1_client_read_paused(const struct h1_client *cl);
  * to |max| (0: limits.buffer_high_water), for a user that moves every byte into a
  * buffer of its own with a limit. */
 void h1_client_set_input_max(struct h1_client *cl, size_t max);
+
+/* h1_client_response_us returns the microseconds from the request head sent to the
+ * final response head (or 101), once on_head (or on_upgrade) was called; 0 before. */
+uint64_t h1_client_response_us(const struct h1_client *cl);
 
 /* h1_client_server returns the "ip:port" of the server the request went to (valid as
  * long as the configuration), or "" before a connection was taken. */

@@ -53,6 +53,7 @@ struct h1_server;
 #define H1_EXCHANGE_PATH_INLINE 240
 #define H1_EXCHANGE_MAX_METHOD 32
 #define H1_EXCHANGE_MAX_HOST 256
+#define H1_EXCHANGE_MAX_USER_AGENT 255 /* longer ones are cut for the access log */
 
 /* Operations a backend offers the server. Each is called only while it is attached. */
 struct h1_backend_ops {
@@ -103,6 +104,7 @@ struct h1_exchange {
     size_t path_cap;
     char path_inline[H1_EXCHANGE_PATH_INLINE];
     char request_id[WORKER_REQUEST_ID_SIZE];
+    char user_agent[H1_EXCHANGE_MAX_USER_AGENT + 1]; /* for the access log; "" if none */
     int minor;         /* (backend) the client's HTTP minor version */
     bool head_request; /* (backend) method HEAD */
     bool client_close; /* close after this response */
@@ -132,6 +134,9 @@ struct h1_exchange {
     const char *detail;     /* the parser's words for a malformed request, or NULL */
     const char *upstream;   /* (backend sets) "ip:port" of the database for the log
                                (configuration lifetime), or "" */
+    int upstream_status;    /* (backend sets) the database's final status (or 101); 0
+                               when it sent none */
+    uint64_t upstream_us;   /* (backend sets) request head sent to its response head */
     bool decided;           /* |az| holds this request's decision */
     struct authz_result az; /* (backend, during start) identity headers to inject */
 

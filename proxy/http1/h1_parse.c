@@ -61,6 +61,7 @@ struct ctx {
     bool conn_keepalive;
     uint64_t content_length;
     struct cg_str host;
+    struct cg_str user_agent;
     int status;         /* on error: the status to answer */
     const char *reason; /* on error: static text for logs */
 };
@@ -230,6 +231,9 @@ static enum h1_parse_result on_field(struct ctx *cx, struct cg_str name, struct 
                     cx->flags |= H1_F_CONN_UPGRADE;
                 }
             }
+        } else if (cx->is_request && cx->user_agent.p == NULL &&
+                   cg_str_case_eq(name, CG_STR_LIT("user-agent"))) {
+            cx->user_agent = value; /* for the access log only */
         }
         break;
     case 14:
@@ -603,6 +607,7 @@ static enum h1_parse_result finish_request(struct ctx *cx, struct h1_request *ou
     }
     out->minor_version = cx->minor_version;
     out->host = cx->host;
+    out->user_agent = cx->user_agent;
     out->headers = cx->headers;
     out->num_headers = cx->num_headers;
     out->flags = cx->flags;

@@ -90,6 +90,7 @@ struct h1_request {
                                  the authority; "*" for asterisk-form; empty for CONNECT */
     struct cg_str authority;  /* authority of absolute-form or CONNECT; else empty */
     struct cg_str host;       /* value of the Host header (empty if absent) */
+    struct cg_str user_agent; /* value of the first User-Agent header (empty if absent) */
     int minor_version;        /* 0 or 1 */
     struct h1_header *headers;/* points into the caller's array passed to the parser */
     size_t num_headers;

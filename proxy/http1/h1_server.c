@@ -207,6 +207,9 @@ void h1_server_log(struct h1_server *h)
         .detail = ex->detail,
         .az = ex->decided ? &ex->az : NULL,
         .upstream = ex->upstream,
+        .upstream_status = ex->upstream_status,
+        .upstream_us = ex->upstream_us,
+        .user_agent = ex->user_agent,
         .bytes_in = ex->bytes_in,
         .bytes_out = ex->bytes_out,
         .duration_us = conn_now_us(h->c) - ex->start_us,
@@ -336,6 +339,9 @@ static void process_request(struct h1_server *h, const struct h1_request *req)
     set_path(ex, req->path.p, req->path.len, NULL, 0);
     struct cg_str authority = req->host.len > 0 ? req->host : req->authority;
     copy_slice(ex->host, sizeof(ex->host), authority);
+    if (req->user_agent.len > 0) {
+        copy_slice(ex->user_agent, sizeof(ex->user_agent), req->user_agent);
+    }
     ex->minor = req->minor_version;
     ex->head_request = cg_str_eq(req->method, CG_STR_LIT("HEAD"));
     ex->client_close =
@@ -702,6 +708,7 @@ static void h1_begin_drain(void *state)
 
 const struct conn_protocol h1_protocol = {
     .name = "http/1.1",
+    .metrics_protocol = METRICS_PROTOCOL_HTTP11,
     .attach = h1_attach,
     .detach = h1_detach,
     .on_read = h1_on_read,

@@ -150,6 +150,8 @@ static void on_interim(void *arg, const struct h1_response *resp)
 static void on_head(void *arg, const struct h1_response *resp, bool end)
 {
     struct h1_exchange *ex = arg;
+    ex->upstream_status = resp->status;
+    ex->upstream_us = h1_client_response_us(ex->backend);
     struct h1_exchange_head head;
     head_of(resp, &head);
     if (end) {
@@ -163,6 +165,9 @@ static void on_head(void *arg, const struct h1_response *resp, bool end)
 
 static void on_upgrade(void *arg, const struct h1_response *resp)
 {
+    struct h1_exchange *ex = arg;
+    ex->upstream_status = resp->status;
+    ex->upstream_us = h1_client_response_us(ex->backend);
     struct h1_exchange_head head;
     head_of(resp, &head);
     h1_exchange_upgrade(arg, &head);

@@ -183,6 +183,8 @@ static void on_head(void *arg, int status, struct h2_fields *fields, bool end)
 {
     struct h1h2 *b = arg;
     struct h1_exchange *ex = b->ex;
+    ex->upstream_status = status;
+    ex->upstream_us = h2_client_stream_response_us(b->cs);
     struct h1_header hs[H1_MAX_RESPONSE_HEADERS];
     size_t num = 0;
     if (!to_h1(fields, hs, H1_MAX_RESPONSE_HEADERS, &num)) {

@@ -81,6 +81,8 @@ struct h2_client_stream {
     struct h2_fields resp;
     struct h2_fields trailers;
     int status;
+    uint64_t sent_us;     /* monotonic, when the request was submitted */
+    uint64_t response_us; /* from then to the response head (0 before it) */
     bool head_done;
     bool body_started; /* request bytes went to a session */
     bool deferred;
@@ -203,6 +205,7 @@ static void submit(struct h2_client_stream *b)
         return;
     }
     b->id = id;
+    b->sent_us = cg_monotonic_us();
     uint64_t ms = x->pool->cfg->timeouts.upstream_response;
     struct timeval tv = cg_timeval_ms(ms);
     evtimer_add(b->ev_timer, &tv);
@@ -259,6 +262,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             }
             b->head_done = true;
             evtimer_del(b->ev_timer);
+            b->response_us = cg_monotonic_us() - b->sent_us;
+            upstream_pool_count_response(x->pool->health, x->server, b->status, b->response_us);
             const struct h2_client_stream_callbacks *cbs = end ? detach(b) : b->cbs;
             if (cbs != NULL) {
                 cbs->on_head(b->arg, b->status, &b->resp, end);
@@ -797,6 +802,11 @@ void h2_client_stream_consumed(struct h2_client_stream *b, size_t n)
         b->unacked = 0;
         schedule(b->sess);
     }
+}
+
+uint64_t h2_client_stream_response_us(const struct h2_client_stream *b)
+{
+    return b->response_us;
 }
 
 bool h2_client_stream_submitted(const struct h2_client_stream *b)

@@ -88,6 +88,11 @@ void h2_client_stream_consumed(struct h2_client_stream *cs, size_t n);
  * id on a session): cancelling it then leaves work running until the database lets go. */
 bool h2_client_stream_submitted(const struct h2_client_stream *cs);
 
+/* h2_client_stream_response_us returns the microseconds from the request submitted to
+ * its response head, once on_head was called (0 before); valid while the front holds
+ * |cs| or is inside one of its callbacks. */
+uint64_t h2_client_stream_response_us(const struct h2_client_stream *cs);
+
 /* h2_client_stream_cancel detaches the front: no callback runs afterwards. A stream
  * the database knows is reset (RST_STREAM CANCEL) and freed when its session closes
  * it; until then it holds |zombie| (NULL: none; see h2_stream_zombie_begin) and ends it

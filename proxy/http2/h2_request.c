@@ -262,6 +262,9 @@ int h2_request_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         s->content_length = strtoll((const char *)value, NULL, 10);
     }
     h2_fields_add(&s->req, (const char *)name, namelen, (const char *)value, valuelen, false);
+    if (namelen == 10 && s->user_agent == NULL && memcmp(name, "user-agent", 10) == 0) {
+        s->user_agent = (const char *)s->req.nv[s->req.num - 1].value; /* for the log */
+    }
     return 0;
 }
 

@@ -549,6 +549,7 @@ static void h2_begin_drain(void *state)
 
 const struct conn_protocol h2_protocol = {
     .name = "h2",
+    .metrics_protocol = METRICS_PROTOCOL_H2,
     .attach = h2_attach,
     .detach = h2_detach,
     .on_read = h2_on_read,

@@ -139,6 +139,9 @@ struct h2_stream {
     struct h2_fields fwd;   /* :method :scheme :authority :path, then fields */
     char request_id[40];
     char upstream[64]; /* server "ip:port" for the log */
+    int upstream_status;    /* (backend sets) the database's status; 0 when none came */
+    uint64_t upstream_us;   /* (backend sets) request sent to the database's response head */
+    const char *user_agent; /* the user-agent field's value (in req's storage) or NULL */
     uint64_t start_us;
     struct event *ev_deadline;  /* grpc-timeout */
     struct event *ev_body_idle; /* timeouts.client_body_idle between DATA frames of a

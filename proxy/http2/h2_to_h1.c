@@ -99,6 +99,8 @@ static void on_writable(void *arg)
 static void on_head(void *arg, const struct h1_response *resp, bool end)
 {
     struct h2_stream *s = arg;
+    s->upstream_status = resp->status;
+    s->upstream_us = h1_client_response_us(s->backend);
     /* Fields point into the connection's input; nghttp2 copies them (and lower-cases
      * the names) when the head is submitted, before the client drains them. */
     nghttp2_nv nva[H1_MAX_RESPONSE_HEADERS];

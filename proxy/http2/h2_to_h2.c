@@ -39,7 +39,10 @@ static void on_server(void *arg, const char *server)
 
 static void on_head(void *arg, int status, struct h2_fields *fields, bool end)
 {
-    h2_stream_response_head(arg, status, fields, end);
+    struct h2_stream *s = arg;
+    s->upstream_status = status;
+    s->upstream_us = h2_client_stream_response_us(s->backend);
+    h2_stream_response_head(s, status, fields, end);
 }
 
 static void on_data(void *arg, const uint8_t *data, size_t len)

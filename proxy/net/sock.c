@@ -74,6 +74,7 @@ static bool flush(struct sock *s)
             s->cbs->on_event(s->arg, SOCK_ERROR);
             return false;
         }
+        s->bytes_written += (size_t)n;
         if ((size_t)n < want) {
             break; /* the send buffer is full: no point asking again now */
         }
@@ -340,6 +341,7 @@ ssize_t sock_read(struct sock *s, struct evbuffer *in, size_t max)
                 return -1;
             }
             s->last_read = (size_t)r;
+            s->bytes_read += (size_t)r;
             total = (size_t)r;
             if ((size_t)r < want) {
                 break; /* the kernel had no more */
@@ -379,6 +381,7 @@ ssize_t sock_read(struct sock *s, struct evbuffer *in, size_t max)
         }
         evbuffer_commit_space(in, v, used);
         s->last_read = (size_t)r;
+        s->bytes_read += (size_t)r;
         total += (size_t)r;
         if ((size_t)r < asked) {
             break; /* the kernel had no more */

@@ -57,6 +57,8 @@ struct sock {
     struct evbuffer_cb_entry *park_cb; /* set while parked */
     size_t low_water;      /* on_drain threshold */
     size_t last_read;      /* bytes the last sock_read got: sizes the next one */
+    uint64_t bytes_read;    /* bytes received so far, for the metrics */
+    uint64_t bytes_written; /* bytes the kernel took so far */
     uint32_t write_ms;     /* give up when blocked on writing this long; 0 = never */
     int fd;
     bool connecting;

@@ -1,5 +1,6 @@
 #include "proxy/tls/tls_server.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,6 +9,7 @@
 
 #include "common/bug.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "common/hostname.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -18,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define MAX_CHAIN 10
@@ -36,6 +39,8 @@ struct tls_cert {
     CRYPTO_BUFFER *ocsp; /* DER OCSP response to staple, or NULL */
     time_t not_after;
     char *subject;
+    char common_name[128];  /* the leaf's CN, "" if none */
+    char thumbprint[41];    /* SHA-1 of the leaf's DER, upper-case hex */
 };
 
 struct tls_cert_set {
@@ -165,6 +170,13 @@ static int load_cert(const struct config_certificate *cc, struct tls_cert *c, st
     char subject[256];
     X509_NAME_oneline(X509_get_subject_name(leaf), subject, sizeof(subject));
     c->subject = cg_xstrdup(subject);
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, c->common_name,
+                                  sizeof(c->common_name)) < 0) {
+        c->common_name[0] = '\0';
+    }
+    uint8_t sha1[SHA_DIGEST_LENGTH];
+    SHA1(CRYPTO_BUFFER_data(c->chain[0]), CRYPTO_BUFFER_len(c->chain[0]), sha1);
+    cg_hex_encode(sha1, sizeof(sha1), CG_HEX_UPPER, c->thumbprint);
     if (cc->ocsp != NULL) {
         char *data;
         size_t len;
@@ -240,6 +252,8 @@ void tls_cert_set_info(const struct tls_cert_set *set, size_t i, struct tls_cert
     out->file = c->file;
     out->subject = c->subject ? c->subject : "";
     out->not_after = c->not_after;
+    out->common_name = c->common_name;
+    out->thumbprint = c->thumbprint;
 }
 
 long tls_cert_set_describe(const struct tls_cert_set *set, FILE *out)
@@ -327,11 +341,27 @@ static struct tls_server *server_of(const SSL *ssl)
     return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 }
 
+/* ip_literal reports whether the |len| bytes at |p| are an IPv4 or IPv6 address. */
+static bool ip_literal(const uint8_t *p, size_t len)
+{
+    char buf[64];
+    uint8_t addr[16];
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
 /* parse_sni extracts the host_name from a server_name extension body (RFC 6066 §3)
- * into |peer|, lower case. A name that is not a DNS host name (common/hostname.h: no
- * IP literal, no trailing dot, nothing but letters, digits, '-', '_' and dots) marks
- * peer->sni_refused; it is kept, cut to the buffer and without NUL bytes, only for the
- * refusal's log line. Returns false when the extension itself is malformed. */
+ * into |peer|, lower case. RFC 6066 forbids IP literals and a trailing dot, but real
+ * clients (wrk, some HTTP libraries connecting to an address) send the address they
+ * dialled: an IP literal counts as no server name, as nginx treats it, and one trailing
+ * dot is dropped. Any other name that is not a DNS host name (common/hostname.h:
+ * letters, digits, '-', '_' and dots) marks peer->sni_refused; it is kept, cut to the
+ * buffer and without NUL bytes, only for the refusal's log line. Returns false when the
+ * extension itself is malformed. */
 static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *peer)
 {
     CBS ext, list, name;
@@ -347,8 +377,15 @@ static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *pee
         if (type != TLSEXT_NAMETYPE_host_name) {
             continue;
         }
+        if (ip_literal(CBS_data(&name), CBS_len(&name))) {
+            return true; /* peer->sni stays empty */
+        }
+        size_t name_len = CBS_len(&name);
+        if (name_len > 1 && CBS_data(&name)[name_len - 1] == '.') {
+            name_len--;
+        }
         size_t n = 0;
-        for (size_t i = 0; i < CBS_len(&name) && n < sizeof(peer->sni) - 1; i++) {
+        for (size_t i = 0; i < name_len && n < sizeof(peer->sni) - 1; i++) {
             char c = (char)tolower(CBS_data(&name)[i]);
             if (c != '\0') {
                 peer->sni[n++] = c;
@@ -356,7 +393,7 @@ static bool parse_sni(const uint8_t *data, size_t len, struct tls_peer_info *pee
         }
         peer->sni[n] = '\0';
         peer->sni_refused =
-            !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name), CBS_len(&name)});
+            !cg_hostname_valid((struct cg_str){(const char *)CBS_data(&name), name_len});
         return true;
     }
     return true;

@@ -54,6 +54,8 @@ struct tls_cert_info {
     const char *file;    /* the configured certificate file */
     const char *subject; /* one-line subject of the leaf */
     time_t not_after;    /* leaf expiry, seconds since the epoch */
+    const char *common_name; /* the leaf's subject CN, "" if none */
+    const char *thumbprint;  /* SHA-1 of the leaf's DER, upper-case hex */
 };
 
 /* tls_cert_set_num returns how many certificates |set| serves (configuration order). */

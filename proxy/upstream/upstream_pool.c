@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/bug.h"
+#include "common/counter.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -26,9 +27,13 @@ enum conn_state {
 
 struct upstream_server {
     const struct config_address *addr;
-    uint64_t down_until_ms;     /* monotonic ms; 0 = healthy */
     struct upstream_conn *idle; /* most recently used first */
     unsigned num_idle;
+    /* Written by the worker only, read by the main thread for the metrics
+     * (common/counter.h). */
+    atomic_uint_fast64_t down_until_ms; /* the loop's clock, ms; 0 = healthy */
+    atomic_uint_fast64_t connect_errors;
+    atomic_uint_fast64_t responses[CG_HTTP_STATUS_NUM_SLOTS]; /* by status slot */
 };
 
 struct upstream_tls;
@@ -44,6 +49,7 @@ struct upstream_pool {
     size_t next;              /* round robin cursor */
     struct event *ev_sweep;   /* closes pooled connections idle for keepalive_idle */
     enum cg_reason last_failure; /* reason of the last connect that failed */
+    struct cg_latency response_time; /* request head sent to response head, every server */
     struct upstream_tls *dying; /* TLS transports closed, freed from the loop (ev_reap) */
     struct event *ev_reap;      /* TLS upstreams only */
 };
@@ -98,6 +104,16 @@ const char *upstream_end_str(enum upstream_end end)
         return "error";
     }
     return "?";
+}
+
+static void set_down_until(struct upstream_server *s, uint64_t ms)
+{
+    atomic_store_explicit(&s->down_until_ms, ms, memory_order_relaxed);
+}
+
+static uint64_t down_until(const struct upstream_server *s)
+{
+    return cg_counter_get(&s->down_until_ms);
 }
 
 static uint64_t now_ms(struct event_base *base)
@@ -256,7 +272,8 @@ void upstream_pool_free(struct upstream_pool *pool)
 
 static void mark_down(struct upstream_pool *pool, struct upstream_server *s, const char *why)
 {
-    s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
+    set_down_until(s, now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
+    cg_counter_add(&s->connect_errors, 1);
     CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name, s->addr->text,
                 why, (unsigned long long)pool->cfg->timeouts.upstream_down);
 }
@@ -407,7 +424,7 @@ static void on_event(void *arg, enum sock_event ev)
             return;
         }
         uc->state = CONN_BUSY;
-        uc->server->down_until_ms = 0;
+        set_down_until(uc->server, 0);
         sock_read_start(&uc->sock);
         uc->in_cb++;
         uc->cbs->on_connected(uc->arg);
@@ -490,7 +507,7 @@ static void on_tls_handshake(void *arg)
     struct upstream_tls *t = uc->tls;
     evtimer_del(&t->ev_deadline);
     uc->state = CONN_BUSY;
-    uc->server->down_until_ms = 0;
+    set_down_until(uc->server, 0);
     if (uc->paused) {
         tls_conn_pause_read(&t->tc); /* the handshake itself had to read */
     }
@@ -623,7 +640,8 @@ static struct upstream_server *pick(struct upstream_pool *pool)
     uint64_t now = now_ms(pool->base);
     for (size_t i = 0; i < pool->num_servers; i++) {
         struct upstream_server *s = &pool->servers[(pool->next + i) % pool->num_servers];
-        if (s->down_until_ms == 0 || s->down_until_ms <= now) {
+        uint64_t until = down_until(s);
+        if (until == 0 || until <= now) {
             pool->next = (pool->next + i + 1) % pool->num_servers;
             return s;
         }
@@ -671,7 +689,8 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->addr->addr,
                      (socklen_t)s->addr->addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
         /* Immediate failure (e.g. no route): the caller answers at once. */
-        s->down_until_ms = now_ms(pool->base) + pool->cfg->timeouts.upstream_down;
+        set_down_until(s, now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
+        cg_counter_add(&s->connect_errors, 1);
         pool->last_failure = CG_REASON_UPSTREAM_CONNECT_FAILED;
         conn_free(uc);
         return CG_ERR_IO;
@@ -797,7 +816,44 @@ void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const cha
 
 void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)
 {
-    pool->servers[index].down_until_ms = 0;
+    set_down_until(&pool->servers[index], 0);
+}
+
+static void count_response(struct upstream_pool *pool, struct upstream_server *s, int status,
+                           uint64_t response_us)
+{
+    cg_counter_add(&s->responses[cg_http_status_slot(status)], 1);
+    cg_latency_observe(&pool->response_time, response_us);
+}
+
+void upstream_conn_count_response(struct upstream_conn *uc, int status, uint64_t response_us)
+{
+    count_response(uc->pool, uc->server, status, response_us);
+}
+
+void upstream_pool_count_response(struct upstream_pool *pool, size_t index, int status,
+                                  uint64_t response_us)
+{
+    count_response(pool, &pool->servers[index], status, response_us);
+}
+
+void upstream_pool_report(const struct upstream_pool *pool, uint64_t now_ms,
+                          struct upstream_server_report *servers,
+                          struct cg_latency_sum *response_time)
+{
+    for (size_t i = 0; i < pool->num_servers; i++) {
+        const struct upstream_server *s = &pool->servers[i];
+        struct upstream_server_report *r = &servers[i];
+        uint64_t until = down_until(s);
+        if (until != 0 && until > now_ms) {
+            r->down = true;
+        }
+        r->connect_errors += cg_counter_get(&s->connect_errors);
+        for (size_t k = 0; k < CG_HTTP_STATUS_NUM_SLOTS; k++) {
+            r->responses[k] += cg_counter_get(&s->responses[k]);
+        }
+    }
+    cg_latency_add_to(&pool->response_time, response_time);
 }
 
 enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool)

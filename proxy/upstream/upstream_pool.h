@@ -23,6 +23,8 @@
 
 #include "config/config.h"
 
+#include "common/http_status.h"
+#include "common/latency.h"
 #include "common/reason.h"
 
 struct tls_client;
@@ -106,5 +108,39 @@ void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
  * on_close(UPSTREAM_END_CONNECT_FAILED or _TIMEOUT) it is that connection's. The string
  * is static. */
 enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool);
+
+/* ---- metrics ---------------------------------------------------------------------- *
+ * Each pool counts, per server, its connect failures (every mark down: refused,
+ * unreachable, timed out, a failed TLS handshake) and the responses it sent by status
+ * slot (common/http_status.h), and for the upstream the time from a request head sent
+ * to its response head. Only the worker writes; the main thread sums the pools of every
+ * worker on a scrape (control/metrics.c) through upstream_pool_report. Whatever keeps
+ * the state of a server (these counters, its health) reports it there, so that
+ * certgate_upstream_* follow it. */
+
+/* upstream_conn_count_response counts a response head from the server of |uc|:
+ * |status| and |response_us| microseconds since the request head went to it. */
+void upstream_conn_count_response(struct upstream_conn *uc, int status, uint64_t response_us);
+
+/* upstream_pool_count_response is upstream_conn_count_response for server |index| of
+ * |pool| (HTTP/2 sessions). */
+void upstream_pool_count_response(struct upstream_pool *pool, size_t index, int status,
+                                  uint64_t response_us);
+
+/* struct upstream_server_report is what the metrics say about one server, summed over
+ * the workers' pools. All-zero is the start of a sum. */
+struct upstream_server_report {
+    bool down;               /* some worker has it marked down now (passive health) */
+    uint64_t connect_errors; /* connects that failed */
+    uint64_t responses[CG_HTTP_STATUS_NUM_SLOTS]; /* response heads by status slot */
+};
+
+/* upstream_pool_report adds what |pool| counted to |servers| (one entry per server of
+ * the upstream, in configuration order) and its response times to |response_time|.
+ * |now_ms| is the wall clock in milliseconds, against which "marked down" is judged.
+ * Any thread, while the pool exists; values are a moment old. */
+void upstream_pool_report(const struct upstream_pool *pool, uint64_t now_ms,
+                          struct upstream_server_report *servers,
+                          struct cg_latency_sum *response_time);
 
 #endif

@@ -180,7 +180,9 @@ async function adminSession() {
     await openConsole(page, 'admin (ClusterAdmin)');
     log('console open as the bootstrap ClusterAdmin');
     assert.deepEqual((await rowNames(page)).sort(), ['admin', 'ops']);
-    assert.equal(await page.$eval('#st-rps', (e) => e.textContent), 'not available');
+    // GET /admin/status gives requests_total and denials_by_reason: the live view shows them.
+    assert.match(await page.$eval('#st-rps', (e) => e.textContent), /^(measuring…|[0-9.]+)$/);
+    assert.notEqual(await page.$eval('#st-denials', (e) => e.textContent), 'not available');
     const routes = await page.$$eval('#routes-body tr', (rows) => rows.length);
     assert.ok(routes >= 3, 'the routes of the policy in force are shown');
 

@@ -156,7 +156,8 @@ class ConsoleBrowserTest(unittest.TestCase):
         an admin listener, database routes and an access log."""
         p = h.Process([h.certgate_bin(), "run", "--state-dir", cls.state, "--listen",
                        "127.0.0.1:%d" % cls.port, "--upstream",
-                       "127.0.0.1:%d" % cls.backend.port],
+                       "127.0.0.1:%d" % cls.backend.port, "--status-listen",
+                       "127.0.0.1:%d" % h.free_port()],
                       os.path.join(cls.tmp, "bootstrap"), cwd=cls.tmp)
         try:
             p.start()

@@ -28,11 +28,11 @@ INJECT_LINE = ('a\n{"time":"2026-01-01t00:00:00.000000z","conn":"w0c1","decision
 class AccessLogTest(h.CertgateTestCase, unittest.TestCase):
     CONFIG = {"limits": {"max_request_line": 16000, "max_header_bytes": 32000}}
 
-    def s_client(self, servername):
+    def s_client(self, servername, path="/sni-probe"):
         """s_client runs `openssl s_client -servername NAME` with the admin certificate
         and a request on stdin; returns (exit code, stdout, stderr)."""
         c = self.pki.client("admin")
-        req = b"GET /sni-probe HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        req = b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode()
         p = subprocess.run(
             ["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port, "-servername",
              servername, "-cert", c.cert, "-key", c.key, "-CAfile", self.pki.ca.cert,
@@ -78,14 +78,22 @@ class AccessLogTest(h.CertgateTestCase, unittest.TestCase):
             self.assertNotIn("z", x)
         # Nothing but the one real request is allowed, and only for the valid name.
         allowed = [x for x in lines if x.get("decision") == "allow" and
-                   not x.get("path", "").startswith(("/q?", "/long?"))]
+                   not x.get("path", "").startswith(("/q?", "/long?", "/sni-accepted"))]
         self.assertEqual([x["path"] for x in allowed], ["/sni-probe"], allowed)
         self.assertEqual(allowed[0]["sni"], "localhost")
         self.assertEqual(self.backend.requests().count("/sni-probe"), 1)
 
-    def test_ip_literal_and_trailing_dot_sni_refused(self):
-        for name in ("127.0.0.1", "localhost."):
-            rc, out, err = self.s_client(name)
+    def test_ip_literal_sni_is_no_sni_and_trailing_dot_dropped(self):
+        # RFC 6066 forbids both, but real clients (wrk, libraries dialling an address)
+        # send them: refusing them refused those clients. An IP literal counts as no
+        # server name (as nginx treats it), a trailing dot is dropped; names with other
+        # characters are still refused (test_malicious_sni_is_refused...).
+        for name in ("127.0.0.1", "::1", "localhost."):
+            rc, out, err = self.s_client(name, "/sni-accepted")
+            self.assertEqual(rc, 0, "handshake with SNI %r refused: %s" % (name, err))
+            self.assertIn("HTTP/1.1 200", out, out)
+        for name in ("a b", "x,y", "-lead.example"):
+            rc, out, err = self.s_client(name, "/sni-refused")
             self.assertNotEqual(rc, 0, "handshake with SNI %r completed" % name)
             self.assertIn("unrecognized name", err, err)
 

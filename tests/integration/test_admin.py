@@ -221,8 +221,10 @@ class AdminTest(unittest.TestCase):
         for line in text.splitlines():
             if line.startswith("# TYPE "):
                 name, kind = line.split()[2:4]
-                self.assertIn(kind, ("counter", "gauge"))
+                self.assertIn(kind, ("counter", "gauge", "histogram"))
                 typed.add(name)
+                if kind == "histogram":
+                    typed.update(name + s for s in ("_bucket", "_sum", "_count"))
                 continue
             if line.startswith("# HELP ") or not line:
                 continue

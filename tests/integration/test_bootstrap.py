@@ -26,6 +26,7 @@ class StateDirCase(unittest.TestCase):
         self.addCleanup(self.backend.kill)
         self.backend.start()
         self.port = h.free_port()
+        self.status_port = h.free_port()
         self.state = os.path.join(self.tmp, "state-dir")
 
     def run_curl(self, argv):
@@ -41,7 +42,8 @@ class BootstrapTest(StateDirCase):
     def start(self, name="certgate"):
         argv = [h.certgate_bin(), "run", "--state-dir", self.state,
                 "--listen", "127.0.0.1:%d" % self.port,
-                "--upstream", "127.0.0.1:%d" % self.backend.port]
+                "--upstream", "127.0.0.1:%d" % self.backend.port,
+                "--status-listen", "127.0.0.1:%d" % self.status_port]
         p = h.Process(argv, os.path.join(self.tmp, name), cwd=self.tmp)
         self.addCleanup(p.kill)
         p.start()
@@ -100,6 +102,33 @@ class BootstrapTest(StateDirCase):
         self.assertEqual((rc, code), (0, 200), body)
 
 
+class BootstrapPasswordAndStatusTest(BootstrapTest):
+    """Regression: the bootstrap printed the bundle.p12 password on standard output, which
+    a container runtime ships to log stores. Now the password is only in
+    clients/admin/password (mode 0600) and the output says where; the built-in default
+    also serves the status port."""
+
+    def test_password_only_in_its_file(self):
+        p = self.start()
+        with open(os.path.join(self.state, "clients", "admin", "password")) as f:
+            password = f.read().strip()
+        self.assertEqual(len(password), 24)
+        mode = os.stat(os.path.join(self.state, "clients", "admin", "password")).st_mode
+        self.assertEqual(mode & 0o777, 0o600)
+        logs = p.logs()
+        self.assertNotIn(password, logs)
+        self.assertIn("password: in %s (mode 0600)"
+                      % os.path.join(self.state, "clients", "admin", "password"), logs)
+        with open(os.path.join(self.state, "certgate.json")) as f:
+            cfg = json.load(f)
+        self.assertEqual(cfg["status"], {"listen": "127.0.0.1:%d" % self.status_port})
+        status, _, body = h.http_plain("127.0.0.1", self.status_port, "GET", "/readyz")
+        self.assertEqual((status, json.loads(body)["status"]), (200, "ready"))
+        p.stop()
+        p2 = self.start("certgate-second")
+        self.assertNotIn(password, p2.logs())
+
+
 class DefaultIfMissingTest(StateDirCase):
     """`run -c FILE --default-if-missing`, as the container image and the systemd unit
     start: the built-in default while nothing exists at FILE, the file once it does; and
@@ -109,7 +138,8 @@ class DefaultIfMissingTest(StateDirCase):
     def start_with(self, config, *extra, name="certgate", wait=True):
         argv = [h.certgate_bin(), "run", "-c", config, "--default-if-missing",
                 "--state-dir", self.state, "--listen", "127.0.0.1:%d" % self.port,
-                "--upstream", "127.0.0.1:%d" % self.backend.port, *extra]
+                "--upstream", "127.0.0.1:%d" % self.backend.port,
+                "--status-listen", "127.0.0.1:%d" % self.status_port, *extra]
         p = h.Process(argv, os.path.join(self.tmp, name), cwd=self.tmp)
         self.addCleanup(p.kill)
         p.start()

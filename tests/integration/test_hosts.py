@@ -192,13 +192,15 @@ class HostsTest(unittest.TestCase):
         """wait_log_entry waits for an access log line for which pred is true."""
         self.cg.wait_access_log(lambda entries: any(pred(e) for e in entries), 5.0, what)
 
-    def wait_stderr(self, pattern, before):
-        """wait_stderr waits for one more line matching |pattern| in certgate's log than
-        |before| (a count taken earlier with count_stderr)."""
-        H.wait_until(lambda: self.count_stderr(pattern) > before, 10, what=pattern)
-
-    def count_stderr(self, pattern):
-        return len(re.findall(pattern, H.tail(self.cg.stderr_path, 1 << 20)))
+    def policy_reloads(self, host):
+        """policy_reloads reads certgate_policy_reloads_total{result="ok"} of host entry
+        |host| on listener edge from the admin API's metrics."""
+        r = self.admin("GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        want = 'certgate_policy_reloads_total{listener="edge",host="%s",result="ok"} ' % host
+        lines = [l for l in r.body.decode().splitlines() if l.startswith(want)]
+        self.assertEqual(len(lines), 1, r.body)
+        return int(lines[0].split()[-1])
 
     # ---- routing -------------------------------------------------------------------
 
@@ -358,11 +360,11 @@ class HostsTest(unittest.TestCase):
         self.assertEqual((r.status, r.json()["reason"]), (403, "unknown_certificate"))
         # Deleting the writer's entry changes db2's policy only.
         self.assertEqual(self.curl("db2.test", "/w", client="writer").status, 200)
-        before = self.count_stderr(r"listener edge host db2\.test: policy")
+        before = self.policy_reloads("db2.test")
         r = self.admin("DELETE", "/admin/certificates/" + self.pki.client("writer").sha1)
         self.assertEqual(r.status, 200, r)
         # The API answers once the new policy is in force.
-        self.assertEqual(self.count_stderr(r"listener edge host db2\.test: policy"), before + 1)
+        self.assertEqual(self.policy_reloads("db2.test"), before + 1)
         self.assertEqual(self.curl("db2.test", "/w", client="writer").status, 403)
         self.assertEqual(self.curl("db1.test", "/w", client="writer").status, 200)
         with open(self.policy["db2"]) as f:
@@ -458,6 +460,11 @@ class HostsTest(unittest.TestCase):
                          "CN=listener.test,O=certgate-tests")
         self.assertEqual(served_subject(self.port, "other.test", self.pki),
                          "CN=listener.test,O=certgate-tests")
+        # Its expiry is in the metrics with the listener's: an alert covers both.
+        page = self.admin("GET", "/metrics").body.decode()
+        for cn in ("db2.test", "listener.test"):
+            self.assertIn('certgate_certificate_expiry_timestamp_seconds{kind="server",'
+                          'name="%s",' % cn, page)
 
     def test_zz_per_host_policy_and_certificate_reload(self):
         # Runs last: it changes db2's policy and certificate files.
@@ -469,13 +476,12 @@ class HostsTest(unittest.TestCase):
         doc["certificates"].append({"name": "reader", "thumbprints":
                                     [self.pki.client("reader").sha1],
                                     "clearance": "ValidUser"})
-        reloaded = r"listener edge host db2\.test: policy \S+ in force"
-        before = self.count_stderr(reloaded)
-        others = self.count_stderr(r"listener edge host db1\.test: policy")
+        before = {n: self.policy_reloads(n) for n in ("db1.test", "db2.test")}
         H.write_atomic(self.policy["db2"], doc)
-        self.wait_stderr(reloaded, before)
+        H.wait_until(lambda: self.policy_reloads("db2.test") == before["db2.test"] + 1, 10,
+                     what="db2's policy reloaded")
         # Only db2's slot was reloaded: db1's file did not change.
-        self.assertEqual(self.count_stderr(r"listener edge host db1\.test: policy"), others)
+        self.assertEqual(self.policy_reloads("db1.test"), before["db1.test"])
         self.assertEqual(self.routed("db2.test", "/p2", client="reader"), (200, ["B"]))
         # The open connection to db1 goes on, on its own policy.
         self.assertEqual(db1.get("/after").status, 200)
