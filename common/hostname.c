@@ -1,5 +1,7 @@
 #include "common/hostname.h"
 
+#include <string.h>
+
 static bool is_label_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -41,4 +43,21 @@ bool cg_hostname_pattern_valid(struct cg_str name)
                cg_hostname_valid((struct cg_str){name.p + 2, name.len - 2});
     }
     return cg_hostname_valid(name);
+}
+
+struct cg_str cg_authority_host(struct cg_str a)
+{
+    if (a.len > 0 && a.p[0] == '[') {
+        const char *close = memchr(a.p, ']', a.len);
+        a.len = close ? (size_t)(close - a.p) + 1 : a.len;
+        return a;
+    }
+    const char *colon = memchr(a.p, ':', a.len);
+    if (colon != NULL) {
+        a.len = (size_t)(colon - a.p);
+    }
+    if (a.len > 0 && a.p[a.len - 1] == '.') {
+        a.len--;
+    }
+    return a;
 }

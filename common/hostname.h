@@ -26,4 +26,9 @@ bool cg_hostname_valid(struct cg_str name);
  * a host name ("*.db.example.com"), the whole at most CG_HOSTNAME_MAX bytes. */
 bool cg_hostname_pattern_valid(struct cg_str name);
 
+/* cg_authority_host is the host part of an HTTP authority (Host, :authority): the port
+ * and one trailing dot removed. An IPv6 literal keeps its brackets ("[::1]:8443" gives
+ * "[::1]"), so it never equals a host name. A view into |authority|. */
+struct cg_str cg_authority_host(struct cg_str authority);
+
 #endif

@@ -24,6 +24,7 @@
  * with audit = true and the reason kept. */
 #include <string.h>
 
+#include "common/hostname.h"
 #include "policy/path_normalize.h"
 #include "policy/policy_internal.h"
 #include "policy/query_param.h"
@@ -80,31 +81,12 @@ static void finish(struct policy_decision *out, enum policy_reason reason, enum 
     out->allow = false;
 }
 
-/* authority_host strips the port (and IPv6 brackets stay: an IP literal never equals
- * an SNI host name) and one trailing dot. */
-static struct cg_str authority_host(struct cg_str a)
-{
-    if (a.len > 0 && a.p[0] == '[') {
-        const char *close = memchr(a.p, ']', a.len);
-        a.len = close ? (size_t)(close - a.p) + 1 : a.len;
-        return a;
-    }
-    const char *colon = memchr(a.p, ':', a.len);
-    if (colon != NULL) {
-        a.len = (size_t)(colon - a.p);
-    }
-    if (a.len > 0 && a.p[a.len - 1] == '.') {
-        a.len--;
-    }
-    return a;
-}
-
 static bool host_matches_sni(struct cg_str authority, struct cg_str sni)
 {
     if (sni.len > 0 && sni.p[sni.len - 1] == '.') {
         sni.len--;
     }
-    return cg_str_case_eq(authority_host(authority), sni);
+    return cg_str_case_eq(cg_authority_host(authority), sni);
 }
 
 static const struct policy_route *find_route(const struct policy *p,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hostname.h"
 #include "common/mem.h"
 
 struct host_table *host_table_new(const struct config_listener *l, size_t first_slot)
@@ -60,23 +61,6 @@ const struct host_entry *host_table_for_sni(const struct host_table *t, const ch
     return entry_of(t, config_host_names_find(&t->cfg->host_names, cg_str_from_cstr(sni)));
 }
 
-/* authority_name strips the port and one trailing dot; an IPv6 literal ("[::1]:8443")
- * is left whole, and names no host entry. */
-static struct cg_str authority_name(struct cg_str a)
-{
-    if (a.len > 0 && a.p[0] == '[') {
-        return a;
-    }
-    const char *colon = memchr(a.p, ':', a.len);
-    if (colon != NULL) {
-        a.len = (size_t)(colon - a.p);
-    }
-    if (a.len > 0 && a.p[a.len - 1] == '.') {
-        a.len--;
-    }
-    return a;
-}
-
 bool host_table_misdirected(const struct host_table *t, const struct host_entry *e,
                             struct cg_str authority)
 {
@@ -84,7 +68,7 @@ bool host_table_misdirected(const struct host_table *t, const struct host_entry 
         return false;
     }
     const struct config_host *h =
-        config_host_names_find(&t->cfg->host_names, authority_name(authority));
+        config_host_names_find(&t->cfg->host_names, cg_authority_host(authority));
     return h != e->cfg;
 }
 

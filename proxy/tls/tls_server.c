@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/timestamp.h"
+#include "pki/chain.h"
 #include "proxy/tls/tls_conn.h"
 
 #include <openssl/bytestring.h>
@@ -541,31 +542,7 @@ static int on_alpn(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_
 static int load_client_ca(const struct config_listener_tls *tls, X509_STORE **out,
                           struct cg_errbuf *err)
 {
-    X509_STORE *store = X509_STORE_new();
-    if (store == NULL || !X509_STORE_load_locations(store, tls->client_ca, NULL)) {
-        X509_STORE_free(store);
-        return cg_errf_crypto(err, CG_ERR_INVALID, "%s: cannot load client CA certificates",
-                              tls->client_ca);
-    }
-    if (tls->crl != NULL) {
-        BIO *bio = BIO_new_file(tls->crl, "r");
-        X509_CRL *crl;
-        int n = 0;
-        while (bio != NULL && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-            X509_STORE_add_crl(store, crl);
-            X509_CRL_free(crl);
-            n++;
-        }
-        BIO_free(bio);
-        ERR_clear_error();
-        if (n == 0) {
-            X509_STORE_free(store);
-            return cg_errf(err, CG_ERR_INVALID, "%s: no PEM CRL found", tls->crl);
-        }
-        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
-    }
-    *out = store;
-    return CG_OK;
+    return pki_chain_store_load(tls->client_ca, tls->crl, out, err);
 }
 
 int tls_server_new(const struct config_listener *listener, struct tls_cert_set *certs,

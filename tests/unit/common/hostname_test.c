@@ -112,6 +112,27 @@ START_TEST(test_patterns)
 }
 END_TEST
 
+static bool authority_host_is(const char *authority, const char *want)
+{
+    struct cg_str h = cg_authority_host(cg_str_from_cstr(authority));
+    return h.len == strlen(want) && memcmp(h.p, want, h.len) == 0;
+}
+
+START_TEST(test_authority_host)
+{
+    ck_assert(authority_host_is("db.example.com", "db.example.com"));
+    ck_assert(authority_host_is("db.example.com:8443", "db.example.com"));
+    ck_assert(authority_host_is("db.example.com.:8443", "db.example.com"));
+    ck_assert(authority_host_is("db.example.com.", "db.example.com"));
+    ck_assert(authority_host_is("[::1]:8443", "[::1]"));
+    ck_assert(authority_host_is("[::1]", "[::1]"));
+    ck_assert(authority_host_is("[::1", "[::1")); /* unclosed: whole, names nothing */
+    ck_assert(authority_host_is("127.0.0.1:80", "127.0.0.1"));
+    ck_assert(authority_host_is(":8443", ""));
+    ck_assert(authority_host_is("", ""));
+}
+END_TEST
+
 Suite *cg_test_suite(void)
 {
     Suite *s = suite_create("hostname");
@@ -120,6 +141,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, test_invalid_names);
     tcase_add_test(tc, test_lengths);
     tcase_add_test(tc, test_patterns);
+    tcase_add_test(tc, test_authority_host);
     suite_add_tcase(s, tc);
     return s;
 }
