@@ -37,8 +37,17 @@
 static void listener_sum(const struct runtime *rt, size_t i, struct metrics_listener *out)
 {
     memset(out, 0, sizeof(*out));
+    size_t index = rt->listeners[i].metrics_index;
     for (unsigned w = 0; w < rt->num_workers; w++) {
-        const struct metrics_listener *m = &rt->workers[w]->metrics->listeners[i];
+        struct worker *wk = rt->workers[w];
+        /* A reload may be growing the worker's blocks right now. */
+        worker_lock_snapshots(wk);
+        if (index >= wk->metrics->num_listeners) {
+            /* It has not installed the snapshot yet: nothing counted there. */
+            worker_unlock_snapshots(wk);
+            continue;
+        }
+        const struct metrics_listener *m = wk->metrics->listeners[index];
         const atomic_uint_fast64_t *src = (const atomic_uint_fast64_t *)m;
         atomic_uint_fast64_t *dst = (atomic_uint_fast64_t *)out;
         /* The block is nothing but counters (histograms included): add them one by one. */
@@ -47,6 +56,7 @@ static void listener_sum(const struct runtime *rt, size_t i, struct metrics_list
                                   cg_counter_get(&dst[k]) + cg_counter_get(&src[k]),
                                   memory_order_relaxed);
         }
+        worker_unlock_snapshots(wk);
     }
 }
 
@@ -173,9 +183,10 @@ void metrics_scrape_requests(const struct runtime *rt, uint64_t *out_total,
     *out_total = 0;
     memset(out_denied, 0, CG_REASON_COUNT * sizeof(*out_denied));
     for (unsigned w = 0; w < rt->num_workers; w++) {
+        worker_lock_snapshots(rt->workers[w]);
         const struct worker_metrics *wm = rt->workers[w]->metrics;
         for (size_t i = 0; i < wm->num_listeners; i++) {
-            const struct metrics_listener *m = &wm->listeners[i];
+            const struct metrics_listener *m = wm->listeners[i];
             for (unsigned p = 0; p < METRICS_NUM_PROTOCOLS; p++) {
                 for (unsigned d = 0; d < METRICS_NUM_DECISIONS; d++) {
                     for (unsigned r = 0; r < CG_REASON_COUNT; r++) {
@@ -190,6 +201,7 @@ void metrics_scrape_requests(const struct runtime *rt, uint64_t *out_total,
                 }
             }
         }
+        worker_unlock_snapshots(rt->workers[w]);
     }
 }
 
@@ -208,7 +220,15 @@ static void write_upstreams(struct runtime *rt, struct evbuffer *out)
     for (size_t u = 0; u < cfg->num_upstreams; u++) {
         reports[u] = cg_xcalloc(cfg->upstreams[u].num_servers, sizeof(**reports));
         for (unsigned w = 0; w < rt->num_workers; w++) {
-            upstream_pool_report(rt->workers[w]->pools[u], now_ms, reports[u], &times[u]);
+            /* The pools of the current snapshot: a worker that has not installed it yet
+             * is left out of this one scrape (the pools of older snapshots serve only
+             * connections opened before the reload). */
+            struct worker *wk = rt->workers[w];
+            worker_lock_snapshots(wk);
+            if (wk->cur->snap == rt->snap) {
+                upstream_pool_report(wk->cur->pools[u], now_ms, reports[u], &times[u]);
+            }
+            worker_unlock_snapshots(wk);
         }
     }
     metrics_text_family(out, "certgate_upstream_response_seconds", "histogram",
@@ -548,6 +568,20 @@ void metrics_scrape_write(struct runtime *rt, struct evbuffer *out)
     write_upstreams(rt, out);
     write_policies(rt, out);
     write_certificates(rt, out);
+    metrics_text_family(out, "certgate_config_reloads_total", "counter",
+                        "Reloads of certgate.json (SIGHUP, a change of the file, POST "
+                        "/admin/reload): ok (valid, applied) or error (refused, the running "
+                        "configuration stayed).");
+    struct metrics_label result = L("result", "ok");
+    metrics_text_u64(out, "certgate_config_reloads_total", &result, 1,
+                     atomic_load(&rt->config_reloads));
+    result = L("result", "error");
+    metrics_text_u64(out, "certgate_config_reloads_total", &result, 1,
+                     atomic_load(&rt->config_reload_failures));
+    write_counter(out, "certgate_config_generation", "gauge",
+                  "Generation of the configuration in force: 1 at start, one more per reload "
+                  "that changed it.",
+                  atomic_load(&rt->config_generation));
     write_counter(out, "certgate_policy_reload_failures_total", "counter",
                   "Policy reloads refused, every listener (the previous policy stayed in force).",
                   atomic_load(&rt->policy_reload_failures));

@@ -22,7 +22,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/json.h"
+#include "config/config_diff.h"
 #include "control/admin/admin_server.h"
+#include "control/config_reload.h"
+#include "control/listen_set.h"
+#include "control/running_config.h"
 #include "control/listen.h"
 #include "control/reload.h"
 #include "control/renewer.h"
@@ -39,104 +44,6 @@
 
 #include <openssl/rand.h>
 
-/* setup_hosts gives every listener its host table and numbers the policy slots, listener
- * by listener: its host entries, then its default. Nothing is loaded yet: the reloader
- * notes the files first (reloader_new). */
-static void setup_hosts(struct runtime *rt)
-{
-    const struct config *cfg = rt->cfg;
-    rt->listeners = cg_xcalloc(cfg->num_listeners, sizeof(*rt->listeners));
-    size_t num_slots = 0;
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        num_slots += cfg->listeners[i].num_hosts + (cfg->listeners[i].upstream != NULL ? 1 : 0);
-    }
-    rt->policy_slots = cg_xcalloc(num_slots ? num_slots : 1, sizeof(*rt->policy_slots));
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        struct listener_rt *lrt = &rt->listeners[i];
-        lrt->cfg = &cfg->listeners[i];
-        lrt->index = i;
-        lrt->hosts = host_table_new(lrt->cfg, rt->num_policy_slots);
-        for (size_t k = 0; k < lrt->hosts->num_entries; k++) {
-            const struct host_entry *e = &lrt->hosts->entries[k];
-            rt->policy_slots[e->policy_slot] =
-                (struct policy_slot){.listener = i, .host = e->name, .file = e->policy_file};
-        }
-        rt->num_policy_slots += lrt->hosts->num_entries;
-    }
-}
-
-/* setup_tls creates listener |lrt|'s TLS context with its certificates and every host
- * entry's own. */
-static int setup_tls(struct listener_rt *lrt, struct cg_errbuf *err)
-{
-    const struct config_listener *l = lrt->cfg;
-    struct tls_cert_set *certs;
-    int rc = tls_cert_set_load(l->tls.certificates, l->tls.num_certificates, &certs, err);
-    if (rc != CG_OK) {
-        return rc;
-    }
-    rc = tls_server_new(l, certs, &lrt->tls, err);
-    tls_cert_set_unref(certs);
-    for (size_t h = 0; rc == CG_OK && h < l->num_hosts; h++) {
-        const struct config_host *host = &l->hosts[h];
-        if (host->num_certificates == 0) {
-            continue;
-        }
-        rc = tls_cert_set_load(host->certificates, host->num_certificates, &certs, err);
-        if (rc == CG_OK) {
-            tls_server_set_host_certs(lrt->tls, h, certs);
-            tls_cert_set_unref(certs);
-        }
-    }
-    return rc;
-}
-
-static int setup_listeners(struct runtime *rt, struct cg_errbuf *err)
-{
-    const struct config *cfg = rt->cfg;
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        const struct config_listener *l = &cfg->listeners[i];
-        struct listener_rt *lrt = &rt->listeners[i];
-        proxy_protocols_listener(l, lrt);
-        for (size_t k = 0; k < l->proxy_protocol.num_from; k++) {
-            int prc = ipset_add(&lrt->proxy_from, l->proxy_protocol.from[k], err);
-            if (prc != CG_OK) {
-                return prc;
-            }
-        }
-        ipset_finish(&lrt->proxy_from);
-        int rc = setup_tls(lrt, err);
-        if (rc != CG_OK) {
-            return rc;
-        }
-        for (size_t k = 0; k < lrt->hosts->num_entries; k++) {
-            size_t slot = lrt->hosts->entries[k].policy_slot;
-            if (rt->policy_slots[slot].file == NULL) {
-                CG_LOG_WARN("listener %s has no policy: every request is denied", l->name);
-            } else if ((rc = reload_load_policy(rt, slot, err)) != CG_OK) {
-                return rc;
-            }
-        }
-    }
-    return CG_OK;
-}
-
-/* setup_upstreams loads the TLS client of every upstream with "tls" once, for all
- * workers: a file that does not load stops the start with one line naming it. */
-static int setup_upstreams(struct runtime *rt, struct cg_errbuf *err)
-{
-    const struct config *cfg = rt->cfg;
-    rt->upstream_tls = cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1,
-                                  sizeof(*rt->upstream_tls));
-    for (size_t i = 0; i < cfg->num_upstreams; i++) {
-        int rc = proxy_protocols_upstream_tls(&cfg->upstreams[i], &rt->upstream_tls[i], err);
-        if (rc != CG_OK) {
-            return rc;
-        }
-    }
-    return CG_OK;
-}
-
 /* enum main_phase is where the process is in its life, as the main thread sees it. */
 enum main_phase {
     PHASE_SERVING,  /* ready and accepting */
@@ -145,40 +52,21 @@ enum main_phase {
     PHASE_DRAINING, /* not accepting; requests in flight finish within timeouts.drain */
 };
 
-/* struct worker_socket is one listening socket and the worker that serves it. */
-struct worker_socket {
-    int fd;
-    size_t listener; /* in config->listeners */
-    unsigned worker;
-};
-
-struct worker_sockets {
-    struct worker_socket *v;
-    size_t num;
-    size_t cap;
-};
-
-static void push_socket(struct worker_sockets *l, int fd, size_t listener, unsigned worker)
-{
-    if (l->num == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 16;
-        l->v = cg_xrealloc(l->v, l->cap * sizeof(*l->v));
-    }
-    l->v[l->num++] = (struct worker_socket){.fd = fd, .listener = listener, .worker = worker};
-}
-
 struct main_loop {
     struct runtime *rt;
     const struct process_options *opts;
     struct event_base *base;
+    struct listen_set listen; /* the listeners' addresses, claims and sockets */
+    json_t *doc;              /* the configuration document in force (running_config) */
     struct reloader *reloader; /* NULL once draining, like renewer and admin */
     struct renewer *renewer;
     struct admin_server *admin;
     struct status_server *status_port; /* NULL without "status", and once draining */
     struct upgrade_server *upgrade;
+    bool accept_upgrades; /* serving: |upgrade| answers on the claims of now */
     struct upgrade_socket *offer; /* every socket this process serves on, for a hand-over:
                                      the workers' (theirs until they drain), admin_dup and
-                                     the claims (rt->claims) */
+                                     the claims (the listen set's and rt->claims) */
     size_t num_offer;
     int admin_dup; /* the admin API's listening socket (admin_server has its own
                       descriptor), for a hand-over; -1 without one */
@@ -201,28 +89,20 @@ struct main_loop {
  * no accept queue is closed with connections in it), bound anew otherwise. An address in
  * use, or held by another process, is one clear error and the process exits without
  * having served anyone. */
-static int acquire_sockets(struct runtime *rt, struct upgrade_client *uc, struct worker_sockets *out,
-                           struct cg_errbuf *err)
+static int acquire_sockets(struct main_loop *m, struct upgrade_client *uc, struct cg_errbuf *err)
 {
+    struct runtime *rt = m->rt;
     const struct config *cfg = rt->cfg;
-    size_t num_addrs = cfg->status.enabled ? 1 : 0;
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        num_addrs += cfg->listeners[i].num_addresses;
-    }
-    rt->claims = cg_xcalloc(num_addrs ? num_addrs : 1, sizeof(int));
     for (size_t i = 0; i < cfg->num_listeners; i++) {
         for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-            const struct config_address *a = &cfg->listeners[i].addresses[j];
-            int fd = uc != NULL ? upgrade_client_take(uc, UPGRADE_SOCKET_CLAIM, a) : -1;
-            if (fd < 0) {
-                int rc = listen_claim(a, &fd, err);
-                if (rc != CG_OK) {
-                    return rc;
-                }
+            int rc = listen_set_add(&m->listen, &cfg->listeners[i].addresses[j], rt->num_workers,
+                                    uc, err);
+            if (rc != CG_OK) {
+                return rc;
             }
-            rt->claims[rt->num_claims++] = fd;
         }
     }
+    rt->claims = cg_xcalloc(1, sizeof(int));
     if (cfg->status.enabled) {
         /* Claimed like the listeners' addresses: a second certgate started with the same
          * configuration must not answer probes and scrapes for this one. */
@@ -255,24 +135,52 @@ static int acquire_sockets(struct runtime *rt, struct upgrade_client *uc, struct
         }
         rt->admin_fd = fd;
     }
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        for (size_t j = 0; j < cfg->listeners[i].num_addresses; j++) {
-            const struct config_address *a = &cfg->listeners[i].addresses[j];
-            unsigned k = 0;
-            int fd;
-            while (uc != NULL && (fd = upgrade_client_take(uc, UPGRADE_SOCKET_LISTEN, a)) >= 0) {
-                push_socket(out, fd, i, k++ % rt->num_workers);
-            }
-            for (; k < rt->num_workers; k++) {
-                int rc = listen_socket_open(a, true, "listen", &fd, err);
-                if (rc != CG_OK) {
-                    return rc;
-                }
-                push_socket(out, fd, i, k);
-            }
+    return CG_OK;
+}
+
+static void on_taken(void *arg, pid_t pid);
+
+/* set_offer lists what a later hand-over offers (every socket and claim this process
+ * serves on) and, once serving, accepts upgrade requests on the claims of now. */
+static void set_offer(struct main_loop *m)
+{
+    struct runtime *rt = m->rt;
+    size_t num = 2 + rt->num_claims;
+    for (size_t i = 0; i < m->listen.num_addrs; i++) {
+        num += 1 + m->listen.addrs[i].num_socks;
+    }
+    free(m->offer);
+    m->offer = cg_xcalloc(num, sizeof(*m->offer));
+    m->num_offer = 0;
+    int *claims = cg_xcalloc(num, sizeof(*claims));
+    size_t num_claims = 0;
+    for (size_t i = 0; i < m->listen.num_addrs; i++) {
+        const struct listen_addr *e = &m->listen.addrs[i];
+        for (size_t k = 0; k < e->num_socks; k++) {
+            m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_LISTEN, e->socks[k].fd};
         }
     }
-    return CG_OK;
+    if (m->admin_dup >= 0) {
+        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_ADMIN, m->admin_dup};
+    }
+    if (m->status_dup >= 0) {
+        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_STATUS, m->status_dup};
+    }
+    for (size_t i = 0; i < m->listen.num_addrs; i++) {
+        claims[num_claims++] = m->listen.addrs[i].claim;
+    }
+    for (size_t i = 0; i < rt->num_claims; i++) {
+        claims[num_claims++] = rt->claims[i];
+    }
+    for (size_t i = 0; i < num_claims; i++) {
+        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_CLAIM, claims[i]};
+    }
+    if (m->phase == PHASE_SERVING && m->accept_upgrades) {
+        upgrade_server_free(m->upgrade);
+        m->upgrade = upgrade_server_new(m->base, claims, num_claims, m->offer, m->num_offer,
+                                        on_taken, m);
+    }
+    free(claims);
 }
 
 /* start_workers gets the sockets, creates the workers on them, lists what a later
@@ -282,41 +190,24 @@ static int start_workers(struct main_loop *m, struct upgrade_client *uc, struct 
     struct runtime *rt = m->rt;
     rt->num_workers = rt->cfg->workers;
     rt->workers = cg_xcalloc(rt->num_workers, sizeof(*rt->workers));
-    struct worker_sockets l = {0};
-    int rc = acquire_sockets(rt, uc, &l, err);
+    int rc = acquire_sockets(m, uc, err);
     if (rc != CG_OK) {
-        for (size_t k = 0; k < l.num; k++) {
-            close(l.v[k].fd);
-        }
-        free(l.v);
+        listen_set_close_sockets(&m->listen);
         return rc;
     }
-    int *fds = cg_xcalloc(l.num ? l.num : 1, sizeof(int));
-    size_t *owners = cg_xcalloc(l.num ? l.num : 1, sizeof(size_t));
     for (unsigned w = 0; w < rt->num_workers; w++) {
-        size_t n = 0;
-        for (size_t k = 0; k < l.num; k++) {
-            if (l.v[k].worker == w) {
-                fds[n] = l.v[k].fd;
-                owners[n++] = l.v[k].listener;
-            }
-        }
-        rt->workers[w] = worker_new(rt, w, fds, owners, n);
+        int *fds;
+        size_t *owners;
+        size_t n = listen_set_worker_sockets(&m->listen, rt->cfg, w, &fds, &owners);
+        rt->workers[w] = worker_new(rt, rt->snap, w, fds, owners, n);
+        free(fds);
+        free(owners);
     }
-    free(fds);
-    free(owners);
-    m->offer = cg_xcalloc(l.num + 2 + rt->num_claims, sizeof(*m->offer));
-    for (size_t k = 0; k < l.num; k++) {
-        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_LISTEN, l.v[k].fd};
-    }
-    free(l.v);
     if (rt->admin_fd >= 0) {
         m->admin_dup = fcntl(rt->admin_fd, F_DUPFD_CLOEXEC, 0);
         if (m->admin_dup < 0) {
             CG_LOG_WARN("admin listen: cannot keep its socket for a binary upgrade: %s",
                         strerror(errno));
-        } else {
-            m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_ADMIN, m->admin_dup};
         }
     }
     if (rt->status_fd >= 0) {
@@ -324,14 +215,9 @@ static int start_workers(struct main_loop *m, struct upgrade_client *uc, struct 
         if (m->status_dup < 0) {
             CG_LOG_WARN("status listen: cannot keep its socket for a binary upgrade: %s",
                         strerror(errno));
-        } else {
-            m->offer[m->num_offer++] =
-                (struct upgrade_socket){UPGRADE_SOCKET_STATUS, m->status_dup};
         }
     }
-    for (size_t i = 0; i < rt->num_claims; i++) {
-        m->offer[m->num_offer++] = (struct upgrade_socket){UPGRADE_SOCKET_CLAIM, rt->claims[i]};
-    }
+    set_offer(m);
     /* Workers never see signals: the main thread handles them. */
     sigset_t all, old;
     sigfillset(&all);
@@ -462,7 +348,210 @@ static void on_taken(void *arg, pid_t pid)
         close(rt->claims[i]);
     }
     rt->num_claims = 0;
+    listen_set_cleanup(&m->listen);
     begin_drain(m);
+}
+
+/* restart_only_keys are the top-level keys a running process cannot change: a reload
+ * keeps their running value (config_diff says which changes need a restart). */
+static const char *const restart_only_keys[] = {"workers", "state_dir", "admin", "status", NULL};
+
+/* keep_running_values returns a copy of |doc| with the settings that cannot change live
+ * (restart_only_keys, log.access_log) taken from |running|. */
+static json_t *keep_running_values(const json_t *running, const json_t *doc)
+{
+    json_t *out = json_deep_copy(doc);
+    for (size_t i = 0; restart_only_keys[i] != NULL; i++) {
+        json_t *v = json_object_get(running, restart_only_keys[i]);
+        if (v != NULL) {
+            json_object_set(out, restart_only_keys[i], v);
+        } else {
+            json_object_del(out, restart_only_keys[i]);
+        }
+    }
+    json_t *run_log = json_object_get(running, "log");
+    json_t *access = json_is_object(run_log) ? json_object_get(run_log, "access_log") : NULL;
+    json_t *log = json_object_get(out, "log");
+    if (json_is_object(log)) {
+        if (access != NULL) {
+            json_object_set(log, "access_log", access);
+        } else {
+            json_object_del(log, "access_log");
+        }
+    } else if (access != NULL) {
+        json_object_set_new(out, "log", json_pack("{sO}", "access_log", access));
+    }
+    return out;
+}
+
+/* load_doc loads |doc| as certgate.json at |source| would be. */
+static int load_doc(const char *source, const json_t *doc, struct config **out,
+                    struct cg_errbuf *err)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    char *base = cg_xstrdup(source);
+    char *slash = strrchr(base, '/');
+    if (slash == base) {
+        slash[1] = '\0';
+    } else if (slash != NULL) {
+        *slash = '\0';
+    }
+    int rc = config_load_string(source, text, strlen(text), base, out, err);
+    free(base);
+    free(text);
+    return rc;
+}
+
+/* update_sockets claims and binds the addresses |cfg| names that the process does not
+ * serve yet. One that cannot be bound is reported and left out (the rest applies);
+ * returns whether the set of addresses changes. */
+static bool update_sockets(struct main_loop *m, const struct config *cfg)
+{
+    bool changed = false;
+    for (size_t i = 0; i < cfg->num_listeners; i++) {
+        const struct config_listener *l = &cfg->listeners[i];
+        for (size_t j = 0; j < l->num_addresses; j++) {
+            if (listen_set_find(&m->listen, &l->addresses[j]) != NULL) {
+                continue;
+            }
+            struct cg_errbuf err = {0};
+            if (listen_set_add(&m->listen, &l->addresses[j], m->rt->num_workers, NULL, &err) !=
+                CG_OK) {
+                CG_LOG_ERROR("not applied live: listeners.%s.listen %s: %s", l->name,
+                             l->addresses[j].text, err.msg);
+                continue;
+            }
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* drop_sockets forgets the addresses |cfg| does not name (the workers close their
+ * sockets when they install it); returns whether there were any. */
+static bool drop_sockets(struct main_loop *m, const struct config *cfg)
+{
+    bool changed = false;
+    for (size_t i = m->listen.num_addrs; i-- > 0;) {
+        struct listen_addr *e = &m->listen.addrs[i];
+        bool used = false;
+        for (size_t k = 0; k < cfg->num_listeners && !used; k++) {
+            for (size_t j = 0; j < cfg->listeners[k].num_addresses && !used; j++) {
+                used = listen_set_find(&m->listen, &cfg->listeners[k].addresses[j]) == e;
+            }
+        }
+        if (!used) {
+            CG_LOG_INFO("no longer listening on %s", e->addr.text);
+            listen_set_remove(&m->listen, e);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* publish makes |snap| current on the main thread and on every worker. */
+static void publish(struct main_loop *m, struct snapshot *snap)
+{
+    struct runtime *rt = m->rt;
+    bool sockets = update_sockets(m, snap->cfg);
+    config_reload_set_current(rt, snap);
+    for (unsigned w = 0; w < rt->num_workers; w++) {
+        int *fds;
+        size_t *owners;
+        size_t n = listen_set_worker_sockets(&m->listen, snap->cfg, w, &fds, &owners);
+        worker_post(rt->workers[w], worker_install, worker_install_msg_new(snap, fds, owners, n));
+        free(fds);
+        free(owners);
+    }
+    if (drop_sockets(m, snap->cfg) || sockets) {
+        set_offer(m);
+    }
+    cg_log_set_level(snap->cfg->log.level);
+    cg_log_set_format(snap->cfg->log.format);
+    if (m->admin != NULL) {
+        admin_server_rebind(m->admin);
+    }
+    reloader_rebuild(m->reloader);
+}
+
+/* on_config_reload (the reloader's reloader_config_fn) reloads certgate.json: an invalid
+ * file is refused as a whole with one line; what cannot change live is reported and
+ * keeps its running value; the rest becomes a new snapshot. */
+static enum reloader_config_result on_config_reload(void *arg)
+{
+    struct main_loop *m = arg;
+    struct runtime *rt = m->rt;
+    const char *source = rt->cfg->source;
+    struct cg_errbuf err = {0};
+    json_t *doc = NULL;
+    json_t *applied = NULL;
+    struct config *cfg = NULL;
+    struct config *kept = NULL;
+    struct config_diff d = {0};
+    enum reloader_config_result result = RELOADER_CONFIG_REFUSED;
+    /* The file as written is checked first, so that the error names its own path. */
+    int rc = cg_json_load_file(source, &doc, &err);
+    if (rc == CG_OK) {
+        rc = load_doc(source, doc, &cfg, &err);
+    }
+    if (rc == CG_OK) {
+        config_diff_compute(rt->cfg, cfg, &d);
+        for (size_t i = 0; i < d.num_changes; i++) {
+            char line[1024];
+            if (!d.changes[i].live) {
+                CG_LOG_WARN("not applied live: %s",
+                            config_change_format(&d.changes[i], line, sizeof(line)) +
+                                strlen("changed: "));
+            }
+        }
+        applied = keep_running_values(m->doc, doc);
+        rc = load_doc(source, applied, &kept, &err);
+        config_diff_cleanup(&d);
+    }
+    if (rc == CG_OK) {
+        config_diff_compute(rt->cfg, kept, &d);
+        if (d.num_changes == 0) {
+            CG_LOG_INFO("configuration %s: nothing to apply (generation %llu stays)", source,
+                        (unsigned long long)rt->snap->generation);
+            atomic_fetch_add(&rt->config_reloads, 1);
+            result = RELOADER_CONFIG_UNCHANGED;
+            goto out;
+        }
+        struct snapshot *snap;
+        uint64_t gen = rt->snap->generation + 1;
+        rc = config_reload_build(rt, kept, gen, &snap, &err);
+        kept = NULL; /* the snapshot took it, or freed it */
+        if (rc == CG_OK) {
+            for (size_t i = 0; i < d.num_changes; i++) {
+                char line[1024];
+                CG_LOG_INFO("configuration generation %llu: %s", (unsigned long long)gen,
+                            config_change_format(&d.changes[i], line, sizeof(line)));
+            }
+            publish(m, snap);
+            json_decref(m->doc);
+            m->doc = applied;
+            applied = NULL;
+            atomic_fetch_add(&rt->config_reloads, 1);
+            CG_LOG_INFO("configuration %s: generation %llu in force for new connections (%zu "
+                        "changes); open connections finish on the one they started with",
+                        source, (unsigned long long)gen, d.num_changes);
+            if (running_config_write(rt->cfg, m->doc, gen, &err) != CG_OK) {
+                CG_LOG_WARN("%s: certgate check cannot compare with this process", err.msg);
+            }
+            result = RELOADER_CONFIG_PUBLISHED;
+            goto out;
+        }
+    }
+    atomic_fetch_add(&rt->config_reload_failures, 1);
+    CG_LOG_ERROR("configuration reload refused, generation %llu stays in force: %s",
+                 (unsigned long long)rt->snap->generation, err.msg);
+out:
+    config_diff_cleanup(&d);
+    config_free(cfg);
+    config_free(kept);
+    json_decref(doc);
+    json_decref(applied);
+    return result;
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -471,7 +560,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (m->reloader == NULL) {
         CG_LOG_INFO("SIGHUP while draining: reopening the access log, nothing to reload");
     } else {
-        CG_LOG_INFO("SIGHUP: reloading policies and certificates, reopening the access log");
+        CG_LOG_INFO("SIGHUP: reloading the configuration, policies and certificates, "
+                    "reopening the access log");
         cg_sd_notify_reloading();
         reloader_reload(m->reloader, true);
     }
@@ -556,24 +646,6 @@ static void ignore_unused_signals(void)
 
 static void runtime_free(struct runtime *rt)
 {
-    if (rt->listeners != NULL) {
-        for (size_t i = 0; i < rt->cfg->num_listeners; i++) {
-            tls_server_free(rt->listeners[i].tls);
-            host_table_unref(rt->listeners[i].hosts);
-            ipset_cleanup(&rt->listeners[i].proxy_from);
-        }
-    }
-    free(rt->listeners);
-    for (size_t i = 0; i < rt->num_policy_slots; i++) {
-        policy_unref(rt->policy_slots[i].policy);
-    }
-    free(rt->policy_slots);
-    if (rt->upstream_tls != NULL) {
-        for (size_t i = 0; i < rt->cfg->num_upstreams; i++) {
-            tls_client_free(rt->upstream_tls[i]);
-        }
-    }
-    free(rt->upstream_tls);
     free(rt->workers);
     for (size_t i = 0; i < rt->num_claims; i++) {
         close(rt->claims[i]);
@@ -586,7 +658,7 @@ static void runtime_free(struct runtime *rt)
         close(rt->status_fd);
     }
     access_log_close(rt->access_log);
-    config_free(rt->cfg);
+    config_reload_cleanup(rt);
     free(rt);
 }
 
@@ -615,7 +687,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
 
     struct runtime *rt = cg_xcalloc(1, sizeof(*rt));
     proxy_protocols_runtime(rt);
-    rt->cfg = cfg;
+    config_reload_set_current(rt, snapshot_new(cfg, 1));
     rt->start_time = (uint64_t)time(NULL);
     rt->admin_fd = -1;
     rt->status_fd = -1;
@@ -634,12 +706,11 @@ int process_run(struct config *cfg, const struct process_options *opts)
         .status_dup = -1,
         .phase = PHASE_SERVING};
     CG_BUG_ON(m.base == NULL);
-    setup_hosts(rt);
-    reloader_new(rt, m.base, &m.reloader, &err);
+    reloader_new(rt, m.base, on_config_reload, &m, &m.reloader, &err);
 
-    int rc = setup_listeners(rt, &err);
+    int rc = cg_json_load_file(cfg->source, &m.doc, &err);
     if (rc == CG_OK) {
-        rc = setup_upstreams(rt, &err);
+        rc = config_reload_load(rt, rt->snap, &err);
     }
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &rt->access_log, &err);
@@ -669,6 +740,8 @@ int process_run(struct config *cfg, const struct process_options *opts)
             close(m.status_dup);
         }
         free(m.offer);
+        listen_set_cleanup(&m.listen);
+        json_decref(m.doc);
         runtime_free(rt);
         return 1;
     }
@@ -730,8 +803,11 @@ int process_run(struct config *cfg, const struct process_options *opts)
                             l->num_hosts == 1 ? "y" : "ies", cfg->workers);
             }
         }
-        m.upgrade = upgrade_server_new(m.base, rt->claims, rt->num_claims, m.offer, m.num_offer,
-                                       on_taken, &m);
+        m.accept_upgrades = true;
+        set_offer(&m);
+        if (running_config_write(cfg, m.doc, rt->snap->generation, &err) != CG_OK) {
+            CG_LOG_WARN("%s: certgate check cannot compare with this process", err.msg);
+        }
         cg_sd_notify_ready();
     }
     event_base_dispatch(m.base);
@@ -757,87 +833,10 @@ int process_run(struct config *cfg, const struct process_options *opts)
         close(m.status_dup);
     }
     free(m.offer);
+    listen_set_cleanup(&m.listen);
+    running_config_remove(rt->cfg);
+    json_decref(m.doc);
     runtime_free(rt);
     return m.status;
 }
 
-/* check_policy loads |file| as a listener with a client CA or not would, and prints
- * what it holds; false after printing the error. */
-static bool check_policy(const char *indent, const char *file, bool client_ca)
-{
-    struct policy_load_opts opts = {.client_ca = client_ca};
-    struct policy *p = NULL;
-    struct cg_errbuf err = {0};
-    if (policy_load_file(file, &opts, &p, &err) != CG_OK) {
-        fprintf(stderr, "certgate: %s\n", err.msg);
-        return false;
-    }
-    printf("%spolicy %s: %zu certificates, %zu routes\n", indent, file,
-           policy_num_certificates(p), policy_num_routes(p));
-    policy_free(p);
-    return true;
-}
-
-/* check_host loads host entry |h|'s own certificates and its policy, and prints them. */
-static bool check_host(const struct config_listener *l, const struct config_host *h)
-{
-    bool ok = true;
-    printf("  host %s -> upstream %s:\n", h->name, h->upstream->name);
-    if (h->num_certificates > 0) {
-        struct tls_cert_set *certs = NULL;
-        struct cg_errbuf err = {0};
-        if (tls_cert_set_load(h->certificates, h->num_certificates, &certs, &err) != CG_OK) {
-            fprintf(stderr, "certgate: %s\n", err.msg);
-            ok = false;
-        } else {
-            tls_cert_set_describe(certs, stdout);
-        }
-        tls_cert_set_unref(certs);
-    }
-    return check_policy("    ", h->policy, l->tls.client_ca != NULL) && ok;
-}
-
-int process_check(const struct config *cfg)
-{
-    int status = 0;
-    config_print_summary(cfg, stdout);
-    for (size_t i = 0; i < cfg->num_listeners; i++) {
-        const struct config_listener *l = &cfg->listeners[i];
-        struct cg_errbuf err = {0};
-        struct tls_cert_set *certs = NULL;
-        struct tls_server *tls = NULL;
-        printf("listener %s:\n", l->name);
-        if (tls_cert_set_load(l->tls.certificates, l->tls.num_certificates, &certs, &err) !=
-                CG_OK ||
-            tls_server_new(l, certs, &tls, &err) != CG_OK) {
-            fprintf(stderr, "certgate: %s\n", err.msg);
-            status = 1;
-        } else {
-            tls_cert_set_describe(certs, stdout);
-        }
-        if (l->policy != NULL) {
-            if (!check_policy("  ", l->policy, l->tls.client_ca != NULL)) {
-                status = 1;
-            }
-        } else if (l->upstream != NULL) {
-            printf("  policy: none (every request is denied)\n");
-        }
-        for (size_t h = 0; h < l->num_hosts; h++) {
-            if (!check_host(l, &l->hosts[h])) {
-                status = 1;
-            }
-        }
-        tls_server_free(tls);
-        tls_cert_set_unref(certs);
-    }
-    for (size_t i = 0; i < cfg->num_upstreams; i++) {
-        struct cg_errbuf err = {0};
-        struct tls_client *cl = NULL;
-        if (proxy_protocols_upstream_tls(&cfg->upstreams[i], &cl, &err) != CG_OK) {
-            fprintf(stderr, "certgate: %s\n", err.msg);
-            status = 1;
-        }
-        tls_client_free(cl);
-    }
-    return status;
-}

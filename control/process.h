@@ -24,8 +24,9 @@ struct process_options {
 int process_run(struct config *cfg, const struct process_options *opts);
 
 /* process_check validates what `certgate check` validates beyond the config loader:
- * certificates and keys load and match, client CAs load. Prints a summary to stdout;
- * returns 0 or 1. */
+ * certificates and keys load and match, client CAs load. Prints a summary to stdout,
+ * then what a reload would change in the certgate running with the same state_dir
+ * (control/running_config.h); returns 0 or 1. */
 int process_check(const struct config *cfg);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/file.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "control/config_reload.h"
 #include "policy/policy.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
@@ -44,6 +45,9 @@ struct watched_certs {
 struct reloader {
     struct runtime *rt;
     struct event_base *base;
+    reloader_config_fn on_config; /* reloads certgate.json; NULL: not watched */
+    void *on_config_arg;
+    struct file_id config; /* certgate.json's */
     int fd; /* inotify descriptor, -1 if unavailable */
     struct event *ev_inotify;
     struct event *ev_debounce;
@@ -87,10 +91,11 @@ static const char *cert_file_path(const struct watched_certs *w, size_t k)
     }
 }
 
-int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err)
+int reload_load_policy(struct runtime *rt, struct snapshot *snap, size_t slot,
+                       struct cg_errbuf *err)
 {
-    struct policy_slot *ps = &rt->policy_slots[slot];
-    const struct config_listener *l = rt->listeners[ps->listener].cfg;
+    struct policy_slot *ps = &snap->policy_slots[slot];
+    const struct config_listener *l = snap->listeners[ps->listener].cfg;
     struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
     struct policy *p;
     int rc = policy_load_file(ps->file, &opts, &p, err);
@@ -99,13 +104,8 @@ int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err)
     }
     uint64_t gen = atomic_fetch_add(&rt->policy_generation, 1) + 1;
     policy_set_generation(p, gen);
-    for (unsigned i = 0; i < rt->num_workers; i++) {
-        if (rt->workers != NULL && rt->workers[i] != NULL) {
-            worker_post(rt->workers[i], worker_set_policy, worker_policy_msg_new(slot, p));
-        }
-    }
-    policy_unref(ps->policy);
-    ps->policy = p;
+    config_reload_publish_policy(rt, ps->file, opts.client_ca, p);
+    policy_unref(p);
     CG_LOG_INFO("listener %s%s%s: policy %s in force (generation %" PRIu64 ", %zu certificates, "
                 "%zu routes)",
                 l->name, ps->host[0] ? " host " : "", ps->host, ps->file, gen,
@@ -113,9 +113,9 @@ int reload_load_policy(struct runtime *rt, size_t slot, struct cg_errbuf *err)
     return CG_OK;
 }
 
-void reload_count_policy(struct runtime *rt, size_t slot, bool ok)
+void reload_count_policy(struct runtime *rt, struct snapshot *snap, size_t slot, bool ok)
 {
-    struct policy_slot *ps = &rt->policy_slots[slot];
+    struct policy_slot *ps = &snap->policy_slots[slot];
     if (ok) {
         atomic_fetch_add(&rt->policy_reloads, 1);
         ps->reloads++;
@@ -137,12 +137,12 @@ static void reload_policy(struct reloader *r, size_t slot, bool force)
     }
     r->policies[slot] = now;
     struct cg_errbuf err = {0};
-    if (reload_load_policy(r->rt, slot, &err) != CG_OK) {
-        reload_count_policy(r->rt, slot, false);
+    if (reload_load_policy(r->rt, r->rt->snap, slot, &err) != CG_OK) {
+        reload_count_policy(r->rt, r->rt->snap, slot, false);
         CG_LOG_ERROR("policy reload refused, previous policy stays in force: %s", err.msg);
         return;
     }
-    reload_count_policy(r->rt, slot, true);
+    reload_count_policy(r->rt, r->rt->snap, slot, true);
 }
 
 static void reload_certs(struct reloader *r, struct watched_certs *w, bool force)
@@ -182,6 +182,15 @@ static void reload_certs(struct reloader *r, struct watched_certs *w, bool force
 
 void reloader_reload(struct reloader *r, bool force)
 {
+    struct file_id now = file_id_of(r->rt->cfg->source);
+    if (r->on_config != NULL && (force || !file_id_eq(&now, &r->config))) {
+        r->config = now;
+        /* A new snapshot loaded every policy and certificate anew, and this reloader
+         * watches its files now (reloader_rebuild): nothing is left to re-read. */
+        if (r->on_config(r->on_config_arg) == RELOADER_CONFIG_PUBLISHED) {
+            return;
+        }
+    }
     for (size_t i = 0; i < r->rt->num_policy_slots; i++) {
         reload_policy(r, i, force);
     }
@@ -278,14 +287,13 @@ static void add_certs(struct reloader *r, size_t listener, const struct config_h
     }
 }
 
-int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **out,
-                 struct cg_errbuf *err)
+/* note_files notes the identity of the current snapshot's policy and certificate
+ * files, and of certgate.json. */
+static void note_files(struct reloader *r)
 {
-    struct reloader *r = cg_xcalloc(1, sizeof(*r));
-    r->rt = rt;
-    r->base = base;
-    r->fd = -1;
+    const struct runtime *rt = r->rt;
     const struct config *cfg = rt->cfg;
+    r->config = file_id_of(cfg->source);
     r->policies = cg_xcalloc(rt->num_policy_slots ? rt->num_policy_slots : 1, sizeof(*r->policies));
     for (size_t i = 0; i < rt->num_policy_slots; i++) {
         r->policies[i] = file_id_of(rt->policy_slots[i].file);
@@ -300,16 +308,25 @@ int reloader_new(struct runtime *rt, struct event_base *base, struct reloader **
             }
         }
     }
-    r->ev_debounce = evtimer_new(base, on_debounce, r);
-    *out = r;
-    return CG_OK;
 }
 
-void reloader_start(struct reloader *r)
+static void forget_files(struct reloader *r)
 {
-    r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (r->fd < 0) {
-        CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
+    free(r->policies);
+    r->policies = NULL;
+    for (size_t i = 0; i < r->num_certs; i++) {
+        free(r->certs[i].files);
+    }
+    free(r->certs);
+    r->certs = NULL;
+    r->num_certs = 0;
+}
+
+/* watch_files watches the directories of every noted file. */
+static void watch_files(struct reloader *r)
+{
+    if (r->on_config != NULL) {
+        watch_file(r, r->rt->cfg->source);
     }
     for (size_t i = 0; i < r->rt->num_policy_slots; i++) {
         watch_file(r, r->rt->policy_slots[i].file);
@@ -319,6 +336,37 @@ void reloader_start(struct reloader *r)
             watch_file(r, cert_file_path(&r->certs[i], k));
         }
     }
+}
+
+int reloader_new(struct runtime *rt, struct event_base *base, reloader_config_fn on_config,
+                 void *arg, struct reloader **out, struct cg_errbuf *err)
+{
+    struct reloader *r = cg_xcalloc(1, sizeof(*r));
+    r->rt = rt;
+    r->base = base;
+    r->fd = -1;
+    r->on_config = on_config;
+    r->on_config_arg = arg;
+    note_files(r);
+    r->ev_debounce = evtimer_new(base, on_debounce, r);
+    *out = r;
+    return CG_OK;
+}
+
+void reloader_rebuild(struct reloader *r)
+{
+    forget_files(r);
+    note_files(r);
+    watch_files(r);
+}
+
+void reloader_start(struct reloader *r)
+{
+    r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->fd < 0) {
+        CG_LOG_WARN("inotify unavailable (%s): reload with SIGHUP", strerror(errno));
+    }
+    watch_files(r);
     if (r->fd >= 0) {
         r->ev_inotify = event_new(r->base, r->fd, EV_READ | EV_PERSIST, on_inotify, r);
         event_add(r->ev_inotify, NULL);
@@ -339,11 +387,7 @@ void reloader_free(struct reloader *r)
     if (r->fd >= 0) {
         close(r->fd);
     }
-    free(r->policies);
-    for (size_t i = 0; i < r->num_certs; i++) {
-        free(r->certs[i].files);
-    }
-    free(r->certs);
+    forget_files(r);
     for (size_t i = 0; i < r->num_dirs; i++) {
         free(r->dirs[i]);
     }

@@ -285,12 +285,12 @@ static bool apply(struct admin_server *a, const struct admin_request *req,
     /* Through the reloader: it re-reads what changed and remembers the file as seen. */
     reloader_reload(a->rl, false);
     if (admin_policy_generation(a) == before) {
-        if (reload_load_policy(a->rt, a->slot_index, &err) != CG_OK) {
-            reload_count_policy(a->rt, a->slot_index, false);
+        if (reload_load_policy(a->rt, a->snap, a->slot_index, &err) != CG_OK) {
+            reload_count_policy(a->rt, a->snap, a->slot_index, false);
             admin_resp_error(resp, req, 500, "internal", "written but not applied: %s", err.msg);
             return false;
         }
-        reload_count_policy(a->rt, a->slot_index, true);
+        reload_count_policy(a->rt, a->snap, a->slot_index, true);
     }
     resp->changed = true;
     return true;

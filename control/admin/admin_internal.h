@@ -25,17 +25,21 @@
 struct listener_rt;
 struct reloader;
 struct runtime;
+struct snapshot;
 struct tls_server;
 
 struct admin_server {
     struct runtime *rt;
     struct event_base *base; /* the main loop */
     struct reloader *rl;
+    struct snapshot *snap;   /* the configuration snapshot |lrt| and |slot| are in (a
+                                reference): the current one, unless a reload removed the
+                                managed listener or host entry (admin_server_rebind) */
     struct listener_rt *lrt; /* the proxy listener managed (admin.listener) */
     struct policy_slot *slot; /* the policy managed: admin.host's, else the listener's
                                  own; NULL when the listener has none of its own and
                                  admin.host is unset (every call is refused) */
-    size_t slot_index;        /* its index in runtime->policy_slots */
+    size_t slot_index;        /* its index in snap->policy_slots */
     struct tls_server *tls;  /* own SSL_CTX (ALPN http/1.1 only), serving
                                 lrt's current certificate set */
     struct evconnlistener *evl;

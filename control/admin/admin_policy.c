@@ -26,10 +26,10 @@ static json_t *hosts_json(struct admin_server *a)
 {
     json_t *arr = json_array();
     const struct host_table *t = a->lrt->hosts;
-    const struct config *cfg = a->rt->cfg;
+    const struct config *cfg = a->snap->cfg;
     for (size_t i = 0; i < t->num_entries; i++) {
         const struct host_entry *e = &t->entries[i];
-        const struct policy *p = a->rt->policy_slots[e->policy_slot].policy;
+        const struct policy *p = a->snap->policy_slots[e->policy_slot].policy;
         json_t *names = json_array();
         json_t *paths = json_array();
         for (size_t k = 0; e->cfg != NULL && k < e->cfg->num_names; k++) {
@@ -45,7 +45,7 @@ static json_t *hosts_json(struct admin_server *a)
             json_pack("{ss so ss ss? sI so sb}", "name", e->name, "names", names, "upstream",
                       cfg->upstreams[e->upstream_index].name, "policy_file", e->policy_file,
                       "generation", (json_int_t)(p != NULL ? policy_generation(p) : 0), "paths",
-                      paths, "managed", a->slot == &a->rt->policy_slots[e->policy_slot]));
+                      paths, "managed", a->slot == &a->snap->policy_slots[e->policy_slot]));
     }
     return arr;
 }

@@ -703,6 +703,7 @@ int admin_server_new(struct runtime *rt, struct event_base *base, struct reloade
     a->rt = rt;
     a->base = base;
     a->rl = rl;
+    a->snap = snapshot_ref(rt->snap);
     a->lrt = &rt->listeners[cfg->admin.listener_index];
     const struct host_table *hosts = a->lrt->hosts;
     const struct host_entry *managed =
@@ -724,6 +725,7 @@ int admin_server_new(struct runtime *rt, struct event_base *base, struct reloade
     tls_cert_set_unref(certs);
     if (rc != CG_OK) {
         close(fd);
+        snapshot_unref(a->snap);
         free(a);
         return rc;
     }
@@ -733,6 +735,7 @@ int admin_server_new(struct runtime *rt, struct event_base *base, struct reloade
         rc = cg_errf(err, CG_ERR_IO, "admin listen %s: cannot watch the socket", addr->text);
         close(fd);
         tls_server_free(a->tls);
+        snapshot_unref(a->snap);
         free(a);
         return rc;
     }
@@ -754,5 +757,33 @@ void admin_server_free(struct admin_server *a)
         conn_free(a->conns);
     }
     tls_server_free(a->tls);
+    snapshot_unref(a->snap);
     free(a);
+}
+
+void admin_server_rebind(struct admin_server *a)
+{
+    const struct snapshot *snap = a->rt->snap;
+    const struct listener_rt *lrt = snapshot_find_listener(snap, a->lrt->cfg->name);
+    const char *host = admin_host(a);
+    const struct host_entry *managed = NULL;
+    for (size_t i = 0; lrt != NULL && i < lrt->hosts->num_entries; i++) {
+        if (strcmp(lrt->hosts->entries[i].name, host) == 0) {
+            managed = &lrt->hosts->entries[i];
+        }
+    }
+    if (lrt == NULL || (a->slot != NULL && managed == NULL)) {
+        CG_LOG_WARN("admin API: the new configuration has no listener %s%s%s: it keeps "
+                    "managing the one of generation %llu (restart needed)",
+                    a->lrt->cfg->name, host[0] ? " host " : "", host,
+                    (unsigned long long)a->snap->generation);
+        return;
+    }
+    snapshot_unref(a->snap);
+    a->snap = snapshot_ref(a->rt->snap);
+    a->lrt = &a->snap->listeners[lrt->index];
+    if (managed != NULL) {
+        a->slot_index = managed->policy_slot;
+        a->slot = &a->snap->policy_slots[a->slot_index];
+    }
 }

@@ -27,6 +27,12 @@ struct runtime;
 int admin_server_new(struct runtime *rt, struct event_base *base, struct reloader *rl, int fd,
                      struct admin_server **out, struct cg_errbuf *err);
 
+/* admin_server_rebind makes |a| manage the listener (and host entry) of the same name
+ * in the runtime's current snapshot, after a configuration reload published one; when
+ * that has none of that name, |a| keeps the one it has (a restart applies the change).
+ * Its own address and TLS context are not changed. */
+void admin_server_rebind(struct admin_server *a);
+
 /* admin_server_free closes the listener and every admin connection at once. NULL is a
  * no-op. */
 void admin_server_free(struct admin_server *a);

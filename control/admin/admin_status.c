@@ -84,6 +84,11 @@ void admin_status(struct admin_server *a, const struct admin_request *req,
         }
     }
     json_object_set_new(out, "requests_total", json_integer((json_int_t)total));
+    json_object_set_new(out, "config",
+                        json_pack("{ss sI sI sI}", "file", rt->cfg->source, "generation",
+                                  (json_int_t)atomic_load(&rt->config_generation), "reloads",
+                                  (json_int_t)atomic_load(&rt->config_reloads), "reload_failures",
+                                  (json_int_t)atomic_load(&rt->config_reload_failures)));
     json_object_set_new(out, "denials_by_reason", denials);
     admin_resp_etag(a, resp);
     admin_resp_json(resp, 200, out);
@@ -103,15 +108,20 @@ void admin_reload(struct admin_server *a, const struct admin_request *req,
     struct runtime *rt = a->rt;
     uint64_t failures = atomic_load(&rt->policy_reload_failures);
     uint64_t cert_failures = atomic_load(&rt->cert_reload_failures);
+    uint64_t config_failures = atomic_load(&rt->config_reload_failures);
     reloader_reload(a->rl, true);
     uint64_t refused = atomic_load(&rt->policy_reload_failures) - failures;
     uint64_t cert_refused = atomic_load(&rt->cert_reload_failures) - cert_failures;
+    bool config_refused = atomic_load(&rt->config_reload_failures) != config_failures;
     resp->changed = true;
     snprintf(resp->reason, sizeof(resp->reason), "%s",
-             refused || cert_refused ? "partly refused" : "reloaded");
+             refused || cert_refused || config_refused ? "partly refused" : "reloaded");
     admin_resp_etag(a, resp);
     admin_resp_json(resp, 200,
-                    json_pack("{sb sI sI sI sI sI}", "ok", !refused && !cert_refused, "generation",
+                    json_pack("{sb sb sI sI sI sI sI sI}", "ok",
+                              !refused && !cert_refused && !config_refused, "config_refused",
+                              config_refused, "config_generation",
+                              (json_int_t)atomic_load(&rt->config_generation), "generation",
                               (json_int_t)atomic_load(&rt->policy_generation), "policies_refused",
                               (json_int_t)refused, "certificates_refused", (json_int_t)cert_refused,
                               "reloads", (json_int_t)atomic_load(&rt->policy_reloads),

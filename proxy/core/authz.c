@@ -26,7 +26,7 @@ size_t authz_scratch_size(size_t max_target)
 
 static struct policy *current_policy(const struct client_conn *c)
 {
-    return c->host != NULL ? c->w->policies[c->host->policy_slot] : NULL;
+    return c->host != NULL ? c->ws->policies[c->host->policy_slot] : NULL;
 }
 
 /* prepare_pin runs the pin proof against |p| (see policy_pin_verify): a signature
@@ -77,7 +77,7 @@ void authz_conn_cleanup(struct authz_conn *a)
 /* peer_allowed_by checks the peer against the policy of |e|. */
 static bool peer_allowed_by(struct client_conn *c, const struct host_entry *e)
 {
-    const struct policy *p = c->w->policies[e->policy_slot];
+    const struct policy *p = c->ws->policies[e->policy_slot];
     if (p == NULL) {
         return true; /* no policy: every request is denied later, with a reason */
     }

@@ -43,7 +43,7 @@ uint64_t conn_now_us(const struct client_conn *c)
 
 static struct metrics_listener *counters(const struct client_conn *c)
 {
-    return &c->w->metrics->listeners[c->lrt->index];
+    return c->w->metrics->listeners[c->lrt->metrics_index];
 }
 
 void conn_count_bytes(struct client_conn *c)
@@ -91,8 +91,9 @@ static void destroy(struct client_conn *c)
         c->next->prev = c->prev;
     }
     atomic_fetch_sub(&w->rt->connections, 1);
+    struct worker_snapshot *ws = c->ws;
     free(c);
-    worker_conn_closed(w);
+    worker_conn_closed(ws);
 }
 
 static void on_free(evutil_socket_t fd, short what, void *arg)
@@ -175,10 +176,11 @@ static int on_preamble(void *arg, struct evbuffer *raw)
     return peer_allowed(c) ? 1 : -1;
 }
 
-void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const struct sockaddr *sa,
-                 socklen_t sa_len)
+void conn_accept(struct worker_snapshot *ws, const struct listener_rt *lrt, int fd,
+                 const struct sockaddr *sa, socklen_t sa_len)
 {
-    const struct config *cfg = w->rt->cfg;
+    struct worker *w = ws->w;
+    const struct config *cfg = ws->snap->cfg;
     if (atomic_fetch_add(&w->rt->connections, 1) >= cfg->limits.max_connections) {
         atomic_fetch_sub(&w->rt->connections, 1);
         CG_LOG_WARN("listener %s: max_connections (%u) reached, refusing a connection",
@@ -188,6 +190,8 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
     }
     struct client_conn *c = cg_xcalloc(1, sizeof(*c));
     c->w = w;
+    c->ws = ws;
+    c->cfg = cfg;
     c->lrt = lrt;
     c->hosts = host_table_ref(lrt->hosts);
     c->id = ++w->next_conn_id;
@@ -202,7 +206,7 @@ void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const 
         w->conns->prev = c;
     }
     w->conns = c;
-    w->num_conns++;
+    worker_conn_opened(ws);
     cg_counter_add(&counters(c)->connections[METRICS_CONN_HANDSHAKE], 1);
 
     /* A load balancer allowed to send a PROXY header must send one; the address check
@@ -380,7 +384,7 @@ struct cg_str conn_default_host(const struct client_conn *c, size_t upstream_ind
     if (c->tls.peer.sni[0] != '\0') {
         return cg_str_from_cstr(c->tls.peer.sni);
     }
-    const struct config_upstream *up = &c->w->rt->cfg->upstreams[upstream_index];
+    const struct config_upstream *up = &c->cfg->upstreams[upstream_index];
     return cg_str_from_cstr(up->tls.sni != NULL ? up->tls.sni : up->servers[0].text);
 }
 

@@ -21,6 +21,7 @@
 #include "proxy/tls/tls_conn.h"
 
 struct worker;
+struct worker_snapshot;
 struct listener_rt;
 struct client_conn;
 struct host_entry;
@@ -62,7 +63,10 @@ struct conn_alpn {
 
 struct client_conn {
     struct worker *w;
-    const struct listener_rt *lrt;
+    struct worker_snapshot *ws;    /* the configuration snapshot it was accepted on, to its
+                                      end (proxy/core/snapshot.h): counted in ws->num_conns */
+    const struct config *cfg;      /* ws->snap->cfg */
+    const struct listener_rt *lrt; /* in ws->snap->listeners */
     struct host_table *hosts;      /* the listener's host table when accepted (a
                                       reference): used for the connection's life */
     const struct host_entry *host; /* the entry its SNI chose, set by the handshake; NULL
@@ -80,6 +84,8 @@ struct client_conn {
     struct event *ev_free;                /* deferred destruction */
     uint64_t accepted_us;                 /* monotonic microseconds */
     bool closing;                         /* conn_close / conn_abort called */
+    uint64_t drain_deadline_us;           /* monotonic; set when its listener was removed by
+                                             a reload: aborted then if still open; 0: none */
     const uint8_t *cert_der;              /* leaf certificate presented, or NULL; owned by
                                              the SSL (valid while the connection lives) */
     size_t cert_der_len;
@@ -91,9 +97,10 @@ struct client_conn {
     struct client_conn *prev, *next; /* worker's list */
 };
 
-/* conn_accept takes over the accepted socket |fd| on worker |w| for listener |lrt|. */
-void conn_accept(struct worker *w, const struct listener_rt *lrt, int fd, const struct sockaddr *sa,
-                 socklen_t sa_len);
+/* conn_accept takes over the accepted socket |fd| on the worker of |ws| for listener
+ * |lrt| of that snapshot. */
+void conn_accept(struct worker_snapshot *ws, const struct listener_rt *lrt, int fd,
+                 const struct sockaddr *sa, socklen_t sa_len);
 
 /* conn_close ends the connection gracefully: what is queued is flushed (bounded in
  * time), close_notify sent, then the connection is freed. Idempotent. */

@@ -11,18 +11,32 @@
 struct worker_metrics *worker_metrics_new(size_t num_listeners)
 {
     struct worker_metrics *m = cg_xcalloc(1, sizeof(*m));
-    /* About 140 KiB per listener, nearly all of it request counters that stay zero:
-     * calloc maps such a block fresh from the kernel, and only the pages of the
-     * counters a worker actually touches ever become resident. */
-    m->listeners = cg_xcalloc(num_listeners ? num_listeners : 1, sizeof(*m->listeners));
-    m->num_listeners = num_listeners;
+    worker_metrics_grow(m, num_listeners);
     return m;
+}
+
+void worker_metrics_grow(struct worker_metrics *m, size_t num_listeners)
+{
+    if (num_listeners <= m->num_listeners) {
+        return;
+    }
+    m->listeners = cg_xrealloc(m->listeners, num_listeners * sizeof(*m->listeners));
+    for (size_t i = m->num_listeners; i < num_listeners; i++) {
+        /* About 140 KiB per listener, nearly all of it request counters that stay zero:
+         * calloc maps such a block fresh from the kernel, and only the pages of the
+         * counters a worker actually touches ever become resident. */
+        m->listeners[i] = cg_xcalloc(1, sizeof(**m->listeners));
+    }
+    m->num_listeners = num_listeners;
 }
 
 void worker_metrics_free(struct worker_metrics *m)
 {
     if (m == NULL) {
         return;
+    }
+    for (size_t i = 0; i < m->num_listeners; i++) {
+        free(m->listeners[i]);
     }
     free(m->listeners);
     free(m);

@@ -83,9 +83,11 @@ struct metrics_listener {
     atomic_uint_fast64_t bytes_sent;
 };
 
-/* struct worker_metrics is a worker's counters, one block per listener. */
+/* struct worker_metrics is a worker's counters, one block per listener name the process
+ * has served (listener_rt.metrics_index). A block never moves: a configuration reload
+ * that adds a listener only grows the array of pointers. */
 struct worker_metrics {
-    struct metrics_listener *listeners;
+    struct metrics_listener **listeners;
     size_t num_listeners;
 };
 
@@ -93,6 +95,11 @@ struct worker_metrics {
  * with worker_metrics_free (NULL is a no-op). */
 struct worker_metrics *worker_metrics_new(size_t num_listeners);
 void worker_metrics_free(struct worker_metrics *m);
+
+/* worker_metrics_grow adds zeroed blocks until |m| has |num_listeners| (no-op when it
+ * has as many). The owning worker calls it with the main thread kept out (readers hold
+ * worker_lock_snapshots). */
+void worker_metrics_grow(struct worker_metrics *m, size_t num_listeners);
 
 /* metrics_protocol_str, metrics_decision_str, metrics_tls_version_str and
  * metrics_handshake_error_str return the label values ("h2", "deny", "TLSv1.3",
@@ -119,7 +126,7 @@ static inline void metrics_request(struct worker_metrics *m, size_t listener,
                                    enum metrics_protocol protocol, enum metrics_decision decision,
                                    enum cg_reason reason, int status, uint64_t duration_us)
 {
-    struct metrics_listener *l = &m->listeners[listener];
+    struct metrics_listener *l = m->listeners[listener];
     unsigned r = (unsigned)reason < CG_REASON_COUNT ? (unsigned)reason : CG_REASON_NONE;
     cg_counter_add(&l->requests[protocol][decision][r][cg_http_status_slot(status)], 1);
     cg_latency_observe(&l->duration[protocol], duration_us);

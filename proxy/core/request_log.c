@@ -51,7 +51,7 @@ void request_log_write(struct client_conn *c, const struct request_log_fields *f
     enum cg_reason reason = f->reason != CG_REASON_NONE ? f->reason
                             : az != NULL                ? az->reason
                                                         : CG_REASON_NONE;
-    metrics_request(c->w->metrics, c->lrt->index, c->protocol->metrics_protocol, decision, reason,
+    metrics_request(c->w->metrics, c->lrt->metrics_index, c->protocol->metrics_protocol, decision, reason,
                     f->status, f->duration_us);
     conn_count_bytes(c);
     if (c->w->rt->access_log == NULL) {

@@ -1,10 +1,11 @@
-/* The running proxy's shared state: the configuration, the run-time side of every
- * listener, the policy slots, the worker threads and process-wide counters.
+/* The running proxy's shared state: the current configuration snapshot, the worker
+ * threads and process-wide counters.
  *
  * The main thread (control/process.c) builds it, owns it and is the only one to change
- * it; workers read the immutable parts (configuration, listeners' TLS contexts, host
- * tables and PROXY-protocol sources), update the atomic counters, and receive new
- * snapshots (policies, certificates) as messages (proxy/core/worker.h). */
+ * it. Workers never read the configuration through it: each connection reads the
+ * snapshot it was accepted on (proxy/core/snapshot.h), and new snapshots, policies and
+ * certificates reach the workers as messages (proxy/core/worker.h). Workers use only the
+ * process-wide parts here (the access log, the modules, the atomic counters). */
 #ifndef CG_PROXY_CORE_RUNTIME_H
 #define CG_PROXY_CORE_RUNTIME_H
 
@@ -13,7 +14,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "policy/ipset.h"
+#include "proxy/core/snapshot.h"
 
 struct access_log;
 struct conn_alpn;
@@ -24,41 +25,20 @@ struct tls_server;
 struct worker;
 struct worker_module;
 
-/* struct listener_rt is the run-time side of one configured listener. */
-struct listener_rt {
-    const struct config_listener *cfg;
-    size_t index;                 /* in config->listeners */
-    struct tls_server *tls;       /* shared by all workers (SSL_CTX is thread-safe) */
-    struct host_table *hosts;     /* its host entries and default (proxy/core/host_table.h);
-                                     every connection holds its own reference */
-    struct ipset proxy_from;      /* peers that must send a PROXY header (empty: none) */
-    const struct conn_alpn *alpn; /* the protocol serving each ALPN id the listener
-                                     offers (proxy/protocols.c) */
-    size_t num_alpn;
-    const struct conn_alpn *no_alpn; /* what serves a client that negotiated no ALPN id */
-};
-
-/* struct policy_slot is one policy file in force for one host entry of one listener
- * (or a listener's default): what the reloader loads and publishes, and what each
- * worker holds a snapshot of at the same index. Two entries naming the same file have
- * a slot each: a file is validated for the listener that uses it (its client_ca). */
-struct policy_slot {
-    size_t listener;       /* index in runtime->listeners */
-    const char *host;      /* the host entry's name; "" for the listener's default */
-    const char *file;      /* absolute path; NULL: no policy (every request denied) */
-    struct policy *policy; /* main thread's reference to the current snapshot, or NULL */
-    uint64_t reloads;         /* main thread: reloads of this file that took effect */
-    uint64_t reload_failures; /* main thread: reloads refused (the old one stayed) */
-};
-
 struct runtime {
+    struct snapshot *snap; /* main thread: the current snapshot (a reference) */
+    /* Main thread only: the current snapshot's parts, for the control plane's code
+     * (admin API, status port, metrics, renewal, reload), set with |snap|. */
     struct config *cfg;
-    struct listener_rt *listeners; /* cfg->num_listeners entries */
-    struct policy_slot *policy_slots; /* every host entry's and default's policy, listener
-                                         by listener (host_table_new numbers them) */
+    struct listener_rt *listeners;    /* cfg->num_listeners entries */
+    struct policy_slot *policy_slots; /* snap->policy_slots */
     size_t num_policy_slots;
-    struct tls_client **upstream_tls; /* per config upstream: its TLS client, NULL without
-                                         "tls"; shared by all workers */
+    struct snapshot **retired; /* main thread: snapshots a reload replaced, each with a
+                                  reference, while a connection still uses them */
+    size_t num_retired;
+    char **listener_names; /* main thread: every listener name any snapshot had, indexed by
+                              listener_rt.metrics_index (never shrinks) */
+    size_t num_listener_names;
     struct worker **workers;
     unsigned num_workers;
     struct access_log *access_log;              /* NULL when off */
@@ -86,6 +66,9 @@ struct runtime {
     atomic_uint_fast64_t policy_reload_failures; /* refused reloads (bad file) */
     atomic_uint_fast64_t cert_reloads;
     atomic_uint_fast64_t cert_reload_failures;
+    atomic_uint_fast64_t config_reloads;         /* configuration reloads accepted */
+    atomic_uint_fast64_t config_reload_failures; /* refused (the running one stayed) */
+    atomic_uint_fast64_t config_generation;      /* snap->generation, for readers */
 };
 
 #endif

@@ -2,7 +2,11 @@
  * upstream pools; every connection it accepts lives and dies on it. What protocols and
  * upstream clients keep per worker (spare request states, HTTP/2 sessions) is theirs,
  * created and freed through the hooks of struct worker_module; the worker knows none
- * of them. */
+ * of them.
+ *
+ * Everything that depends on the configuration is kept per configuration snapshot
+ * (struct worker_snapshot): a configuration reload installs a new one (worker_install),
+ * new connections go to it, and the old one is freed when its last connection ends. */
 #ifndef CG_PROXY_CORE_WORKER_H
 #define CG_PROXY_CORE_WORKER_H
 
@@ -15,28 +19,48 @@
 
 struct runtime;
 struct client_conn;
+struct policy;
+struct snapshot;
 struct upstream_pool;
 struct worker;
+struct worker_snapshot;
 
-/* struct worker_module is per-worker state that a protocol or an upstream client keeps
- * (the runtime lists them: proxy/protocols.c). Hooks run on the worker's thread. */
+/* struct worker_module is per-worker, per-snapshot state that a protocol or an upstream
+ * client keeps (the runtime lists them: proxy/protocols.c). Hooks run on the worker's
+ * thread, except the first snapshot's init, which runs before the worker's loop. */
 struct worker_module {
     const char *name;
-    /* init creates the module's state for |w| before its loop runs (NULL is a valid
-     * state); upstream pools exist already. */
-    void *(*init)(struct worker *w);
+    /* init creates the module's state for |ws| (NULL is a valid state); its upstream
+     * pools exist already. */
+    void *(*init)(struct worker_snapshot *ws);
     /* trim gives memory the module keeps for reuse back, when the worker has been
      * releasing memory and goes quiet (see worker_memory_released). Optional. */
-    void (*trim)(struct worker *w, void *state);
-    /* cleanup frees the state once every connection of |w| is gone, before the
+    void (*trim)(struct worker_snapshot *ws, void *state);
+    /* cleanup frees the state once every connection of |ws| is gone, before its
      * upstream pools are freed. */
-    void (*cleanup)(struct worker *w, void *state);
+    void (*cleanup)(struct worker_snapshot *ws, void *state);
+};
+
+/* struct worker_snapshot is what a worker keeps for one configuration snapshot: the
+ * upstream pools, the modules' state and the policies its connections use. The
+ * connections accepted while it is current belong to it to their end. */
+struct worker_snapshot {
+    struct worker *w;
+    struct snapshot *snap;        /* a reference */
+    struct upstream_pool **pools; /* one per snap->cfg->upstreams, same order */
+    void **module_states;         /* runtime->modules[i]'s state */
+    struct policy **policies;     /* per snap->policy_slots: this worker's reference to the
+                                     current policy (NULL: none, deny all); replaced by
+                                     worker_set_policy messages */
+    size_t num_conns;             /* its connections not freed yet */
+    struct worker_snapshot *next; /* in worker->retiring */
 };
 
 struct worker_listen_socket {
     struct worker *w;
     struct evconnlistener *evl;
-    size_t listener_index; /* in server->listeners */
+    int fd;
+    size_t listener_index; /* in the current snapshot's listeners */
 };
 
 struct worker_msg;
@@ -67,12 +91,14 @@ struct worker {
     pthread_t thread;
     struct worker_listen_socket *socks;
     size_t num_socks;
-    struct upstream_pool **pools; /* one per config upstream, same order */
-    void **module_states;         /* runtime->modules[i]'s state for this worker */
-    struct policy **policies;     /* per policy slot (runtime->policy_slots): this
-                                     worker's reference to the current snapshot (NULL:
-                                     no policy, deny all); replaced by
-                                     worker_set_policy messages */
+    struct worker_snapshot *cur;      /* new connections belong to it */
+    struct worker_snapshot *retiring; /* older ones with connections left */
+    pthread_mutex_t snap_lock;        /* held by the worker while it changes |cur|,
+                                         |retiring| or |metrics|' size, and by the main
+                                         thread while it reads their counters */
+    struct event *ev_retire;          /* frees retiring snapshots without connections */
+    struct event *ev_conn_drain;      /* ends connections of removed listeners still open
+                                         after timeouts.drain */
     struct client_conn *conns;    /* all open client connections (for drain) */
     size_t num_conns;
     bool draining;                   /* no more accepts; close when idle */
@@ -98,14 +124,37 @@ struct worker {
  * server instance, the worker and its request counter, NUL-terminated. */
 void worker_request_id(struct worker *w, char out[WORKER_REQUEST_ID_SIZE]);
 
-/* worker_new creates worker |id| listening on the already bound sockets |fds| (one per
- * entry of |listener_index|; ownership moves to the worker). */
-struct worker *worker_new(struct runtime *rt, unsigned id, const int *fds,
+/* worker_new creates worker |id| serving snapshot |snap| (a reference is taken, and
+ * one to each of its policies) and listening on the already bound sockets |fds| (one
+ * per entry of |listener_index|, an index in snap->listeners; ownership moves to the
+ * worker). */
+struct worker *worker_new(struct runtime *rt, struct snapshot *snap, unsigned id, const int *fds,
                           const size_t *listener_index, size_t num_fds);
 
-/* worker_module_state returns the state module |m| keeps for |w| (see struct
+/* worker_module_state returns the state module |m| keeps for |ws| (see struct
  * worker_module), or NULL when the runtime does not list |m|. */
-void *worker_module_state(const struct worker *w, const struct worker_module *m);
+void *worker_module_state(const struct worker_snapshot *ws, const struct worker_module *m);
+
+/* worker_install_msg_new packages snapshot |snap| (a reference is taken, and one to each
+ * of its slots' current policies) and the worker's complete set of listening sockets
+ * under it, |fds| with |listener_index| (in snap->listeners), for worker_install.
+ * Sockets the worker has already are recognised by descriptor; the new ones become
+ * its own. */
+void *worker_install_msg_new(struct snapshot *snap, const int *fds, const size_t *listener_index,
+                             size_t num_fds);
+
+/* worker_install (through worker_post, |arg| from worker_install_msg_new) makes the
+ * snapshot current: new connections belong to it; the worker listens on exactly the
+ * given sockets (closing the others: their address is not served any more); the
+ * connections of listeners the snapshot no longer has drain (their requests in flight
+ * finish, then they close, within timeouts.drain). The previous snapshot is freed once
+ * its last connection ends. While the worker drains, the new sockets are closed. */
+void worker_install(struct worker *w, void *arg);
+
+/* worker_lock_snapshots / worker_unlock_snapshots hold |w|'s snapshots and counters
+ * still (for the main thread reading w->cur, its pools, and w->metrics). */
+void worker_lock_snapshots(struct worker *w);
+void worker_unlock_snapshots(struct worker *w);
 
 /* worker_start runs the worker's loop in a new thread. */
 int worker_start(struct worker *w);
@@ -122,17 +171,23 @@ void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void
 void worker_begin_drain(struct worker *w, void *arg);
 
 /* worker_set_policy (through worker_post, |arg| from worker_policy_msg_new) makes a new
- * policy snapshot current for one policy slot and drops the worker's reference to the
- * old one. Requests already decided keep what they copied; the next request sees the
- * new snapshot. */
+ * policy current for one policy slot of one configuration snapshot and drops the
+ * worker's reference to the old one. Requests already decided keep what they copied;
+ * the next request sees the new policy. A snapshot the worker has freed already is
+ * skipped. */
 void worker_set_policy(struct worker *w, void *arg);
 
-/* worker_policy_msg_new packages |p| (a reference is taken) for policy slot |slot|. */
-void *worker_policy_msg_new(size_t slot, struct policy *p);
+/* worker_policy_msg_new packages |p| (a reference is taken) for policy slot |slot| of
+ * snapshot |snap| (compared by address only: it may have been freed on arrival). */
+void *worker_policy_msg_new(const struct snapshot *snap, size_t slot, struct policy *p);
 
-/* worker_conn_closed is called by a connection when it is freed, to keep counts and
- * finish a drain. It also counts as worker_memory_released. */
-void worker_conn_closed(struct worker *w);
+/* worker_conn_opened counts a new connection of |ws| (conn_accept). */
+void worker_conn_opened(struct worker_snapshot *ws);
+
+/* worker_conn_closed is called by a connection of |ws| when it is freed, to keep
+ * counts, free |ws| when it was the last of an old snapshot, and finish a drain. It
+ * also counts as worker_memory_released. */
+void worker_conn_closed(struct worker_snapshot *ws);
 
 /* worker_memory_released tells the worker that buffers may just have been freed (a
  * connection closed, an HTTP/2 connection's last stream ended). Once none has been

@@ -33,7 +33,7 @@ static const char *state_str(enum h1c_state s)
 
 /* struct h1_client_worker is what the clients of one worker share. */
 struct h1_client_worker {
-    struct worker *w;
+    struct worker_snapshot *ws;
     struct h1_client *spares; /* linked by next_spare */
     size_t num_spares;        /* at most WORKER_MAX_SPARES */
     struct evbuffer *body;    /* the data of a chunked body, gathered for one on_body:
@@ -88,7 +88,7 @@ static const struct upstream_callbacks up_cbs = {
 
 static const struct config *cfg_of(const struct h1_client *cl)
 {
-    return cl->cw->w->rt->cfg;
+    return cl->cw->ws->snap->cfg;
 }
 
 static void set_timer(struct h1_client *cl, uint64_t ms)
@@ -128,9 +128,10 @@ static void recycle(struct h1_client *cl)
     cw->num_spares++;
 }
 
-struct h1_client *h1_client_new(struct worker *w, const struct h1_client_callbacks *cbs, void *arg)
+struct h1_client *h1_client_new(struct worker_snapshot *ws, const struct h1_client_callbacks *cbs,
+                                void *arg)
 {
-    struct h1_client_worker *cw = worker_module_state(w, &h1_client_worker_module);
+    struct h1_client_worker *cw = worker_module_state(ws, &h1_client_worker_module);
     struct h1_client *cl = cw->spares;
     if (cl != NULL) {
         cw->spares = cl->next_spare;
@@ -140,7 +141,7 @@ struct h1_client *h1_client_new(struct worker *w, const struct h1_client_callbac
         cl = cg_xcalloc(1, sizeof(*cl));
         cl->cw = cw;
         cl->head = evbuffer_new();
-        cl->ev_timer = evtimer_new(w->base, on_timer, cl);
+        cl->ev_timer = evtimer_new(ws->w->base, on_timer, cl);
         CG_BUG_ON(cl->head == NULL || cl->ev_timer == NULL);
     }
     cl->cbs = cbs;
@@ -259,7 +260,7 @@ void h1_client_start(struct h1_client *cl, const struct h1_client_request *req)
 {
     CG_BUG_ON(cl->state != H1C_IDLE);
     cl->req = *req;
-    cl->pool = cl->cw->w->pools[req->upstream_index];
+    cl->pool = cl->cw->ws->pools[req->upstream_index];
     acquire(cl);
 }
 
@@ -633,17 +634,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- worker module ---------------------------------------------------------------- */
 
-static void *worker_init(struct worker *w)
+static void *worker_init(struct worker_snapshot *ws)
 {
     struct h1_client_worker *cw = cg_xcalloc(1, sizeof(*cw));
-    cw->w = w;
+    cw->ws = ws;
     cw->body = evbuffer_new();
     CG_BUG_ON(cw->body == NULL);
     return cw;
 }
 
 /* worker_trim frees the spare clients. */
-static void worker_trim(struct worker *w, void *state)
+static void worker_trim(struct worker_snapshot *ws, void *state)
 {
     struct h1_client_worker *cw = state;
     while (cw->spares != NULL) {
@@ -654,10 +655,10 @@ static void worker_trim(struct worker *w, void *state)
     cw->num_spares = 0;
 }
 
-static void worker_cleanup(struct worker *w, void *state)
+static void worker_cleanup(struct worker_snapshot *ws, void *state)
 {
     struct h1_client_worker *cw = state;
-    worker_trim(w, cw);
+    worker_trim(ws, cw);
     evbuffer_free(cw->body);
     free(cw);
 }

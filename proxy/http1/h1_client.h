@@ -90,9 +90,11 @@ struct h1_client_request {
                               for H1_MAX_RESPONSE_HEAD */
 };
 
-/* h1_client_new returns an idle client of worker |w| (a spare, or a new one) that will
- * report to |cbs| with |arg|. It holds no connection until h1_client_start. */
-struct h1_client *h1_client_new(struct worker *w, const struct h1_client_callbacks *cbs, void *arg);
+/* h1_client_new returns an idle client of |ws| (the client connection's worker
+ * snapshot: its upstream pools; a spare, or a new one) that will report to |cbs| with
+ * |arg|. It holds no connection until h1_client_start. */
+struct h1_client *h1_client_new(struct worker_snapshot *ws, const struct h1_client_callbacks *cbs,
+                                void *arg);
 
 /* h1_client_head returns an empty buffer that lives as long as the exchange, for a user
  * that keeps its request head there to write it again on each connection (write_head)

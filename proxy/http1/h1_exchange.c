@@ -267,5 +267,5 @@ void h1_exchange_request_resume(struct h1_exchange *ex)
 
 bool h1_exchange_response_full(const struct h1_exchange *ex)
 {
-    return tls_conn_output_pending(&ex->c->tls) > ex->h->c->w->rt->cfg->limits.buffer_high_water;
+    return tls_conn_output_pending(&ex->c->tls) > ex->h->c->cfg->limits.buffer_high_water;
 }

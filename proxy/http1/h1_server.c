@@ -156,16 +156,16 @@ static void exchange_detach(struct h1_server *h)
     hw->num_spares++;
 }
 
-static void *worker_init(struct worker *w)
+static void *worker_init(struct worker_snapshot *ws)
 {
     struct h1_worker *hw = cg_xcalloc(1, sizeof(*hw));
-    hw->req_headers_cap = w->rt->cfg->limits.max_headers;
+    hw->req_headers_cap = ws->snap->cfg->limits.max_headers;
     hw->req_headers = cg_xcalloc(hw->req_headers_cap, sizeof(*hw->req_headers));
     return hw;
 }
 
 /* worker_trim frees the spare exchanges. */
-static void worker_trim(struct worker *w, void *state)
+static void worker_trim(struct worker_snapshot *ws, void *state)
 {
     struct h1_worker *hw = state;
     while (hw->spares != NULL) {
@@ -176,10 +176,10 @@ static void worker_trim(struct worker *w, void *state)
     hw->num_spares = 0;
 }
 
-static void worker_cleanup(struct worker *w, void *state)
+static void worker_cleanup(struct worker_snapshot *ws, void *state)
 {
     struct h1_worker *hw = state;
-    worker_trim(w, hw);
+    worker_trim(ws, hw);
     free(hw->req_headers);
     free(hw);
 }
@@ -593,7 +593,7 @@ static void *h1_attach(struct client_conn *c, const void *arg)
 {
     struct h1_server *h = cg_xcalloc(1, sizeof(*h));
     h->c = c;
-    h->hw = worker_module_state(c->w, &h1_worker_module);
+    h->hw = worker_module_state(c->ws, &h1_worker_module);
     h->backends = arg;
     h->state = H1_IDLE;
     /* The first request must arrive within the request-header timeout. */

@@ -38,11 +38,11 @@ struct h1_server {
                       buffered before it returns */
 };
 
-/* h1_server_cfg returns the worker's configuration (it never changes under a running
- * worker: reloads replace policies, not struct config). */
+/* h1_server_cfg returns the configuration of the connection's snapshot (it never
+ * changes under a connection: a reload makes a new snapshot for new connections). */
 static inline const struct config *h1_server_cfg(const struct h1_server *h)
 {
-    return h->c->w->rt->cfg;
+    return h->c->cfg;
 }
 
 /* h1_server_out returns the worker's scratch evbuffer for plaintext on its way to

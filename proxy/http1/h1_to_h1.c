@@ -206,7 +206,7 @@ static const struct h1_client_callbacks client_cbs = {
 
 static void start(struct h1_exchange *ex, const struct h1_request *req)
 {
-    struct h1_client *cl = h1_client_new(ex->c->w, &client_cbs, ex);
+    struct h1_client *cl = h1_client_new(ex->c->ws, &client_cbs, ex);
     ex->backend = cl;
     build_head(ex, req, h1_client_head(cl));
     struct h1_client_request r = {

@@ -308,7 +308,7 @@ static void start(struct h1_exchange *ex, const struct h1_request *req)
     CG_BUG_ON(b->data == NULL);
     build_fields(b, req);
     ex->backend = b;
-    b->cs = h2_client_stream_new(ex->c->w, ex->az.upstream_index, &stream_cbs, b);
+    b->cs = h2_client_stream_new(ex->c->ws, ex->az.upstream_index, &stream_cbs, b);
     h2_client_stream_submit(b->cs, b->fwd.nv, b->fwd.num, !ex->req_end);
 }
 

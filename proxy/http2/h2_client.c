@@ -68,7 +68,8 @@ struct h2_client_pool {
 };
 
 struct h2_client_stream {
-    struct worker *w;
+    struct worker_snapshot *ws; /* its client connection's snapshot: the sessions of
+                                   that snapshot's upstream pools carry it */
     size_t upstream_index;
     struct uh2_session *sess;                     /* NULL between sessions */
     const struct h2_client_stream_callbacks *cbs; /* NULL once the front detached (a
@@ -705,7 +706,7 @@ static unsigned session_capacity(struct uh2_session *x)
 /* attach puts |b| on a session with room, opening one if needed. */
 static void attach(struct h2_client_stream *b)
 {
-    struct h2_client_pool **pools = worker_module_state(b->w, &h2_client_worker_module);
+    struct h2_client_pool **pools = worker_module_state(b->ws, &h2_client_worker_module);
     struct h2_client_pool *pool = pools[b->upstream_index];
     b->attempts++;
     struct uh2_session *x = NULL;
@@ -756,14 +757,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     detach_fail(b, 504, CG_REASON_UPSTREAM_TIMEOUT);
 }
 
-struct h2_client_stream *h2_client_stream_new(struct worker *w, size_t upstream_index,
+struct h2_client_stream *h2_client_stream_new(struct worker_snapshot *ws, size_t upstream_index,
                                               const struct h2_client_stream_callbacks *cbs,
                                               void *arg)
 {
     struct h2_client_stream *b = cg_xcalloc(1, sizeof(*b));
-    b->ev_timer = evtimer_new(w->base, on_timer, b);
+    b->ev_timer = evtimer_new(ws->w->base, on_timer, b);
     CG_BUG_ON(b->ev_timer == NULL);
-    b->w = w;
+    b->ws = ws;
     b->upstream_index = upstream_index;
     b->cbs = cbs;
     b->arg = arg;
@@ -836,13 +837,13 @@ void h2_client_stream_cancel(struct h2_client_stream *b, struct h2_zombies *zomb
 
 /* ---- pool ----------------------------------------------------------------------- */
 
-static struct h2_client_pool *pool_new(struct worker *w, const struct config_upstream *up,
+static struct h2_client_pool *pool_new(struct worker_snapshot *ws, const struct config_upstream *up,
                                        struct upstream_pool *health, struct tls_client *tls)
 {
     struct h2_client_pool *pool = cg_xcalloc(1, sizeof(*pool));
-    pool->w = w;
+    pool->w = ws->w;
     pool->up = up;
-    pool->cfg = w->rt->cfg;
+    pool->cfg = ws->snap->cfg;
     pool->health = health;
     /* The configuration requires tls for h2, and the process does not start when its
      * files do not load (control/process.c). */
@@ -884,23 +885,23 @@ static void pool_free(struct h2_client_pool *pool)
 
 /* The module's state is one pool per configured upstream, in configuration order:
  * sessions for the h2c and h2 ones, NULL for the others. */
-static void *worker_init(struct worker *w)
+static void *worker_init(struct worker_snapshot *ws)
 {
-    const struct config *cfg = w->rt->cfg;
+    const struct config *cfg = ws->snap->cfg;
     struct h2_client_pool **pools =
         cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
         if (cfg->upstreams[i].protocol != CONFIG_UPSTREAM_HTTP11) {
-            pools[i] = pool_new(w, &cfg->upstreams[i], w->pools[i], w->rt->upstream_tls[i]);
+            pools[i] = pool_new(ws, &cfg->upstreams[i], ws->pools[i], ws->snap->upstream_tls[i]);
         }
     }
     return pools;
 }
 
-static void worker_cleanup(struct worker *w, void *state)
+static void worker_cleanup(struct worker_snapshot *ws, void *state)
 {
     struct h2_client_pool **pools = state;
-    for (size_t i = 0; i < w->rt->cfg->num_upstreams; i++) {
+    for (size_t i = 0; i < ws->snap->cfg->num_upstreams; i++) {
         pool_free(pools[i]);
     }
     free(pools);

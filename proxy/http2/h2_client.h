@@ -63,10 +63,11 @@ struct h2_client_stream_callbacks {
     void (*on_fail)(void *arg, int status, enum cg_reason reason);
 };
 
-/* h2_client_stream_new creates a stream of worker |w| towards upstream |upstream_index|
- * (an h2c or h2 upstream) that reports to |cbs| with |arg|. Nothing is sent before
+/* h2_client_stream_new creates a stream of |ws| (the client connection's worker
+ * snapshot, whose sessions carry it) towards upstream |upstream_index| (an h2c or h2
+ * upstream) that reports to |cbs| with |arg|. Nothing is sent before
  * h2_client_stream_submit. */
-struct h2_client_stream *h2_client_stream_new(struct worker *w, size_t upstream_index,
+struct h2_client_stream *h2_client_stream_new(struct worker_snapshot *ws, size_t upstream_index,
                                               const struct h2_client_stream_callbacks *cbs,
                                               void *arg);
 

@@ -360,8 +360,8 @@ static void *h2_attach(struct client_conn *c, const void *arg)
     struct h2_server *h = cg_xcalloc(1, sizeof(*h));
     h->c = c;
     h->backends = arg;
-    h->hw = worker_module_state(c->w, &h2_worker_module);
-    h->cfg = c->w->rt->cfg;
+    h->hw = worker_module_state(c->ws, &h2_worker_module);
+    h->cfg = c->cfg;
     h->pending_tail = &h->pending;
     h->zombies = cg_xcalloc(1, sizeof(*h->zombies));
     h->zombies->refs = 1;

@@ -76,13 +76,13 @@ static void stream_destroy(struct h2_stream *s)
     free(s);
 }
 
-static void *worker_init(struct worker *w)
+static void *worker_init(struct worker_snapshot *ws)
 {
     return cg_xcalloc(1, sizeof(struct h2_worker));
 }
 
 /* worker_trim frees the spare streams. */
-static void worker_trim(struct worker *w, void *state)
+static void worker_trim(struct worker_snapshot *ws, void *state)
 {
     struct h2_worker *hw = state;
     while (hw->spares != NULL) {
@@ -93,9 +93,9 @@ static void worker_trim(struct worker *w, void *state)
     hw->num_spares = 0;
 }
 
-static void worker_cleanup(struct worker *w, void *state)
+static void worker_cleanup(struct worker_snapshot *ws, void *state)
 {
-    worker_trim(w, state);
+    worker_trim(ws, state);
     free(state);
 }
 

@@ -154,7 +154,7 @@ static const struct h1_client_callbacks client_cbs = {
 
 static void start(struct h2_stream *s)
 {
-    struct h1_client *cl = h1_client_new(s->c->w, &client_cbs, s);
+    struct h1_client *cl = h1_client_new(s->c->ws, &client_cbs, s);
     s->backend = cl;
     struct h1_client_request req = {
         .upstream_index = s->az.upstream_index,

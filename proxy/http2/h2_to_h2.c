@@ -74,7 +74,7 @@ static const struct h2_client_stream_callbacks stream_cbs = {
 static void start(struct h2_stream *s)
 {
     struct h2_client_stream *cs =
-        h2_client_stream_new(s->c->w, s->az.upstream_index, &stream_cbs, s);
+        h2_client_stream_new(s->c->ws, s->az.upstream_index, &stream_cbs, s);
     s->backend = cs;
     bool body = !(s->req_end && evbuffer_get_length(s->req_body) == 0 && !s->has_req_trailers);
     h2_client_stream_submit(cs, s->fwd.nv, s->fwd.num, body);

@@ -19,13 +19,13 @@ START_TEST(test_request_counters)
     metrics_request(m, 0, METRICS_PROTOCOL_HTTP11, METRICS_DECISION_ALLOW, CG_REASON_OK, 299, 5);
     metrics_request(m, 0, METRICS_PROTOCOL_HTTP11, METRICS_DECISION_NONE,
                     (enum cg_reason)(CG_REASON_COUNT + 7), 0, 5);
-    const struct metrics_listener *l1 = &m->listeners[1];
+    const struct metrics_listener *l1 = m->listeners[1];
     ck_assert_uint_eq(cg_counter_get(&l1->requests[METRICS_PROTOCOL_H2][METRICS_DECISION_DENY]
                                                   [CG_REASON_UNKNOWN_CERTIFICATE]
                                                   [CG_HTTP_STATUS_SLOT_403]),
                       2);
     ck_assert_uint_eq(cg_counter_get(&l1->duration[METRICS_PROTOCOL_H2].sum_us), 200);
-    const struct metrics_listener *l0 = &m->listeners[0];
+    const struct metrics_listener *l0 = m->listeners[0];
     ck_assert_uint_eq(cg_counter_get(&l0->requests[METRICS_PROTOCOL_HTTP11][METRICS_DECISION_ALLOW]
                                                   [CG_REASON_OK][CG_HTTP_STATUS_SLOT_2XX]),
                       1);
@@ -35,8 +35,8 @@ START_TEST(test_request_counters)
     /* Nothing else was touched. */
     uint64_t total = 0;
     for (size_t i = 0; i < 2; i++) {
-        const atomic_uint_fast64_t *c = &m->listeners[i].requests[0][0][0][0];
-        size_t n = sizeof(m->listeners[i].requests) / sizeof(*c);
+        const atomic_uint_fast64_t *c = &m->listeners[i]->requests[0][0][0][0];
+        size_t n = sizeof(m->listeners[i]->requests) / sizeof(*c);
         for (size_t k = 0; k < n; k++) {
             total += cg_counter_get(&c[k]);
         }

@@ -147,6 +147,8 @@ struct fixture {
     struct config *cfg;
     struct runtime rt;
     struct worker w;
+    struct snapshot snap;
+    struct worker_snapshot ws;
     struct upstream_pool *pool;
     void *state;
 };
@@ -175,14 +177,17 @@ static void setup(struct fixture *f, uint16_t port)
     f->w.rt = &f->rt;
     f->w.base = f->base;
     f->pool = upstream_pool_new(f->base, &f->cfg->upstreams[0], f->cfg, NULL);
-    f->w.pools = &f->pool;
-    f->state = h1_client_worker_module.init(&f->w);
-    f->w.module_states = &f->state;
+    f->snap.cfg = f->cfg;
+    f->ws.w = &f->w;
+    f->ws.snap = &f->snap;
+    f->ws.pools = &f->pool;
+    f->state = h1_client_worker_module.init(&f->ws);
+    f->ws.module_states = &f->state;
 }
 
 static void teardown(struct fixture *f)
 {
-    h1_client_worker_module.cleanup(&f->w, f->state);
+    h1_client_worker_module.cleanup(&f->ws, f->state);
     upstream_pool_free(f->pool);
     config_free(f->cfg);
     db_stop(&f->db);
@@ -306,7 +311,7 @@ static const struct h1_client_callbacks user_cbs = {
 static struct user exchange(struct fixture *f, struct user u)
 {
     u.got = evbuffer_new();
-    u.cl = h1_client_new(&f->w, &user_cbs, &u);
+    u.cl = h1_client_new(&f->ws, &user_cbs, &u);
     struct h1_client_request req = {.method = CG_STR_LIT("GET"), .upgrade = u.may_upgrade};
     h1_client_start(u.cl, &req);
     while (!u.done) {
