@@ -437,8 +437,10 @@ void *worker_install_msg_new(struct snapshot *snap, const int *fds, const size_t
     m->policies = policies_of(snap);
     m->fds = cg_xcalloc(num_fds ? num_fds : 1, sizeof(*m->fds));
     m->listener_index = cg_xcalloc(num_fds ? num_fds : 1, sizeof(*m->listener_index));
-    memcpy(m->fds, fds, num_fds * sizeof(*fds));
-    memcpy(m->listener_index, listener_index, num_fds * sizeof(*listener_index));
+    if (num_fds > 0) {
+        memcpy(m->fds, fds, num_fds * sizeof(*fds));
+        memcpy(m->listener_index, listener_index, num_fds * sizeof(*listener_index));
+    }
     m->num_fds = num_fds;
     return m;
 }
