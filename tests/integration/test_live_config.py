@@ -14,7 +14,10 @@ Kubernetes ConfigMap's `..data` symlink swap), while real clients keep sending r
 - an invalid file is refused as a whole: one log line naming the file and the JSON
   path, certgate_config_reloads_total{result="error"}, the generation stays;
 - a change that needs a restart (workers) is reported and the rest applies; `certgate
-  check -c FILE` says what a reload would change against the running process.
+  check -c FILE` says what a reload would change against the running process;
+- the admin API follows a reload (its /admin/status shows the new generation, and a
+  client it deletes is refused on connections of the old configuration too); a file
+  that removes the listener admin.listener names is refused.
 
 The load runs through all of it: HTTP/1.1 keep-alive and new-connection loops (Python
 TLS) and HTTP/2 rounds of h2load (a Public route: h2load presents no client
@@ -261,6 +264,56 @@ class LiveConfigTest(unittest.TestCase):
         report = self.check_report(path).split("\nreload: ", 1)[1]
         self.assertIn("changed: workers 2 -> 3 (restart needed)", report)
         self.assertNotIn("max_headers", report)  # applied: nothing left to change
+        cg.stop()
+
+    def admin_call(self, method, path, headers=()):
+        s = h.tls_connect(self.admin_port, h.client_context(self.pki, "admin"), timeout=15)
+        try:
+            s.sendall(h.request_bytes(method, path, "localhost:%d" % self.admin_port,
+                                      list(headers)))
+            return h.ResponseReader(s, 15).read()
+        finally:
+            s.close()
+
+    def test_admin_api_follows_a_reload(self):
+        self.admin_port = h.free_port()
+        path = os.path.join(self.work, "certgate.json")
+
+        def with_admin(cfg):
+            cfg["admin"] = {"listen": "127.0.0.1:%d" % self.admin_port, "listener": "main"}
+            return cfg
+        cg = self.start(with_admin(self.config(BACKEND_A)), path)
+        cg.wait_listening(self.admin_port)
+        old = h.KeepAlive(self.port, h.client_context(self.pki, "reader"))
+        self.addCleanup(old.close)
+        self.assertEqual(old.get("/admin-rule/1").status, 200)
+
+        h.write_atomic(path, with_admin(self.config(BACKEND_B)))
+        self.wait_generation(2)
+        r = self.admin_call("GET", "/admin/status")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["config"]["generation"], 2)
+        self.assertEqual(r.json()["config"]["reloads"], 1)
+
+        # The admin API edits the policy of the configuration in force; the change
+        # reaches the connection that still runs on generation 1 as well.
+        etag = self.admin_call("GET", "/admin/certificates").header("ETag")
+        r = self.admin_call("DELETE", "/admin/certificates/" + self.pki.clients["reader"].sha1,
+                            [("If-Match", etag)])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(h.https_request(self.port, self.pki, "GET", "/admin-rule/2",
+                                         client="reader").status, 403)
+        self.assertEqual(old.get("/admin-rule/3").status, 403)
+
+        # Removing the listener admin.listener names cannot apply live.
+        renamed = with_admin(self.config(BACKEND_B, [("other", self.port)]))
+        renamed["admin"]["listener"] = "other"
+        h.write_atomic(path, renamed)
+        h.wait_until(lambda: self.reloads("error") == 1, RELOAD_TIMEOUT, 0.05, "refusal")
+        self.assertEqual(self.generation(), 2)
+        self.assertIn("admin.listener", [l for l in stderr_text(cg).splitlines()
+                                         if "configuration reload refused" in l][0])
+        self.assertEqual(self.admin_call("GET", "/admin/status").status, 200)
         cg.stop()
 
     def test_reload_under_load(self):
