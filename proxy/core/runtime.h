@@ -17,11 +17,6 @@
 #include "proxy/core/snapshot.h"
 
 struct access_log;
-struct conn_alpn;
-struct host_table;
-struct policy;
-struct tls_client;
-struct tls_server;
 struct worker;
 struct worker_module;
 
