@@ -294,6 +294,12 @@ class LiveConfigTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["config"]["generation"], 2)
         self.assertEqual(r.json()["config"]["reloads"], 1)
+        # POST /admin/reload reloads certgate.json too: nothing new in it.
+        r = self.admin_call("POST", "/admin/reload")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["ok"], r.json()["config_refused"],
+                          r.json()["config_generation"]), (True, False, 2))
+        self.assertEqual(self.reloads("ok"), 2)
 
         # The admin API edits the policy of the configuration in force; the change
         # reaches the connection that still runs on generation 1 as well.
