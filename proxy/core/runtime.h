@@ -21,6 +21,7 @@ struct host_table;
 struct policy;
 struct tls_client;
 struct tls_server;
+struct upstream_set;
 struct worker;
 struct worker_module;
 
@@ -59,6 +60,9 @@ struct runtime {
     size_t num_policy_slots;
     struct tls_client **upstream_tls; /* per config upstream: its TLS client, NULL without
                                          "tls"; shared by all workers */
+    struct upstream_set **upstream_sets; /* per config upstream: the main thread's reference
+                                            to its current servers (control/upstream_sets.c
+                                            replaces it and posts it to the workers) */
     struct worker **workers;
     unsigned num_workers;
     struct access_log *access_log;              /* NULL when off */

@@ -151,7 +151,8 @@ struct worker *worker_new(struct runtime *rt, unsigned id, const int *fds,
     w->metrics = worker_metrics_new(cfg->num_listeners);
     w->pools = cg_xcalloc(cfg->num_upstreams, sizeof(*w->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
-        w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg, rt->upstream_tls[i]);
+        w->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg, rt->upstream_tls[i],
+                                        rt->upstream_sets[i], id);
     }
     w->module_states = cg_xcalloc(rt->num_modules ? rt->num_modules : 1, sizeof(*w->module_states));
     for (size_t i = 0; i < rt->num_modules; i++) {
