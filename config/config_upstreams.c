@@ -165,6 +165,9 @@ static int parse_health_check(struct config_loader *ld, const json_t *obj, const
         return CG_OK;
     }
     cg_json_path(p, sizeof(p), path, "expect", 0);
+    if (json_array_size(expect) == 0) {
+        return cg_json_fail(&ld->ctx, p, "expected at least one HTTP status");
+    }
     hc->expect = cg_xcalloc(json_array_size(expect), sizeof(*hc->expect));
     for (size_t i = 0; i < json_array_size(expect); i++) {
         const json_t *v = json_array_get(expect, i);
@@ -279,6 +282,10 @@ int config_parse_resolvers(struct config_loader *ld, const json_t *root)
     int rc = config_get_array(ld, root, "$", "resolvers", false, "\"IP:port\" addresses", &arr);
     if (rc != CG_OK || arr == NULL) {
         return rc;
+    }
+    if (json_array_size(arr) == 0) {
+        return cg_json_fail(&ld->ctx, "$.resolvers",
+                            "expected at least one DNS server (omit it for the system's)");
     }
     struct config *cfg = ld->cfg;
     cfg->resolvers = cg_xcalloc(json_array_size(arr), sizeof(*cfg->resolvers));

@@ -29,6 +29,7 @@
 #include "control/sd_notify.h"
 #include "control/status_server.h"
 #include "control/upgrade.h"
+#include "control/upstream_sets.h"
 #include "policy/policy.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/host_table.h"
@@ -176,6 +177,7 @@ struct main_loop {
     struct admin_server *admin;
     struct status_server *status_port; /* NULL without "status", and once draining */
     struct upgrade_server *upgrade;
+    struct upstream_sets *upstreams; /* servers of every upstream: DNS, health checks */
     struct upgrade_socket *offer; /* every socket this process serves on, for a hand-over:
                                      the workers' (theirs until they drain), admin_dup and
                                      the claims (rt->claims) */
@@ -379,6 +381,7 @@ static void begin_drain(struct main_loop *m)
     m->renewer = NULL;
     reloader_free(m->reloader);
     m->reloader = NULL;
+    upstream_sets_stop(m->upstreams);
     for (unsigned i = 0; i < m->rt->num_workers; i++) {
         worker_post(m->rt->workers[i], worker_begin_drain, NULL);
     }
@@ -641,6 +644,14 @@ int process_run(struct config *cfg, const struct process_options *opts)
     if (rc == CG_OK) {
         rc = setup_upstreams(rt, &err);
     }
+    if (rc == CG_OK) {
+        rc = upstream_sets_new(rt, m.base, &m.upstreams, &err);
+    }
+    if (rc == CG_OK) {
+        /* Names resolve before the first request, within a bound: one that does not
+         * leaves its upstream answering 503 until it does (docs/operations.md). */
+        upstream_sets_wait(m.upstreams, m.base, UPSTREAM_SETS_START_WAIT_MS);
+    }
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &rt->access_log, &err);
     }
@@ -661,6 +672,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
         }
         upgrade_client_free(uc);
         reloader_free(m.reloader);
+        if (rt->workers == NULL) {
+            upstream_sets_free(m.upstreams);
+        }
         event_base_free(m.base);
         if (m.admin_dup >= 0) {
             close(m.admin_dup);
@@ -749,6 +763,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
     status_server_free(m.status_port);
     renewer_free(m.renewer);
     reloader_free(m.reloader);
+    upstream_sets_free(m.upstreams); /* the workers are gone */
     event_base_free(m.base);
     if (m.admin_dup >= 0) {
         close(m.admin_dup);

@@ -22,6 +22,7 @@ struct policy;
 struct tls_client;
 struct tls_server;
 struct upstream_set;
+struct upstream_sets;
 struct worker;
 struct worker_module;
 
@@ -63,6 +64,8 @@ struct runtime {
     struct upstream_set **upstream_sets; /* per config upstream: the main thread's reference
                                             to its current servers (control/upstream_sets.c
                                             replaces it and posts it to the workers) */
+    struct upstream_sets *upstream_control; /* main thread: the DNS names and health checks
+                                               behind them (control/upstream_sets.h) */
     struct worker **workers;
     unsigned num_workers;
     struct access_log *access_log;              /* NULL when off */
