@@ -106,14 +106,13 @@ void upstream_pool_set_servers(struct upstream_pool *pool, struct upstream_set *
             continue;
         }
         t->retired = true;
+        t->holds++; /* closing its connections and the owner's callback may drop the
+                       last other hold */
         upstream_target_close_idle(t);
         if (pool->on_retire != NULL) {
-            t->holds++; /* the owner's callback may drop what it held */
             pool->on_retire(pool->retire_arg, t);
-            upstream_target_drop(t);
-        } else if (t->holds == 0) {
-            upstream_target_free(t);
         }
+        upstream_target_drop(t);
     }
     free(pool->targets);
     pool->targets = targets;

@@ -421,17 +421,19 @@ def write_config(workdir, pki, port, upstream_ports, policy=None, name="certgate
 class Backend(Process):
     """echo_backend.py on 127.0.0.1; port chosen by the backend itself unless given.
     tls: None (cleartext), or for HTTPS a dict with "cert" and "key" (PEM paths), and
-    optionally "client_ca" (require a client certificate) and "max_version" ("1.2")."""
+    optionally "client_ca" (require a client certificate) and "max_version" ("1.2").
+    host: the loopback address it listens on (127.0.0.2 and 127.0.0.3 work too)."""
 
-    def __init__(self, workdir, port=None, name="backend", tls=None):
+    def __init__(self, workdir, port=None, name="backend", tls=None, host="127.0.0.1"):
         self.workdir = workdir
+        self.host = host
         self.fixed_port = port
         self.port = port
         self.name = name
         self.log_path = os.path.join(workdir, name + ".requests.jsonl")
         self.port_file = os.path.join(workdir, name + ".port")
         argv = [PYTHON, os.path.join(HERE, "echo_backend.py"),
-                "--port", str(port or 0), "--log", self.log_path]
+                "--host", host, "--port", str(port or 0), "--log", self.log_path]
         if not port:
             argv += ["--port-file", self.port_file]
         if tls:
@@ -459,13 +461,13 @@ class Backend(Process):
                 except (FileNotFoundError, ValueError):
                     return None
             self.port = wait_until(have_port, timeout, what="backend port file")
-        self.wait_listening(self.port, timeout)
+        self.wait_listening(self.port, timeout, host=self.host)
         return self
 
     def requests(self):
         """requests returns the targets the backend has received (asked directly, not
         through certgate)."""
-        status, _, body = http_plain("127.0.0.1", self.port, "GET", "/_requests")
+        status, _, body = http_plain(self.host, self.port, "GET", "/_requests")
         assert status == 200, status
         return json.loads(body)
 

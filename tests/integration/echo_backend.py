@@ -29,6 +29,9 @@ Endpoints (any method; HEAD answers the GET headers without a body):
   /ws             WebSocket echo (RFC 6455): text, binary, continuation, ping -> pong, close
   /_requests      JSON list of the targets of every complete request received so far
                   (a request counts once its whole body has arrived)
+  /_health        an empty answer with the health status, 200 until set
+  /_set_health?status=N
+                  sets the status /_health answers from now on (health-check tests)
   /close          the echo JSON with "Connection: close", then the connection is closed
 
 The download pattern is reproducible so the client can hash what it expects locally:
@@ -152,6 +155,7 @@ class State:
         self.lock = threading.Lock()
         self.next_conn_id = 0
         self.targets = []
+        self.health_status = 200  # what /_health answers (/_set_health changes it)
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
     def new_conn_id(self):
@@ -369,6 +373,10 @@ def handle(state, sock, tls=None):
             time.sleep(ms / 1000.0)
         if path == "/close":
             keep = False
+        if path == "/_set_health":
+            state.health_status = int(query.get("status", ["200"])[0])
+        if path == "/_health":
+            status = state.health_status
 
         if path == "/_requests":
             with state.lock:
