@@ -422,7 +422,8 @@ class Backend(Process):
     """echo_backend.py on 127.0.0.1; port chosen by the backend itself unless given.
     tls: None (cleartext), or for HTTPS a dict with "cert" and "key" (PEM paths), and
     optionally "client_ca" (require a client certificate) and "max_version" ("1.2").
-    host: the loopback address it listens on (127.0.0.2 and 127.0.0.3 work too)."""
+    host: the loopback address it listens on (127.0.0.2 and 127.0.0.3 work too).
+    set_health(status) makes its /_health answer that status (health-check tests)."""
 
     def __init__(self, workdir, port=None, name="backend", tls=None, host="127.0.0.1"):
         self.workdir = workdir
@@ -432,8 +433,10 @@ class Backend(Process):
         self.name = name
         self.log_path = os.path.join(workdir, name + ".requests.jsonl")
         self.port_file = os.path.join(workdir, name + ".port")
+        self.health_file = os.path.join(workdir, name + ".health")
         argv = [PYTHON, os.path.join(HERE, "echo_backend.py"),
-                "--host", host, "--port", str(port or 0), "--log", self.log_path]
+                "--host", host, "--port", str(port or 0), "--log", self.log_path,
+                "--health-file", self.health_file]
         if not port:
             argv += ["--port-file", self.port_file]
         if tls:
@@ -463,6 +466,9 @@ class Backend(Process):
             self.port = wait_until(have_port, timeout, what="backend port file")
         self.wait_listening(self.port, timeout, host=self.host)
         return self
+
+    def set_health(self, status):
+        write_atomic(self.health_file, "%d\n" % status)
 
     def requests(self):
         """requests returns the targets the backend has received (asked directly, not

@@ -29,9 +29,8 @@ Endpoints (any method; HEAD answers the GET headers without a body):
   /ws             WebSocket echo (RFC 6455): text, binary, continuation, ping -> pong, close
   /_requests      JSON list of the targets of every complete request received so far
                   (a request counts once its whole body has arrived)
-  /_health        an empty answer with the health status, 200 until set
-  /_set_health?status=N
-                  sets the status /_health answers from now on (health-check tests)
+  /_health        the status written in the --health-file (200 when it is missing or
+                  empty), for health-check tests
   /close          the echo JSON with "Connection: close", then the connection is closed
 
 The download pattern is reproducible so the client can hash what it expects locally:
@@ -155,8 +154,15 @@ class State:
         self.lock = threading.Lock()
         self.next_conn_id = 0
         self.targets = []
-        self.health_status = 200  # what /_health answers (/_set_health changes it)
+        self.health_file = None  # --health-file
         self.log = open(log_path, "a", buffering=1) if log_path else None
+
+    def health_status(self):
+        try:
+            with open(self.health_file) as f:
+                return int(f.read().strip() or "200")
+        except (TypeError, FileNotFoundError, ValueError):
+            return 200
 
     def new_conn_id(self):
         with self.lock:
@@ -373,10 +379,8 @@ def handle(state, sock, tls=None):
             time.sleep(ms / 1000.0)
         if path == "/close":
             keep = False
-        if path == "/_set_health":
-            state.health_status = int(query.get("status", ["200"])[0])
         if path == "/_health":
-            status = state.health_status
+            status = state.health_status()
 
         if path == "/_requests":
             with state.lock:
@@ -463,6 +467,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log")
+    ap.add_argument("--health-file", help="/_health answers the status written here")
     ap.add_argument("--port-file", help="write the bound port here (for --port 0)")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
     ap.add_argument("--tls-key", help="the key of --tls-cert")
@@ -497,6 +502,7 @@ def main():
         os.rename(tmp, args.port_file)
     print("echo_backend listening on %s:%d" % (args.host, port), flush=True)
     state = State(args.log)
+    state.health_file = args.health_file
     while True:
         sock, _ = ls.accept()
         t = threading.Thread(target=serve_conn, args=(state, sock, ctx), daemon=True)
