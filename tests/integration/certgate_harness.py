@@ -425,7 +425,8 @@ class Backend(Process):
     host: the loopback address it listens on (127.0.0.2 and 127.0.0.3 work too).
     set_health(status) makes its /_health answer that status (health-check tests)."""
 
-    def __init__(self, workdir, port=None, name="backend", tls=None, host="127.0.0.1"):
+    def __init__(self, workdir, port=None, name="backend", tls=None, host="127.0.0.1",
+                 delay_ms=0):
         self.workdir = workdir
         self.host = host
         self.fixed_port = port
@@ -436,7 +437,7 @@ class Backend(Process):
         self.health_file = os.path.join(workdir, name + ".health")
         argv = [PYTHON, os.path.join(HERE, "echo_backend.py"),
                 "--host", host, "--port", str(port or 0), "--log", self.log_path,
-                "--health-file", self.health_file]
+                "--health-file", self.health_file, "--delay-ms", str(delay_ms)]
         if not port:
             argv += ["--port-file", self.port_file]
         if tls:

@@ -155,6 +155,7 @@ class State:
         self.next_conn_id = 0
         self.targets = []
         self.health_file = None  # --health-file
+        self.delay_ms = 0  # --delay-ms
         self.log = open(log_path, "a", buffering=1) if log_path else None
 
     def health_status(self):
@@ -381,6 +382,8 @@ def handle(state, sock, tls=None):
             keep = False
         if path == "/_health":
             status = state.health_status()
+        elif state.delay_ms and not path.startswith("/_"):
+            time.sleep(state.delay_ms / 1000.0)  # a slow server (--delay-ms)
 
         if path == "/_requests":
             with state.lock:
@@ -468,6 +471,8 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log")
     ap.add_argument("--health-file", help="/_health answers the status written here")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="answer every request but /_* this much later (a slow server)")
     ap.add_argument("--port-file", help="write the bound port here (for --port 0)")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
     ap.add_argument("--tls-key", help="the key of --tls-cert")
@@ -503,6 +508,7 @@ def main():
     print("echo_backend listening on %s:%d" % (args.host, port), flush=True)
     state = State(args.log)
     state.health_file = args.health_file
+    state.delay_ms = args.delay_ms
     while True:
         sock, _ = ls.accept()
         t = threading.Thread(target=serve_conn, args=(state, sock, ctx), daemon=True)
