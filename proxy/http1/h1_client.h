@@ -3,9 +3,9 @@
  * reaches an HTTP/1.1 upstream: the HTTP/1.1 server (proxy/http1/h1_to_h1.c) and HTTP/2
  * streams (proxy/http2/h2_to_h1.c).
  *
- * The client takes a connection (round robin, passive health), tries the next server
- * when a connect fails, and sends the request again on a fresh connection when a pooled
- * one turns out closed before anything but the head went (at most 3 attempts). It
+ * The client takes a connection (to the server the upstream's balance picks among the
+ * usable ones), tries the next server when a connect fails, and sends the request again
+ * on a fresh connection when a pooled one turns out closed before anything but the head went (at most 3 attempts). It
  * asks its user to write the request head on each connection it sends it on, times
  * the database (timeouts.upstream_response from the end of the request until the
  * response head, timeouts.upstream_idle between reads after it), parses the response

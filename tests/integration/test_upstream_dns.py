@@ -199,6 +199,57 @@ class UpstreamDnsTest(unittest.TestCase):
         self.assertEqual(sum(counts), 40, counts)
         self.assertTrue(all(n >= 10 for n in counts), counts)
 
+    def test_unresolved_at_start_answers_503_until_it_resolves(self):
+        """A name with no answer at start does not stop certgate: its upstream answers
+        503 upstream_unresolved until the name resolves."""
+        port = h.free_port()
+        b = h.Backend(self.tmp, port=port, name="late", host="127.0.0.2")
+        self.addCleanup(b.kill)
+        b.start()
+        self.dns.write([("127.0.0.3", "other.test")])
+        self.dns.reload()
+        time.sleep(0.2)
+        work = os.path.join(self.tmp, "late_cg")
+        os.makedirs(work)
+        self.status_port = h.free_port()
+        t0 = time.monotonic()
+        cg = h.start_certgate(
+            work, self.pki, [], name="late_cg",
+            upstream={"servers": ["late.test:%d" % port], "resolve_interval": "200ms"},
+            overrides={"resolvers": ["127.0.0.1:%d" % self.dns.port],
+                       "status": {"listen": "127.0.0.1:%d" % self.status_port}})
+        self.addCleanup(cg.kill)
+        print("\n  started with an unresolvable name in %.1f s" % (time.monotonic() - t0),
+              file=sys.stderr)
+        r = h.https_request(cg.port, self.pki, "GET", "/item/1")
+        self.assertEqual((r.status, r.json()["reason"]), (503, "upstream_unresolved"), r)
+        self.assertEqual(value(self.metrics(), "certgate_upstream_servers", upstream="db"), 0)
+        self.dns.write([("127.0.0.3", "other.test"), ("127.0.0.2", "late.test")])
+        self.dns.reload()
+        self.wait_servers(1, "late.test to resolve")
+        r = h.https_request(cg.port, self.pki, "GET", "/item/2")
+        self.assertEqual(r.status, 200, r)
+        cg.stop()
+        self.assertIn("upstream db has no server yet", cg.logs())
+
+    def test_check_validates_names_without_resolving(self):
+        work = os.path.join(self.tmp, "check")
+        os.makedirs(work)
+        # A resolver nobody answers on: check must not ask it.
+        dead = h.free_port()
+        path = h.write_config(work, self.pki, h.free_port(), [],
+                              upstream={"servers": ["nowhere.invalid:8080", "127.0.0.1:1"]},
+                              overrides={"resolvers": ["127.0.0.1:%d" % dead]})
+        t0 = time.monotonic()
+        p = h.run_certgate("check", "-c", path)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("nowhere.invalid:8080 (resolved at run time)", p.stdout)
+        path = h.write_config(work, self.pki, h.free_port(), [], name="bad.json",
+                              upstream={"servers": ["db_.-x:8080"]})
+        p = h.run_certgate("check", "-c", path, ok=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("$.upstreams.db.servers[0]", p.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
