@@ -174,9 +174,8 @@ static int set_options(struct upstream_dns *d, struct cg_errbuf *err)
     return CG_OK;
 }
 
-int upstream_dns_new(struct event_base *base, const struct config *cfg,
-                     upstream_dns_answer answer, void *arg, struct upstream_dns **out,
-                     struct cg_errbuf *err)
+int upstream_dns_new(struct event_base *base, const struct config *cfg, upstream_dns_answer answer,
+                     void *arg, struct upstream_dns **out, struct cg_errbuf *err)
 {
     struct upstream_dns *d = cg_xcalloc(1, sizeof(*d));
     d->cfg = cfg;

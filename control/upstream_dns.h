@@ -28,9 +28,8 @@ typedef void (*upstream_dns_answer)(void *arg, size_t upstream, size_t host,
 /* upstream_dns_new starts resolving every name of |cfg| (which must outlive it) on
  * |base|, reporting answers to |answer| with |arg| (never before it returns). Returns
  * 0, or CG_ERR_INVALID with |err| set when the resolvers cannot be set up. */
-int upstream_dns_new(struct event_base *base, const struct config *cfg,
-                     upstream_dns_answer answer, void *arg, struct upstream_dns **out,
-                     struct cg_errbuf *err);
+int upstream_dns_new(struct event_base *base, const struct config *cfg, upstream_dns_answer answer,
+                     void *arg, struct upstream_dns **out, struct cg_errbuf *err);
 
 /* upstream_dns_settled reports whether every name has had its first answer, good or
  * bad. */

@@ -53,8 +53,8 @@ static void on_done(void *arg, int status, const char *why)
         c->passes++;
         if (down && c->passes >= up->health.rise) {
             atomic_store(&c->server->health_down, false);
-            CG_LOG_INFO("upstream %s: server %s passed %u health checks: back in service",
-                        up->name, c->server->addr.text, c->passes);
+            CG_LOG_INFO("upstream %s: server %s passed %u health checks: back in service", up->name,
+                        c->server->addr.text, c->passes);
         }
         return;
     }
@@ -86,8 +86,8 @@ static void on_next(evutil_socket_t fd, short what, void *arg)
     if (c->probe != NULL) {
         return; /* cannot happen: timeout <= interval */
     }
-    c->probe = upstream_probe_start(c->h->base, up, c->h->rt->upstream_tls[c->upstream],
-                                    c->server, on_done, c);
+    c->probe = upstream_probe_start(c->h->base, up, c->h->rt->upstream_tls[c->upstream], c->server,
+                                    on_done, c);
 }
 
 static void checked_free(struct checked *c)

@@ -98,8 +98,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     struct upstream_probe *p = ud;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->hd.stream_id == p->stream_id &&
-        namelen == 7 && memcmp(name, ":status", 7) == 0) {
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->hd.stream_id == p->stream_id && namelen == 7 &&
+        memcmp(name, ":status", 7) == 0) {
         p->status = 0;
         for (size_t i = 0; i < valuelen && i < 3 && value[i] >= '0' && value[i] <= '9'; i++) {
             p->status = p->status * 10 + (value[i] - '0');
@@ -161,8 +161,7 @@ static void h2_start(struct upstream_probe *p)
     const char *auth = authority(p);
     const char *path = p->up->health.path;
     const char *scheme = p->use_tls ? "https" : "http";
-#define NV(n, v)                                                                               \
-    {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
     nghttp2_nv nv[] = {NV(":method", "GET"), NV(":scheme", scheme), NV(":authority", auth),
                        NV(":path", path), NV("user-agent", USER_AGENT)};
 #undef NV

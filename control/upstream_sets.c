@@ -30,7 +30,7 @@ struct upstream_sets {
                      log line may hold one after its server left (upstream_server_new) */
     size_t num_texts, cap_texts;
     uint64_t *health_passed, *health_failed; /* kept once the checks stop */
-    bool waiting; /* upstream_sets_wait is running the loop */
+    bool waiting;                            /* upstream_sets_wait is running the loop */
 };
 
 static const char *intern(struct upstream_sets *us, const char *text)
@@ -106,8 +106,7 @@ static void rebuild(struct upstream_sets *us, size_t u)
     }
 }
 
-static void on_answer(void *arg, size_t u, size_t h, const struct config_address *addrs,
-                      size_t num)
+static void on_answer(void *arg, size_t u, size_t h, const struct config_address *addrs, size_t num)
 {
     struct upstream_sets *us = arg;
     if (num > 0) {
@@ -177,8 +176,8 @@ void upstream_sets_wait(struct upstream_sets *us, struct event_base *base, uint6
     }
 }
 
-void upstream_sets_resolve_counts(const struct upstream_sets *us, size_t index,
-                                  uint64_t *out_ok, uint64_t *out_failed)
+void upstream_sets_resolve_counts(const struct upstream_sets *us, size_t index, uint64_t *out_ok,
+                                  uint64_t *out_failed)
 {
     *out_ok = 0;
     *out_failed = 0;
@@ -187,8 +186,8 @@ void upstream_sets_resolve_counts(const struct upstream_sets *us, size_t index,
     }
 }
 
-void upstream_sets_health_counts(const struct upstream_sets *us, size_t index,
-                                 uint64_t *out_passed, uint64_t *out_failed)
+void upstream_sets_health_counts(const struct upstream_sets *us, size_t index, uint64_t *out_passed,
+                                 uint64_t *out_failed)
 {
     if (us->health != NULL) {
         upstream_health_checks(us->health, index, out_passed, out_failed);

@@ -36,13 +36,13 @@ void upstream_sets_wait(struct upstream_sets *us, struct event_base *base, uint6
 
 /* upstream_sets_resolve_counts returns how many resolutions of upstream |index|'s names
  * succeeded and failed (0 and 0 without names). Main thread. */
-void upstream_sets_resolve_counts(const struct upstream_sets *us, size_t index,
-                                  uint64_t *out_ok, uint64_t *out_failed);
+void upstream_sets_resolve_counts(const struct upstream_sets *us, size_t index, uint64_t *out_ok,
+                                  uint64_t *out_failed);
 
 /* upstream_sets_health_counts returns how many health checks of upstream |index|
  * passed and failed. Main thread. */
-void upstream_sets_health_counts(const struct upstream_sets *us, size_t index,
-                                 uint64_t *out_passed, uint64_t *out_failed);
+void upstream_sets_health_counts(const struct upstream_sets *us, size_t index, uint64_t *out_passed,
+                                 uint64_t *out_failed);
 
 /* upstream_sets_stop ends resolution and health checks (the process drains): the sets
  * stay as they are. */

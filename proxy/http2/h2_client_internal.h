@@ -55,9 +55,9 @@ struct uh2_session {
     struct event *ev_handshake;       /* h2: TCP connect and TLS handshake deadline */
     struct h2_client_stream *waiting; /* streams waiting for UH2_READY, FIFO */
     struct h2_client_stream **waiting_tail;
-    unsigned num_streams; /* waiting + submitted and not closed: requests in flight on
-                             the target (h2_client_session_add_stream) */
-    bool connected;       /* TCP connect succeeded */
+    unsigned num_streams;   /* waiting + submitted and not closed: requests in flight on
+                               the target (h2_client_session_add_stream) */
+    bool connected;         /* TCP connect succeeded */
     enum cg_reason failure; /* why the TLS handshake failed (a 502 reason), or NONE */
     struct uh2_session *prev, *next;
 };
@@ -68,7 +68,7 @@ struct h2_client_pool {
     const struct config *cfg;
     struct upstream_pool *health; /* the worker's pool of the upstream: servers, health,
                                      counters */
-    struct tls_client *tls; /* h2 only: the upstream's TLS client (shared, not owned) */
+    struct tls_client *tls;       /* h2 only: the upstream's TLS client (shared, not owned) */
     struct uh2_session *sessions;
 };
 
@@ -98,7 +98,6 @@ struct h2_client_stream {
     struct event *ev_timer;    /* timeouts.upstream_response until the head */
     struct h2_client_stream *next_wait;
 };
-
 
 /* ---- h2_client_session.c ----------------------------------------------------------- */
 

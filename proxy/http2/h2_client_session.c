@@ -58,7 +58,8 @@ static void idle_check(struct uh2_session *x)
     if (x->state == UH2_READY && x->num_streams == 0) {
         /* A server that left the upstream gets no new stream: close at once (from the
          * loop, as we may be inside an nghttp2 callback). */
-        uint64_t ms = upstream_target_retired(x->target) ? 0 : x->pool->cfg->timeouts.keepalive_idle;
+        uint64_t ms =
+            upstream_target_retired(x->target) ? 0 : x->pool->cfg->timeouts.keepalive_idle;
         struct timeval tv = cg_timeval_ms(ms);
         evtimer_add(x->ev_idle, &tv);
         worker_memory_released(x->pool->w); /* the streams' buffers are free */
@@ -472,7 +473,8 @@ void h2_client_attach(struct h2_client_stream *b)
             enum cg_reason failed =
                 b->failure != CG_REASON_NONE ? b->failure : CG_REASON_UPSTREAM_CONNECT_FAILED;
             h2_client_stream_fail(b, b->attempts > 1 ? 502 : 503,
-                                  b->attempts > 1 ? failed : upstream_pool_unavailable(pool->health));
+                                  b->attempts > 1 ? failed
+                                                  : upstream_pool_unavailable(pool->health));
             h2_client_stream_free(b);
             return;
         }

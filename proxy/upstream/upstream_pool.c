@@ -656,7 +656,8 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->shared->addr.addr,
                      (socklen_t)s->shared->addr.addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
         /* Immediate failure (e.g. no route): the caller answers at once. */
-        upstream_target_set_down_until(s, upstream_now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
+        upstream_target_set_down_until(s, upstream_now_ms(pool->base) +
+                                              pool->cfg->timeouts.upstream_down);
         cg_counter_add(&s->counters->connect_errors, 1);
         pool->last_failure = CG_REASON_UPSTREAM_CONNECT_FAILED;
         conn_free(uc);

@@ -21,9 +21,9 @@ struct upstream_tls;
  * it left (|retired|) until the last connection or holder lets go of it. */
 struct upstream_target {
     struct upstream_pool *pool;
-    struct upstream_server *shared; /* a reference: health, counters, TLS sessions */
+    struct upstream_server *shared;            /* a reference: health, counters, TLS sessions */
     struct upstream_server_counters *counters; /* this worker's slot in shared */
-    struct upstream_conn *idle; /* most recently used first */
+    struct upstream_conn *idle;                /* most recently used first */
     unsigned num_idle;
     unsigned inflight; /* requests on it now (least_requests) */
     unsigned holds;    /* connections (any state) and upstream_target_hold holders */
@@ -34,20 +34,20 @@ struct upstream_pool {
     struct event_base *base;
     const struct config_upstream *up;
     const struct config *cfg;
-    struct tls_client *tls; /* the upstream's TLS client (shared, not owned); NULL:
-                               cleartext */
-    unsigned worker;          /* the worker's counter slot in each server */
-    struct upstream_set *set; /* the servers now (a reference) */
+    struct tls_client *tls;           /* the upstream's TLS client (shared, not owned); NULL:
+                                         cleartext */
+    unsigned worker;                  /* the worker's counter slot in each server */
+    struct upstream_set *set;         /* the servers now (a reference) */
     struct upstream_target **targets; /* one per set->servers entry, same order */
     size_t num_targets;
-    size_t next;              /* round robin cursor */
+    size_t next;                                             /* round robin cursor */
     void (*on_retire)(void *arg, struct upstream_target *t); /* see upstream_pool_on_retire */
     void *retire_arg;
-    struct event *ev_sweep;   /* closes pooled connections idle for keepalive_idle */
-    enum cg_reason last_failure; /* reason of the last connect that failed */
+    struct event *ev_sweep;          /* closes pooled connections idle for keepalive_idle */
+    enum cg_reason last_failure;     /* reason of the last connect that failed */
     struct cg_latency response_time; /* request head sent to response head, every server */
-    struct upstream_tls *dying; /* TLS transports closed, freed from the loop (ev_reap) */
-    struct event *ev_reap;      /* TLS upstreams only */
+    struct upstream_tls *dying;      /* TLS transports closed, freed from the loop (ev_reap) */
+    struct event *ev_reap;           /* TLS upstreams only */
 };
 
 /* upstream_now_ms is the wall clock of the worker's loop (cached per iteration), in ms:

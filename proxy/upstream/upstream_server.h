@@ -32,13 +32,13 @@ struct upstream_server_counters {
 
 struct upstream_server {
     atomic_uint refs;
-    struct config_address addr;              /* addr.text is not owned: see _new */
+    struct config_address addr;               /* addr.text is not owned: see _new */
     struct tls_client_sessions *tls_sessions; /* TLS upstreams: the server's session
                                                  cache (proxy/tls/tls_client.h); else NULL */
-    atomic_bool health_down;             /* failed health_check.fall checks and has not
-                                            passed health_check.rise since */
-    atomic_uint_fast64_t down_until_ms;  /* passive: wall clock ms until which it is
-                                            skipped; 0 = not marked */
+    atomic_bool health_down;                  /* failed health_check.fall checks and has not
+                                                 passed health_check.rise since */
+    atomic_uint_fast64_t down_until_ms;       /* passive: wall clock ms until which it is
+                                                 skipped; 0 = not marked */
     unsigned num_workers;
     struct upstream_server_counters *counters; /* num_workers slots */
 };

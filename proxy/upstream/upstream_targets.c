@@ -45,7 +45,8 @@ void upstream_target_drop(struct upstream_target *t)
 void upstream_target_mark_down(struct upstream_target *s, const char *why)
 {
     struct upstream_pool *pool = s->pool;
-    upstream_target_set_down_until(s, upstream_now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
+    upstream_target_set_down_until(s,
+                                   upstream_now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
     cg_counter_add(&s->counters->connect_errors, 1);
     CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name,
                 s->shared->addr.text, why, (unsigned long long)pool->cfg->timeouts.upstream_down);
@@ -136,12 +137,10 @@ enum cg_reason upstream_pool_unavailable(const struct upstream_pool *pool)
     return pool->num_targets == 0 ? CG_REASON_UPSTREAM_UNRESOLVED : CG_REASON_NO_HEALTHY_SERVER;
 }
 
-
 void upstream_target_hold(struct upstream_target *t)
 {
     t->holds++;
 }
-
 
 void upstream_target_begin_request(struct upstream_target *t)
 {
@@ -164,7 +163,6 @@ struct upstream_server *upstream_target_server(const struct upstream_target *t)
     return t->shared;
 }
 
-
 void upstream_target_mark_up(struct upstream_target *t)
 {
     upstream_target_set_down_until(t, 0);
@@ -186,5 +184,3 @@ void upstream_pool_report(const struct upstream_pool *pool, struct cg_latency_su
 {
     cg_latency_add_to(&pool->response_time, response_time);
 }
-
-

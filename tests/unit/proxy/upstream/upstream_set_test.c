@@ -38,7 +38,7 @@ static struct config_address addr(const char *ip, unsigned port, const char *tex
 START_TEST(test_build_sorts_and_dedupes)
 {
     struct config_address in[] = {
-        addr("::1", 80, "[::1]:80"),         addr("127.0.0.3", 80, "127.0.0.3:80"),
+        addr("::1", 80, "[::1]:80"),           addr("127.0.0.3", 80, "127.0.0.3:80"),
         addr("127.0.0.2", 81, "127.0.0.2:81"), addr("127.0.0.3", 80, "dup"),
         addr("127.0.0.2", 80, "127.0.0.2:80"),
     };
@@ -76,7 +76,7 @@ START_TEST(test_diff_keeps_state_of_servers_that_stay)
     struct config_address second[] = {c, b};
     struct upstream_set *s2 = upstream_set_new(s1, second, 2, true, 1);
     ck_assert_uint_eq(s2->num_servers, 2);
-    ck_assert_ptr_eq(s2->servers[0], kept); /* b sorts before c */
+    ck_assert_ptr_eq(s2->servers[0], kept);                      /* b sorts before c */
     ck_assert_int_eq(upstream_set_find(s2, s1->servers[0]), -1); /* a left */
     ck_assert_int_eq(upstream_set_find(s2, kept), 0);
     ck_assert_str_eq(s2->servers[1]->addr.text, "c");
