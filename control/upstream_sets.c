@@ -91,8 +91,11 @@ static void rebuild(struct upstream_sets *us, size_t u)
         return;
     }
     char now[1024], was[1024];
-    CG_LOG_INFO("upstream %s: servers %s (were %s)", up->name, describe(set, now, sizeof(now)),
-                old != NULL ? describe(old, was, sizeof(was)) : "none");
+    if (old != NULL || set->num_servers > 0) { /* nothing to say before a name resolves */
+        CG_LOG_INFO("upstream %s: servers %s (were %s)", up->name,
+                    describe(set, now, sizeof(now)),
+                    old != NULL ? describe(old, was, sizeof(was)) : "none");
+    }
     rt->upstream_sets[u] = set;
     upstream_set_unref(old);
     for (unsigned w = 0; rt->workers != NULL && w < rt->num_workers; w++) {
