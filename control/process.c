@@ -730,8 +730,11 @@ int process_run(struct config *cfg, const struct process_options *opts)
                             l->num_hosts == 1 ? "y" : "ies", cfg->workers);
             }
         }
+        _Static_assert(sizeof(rt->upgrade_requests) / sizeof(rt->upgrade_requests[0]) ==
+                           UPGRADE_NUM_RESULTS,
+                       "struct runtime counts every upgrade result");
         m.upgrade = upgrade_server_new(m.base, rt->claims, rt->num_claims, m.offer, m.num_offer,
-                                       on_taken, &m);
+                                       on_taken, &m, rt->upgrade_requests);
         cg_sd_notify_ready();
     }
     event_base_dispatch(m.base);
