@@ -25,7 +25,8 @@ from harness.metrics import (  # noqa: F401,E402
 from harness.payload import (  # noqa: F401,E402
     KIB, MIB, pattern_sha256, sha256_file, write_pattern_file)
 from harness.pki import (  # noqa: F401,E402
-    CLIENT_NAMES, PKI, _CA_CNF, cert_serial, issue_server, make_pki, openssl_ca_dir,
+    CLIENT_NAMES, PKI, _CA_CNF, cert_serial, issue_server, issue_short_lived, make_pki,
+    openssl_ca_dir,
     pem_certificates, pem_serial, pem_subject)
 from harness.processes import (  # noqa: F401,E402
     DEFAULT_BIN, PYTHON, Backend, Certgate, certgate_bin, make_tempdir, remove_tree,
@@ -33,7 +34,7 @@ from harness.processes import (  # noqa: F401,E402
 from harness.testbed import CertgateTestCase, set_up_testbed  # noqa: F401,E402
 from harness.tools import (  # noqa: F401,E402
     CurlResult, H2loadResult, curl, h2load, nghttp, parse_header_dump,
-    run_in_hosts_namespace, s_client, served_certificate)
+    run_in_hosts_namespace, s_client, served_certificate, served_subject)
 from harness.waiting import (  # noqa: F401,E402
     RELOAD_TIMEOUT, policy_generation, wait_generation_above, wait_metric,
     wait_metric_above, wait_ready)

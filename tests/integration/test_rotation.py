@@ -30,8 +30,7 @@ import ssl
 import subprocess
 import threading
 import unittest
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import certgate_harness as h
 from certgate_harness import cert_serial, run_certgate
@@ -442,19 +441,9 @@ class RenewalTest(unittest.TestCase):
         os.makedirs(state)
         ca = os.path.join(state, "ca")
         run_certgate("ca", "init", "--dir", ca, "--name", "renewal test CA")
-        cnf = h.openssl_ca_dir(os.path.join(work, "ossl"), serial=uuid.uuid4().hex)
         srv = os.path.join(work, "server")
         os.makedirs(srv)
-        key, csr, crt = (os.path.join(srv, n) for n in ("tls.key", "tls.csr", "tls.crt"))
-        h.genkey(key)
-        h.make_csr(key, "/CN=localhost", csr)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        not_before, not_after = now - timedelta(seconds=55), now + timedelta(seconds=35)
-        fmt = "%Y%m%d%H%M%SZ"
-        h._openssl("ca", "-batch", "-config", cnf, "-cert", os.path.join(ca, "ca.crt"),
-                   "-keyfile", os.path.join(ca, "ca.key"), "-in", csr, "-out", crt,
-                   "-extensions", "server_ecdsa_ext", "-notext",
-                   "-startdate", not_before.strftime(fmt), "-enddate", not_after.strftime(fmt))
+        crt, key, not_after = h.issue_short_lived(ca, srv, "tls")
         old_serial = cert_serial(crt)
 
         pki = h.PKI(work)

@@ -6,6 +6,7 @@ import re
 import ssl
 import subprocess
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from certgate_testkit.pki import Cert, genkey, make_ca, make_csr
 from certgate_testkit.pki import openssl as _openssl
@@ -178,3 +179,23 @@ def pem_serial(pem):
     x = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem,
                        capture_output=True, timeout=30)
     return x.stdout.decode().strip().split("=")[-1].upper()
+
+
+def issue_short_lived(ca_dir, workdir, name, past_s=55, left_s=35, subject="/CN=localhost"):
+    """issue_short_lived issues a server certificate (localhost, 127.0.0.1, ::1) from the
+    `certgate ca init` CA in ca_dir that began past_s seconds ago and ends left_s seconds
+    from now, so that automatic renewal (due at two thirds of the lifetime) comes a few
+    seconds after a start. Writes NAME.key and NAME.crt into workdir; returns
+    (crt path, key path, notAfter as an aware datetime)."""
+    cnf = openssl_ca_dir(os.path.join(workdir, name + "-ossl"), serial=uuid.uuid4().hex)
+    key, csr, crt = (os.path.join(workdir, name + ext) for ext in (".key", ".csr", ".crt"))
+    genkey(key)
+    make_csr(key, subject, csr)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    not_before, not_after = now - timedelta(seconds=past_s), now + timedelta(seconds=left_s)
+    fmt = "%Y%m%d%H%M%SZ"
+    _openssl("ca", "-batch", "-config", cnf, "-cert", os.path.join(ca_dir, "ca.crt"),
+             "-keyfile", os.path.join(ca_dir, "ca.key"), "-in", csr, "-out", crt,
+             "-extensions", "server_ecdsa_ext", "-notext",
+             "-startdate", not_before.strftime(fmt), "-enddate", not_after.strftime(fmt))
+    return crt, key, not_after

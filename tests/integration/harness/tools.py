@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from .pki import pem_certificates
+from .pki import pem_certificates, pem_subject
 
 
 def run_in_hosts_namespace(argv, names, timeout=60, env=None, input=b""):
@@ -191,3 +191,11 @@ def served_certificate(port, pki, servername="localhost", client="admin"):
     for servername (None: no SNI), as openssl s_client sees it, or None."""
     pems = pem_certificates(s_client(port, pki, servername, client).stdout)
     return pems[0] if pems else None
+
+
+def served_subject(port, servername, pki):
+    """served_subject returns the subject (RFC 2253) of the certificate certgate serves on
+    port to a client asking for servername (None: no SNI), or None when the handshake
+    fails."""
+    pem = served_certificate(port, pki, servername)
+    return pem_subject(pem) if pem else None
