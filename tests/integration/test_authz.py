@@ -18,19 +18,17 @@ Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_authz
 
 import base64
 import concurrent.futures
-import hashlib
 import json
 import os
 import re
 import socket
 import ssl
 import subprocess
-import time
 import unittest
 import uuid
 
 import certgate_harness as h
-from certgate_harness import run_certgate, stderr_text
+from certgate_harness import run_certgate
 
 # --------------------------------------------------------------------------------------
 # Local helpers (PKI beyond the harness's fixed set of clients)
@@ -412,16 +410,13 @@ class RavenDbPolicyTest(_Base):
             self.assertEqual(e["decision"], "deny", e)
             self.assertEqual(e["reason"], case[4], e)
             self.assertEqual(e["status"], case[3], e)
-        # Renewed certificate: matched by its pin, with a log line naming the entry.
+        # Renewed certificate: matched by its pin, logged with the entry's name.
         pinned = [e for e in self.cg.access_log()
                   if e.get("thumbprint") == self.pki.clients["renewed"].sha1 and
                   e.get("decision") == "allow"]
         self.assertTrue(pinned, "no allowed access-log line for the renewed certificate")
         self.assertEqual({e.get("matched_by") for e in pinned}, {"pin"}, pinned)
         self.assertEqual({e.get("cert_name") for e in pinned}, {"Pinned"}, pinned)
-        h.wait_until(lambda: re.search(r"%s.*pin.*Pinned" % self.pki.clients["renewed"].sha1,
-                                       stderr_text(self.cg)), 5.0,
-                     what="a log line saying the renewed certificate matched a pin")
 
     def test_spoofed_identity_headers_are_stripped(self):
         spoof = [
@@ -582,8 +577,6 @@ class RavenDbPolicyTest(_Base):
         ents = self.log_entries(lambda e: e.get("path") == target, "audit line")
         self.assertEqual(ents[0]["decision"], "audit", ents)
         self.assertEqual(ents[0]["reason"], "insufficient_clearance", ents)
-        h.wait_until(lambda: re.search(r"audit: .*would deny GET %s" % re.escape(target),
-                                       stderr_text(self.cg)), 5.0, what="audit log line")
         # A bad path is never "audited" through.
         r = self.request("hr", "GET", "/audited/../admin/cluster/x")
         self.assertDenied(r, 400, "bad_path", "audited bad path")
@@ -669,10 +662,6 @@ class AllowIpsTest(_Base):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             port = s.getsockname()[1]
             s.recv(1)
-        h.wait_until(lambda: re.search(r"127\.0\.0\.1.*refused.*ip_not_allowed|"
-                                       r"ip_not_allowed.*127\.0\.0\.1",
-                                       stderr_text(self.cg)), 5.0,
-                     what="a log line for the refused address")
         ents = self.log_entries(lambda e: e.get("client_port") == port and
                                 e.get("client") == "127.0.0.1",
                                 "access-log line for the refused connection")
@@ -703,10 +692,6 @@ class AuditPolicyTest(_Base):
             ents = self.log_entries(lambda e, p=path: e.get("path") == p, path)
             self.assertEqual((ents[0]["decision"], ents[0]["reason"]), ("audit", reason),
                              ents[0])
-        text = stderr_text(self.cg)
-        for _, method, path, reason in cases:
-            self.assertRegex(text, r"audit: .*would deny %s %s .*%s" % (
-                method, re.escape(path), reason))
         # An audited request with a certificate that would be refused gets no identity.
         r = self.request("unknown", "GET", "/studio/g")
         self.assertEqual(hdrs(r.json(), "X-Client-Name"), [])
