@@ -155,10 +155,11 @@ class HostsTest(unittest.TestCase):
         |host| on listener edge from the admin API's metrics."""
         r = self.admin("GET", "/metrics")
         self.assertEqual(r.status, 200)
-        want = 'certgate_policy_reloads_total{listener="edge",host="%s",result="ok"} ' % host
-        lines = [l for l in r.body.decode().splitlines() if l.startswith(want)]
-        self.assertEqual(len(lines), 1, r.body)
-        return int(lines[0].split()[-1])
+        m = H.parse_metrics(r.body.decode())
+        key = ("certgate_policy_reloads_total",
+               frozenset({"listener": "edge", "host": host, "result": "ok"}.items()))
+        self.assertIn(key, m.samples)
+        return int(m.samples[key])
 
     # ---- routing -------------------------------------------------------------------
 

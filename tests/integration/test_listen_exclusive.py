@@ -133,8 +133,6 @@ class ListenExclusiveTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("certgate: admin listen 127.0.0.1:%d: Address already in use" % admin_port,
                       p.stderr)
-        # It never listened on its own proxy port either.
-        self.assertNotIn("listener db on", p.stderr)
         self.assertTrue(first.running())
 
 

@@ -3,8 +3,8 @@
 On SIGTERM certgate closed its listeners at once. Kubernetes takes a terminating pod out
 of its Service while it tells the pod to stop, and for a few seconds the nodes and load
 balancers keep sending new connections there: they were refused. Now a stop signal
-(SIGTERM or SIGINT) first makes certgate not ready (/readyz answers 503, the log and
-systemd's STOPPING=1 say so) while it keeps accepting and serving for
+(SIGTERM or SIGINT) first makes certgate not ready (/readyz answers 503, systemd hears
+STOPPING=1) while it keeps accepting and serving for
 timeouts.shutdown_delay; then it stops accepting, and requests in flight finish within
 timeouts.drain. A second signal skips the rest of the delay.
 
@@ -111,10 +111,6 @@ class ShutdownTest(unittest.TestCase):
         self.assertGreaterEqual(stats.first_refused - t0, 1.95, stats)
         if stats.first_reset is not None:
             self.assertGreaterEqual(stats.first_reset - t0, 1.95, stats)
-        log = h.stderr_text(cg)
-        self.assertIn("SIGTERM: not ready; accepting for 2000 ms more "
-                      "(timeouts.shutdown_delay), then draining (up to 10000 ms)", log)
-        self.assertIn("timeouts.shutdown_delay is over: draining", log)
         print("\n[shutdown_delay 2 s] %d requests served during the delay, %d after SIGTERM "
               "in all, 0 failed; first refusal %.2f s after SIGTERM"
               % (ok_in_delay, stats.ok - ok_at_signal, stats.first_refused - t0))
@@ -146,21 +142,19 @@ class ShutdownTest(unittest.TestCase):
         t0 = time.monotonic()
         cg.signal(signal.SIGTERM)
         self.assertEqual(cg.wait(10), 0, cg.logs())
-        self.assertLess(time.monotonic() - t0, 5.0)
-        self.assertIn("second SIGTERM: skipping the rest of timeouts.shutdown_delay",
-                      h.stderr_text(cg))
+        self.assertLess(time.monotonic() - t0, 5.0)  # not the 20 s delay
 
     def test_signal_during_the_drain_exits_at_once(self):
         cg = self.certgate("force", {"drain": 20000})
         slow = {}
         t = self.slow_request(cg.port, 8000, slow)
         cg.signal(signal.SIGTERM)
-        h.wait_until(lambda: "draining" in h.stderr_text(cg), 5, what="the drain to begin")
+        # The drain begins at once (no delay): the listeners close.
+        h.wait_until(lambda: not h.port_accepts(cg.port), 5, 0.05, what="the drain to begin")
         t0 = time.monotonic()
         cg.signal(signal.SIGTERM)
         self.assertEqual(cg.wait(5), 1, cg.logs())
-        self.assertLess(time.monotonic() - t0, 3.0)
-        self.assertIn("second SIGTERM: exiting without waiting for the drain", h.stderr_text(cg))
+        self.assertLess(time.monotonic() - t0, 3.0)  # not the 20 s drain
         t.join(20)
         self.assertIn("error", slow)  # cut, as asked
 

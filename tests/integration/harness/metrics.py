@@ -19,18 +19,20 @@ class Metrics:
         self.samples = samples
         self.types = types
 
-    def value(self, name, **labels):
-        """value returns the sample with exactly these labels (0 when absent)."""
-        return self.samples.get((name, frozenset(labels.items())), 0)
+    # The metric's name is positional-only: "name" is a label too.
 
-    def total(self, name, **labels):
-        """total returns the sum of the samples of name whose labels include these."""
+    def value(self, metric, /, **labels):
+        """value returns the sample of metric with exactly these labels (0 when absent)."""
+        return self.samples.get((metric, frozenset(labels.items())), 0)
+
+    def total(self, metric, /, **labels):
+        """total returns the sum of the samples of metric whose labels include these."""
         want = set(labels.items())
-        return sum(v for (n, ls), v in self.samples.items() if n == name and want <= ls)
+        return sum(v for (n, ls), v in self.samples.items() if n == metric and want <= ls)
 
-    def family(self, name):
-        """family returns {frozenset(labels.items()): value} of every sample of name."""
-        return {ls: v for (n, ls), v in self.samples.items() if n == name}
+    def family(self, metric):
+        """family returns {frozenset(labels.items()): value} of every sample of metric."""
+        return {ls: v for (n, ls), v in self.samples.items() if n == metric}
 
 
 def parse_metrics(text):

@@ -6,26 +6,26 @@ from certgate_testkit.net import wait_until
 RELOAD_TIMEOUT = 5.0  # a reload is debounced 150 ms: generous for a loaded 2-core machine
 
 
-def wait_metric(cg, pred, name, timeout=RELOAD_TIMEOUT, what=None, **labels):
+def wait_metric(cg, pred, metric, /, timeout=RELOAD_TIMEOUT, what=None, **labels):
     """wait_metric polls cg's /metrics until pred(total) is true, where total is the sum
-    of the samples of name whose labels include these; returns that total."""
+    of the samples of metric whose labels include these; returns that total."""
     last = [None]
 
     def check():
-        last[0] = cg.metrics().total(name, **labels)
+        last[0] = cg.metrics().total(metric, **labels)
         return pred(last[0])
     try:
-        wait_until(check, timeout, 0.02, what or "%s%r" % (name, labels))
+        wait_until(check, timeout, 0.02, what or "%s%r" % (metric, labels))
     except AssertionError as e:
         raise AssertionError("%s (last value %r)\n%s" % (e, last[0], cg.logs()))
     return last[0]
 
 
-def wait_metric_above(cg, name, floor, timeout=RELOAD_TIMEOUT, what=None, **labels):
+def wait_metric_above(cg, metric, floor, /, timeout=RELOAD_TIMEOUT, what=None, **labels):
     """wait_metric_above waits until the metric (as wait_metric) is above floor; returns
     it."""
-    return wait_metric(cg, lambda v: v > floor, name, timeout,
-                       what or "%s%r above %s" % (name, labels, floor), **labels)
+    return wait_metric(cg, lambda v: v > floor, metric, timeout=timeout,
+                       what=what or "%s%r above %s" % (metric, labels, floor), **labels)
 
 
 def policy_generation(cg, listener="db", **labels):
