@@ -18,12 +18,12 @@ from harness.config import (  # noqa: F401,E402
     default_policy, write_atomic, write_config, write_json)
 from harness.http1 import (  # noqa: F401,E402
     KeepAlive, Response, ResponseReader, client_context, http_plain, https_request,
-    parse_responses, raw_exchange, read_until_close, request_bytes, send_interleaved,
+    lower_names, parse_responses, raw_exchange, read_until_close, request_bytes, send_interleaved,
     tls_connect)
 from harness.metrics import (  # noqa: F401,E402
     Metrics, parse_access_log, parse_metrics, scrape_metrics)
 from harness.payload import (  # noqa: F401,E402
-    KIB, MIB, pattern_sha256, sha256_file, write_pattern_file)
+    KIB, MIB, echoed_headers, pattern_sha256, read_bytes, sha256_file, write_pattern_file)
 from harness.pki import (  # noqa: F401,E402
     CLIENT_NAMES, PKI, _CA_CNF, cert_serial, issue_server, issue_short_lived, make_pki,
     openssl_ca_dir,

@@ -81,11 +81,6 @@ def sign_with(ca_dir, key, cn, out, workdir):
     return out
 
 
-def hdrs(echo, name):
-    n = name.lower()
-    return [v for k, v in echo["headers"] if k.lower() == n]
-
-
 def parse_xfcc_element(value):
     """parse_xfcc_element splits one XFCC element into [(key, value)], honouring quoted
     strings with backslash escapes (Envoy's grammar)."""
@@ -373,20 +368,20 @@ class RavenDbPolicyTest(_Base):
             if e["target"] != target:
                 failures.append("%s: backend got target %r" % (what, e["target"]))
             want_db = [access] if access else []
-            got_db = hdrs(e, "X-Client-Database-Access")
+            got_db = h.echoed_headers(e, "X-Client-Database-Access")
             if got_db != want_db:
                 failures.append("%s: X-Client-Database-Access %r, want %r" % (
                     what, got_db, want_db))
             if client in self.NAMES and path != "/healthz":
                 name, clearance = self.NAMES[client]
-                got = (hdrs(e, "X-Client-Name"), hdrs(e, "X-Client-Clearance"),
-                       hdrs(e, "X-Client-Cert-Thumbprint"))
+                got = (h.echoed_headers(e, "X-Client-Name"), h.echoed_headers(e, "X-Client-Clearance"),
+                       h.echoed_headers(e, "X-Client-Cert-Thumbprint"))
                 want = ([name], [clearance], [self.pki.clients[client].sha1])
                 if got != want:
                     failures.append("%s: identity headers %r, want %r" % (what, got, want))
-            if client in (None, "unknown") and hdrs(e, "X-Client-Name"):
+            if client in (None, "unknown") and h.echoed_headers(e, "X-Client-Name"):
                 failures.append("%s: anonymous request got identity %r" % (
-                    what, hdrs(e, "X-Client-Name")))
+                    what, h.echoed_headers(e, "X-Client-Name")))
         self.assertEqual(failures, [], "\n".join(failures))
 
         # Denied requests never reached the database; allowed ones did.
@@ -444,19 +439,19 @@ class RavenDbPolicyTest(_Base):
         self.assertEqual(r.status, 200, r)
         e = r.json()
         c = self.pki.clients["hr"]
-        self.assertEqual(hdrs(e, "X-Client-Cert-Thumbprint"), [c.sha1], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Cert-Thumbprint"), [c.sha1], e["headers"])
         self.assertRegex(c.sha1, r"^[0-9A-F]{40}$")
-        self.assertEqual(hdrs(e, "X-Client-Name"), ["HR app"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Clearance"), ["ValidUser"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["ReadWrite"], e["headers"])
-        self.assertEqual(hdrs(e, "Client-Cert"),
+        self.assertEqual(h.echoed_headers(e, "X-Client-Name"), ["HR app"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Clearance"), ["ValidUser"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["ReadWrite"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "Client-Cert"),
                          [":%s:" % base64.b64encode(c.der).decode()], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-For"), ["127.0.0.1"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-Proto"), ["https"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-Host"), ["localhost:%d" % self.port])
-        self.assertEqual(hdrs(e, "Forwarded"), [], e["headers"])
-        self.assertEqual(hdrs(e, "X-Unrelated"), ["kept"])
-        xfcc = hdrs(e, "X-Forwarded-Client-Cert")
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-For"), ["127.0.0.1"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-Proto"), ["https"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-Host"), ["localhost:%d" % self.port])
+        self.assertEqual(h.echoed_headers(e, "Forwarded"), [], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Unrelated"), ["kept"])
+        xfcc = h.echoed_headers(e, "X-Forwarded-Client-Cert")
         self.assertEqual(len(xfcc), 1, e["headers"])
         self.assertTrue(xfcc[0].startswith("Hash=%s" % c.sha256.lower()), xfcc)
         # None of the client's values survived anywhere.
@@ -473,9 +468,9 @@ class RavenDbPolicyTest(_Base):
         e = r.json()
         for name in ("X-Client-Cert-Thumbprint", "X-Client-Name", "X-Client-Clearance",
                      "X-Client-Database-Access", "Client-Cert", "X-Forwarded-Client-Cert"):
-            self.assertEqual(hdrs(e, name), [], "%s reached the backend: %r" % (
+            self.assertEqual(h.echoed_headers(e, name), [], "%s reached the backend: %r" % (
                 name, e["headers"]))
-        self.assertEqual(hdrs(e, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-For"), ["127.0.0.1"])
 
     def test_spoofed_headers_with_curl(self):
         r = self.curl("operator", "GET", "/databases/x/docs", extra=[
@@ -483,18 +478,18 @@ class RavenDbPolicyTest(_Base):
             "-H", "x-client-cert-thumbprint: %s" % self.pki.clients["cluster"].sha1])
         self.assertEqual(r.status, 200, r)
         e = r.json()
-        self.assertEqual(hdrs(e, "X-Client-Name"), ["Operator"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Clearance"), ["Operator"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Cert-Thumbprint"),
+        self.assertEqual(h.echoed_headers(e, "X-Client-Name"), ["Operator"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Clearance"), ["Operator"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Cert-Thumbprint"),
                          [self.pki.clients["operator"].sha1], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["Admin"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["Admin"], e["headers"])
 
     def test_xfcc_subject_cannot_inject_fields(self):
         c = self.pki.clients["quoted"]
         r = self.request("quoted", "GET", "/databases/hr/docs/q")
         self.assertEqual(r.status, 200, r)
         e = r.json()
-        xfcc = hdrs(e, "X-Forwarded-Client-Cert")
+        xfcc = h.echoed_headers(e, "X-Forwarded-Client-Cert")
         self.assertEqual(len(xfcc), 1, e["headers"])
         fields = parse_xfcc_element(xfcc[0])
         keys = [k for k, _ in fields]
@@ -536,7 +531,7 @@ class RavenDbPolicyTest(_Base):
         self.assertEqual(r.status, 200, r)
         e = r.json()
         self.assertEqual(e["target"], "/databases/hr/docs/Abc-" + marker + "?x=%41")
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["ReadWrite"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["ReadWrite"])
         # An escaped route prefix is matched after decoding: no way around /admin/.
         r = self.request("hr", "GET", "/%61dmin/cluster/x-" + marker)
         self.assertDenied(r, 403, "insufficient_clearance", "%61dmin")
@@ -694,7 +689,7 @@ class AuditPolicyTest(_Base):
                              ents[0])
         # An audited request with a certificate that would be refused gets no identity.
         r = self.request("unknown", "GET", "/studio/g")
-        self.assertEqual(hdrs(r.json(), "X-Client-Name"), [])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Name"), [])
         # Never audited: malformed paths and misdirected requests.
         r = self.request("cluster", "GET", "/a/%2e%2e/b")
         self.assertDenied(r, 400, "bad_path")

@@ -201,11 +201,6 @@ def ident(b):
     return b
 
 
-def rd(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 class Servicer:
     def client_stream(self, it, ctx):
         n = 0
@@ -317,7 +312,7 @@ class NoProgressLimitKey(unittest.TestCase):
     def test_grpc_streaming_client_not_hit(self):
         before = self.goaways()
         c = self.pki.clients["admin"]
-        creds = grpc.ssl_channel_credentials(rd(self.pki.ca.cert), rd(c.key), rd(c.cert))
+        creds = grpc.ssl_channel_credentials(H.read_bytes(self.pki.ca.cert), H.read_bytes(c.key), H.read_bytes(c.cert))
         ch = grpc.secure_channel("127.0.0.1:%d" % self.cg.port, creds, options=[
             ("grpc.ssl_target_name_override", "localhost"),
             ("grpc.default_authority", "localhost"),

@@ -96,11 +96,6 @@ class Servicer:
         })
 
 
-def rd(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def grpc_policy(pki):
     p = H.default_policy(pki)
     p["routes"] = [
@@ -263,8 +258,8 @@ class GrpcOverTlsUpstream(unittest.TestCase):
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         cls.server.add_generic_rpc_handlers((cls.svc.handler(),))
         creds = grpc.ssl_server_credentials(
-            [(rd(cls.pki.server.key), rd(cls.pki.server.cert))],
-            root_certificates=rd(cls.pki.ca.cert), require_client_auth=True)
+            [(H.read_bytes(cls.pki.server.key), H.read_bytes(cls.pki.server.cert))],
+            root_certificates=H.read_bytes(cls.pki.ca.cert), require_client_auth=True)
         cls.gport = cls.server.add_secure_port("127.0.0.1:0", creds)
         cls.server.start()
         cls.addClassCleanup(cls.server.stop, None)

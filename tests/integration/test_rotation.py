@@ -43,11 +43,6 @@ def cert_refusals(cg):
     return cg.metrics().value("certgate_cert_reload_failures_total")
 
 
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 class FileRef:
     def __init__(self, cert, key):
         self.cert = cert
@@ -83,7 +78,7 @@ class RenameSlot:
         self.key = os.path.join(dir, "tls.key")
 
     def install(self, crt, key):
-        self.install_bytes(read_bytes(crt), read_bytes(key))
+        self.install_bytes(h.read_bytes(crt), h.read_bytes(key))
 
     def install_bytes(self, crt_data, key_data=None):
         # Both files written and synced first, then renamed key first, certificate
@@ -107,7 +102,7 @@ class SecretSlot:
         self.key = self.volume.path("tls.key")
 
     def install(self, crt, key):
-        self.volume.publish({"tls.crt": read_bytes(crt), "tls.key": read_bytes(key)})
+        self.volume.publish({"tls.crt": h.read_bytes(crt), "tls.key": h.read_bytes(key)})
 
 
 # --------------------------------------------------------------------------------------
@@ -390,8 +385,8 @@ class RotationTest(unittest.TestCase):
         self.assertIn(self.local.cert, line)
         crt, _, _ = CERTS.issue("localhost,127.0.0.1,::1")
         _, other_key, _ = CERTS.issue("localhost,127.0.0.1,::1")
-        line = expect_refused("a key that does not match", read_bytes(crt),
-                              read_bytes(other_key))
+        line = expect_refused("a key that does not match", h.read_bytes(crt),
+                              h.read_bytes(other_key))
         self.assertRegex(line.lower(), r"match|key")
         # Empty file (a writer that crashed half-way).
         expect_refused("an empty certificate", b"")

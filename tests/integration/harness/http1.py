@@ -144,6 +144,11 @@ def raw_exchange(port, data, pki, client="admin", timeout=5.0, server_hostname="
         s.close()
 
 
+def lower_names(pairs):
+    """lower_names returns header pairs [(name, value)] with the names in lower case."""
+    return [(k.lower(), v) for k, v in pairs]
+
+
 class Response:
     def __init__(self, version, status, reason, headers, body, interim, trailers=()):
         self.version = version

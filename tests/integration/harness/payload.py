@@ -1,4 +1,5 @@
-"""Bodies the tests send and expect: echo_backend.py's pattern and file hashes."""
+"""Bodies the tests send and expect: echo_backend.py's pattern and its JSON echo of a
+request, file contents and hashes."""
 
 import hashlib
 
@@ -27,3 +28,16 @@ def write_pattern_file(path, size):
         for c in echo_backend.pattern_chunks(size, 1 << 20):
             f.write(c)
     return pattern_sha256(size)
+
+
+def read_bytes(path):
+    """read_bytes returns the content of the file at path."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def echoed_headers(echo, name):
+    """echoed_headers returns the values of header name (any case) in the request
+    echo_backend.py reports (its JSON answer, already parsed), in order."""
+    n = name.lower()
+    return [v for k, v in echo["headers"] if k.lower() == n]
