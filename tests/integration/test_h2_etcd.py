@@ -31,10 +31,7 @@ PRESET = os.path.join(ROOT, "conf", "policies", "etcd.json")
 class EtcdThroughCertgate(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cport, pport = H.free_port(), H.free_port()
         cls.etcd = H.Process([
             "etcd", "--name", "t", "--data-dir", os.path.join(cls.tmp, "etcd-data"),

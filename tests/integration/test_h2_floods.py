@@ -103,13 +103,7 @@ class Flooder:
 class NoProgressFloods(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
                                   policy=h2_policy(cls.pki), listener={"alpn": ["h2"]})
         cls.addClassCleanup(cls.cg.kill)
@@ -233,10 +227,7 @@ class NoProgressLimitKey(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         cls.server.add_generic_rpc_handlers((Servicer().handler(),))
         cls.gport = cls.server.add_insecure_port("127.0.0.1:0")

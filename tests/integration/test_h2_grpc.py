@@ -110,10 +110,7 @@ def grpc_policy(pki):
 class GrpcThroughCertgate(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.svc = Servicer()
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[
             ("grpc.max_receive_message_length", MAX_MSG),
@@ -250,10 +247,7 @@ class GrpcOverTlsUpstream(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.svc = Servicer()
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         cls.server.add_generic_rpc_handlers((cls.svc.handler(),))

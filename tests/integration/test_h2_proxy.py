@@ -153,13 +153,7 @@ def h2_request(port, pki, path, client="admin", method="GET", headers=(), body=b
 class H2Proxy(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port], policy=h2_policy(cls.pki),
                                   listener={"alpn": ["h2", "http/1.1"]},
                                   limits={"h2_max_concurrent_streams": 100})
@@ -502,10 +496,7 @@ class H2Timeouts(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.be = H.Backend(cls.tmp)
         cls.addClassCleanup(cls.be.kill)
         cls.be.start()

@@ -602,10 +602,7 @@ class PkiCliProxyTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir("cg-pki-cli-proxy-")
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        h.set_up_testbed(cls, backend=False, prefix="cg-pki-cli-proxy-")
         ca = os.path.join(cls.tmp, "ca")
         h.run_certgate("ca", "init", "--dir", ca)
         cls.policy = os.path.join(cls.tmp, "conf", "policy.json")

@@ -73,13 +73,7 @@ class _Base(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir("certgate-%s-" % cls.NAME)
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls, prefix="certgate-%s-" % cls.NAME)
         listener = {"alpn": ["h2", "http/1.1"]}
         listener.update(cls.LISTENER)
         cls.cg = h.start_certgate(cls.tmp, cls.pki, [cls.backend.port],

@@ -30,12 +30,7 @@ class ShutdownTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls)
 
     def certgate(self, name, timeouts, admin_port=None):
         work = os.path.join(self.tmp, name)

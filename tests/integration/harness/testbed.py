@@ -10,17 +10,17 @@ from .processes import Backend, make_tempdir, remove_tree, start_certgate
 
 
 def set_up_testbed(owner, backend=True, add_cleanup=None, prefix="certgate-it-"):
-    """set_up_testbed gives owner (a TestCase class in setUpClass, or any object with
-    add_cleanup, e.g. unittest.addModuleCleanup for a module) a temporary directory
+    """set_up_testbed gives owner (a TestCase class in setUpClass, or any object when
+    add_cleanup is given, e.g. unittest.addModuleCleanup) a temporary directory
     owner.tmp, the test PKI owner.pki (in tmp/pki) and, with backend, a started echo
-    backend owner.backend (else None). Everything is removed or stopped by the cleanups
-    (addClassCleanup unless add_cleanup is given), also when a later step fails."""
+    backend owner.backend (without, owner.backend is left as it is). Everything is
+    removed or stopped by the cleanups (addClassCleanup unless add_cleanup is given),
+    also when a later step fails. Returns owner."""
     add = add_cleanup or owner.addClassCleanup
     owner.tmp = make_tempdir(prefix)
     add(remove_tree, owner.tmp)
     os.makedirs(os.path.join(owner.tmp, "pki"))
     owner.pki = make_pki(os.path.join(owner.tmp, "pki"))
-    owner.backend = None
     if backend:
         owner.backend = Backend(owner.tmp)
         add(owner.backend.kill)
@@ -40,6 +40,7 @@ class CertgateTestCase:
 
     @classmethod
     def setUpClass(cls):
+        cls.backend = None
         set_up_testbed(cls, backend=cls.START_BACKEND)
         cls.cg = None
         ports = [cls.backend.port] if cls.backend else [free_port()]
