@@ -98,7 +98,7 @@ START_TEST(test_database_from_query)
         ck_assert_int_eq(a.http_status, 400);
     }
 
-    /* Regression (trust-hardening issue): another spelling of "db" next to an allowed
+    /* Regression: another spelling of "db" next to an allowed
      * one was ignored, and the database could read it. Every spelling counts; two are
      * refused, never audited away. */
     static const char *const spellings[] = {
@@ -132,7 +132,7 @@ START_TEST(test_database_from_query)
 }
 END_TEST
 
-/* The path forms of the trust-hardening issue, with "/secret/" denied. */
+/* Path forms that servers read differently, with "/secret/" denied. */
 static const char path_policy_json[] =
     "{\"routes\": [\n"
     "  {\"path\": \"/secret/*\", \"require\": \"Deny\"},\n"
