@@ -1,5 +1,6 @@
 """Regression tests for three request-normalization holes, each of which let a client
-make the database read something other than what certgate authorized. Every test here failed on the binary before the fix:
+make the database read something other than what certgate authorized. Every test here
+failed on the binary before the fix:
 
 - underscore spellings: X_Client_Clearance, X-Client_Clearance and x_forwarded_for
   reached the database, where CGI, WSGI, PHP and Rack read them as the real identity
