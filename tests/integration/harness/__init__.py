@@ -5,10 +5,11 @@
 - config:    certgate.json and policy.json, written the ways operators write them
 - http1:     Python TLS clients: contexts, raw exchanges, HTTP/1.1 responses, keep-alive
 - tools:     command-line clients: curl, nghttp, h2load, openssl s_client
-- metrics:   the status port's /metrics, /admin/status and the access log, parsed
-- waiting:   bounded polling on those (generations, counters, access-log lines)
-- payload:   the backend's pattern bodies and file hashes
-- testbed:   CertgateTestCase (one certgate per class) and Testbed (one per test)
+- metrics:   /metrics (status port or admin API) and the access log, parsed
+- waiting:   bounded polling on metrics: counters, the policy generation, readiness
+- payload:   the backend's pattern bodies and JSON echo, file contents and hashes
+- testbed:   set_up_testbed (temp dir, PKI, echo backend) and CertgateTestCase (one
+             certgate per class)
 
 Everything runs on loopback with ports found free at run time, every wait is bounded,
 and every process started here is registered for cleanup by the caller. Ports, waiting,
