@@ -22,7 +22,8 @@ that the other does not follow fails here instead of in a cluster:
 - preStop sleeps timeouts.shutdown_delay, terminationGracePeriodSeconds covers preStop +
   shutdown_delay + drain + a margin, and the pod's other containers (the database)
   outlive certgate's drain;
-- resources, Prometheus annotations on the status port, and the edge's availability
+- resources, workers set (not one per CPU of the node), Prometheus annotations on the
+  status port, and the edge's availability
   (replicas, anti-affinity, PodDisruptionBudget, HorizontalPodAutoscaler).
 """
 
@@ -357,6 +358,9 @@ def check_workload(base, w, load_config, image_user):
     p += check_mounts(base, cid, gate, mounts, config, config_path)
     p += check_probes_and_ports(w, cid, gate, config)
     p += check_stop(pod, cid, gate, config)
+    if not config.get("workers"):
+        p.append("%s: workers is 0 (one per CPU of the node, whatever the pod requests): "
+                 "set it" % cid)
     res = gate.get("resources") or {}
     if not all([(res.get("requests") or {}).get("cpu"), (res.get("requests") or {}).get("memory"),
                 (res.get("limits") or {}).get("memory")]):

@@ -211,6 +211,15 @@ class ManifestsTest(unittest.TestCase):
         self.broken("sidecar", database_first, "container etcd stops after 0 s, before "
                                                "certgate's drain ends (35 s)")
 
+    def test_workers_and_resources(self):
+        def workers_per_node_cpu(docs):
+            edit_config(docs, "edge", lambda c: c.update(workers=0))
+        self.broken("edge", workers_per_node_cpu, "workers is 0")
+
+        def no_memory_limit(docs):
+            del container(docs, "sidecar", "certgate")["resources"]["limits"]
+        self.broken("sidecar", no_memory_limit, "limits.memory")
+
     def test_availability_and_scrape(self):
         def one_replica(docs):
             find(docs, "HorizontalPodAutoscaler")["spec"]["minReplicas"] = 1
