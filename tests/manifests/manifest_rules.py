@@ -348,9 +348,10 @@ def check_workload(base, w, load_config, image_user):
     where = mounts.find(config_path)
     if where is None or "configMap" not in where[1]:
         return p + ["%s: %s is in no ConfigMap mount" % (cid, config_path)]
-    cm = base.get("ConfigMap", where[1]["configMap"].get("name"))
+    cm_name = where[1]["configMap"].get("name")
+    cm = base.get("ConfigMap", cm_name)
     if cm is None:
-        return p + ["%s: ConfigMap %s is not in the base" % (cid, where[1]["configMap"].get("name"))]
+        return p + ["%s: ConfigMap %s is not in the base" % (cid, cm_name)]
     try:
         config = load_config(cm, where[2])
     except ValueError as e:

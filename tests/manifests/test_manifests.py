@@ -74,6 +74,7 @@ class ManifestsTest(unittest.TestCase):
                         "%s: expected a problem with %r, got %r" % (base, expect, problems))
 
     def test_every_base_passes(self):
+        # The broken copies below are made from these two: a new base comes with its own.
         self.assertEqual(self.bases, ["edge", "sidecar"])
         r = subprocess.run([sys.executable, os.path.join(HERE, "manifest_check.py"),
                             "--certgate", CERTGATE] +
