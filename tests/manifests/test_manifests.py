@@ -245,7 +245,7 @@ class ManifestsTest(unittest.TestCase):
 
         def unknown_kind(docs):
             docs.append({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-                         "metadata": {"name": "x", "namespace": "db"}})
+                         "metadata": {"name": "x", "namespace": "etcd"}})
         self.broken("sidecar", unknown_kind, "no rule for kind Ingress")
 
     def test_certgate_check_runs_on_the_rendered_config(self):
