@@ -32,10 +32,15 @@ class ShutdownTest(unittest.TestCase):
     def setUpClass(cls):
         h.set_up_testbed(cls)
 
-    def certgate(self, name, timeouts, admin_port=None):
+    def certgate(self, name, timeouts, admin_port=None, status_port=None):
         work = os.path.join(self.tmp, name)
         os.makedirs(work)
-        over = {"admin": {"listen": "127.0.0.1:%d" % admin_port}} if admin_port else None
+        over = {}
+        if admin_port:
+            over["admin"] = {"listen": "127.0.0.1:%d" % admin_port}
+        if status_port:
+            over["status"] = {"listen": "127.0.0.1:%d" % status_port}
+        over = over or None
         cg = h.start_certgate(work, self.pki, [self.backend.port], timeouts=timeouts,
                               listener={"alpn": ["h2", "http/1.1"]}, overrides=over)
         self.addCleanup(cg.kill)
@@ -62,8 +67,9 @@ class ShutdownTest(unittest.TestCase):
         return t
 
     def test_delay_keeps_accepting_then_drains(self):
-        admin_port = h.free_port()
-        cg = self.certgate("delay", {"shutdown_delay": 2000, "drain": 10000}, admin_port)
+        admin_port, status_port = h.free_port(), h.free_port()
+        cg = self.certgate("delay", {"shutdown_delay": 2000, "drain": 10000}, admin_port,
+                           status_port)
         self.assertEqual(self.readyz(admin_port), (200, {"status": "ready"}))
         load = load_clients.Load(cg.port, self.pki, h1_keepalive=2, h1_close=2, h2=1,
                                  max_seconds=30).start()
@@ -83,7 +89,7 @@ class ShutdownTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         # A request that starts in the delay and ends after it, on a new connection.
         slow = {}
-        t = self.slow_request(cg.port, 2000, slow)
+        t = self.slow_request(cg.port, 3000, slow)
         self.assertLess(time.monotonic() - t0, 2.0, "the test itself was too slow")
         ok_in_delay = load.stats.snapshot()["ok"] - ok_at_signal
         self.assertGreater(ok_in_delay, 20, load.stats)
@@ -93,6 +99,15 @@ class ShutdownTest(unittest.TestCase):
                      what="the port to refuse connections after the delay")
         refused_after = time.monotonic() - t0
         self.assertGreaterEqual(refused_after, 2.0)
+        # Draining (the slow request is still in flight): the status port still answers,
+        # so that probes and the last scrape see the drain rather than a closed port.
+        self.assertTrue(t.is_alive(), "the slow request ended before the drain was seen")
+        self.assertEqual(h.http_plain("127.0.0.1", status_port, "GET", "/healthz")[0], 200)
+        status, _, body = h.http_plain("127.0.0.1", status_port, "GET", "/readyz")
+        self.assertEqual(status, 503, body)
+        status, _, body = h.http_plain("127.0.0.1", status_port, "GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"certgate_requests_total{", body)
         t.join(20)
         self.assertNotIn("error", slow, slow)
         self.assertEqual(slow["r"].status, 200)
