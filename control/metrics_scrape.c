@@ -16,6 +16,7 @@
 #include "common/timestamp.h"
 #include "common/version.h"
 #include "control/metrics_text.h"
+#include "control/upgrade.h"
 #include "policy/describe.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/metrics.h"
@@ -166,6 +167,14 @@ static void write_listeners(struct runtime *rt, struct evbuffer *out)
         struct metrics_label labels[] = {L("listener", rt->listeners[i].cfg->name)};
         metrics_text_u64(out, "certgate_bytes_sent_total", labels, NUM(labels),
                          cg_counter_get(&sums[i].bytes_sent));
+    }
+    metrics_text_family(out, "certgate_h2_no_progress_goaways_total", "counter",
+                        "HTTP/2 connections ended with GOAWAY ENHANCE_YOUR_CALM for frames "
+                        "without progress (limits.h2_max_no_progress_frames).");
+    for (size_t i = 0; i < n; i++) {
+        struct metrics_label labels[] = {L("listener", rt->listeners[i].cfg->name)};
+        metrics_text_u64(out, "certgate_h2_no_progress_goaways_total", labels, NUM(labels),
+                         cg_counter_get(&sums[i].h2_no_progress_goaways));
     }
     free(sums);
 }
@@ -623,6 +632,19 @@ void metrics_scrape_write(struct runtime *rt, struct evbuffer *out)
                   atomic_load(&rt->cert_reloads));
     write_counter(out, "certgate_cert_reload_failures_total", "counter",
                   "Serving certificate reloads refused.", atomic_load(&rt->cert_reload_failures));
+    write_counter(out, "certgate_cert_renewals_total", "counter",
+                  "Serving certificates renewed from the CA in state_dir.",
+                  atomic_load(&rt->cert_renewals));
+    write_counter(out, "certgate_cert_renewal_failures_total", "counter",
+                  "Serving certificate renewals that failed (retried a minute later).",
+                  atomic_load(&rt->cert_renewal_failures));
+    metrics_text_family(out, "certgate_upgrade_requests_total", "counter",
+                        "Binary-upgrade requests this process received, by result.");
+    for (unsigned u = 0; u < UPGRADE_NUM_RESULTS; u++) {
+        struct metrics_label labels[] = {L("result", upgrade_result_str((enum upgrade_result)u))};
+        metrics_text_u64(out, "certgate_upgrade_requests_total", labels, NUM(labels),
+                         atomic_load(&rt->upgrade_requests[u]));
+    }
     write_counter(out, "certgate_admin_connections", "gauge", "Open admin API connections.",
                   rt->admin_connections);
     write_counter(out, "certgate_access_log_dropped_total", "counter",

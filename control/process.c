@@ -367,16 +367,21 @@ static void *join_workers(void *arg)
 }
 
 /* begin_drain stops accepting (the workers close their listening sockets), lets requests
- * in flight finish, and ends the main loop once every worker is done. The admin API, the
- * status port, renewal and file watching stop now: nothing on the main thread touches
- * the workers from here on (a scrape reads their counters). */
-static void begin_drain(struct main_loop *m)
+ * in flight finish, and ends the main loop once every worker is done. The admin API,
+ * renewal and file watching stop now: nothing on the main thread changes the workers
+ * from here on. The status port keeps answering (/readyz 503, /healthz, /metrics reading
+ * the workers' counters) until the process exits, so that a probe or a scraper sees the
+ * drain, unless another process serves it from now on (|keep_status| false: a binary
+ * upgrade handed it over). */
+static void begin_drain(struct main_loop *m, bool keep_status)
 {
     m->phase = PHASE_DRAINING;
     admin_server_free(m->admin);
     m->admin = NULL;
-    status_server_free(m->status_port);
-    m->status_port = NULL;
+    if (!keep_status) {
+        status_server_free(m->status_port);
+        m->status_port = NULL;
+    }
     renewer_free(m->renewer);
     m->renewer = NULL;
     reloader_free(m->reloader);
@@ -398,7 +403,7 @@ static void on_delay_over(evutil_socket_t fd, short what, void *arg)
     struct main_loop *m = arg;
     CG_LOG_INFO("timeouts.shutdown_delay is over: draining (up to %llu ms)",
                 (unsigned long long)m->rt->cfg->timeouts.drain);
-    begin_drain(m);
+    begin_drain(m, true);
 }
 
 /* on_stop_signal moves the process one step towards its end: serving -> not ready but
@@ -424,14 +429,14 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
             return;
         }
         CG_LOG_INFO("%s: draining (up to %llu ms); not ready", name, (unsigned long long)t->drain);
-        begin_drain(m);
+        begin_drain(m, true);
         return;
     case PHASE_DELAY:
         CG_LOG_INFO("second %s: skipping the rest of timeouts.shutdown_delay; draining (up to "
                     "%llu ms)",
                     name, (unsigned long long)t->drain);
         evtimer_del(m->ev_delay);
-        begin_drain(m);
+        begin_drain(m, true);
         return;
     case PHASE_DRAINING:
         if (m->handed_over && !m->stop_seen) {
@@ -465,7 +470,7 @@ static void on_taken(void *arg, pid_t pid)
         close(rt->claims[i]);
     }
     rt->num_claims = 0;
-    begin_drain(m);
+    begin_drain(m, false);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -733,7 +738,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
      * process closes its own copies as it drains). */
     upgrade_client_free(uc);
     if (m.status != 0) {
-        begin_drain(&m);
+        begin_drain(&m, true);
     } else {
         for (size_t i = 0; i < cfg->num_listeners; i++) {
             const struct config_listener *l = &cfg->listeners[i];
@@ -744,8 +749,11 @@ int process_run(struct config *cfg, const struct process_options *opts)
                             l->num_hosts == 1 ? "y" : "ies", cfg->workers);
             }
         }
+        _Static_assert(sizeof(rt->upgrade_requests) / sizeof(rt->upgrade_requests[0]) ==
+                           UPGRADE_NUM_RESULTS,
+                       "struct runtime counts every upgrade result");
         m.upgrade = upgrade_server_new(m.base, rt->claims, rt->num_claims, m.offer, m.num_offer,
-                                       on_taken, &m);
+                                       on_taken, &m, rt->upgrade_requests);
         cg_sd_notify_ready();
     }
     event_base_dispatch(m.base);
@@ -763,6 +771,10 @@ int process_run(struct config *cfg, const struct process_options *opts)
     status_server_free(m.status_port);
     renewer_free(m.renewer);
     reloader_free(m.reloader);
+    /* Joined by join_workers; freed only now that nothing scrapes them. */
+    for (unsigned i = 0; i < rt->num_workers; i++) {
+        worker_free(rt->workers[i]);
+    }
     upstream_sets_free(m.upstreams); /* the workers are gone */
     event_base_free(m.base);
     if (m.admin_dup >= 0) {

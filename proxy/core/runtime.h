@@ -93,6 +93,12 @@ struct runtime {
     atomic_uint_fast64_t policy_reload_failures; /* refused reloads (bad file) */
     atomic_uint_fast64_t cert_reloads;
     atomic_uint_fast64_t cert_reload_failures;
+    atomic_uint_fast64_t cert_renewals;         /* serving certificates renewed from the
+                                                   CA in state_dir (automatic or admin) */
+    atomic_uint_fast64_t cert_renewal_failures; /* renewals that failed (retried) */
+    atomic_uint_fast64_t upgrade_requests[3];   /* binary-upgrade requests this process
+                                                   received, by enum upgrade_result
+                                                   (control/upgrade.h) */
 };
 
 #endif

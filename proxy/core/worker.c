@@ -206,6 +206,13 @@ void worker_join(struct worker *w)
             break; /* cannot happen: conn_abort frees from the loop */
         }
     }
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
     /* Closed connections gave their request states back: none is in use now. */
     for (size_t i = w->rt->num_modules; i-- > 0;) {
         w->rt->modules[i]->cleanup(w, w->module_states[i]);

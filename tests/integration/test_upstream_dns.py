@@ -22,7 +22,6 @@ import unittest
 
 import certgate_harness as h
 from h2c_backend import H2cBackend
-from test_status_metrics import scrape, value
 
 RESOLVE_MS = 300
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -102,12 +101,12 @@ class UpstreamDnsTest(unittest.TestCase):
         self.assertEqual([x[0] for x in r.responses], [200] * n, r)
 
     def metrics(self):
-        return scrape(self.status_port)[0]
+        return h.scrape_metrics(self.status_port)
 
     def wait_servers(self, n, what):
         """wait_servers waits until the upstream has n servers; returns the seconds."""
         t0 = time.monotonic()
-        h.wait_until(lambda: value(self.metrics(), "certgate_upstream_servers",
+        h.wait_until(lambda: self.metrics().value("certgate_upstream_servers",
                                    upstream="db") == n, 10, what=what)
         return time.monotonic() - t0
 
@@ -131,11 +130,11 @@ class UpstreamDnsTest(unittest.TestCase):
         self.assertTrue(all(n >= 10 for n in spread), spread)
         s = self.metrics()
         for ip in ("127.0.0.2", "127.0.0.3"):
-            self.assertEqual(value(s, "certgate_upstream_server_up", upstream="db",
+            self.assertEqual(s.value("certgate_upstream_server_up", upstream="db",
                                    server="%s:%d" % (ip, port)), 1)
-        self.assertGreater(value(s, "certgate_upstream_resolve_total", upstream="db",
+        self.assertGreater(s.value("certgate_upstream_resolve_total", upstream="db",
                                  result="ok"), 0)
-        kept = value(s, "certgate_upstream_requests_total", upstream="db",
+        kept = s.value("certgate_upstream_requests_total", upstream="db",
                      server="127.0.0.3:%d" % port, code="200")
         self.assertGreaterEqual(kept, 10)
 
@@ -150,13 +149,12 @@ class UpstreamDnsTest(unittest.TestCase):
         self.get(cg, 10)
         self.assertEqual(per_backend(backends, before), [0, 10])
         s = self.metrics()
-        self.assertEqual(value(s, "certgate_upstream_server_up", upstream="db",
-                               server="127.0.0.2:%d" % port), 0)  # no longer listed
+        # The server that left is no longer listed.
         self.assertNotIn(("certgate_upstream_server_up",
                           frozenset({("upstream", "db"), ("server", "127.0.0.2:%d" % port)})),
-                         s)
+                         s.samples)
         # The server that stayed kept its counters across the change.
-        self.assertEqual(value(s, "certgate_upstream_requests_total", upstream="db",
+        self.assertEqual(s.value("certgate_upstream_requests_total", upstream="db",
                                server="127.0.0.3:%d" % port, code="200"), kept + 10)
 
         # It comes back.
@@ -169,11 +167,11 @@ class UpstreamDnsTest(unittest.TestCase):
         self.assertTrue(all(n >= 5 for n in per_backend(backends, before)))
 
         # DNS goes away: the last addresses stay, requests still succeed.
-        failed0 = value(self.metrics(), "certgate_upstream_resolve_total", upstream="db",
+        failed0 = self.metrics().value("certgate_upstream_resolve_total", upstream="db",
                         result="failed")
         self.dns.stop()
         t0 = time.monotonic()
-        h.wait_until(lambda: value(self.metrics(), "certgate_upstream_resolve_total",
+        h.wait_until(lambda: self.metrics().value("certgate_upstream_resolve_total",
                                    upstream="db", result="failed") > failed0, 15,
                      what="a failed resolution")
         print("  DNS failure noticed in %.0f ms; servers kept" % ((time.monotonic() - t0) * 1000),
@@ -182,7 +180,7 @@ class UpstreamDnsTest(unittest.TestCase):
         self.get(cg, 20)
         self.get(cg, 10, http="2")
         self.assertTrue(all(n >= 5 for n in per_backend(backends, before)))
-        self.assertEqual(value(self.metrics(), "certgate_upstream_servers", upstream="db"), 2)
+        self.assertEqual(self.metrics().value("certgate_upstream_servers", upstream="db"), 2)
         cg.stop()
         self.assertIn("resolving db.test failed", cg.logs())
         self.dns.start()  # for the other tests
@@ -223,7 +221,7 @@ class UpstreamDnsTest(unittest.TestCase):
               file=sys.stderr)
         r = h.https_request(cg.port, self.pki, "GET", "/item/1")
         self.assertEqual((r.status, r.json()["reason"]), (503, "upstream_unresolved"), r)
-        self.assertEqual(value(self.metrics(), "certgate_upstream_servers", upstream="db"), 0)
+        self.assertEqual(self.metrics().value("certgate_upstream_servers", upstream="db"), 0)
         self.dns.write([("127.0.0.3", "other.test"), ("127.0.0.2", "late.test")])
         self.dns.reload()
         self.wait_servers(1, "late.test to resolve")

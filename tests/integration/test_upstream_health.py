@@ -19,7 +19,6 @@ import unittest
 
 import certgate_harness as h
 from h2c_backend import H2cBackend
-from test_status_metrics import scrape, value
 
 INTERVAL_MS = 200
 FALL = 2
@@ -87,8 +86,8 @@ class UpstreamHealthTest(unittest.TestCase):
         return cg
 
     def up(self, server):
-        return value(scrape(self.status_port)[0], "certgate_upstream_server_up", upstream="db",
-                     server=server)
+        return h.scrape_metrics(self.status_port).value("certgate_upstream_server_up",
+                                                        upstream="db", server=server)
 
     def transitions(self, cg, servers, count, set_health, what):
         """servers: the two "ip:port" texts; count(i): /item requests server i got;
@@ -101,8 +100,8 @@ class UpstreamHealthTest(unittest.TestCase):
             set_health(0, 500)
             h.wait_until(lambda: self.up(servers[0]) == 0, 10, what="server 0 down")
             down = time.monotonic() - t0
-            s = scrape(self.status_port)[0]
-            self.assertEqual(value(s, "certgate_upstream_server_health_up", upstream="db",
+            s = h.scrape_metrics(self.status_port)
+            self.assertEqual(s.value("certgate_upstream_server_health_up", upstream="db",
                                    server=servers[0]), 0)
             self.assertEqual(self.up(servers[1]), 1)
             # In flight when the mark was set: at most one request of the loop.
@@ -121,10 +120,10 @@ class UpstreamHealthTest(unittest.TestCase):
         self.assertEqual(loop.errors, [])
         self.assertGreater(len(loop.statuses), 50)
         self.assertEqual(set(loop.statuses), {200}, "a client request failed")
-        s = scrape(self.status_port)[0]
-        self.assertGreater(value(s, "certgate_upstream_health_checks_total", upstream="db",
+        s = h.scrape_metrics(self.status_port)
+        self.assertGreater(s.value("certgate_upstream_health_checks_total", upstream="db",
                                  result="passed"), 0)
-        self.assertGreaterEqual(value(s, "certgate_upstream_health_checks_total", upstream="db",
+        self.assertGreaterEqual(s.value("certgate_upstream_health_checks_total", upstream="db",
                                       result="failed"), FALL)
         print("\n  %s: out of service %.0f ms after failing (interval %d ms x fall %d), back "
               "%.0f ms after recovering (rise %d); %d client requests, none failed"
