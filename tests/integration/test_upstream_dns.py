@@ -73,9 +73,7 @@ class UpstreamDnsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        h.set_up_testbed(cls, backend=False)
         cls.dns = Dnsmasq(cls.tmp)
         cls.dns.write([("127.0.0.2", "db.test"), ("127.0.0.3", "db.test")])
         cls.addClassCleanup(cls.dns.close)

@@ -66,9 +66,7 @@ class UpstreamHealthTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        h.set_up_testbed(cls, backend=False)
         cls.n = 0
 
     def certgate(self, ports, **upstream):
