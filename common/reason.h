@@ -55,6 +55,7 @@
     X(CONNECTION_CLOSED, "connection_closed")                                                  \
     /* The database. */                                                                        \
     X(NO_HEALTHY_SERVER, "no_healthy_server")                                                  \
+    X(UPSTREAM_UNRESOLVED, "upstream_unresolved")                                              \
     X(UPSTREAM_CONNECT_FAILED, "upstream_connect_failed")                                      \
     X(UPSTREAM_TLS_VERIFY_FAILED, "upstream_tls_verify_failed")                                \
     X(UPSTREAM_TLS_HANDSHAKE_FAILED, "upstream_tls_handshake_failed")                          \

@@ -442,8 +442,9 @@ static int parse_status(struct config_loader *ld, const json_t *root)
 
 static int parse_root(struct config_loader *ld, const json_t *root)
 {
-    static const char *const keys[] = {"state_dir", "log",    "listeners", "upstreams", "admin",
-                                       "status",    "limits", "timeouts",  NULL};
+    static const char *const keys[] = {"state_dir", "log",      "listeners", "upstreams",
+                                       "resolvers", "admin",    "status",    "limits",
+                                       "timeouts",  NULL};
     int rc = config_check_keys(ld, CONFIG_SCOPE_ROOT, NULL, root, "$", keys);
     if (rc != CG_OK) {
         return rc;
@@ -452,6 +453,7 @@ static int parse_root(struct config_loader *ld, const json_t *root)
     if ((rc = config_read_keys(ld, CONFIG_SCOPE_ROOT, NULL, root, "$", ld->cfg)) != CG_OK ||
         (rc = config_get_path(ld, root, "$", "state_dir", false, &ld->cfg->state_dir)) != CG_OK ||
         (rc = parse_log(ld, root)) != CG_OK || (rc = config_parse_upstreams(ld, root)) != CG_OK ||
+        (rc = config_parse_resolvers(ld, root)) != CG_OK ||
         (rc = config_parse_listeners(ld, root)) != CG_OK || (rc = parse_admin(ld, root)) != CG_OK ||
         (rc = parse_status(ld, root)) != CG_OK ||
         (rc = parse_limits(ld, root)) != CG_OK ||
@@ -545,6 +547,10 @@ void config_free(struct config *cfg)
         config_upstream_cleanup(&cfg->upstreams[i]);
     }
     free(cfg->upstreams);
+    for (size_t i = 0; i < cfg->num_resolvers; i++) {
+        config_address_cleanup(&cfg->resolvers[i]);
+    }
+    free(cfg->resolvers);
     config_address_cleanup(&cfg->admin.address);
     config_address_cleanup(&cfg->status.address);
     free(cfg->log.access_log);

@@ -181,13 +181,47 @@ struct config_upstream_tls {
                      certificate must name the server's IP address */
 };
 
-/* struct config_upstream is one named group of equivalent servers (round robin). */
+/* How requests are spread over the servers of an upstream. */
+enum config_upstream_balance {
+    CONFIG_BALANCE_ROUND_ROBIN = 0,    /* "round_robin": each server in turn */
+    CONFIG_BALANCE_LEAST_REQUESTS = 1, /* "least_requests": the fewest requests in flight
+                                          (per worker), ties in turn */
+};
+
+/* struct config_upstream_host is a server given by DNS name: "db.example.com:8080".
+ * Every A and AAAA record of the name is a server (control/upstream_dns.c). */
+struct config_upstream_host {
+    char *name;    /* a host name (common/hostname.h) */
+    uint16_t port; /* 1..65535 */
+    char *text;    /* as written in the file, for logs */
+};
+
+/* struct config_health_check is the active health check of an upstream's servers
+ * (control/upstream_health.c). */
+struct config_health_check {
+    bool enabled;      /* "health_check" was given */
+    char *path;        /* request target: "/" then visible ASCII */
+    uint64_t interval; /* ms between the starts of two checks of a server */
+    uint64_t timeout;  /* ms for connect, TLS, request and response head; <= interval */
+    unsigned rise;     /* consecutive passes that bring a down server back */
+    unsigned fall;     /* consecutive failures that take a server out */
+    int *expect;       /* statuses that pass, at least one */
+    size_t num_expect;
+};
+
+/* struct config_upstream is one named group of equivalent servers. */
 struct config_upstream {
     char *name;                     /* the key in "upstreams" */
-    struct config_address *servers; /* at least one */
+    struct config_address *servers; /* the servers given as IP literals, file order */
     size_t num_servers;
+    struct config_upstream_host *hosts; /* the servers given by name; num_servers +
+                                           num_hosts >= 1 */
+    size_t num_hosts;
+    uint64_t resolve_interval; /* ms between two resolutions of each name */
+    enum config_upstream_balance balance;
     enum config_upstream_protocol protocol;
     struct config_upstream_tls tls;
+    struct config_health_check health;
 };
 
 /* struct config_limits bounds memory and abuse. Defaults, ranges and the one-line
@@ -270,6 +304,9 @@ struct config {
     size_t num_listeners;
     struct config_upstream *upstreams; /* at least one, in file order */
     size_t num_upstreams;
+    struct config_address *resolvers; /* DNS servers for upstream names; none: the
+                                         system's (/etc/resolv.conf) */
+    size_t num_resolvers;
     struct config_admin admin;
     struct config_status status;
     struct config_limits limits;
@@ -295,6 +332,11 @@ void config_free(struct config *cfg);
 
 /* config_find_upstream returns the upstream called |name| in |cfg|, or NULL. */
 const struct config_upstream *config_find_upstream(const struct config *cfg, const char *name);
+
+/* config_upstream_host_parse parses "host.name:port" (a host name by
+ * common/hostname.h, port 1..65535) into |out|, which then owns copies of the name and
+ * of |s|. Returns false, storing nothing, when |s| is not that. */
+bool config_upstream_host_parse(const char *s, struct config_upstream_host *out);
 
 /* config_upstream_protocol_str returns "http/1.1", "h2c" or "h2" (static storage). */
 const char *config_upstream_protocol_str(enum config_upstream_protocol protocol);

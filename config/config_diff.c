@@ -247,6 +247,22 @@ static void listener(struct config_diff *d, const struct config_listener *a,
     hosts(d, a, b, prefix);
 }
 
+static void health_check(struct config_diff *d, const struct config_health_check *a,
+                         const struct config_health_check *b, const char *prefix)
+{
+    bool same = a->enabled == b->enabled;
+    if (same && a->enabled) {
+        same = strcmp(a->path, b->path) == 0 && a->interval == b->interval &&
+               a->timeout == b->timeout && a->rise == b->rise && a->fall == b->fall &&
+               a->num_expect == b->num_expect &&
+               memcmp(a->expect, b->expect, a->num_expect * sizeof(*a->expect)) == 0;
+    }
+    if (!same) {
+        push(d, CONFIG_CHANGE_CHANGED, true, a->enabled ? "{...}" : "null",
+             b->enabled ? "{...}" : "null", "%shealth_check", prefix);
+    }
+}
+
 static void upstream(struct config_diff *d, const struct config_upstream *a,
                      const struct config_upstream *b)
 {
@@ -255,8 +271,25 @@ static void upstream(struct config_diff *d, const struct config_upstream *a,
     struct text ta = {0}, tb = {0};
     addresses_text(a->servers, a->num_servers, &ta);
     addresses_text(b->servers, b->num_servers, &tb);
+    {
+        const char **na = cg_xcalloc(a->num_hosts ? a->num_hosts : 1, sizeof(*na));
+        const char **nb = cg_xcalloc(b->num_hosts ? b->num_hosts : 1, sizeof(*nb));
+        for (size_t i = 0; i < a->num_hosts; i++) {
+            na[i] = a->hosts[i].text;
+        }
+        for (size_t i = 0; i < b->num_hosts; i++) {
+            nb[i] = b->hosts[i].text;
+        }
+        text_add(&ta, " ");
+        text_list(&ta, na, a->num_hosts);
+        text_add(&tb, " ");
+        text_list(&tb, nb, b->num_hosts);
+        free(na);
+        free(nb);
+    }
     changed_text(d, true, &ta, &tb, prefix, "servers");
     keys(d, CONFIG_SCOPE_UPSTREAM, a, b, prefix);
+    health_check(d, &a->health, &b->health, prefix);
     if (a->tls.enabled != b->tls.enabled) {
         push(d, CONFIG_CHANGE_CHANGED, true, a->tls.enabled ? "{...}" : "null",
              b->tls.enabled ? "{...}" : "null", "%stls", prefix);
@@ -290,6 +323,12 @@ void config_diff_compute(const struct config *old, const struct config *new,
                          struct config_diff *out)
 {
     keys(out, CONFIG_SCOPE_ROOT, old, new, "");
+    {
+        struct text ta = {0}, tb = {0};
+        addresses_text(old->resolvers, old->num_resolvers, &ta);
+        addresses_text(new->resolvers, new->num_resolvers, &tb);
+        changed_text(out, true, &ta, &tb, "", "resolvers");
+    }
     changed_str(out, false, old->state_dir, new->state_dir, "", "state_dir");
     changed_str(out, false, old->log.access_log, new->log.access_log, "", "log.access_log");
     address_setting(out, old->admin.enabled, &old->admin.address, new->admin.enabled,

@@ -85,6 +85,9 @@ void config_address_cleanup(struct config_address *a);
 /* config_parse_upstreams fills cfg->upstreams from $.upstreams (required). */
 int config_parse_upstreams(struct config_loader *ld, const json_t *root);
 
+/* config_parse_resolvers fills cfg->resolvers from $.resolvers (optional). */
+int config_parse_resolvers(struct config_loader *ld, const json_t *root);
+
 /* config_upstream_cleanup frees what |up| owns, however far its parsing went. */
 void config_upstream_cleanup(struct config_upstream *up);
 

@@ -65,6 +65,11 @@ static const struct config_choice upstream_protocols[] = {
     {"h2", CONFIG_UPSTREAM_H2},
     {NULL, 0},
 };
+static const struct config_choice upstream_balances[] = {
+    {"round_robin", CONFIG_BALANCE_ROUND_ROBIN},
+    {"least_requests", CONFIG_BALANCE_LEAST_REQUESTS},
+    {NULL, 0},
+};
 
 const struct config_key config_keys[] = {
     /* Top level. "workers": 0 is resolved to the CPU count by the loader. */
@@ -141,6 +146,22 @@ const struct config_key config_keys[] = {
     /* upstreams.<name> */
     {UPSTREAM_KEY(NULL, "protocol", protocol), ENUM(upstream_protocols, CONFIG_UPSTREAM_HTTP11),
      .doc = "What the servers speak: HTTP/1.1, cleartext HTTP/2 or HTTP/2 over TLS."},
+    {UPSTREAM_KEY(NULL, "balance", balance),
+     ENUM(upstream_balances, CONFIG_BALANCE_ROUND_ROBIN),
+     .doc = "How requests are spread: each server in turn, or the fewest in flight."},
+    /* Below a tenth of a second a name would be asked for faster than a DNS server
+     * answers a retry. */
+    {UPSTREAM_KEY(NULL, "resolve_interval", resolve_interval), DURATION(100, 5 * SECOND),
+     .doc = "How often each server name is resolved again."},
+    /* upstreams.<name>.health_check: the object's presence turns checks on. */
+    {UPSTREAM_KEY("health_check", "interval", health.interval), DURATION(100, 2 * SECOND),
+     .doc = "Time between the starts of two checks of a server."},
+    {UPSTREAM_KEY("health_check", "timeout", health.timeout), DURATION(1, 1 * SECOND),
+     .doc = "Connect, TLS, request and response head of one check; at most interval."},
+    {UPSTREAM_KEY("health_check", "rise", health.rise), COUNT(1, 100, 2),
+     .doc = "Consecutive passed checks that bring a server back."},
+    {UPSTREAM_KEY("health_check", "fall", health.fall), COUNT(1, 100, 2),
+     .doc = "Consecutive failed checks that take a server out."},
 };
 
 const size_t config_num_keys = sizeof(config_keys) / sizeof(config_keys[0]);

@@ -125,8 +125,20 @@ static void print_upstream(FILE *out, const struct config_upstream *up)
     for (size_t j = 0; j < up->num_servers; j++) {
         fprintf(out, " %s", up->servers[j].text);
     }
+    for (size_t j = 0; j < up->num_hosts; j++) {
+        fprintf(out, " %s (resolved at run time)", up->hosts[j].text);
+    }
     fputc('\n', out);
     print_keys(out, "  ", "    ", CONFIG_SCOPE_UPSTREAM, NULL, up);
+    if (up->health.enabled) {
+        fprintf(out, "  health_check: GET %s, expect", up->health.path);
+        for (size_t j = 0; j < up->health.num_expect; j++) {
+            fprintf(out, " %d", up->health.expect[j]);
+        }
+        fputc('\n', out);
+    } else {
+        fprintf(out, "  health_check off (passive only)\n");
+    }
     if (up->tls.enabled) {
         fprintf(out, "  tls: ca %s%s%s, sni %s\n", up->tls.ca, up->tls.cert ? ", client cert " : "",
                 up->tls.cert ? up->tls.cert : "", up->tls.sni ? up->tls.sni : "none");

@@ -16,13 +16,17 @@
 #include "common/timestamp.h"
 #include "common/version.h"
 #include "control/metrics_text.h"
+#include "control/upgrade.h"
 #include "policy/describe.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/metrics.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
 #include "proxy/tls/tls_server.h"
+#include "control/upstream_sets.h"
 #include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream_server.h"
+#include "proxy/upstream/upstream_set.h"
 
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -174,6 +178,14 @@ static void write_listeners(struct runtime *rt, struct evbuffer *out)
         metrics_text_u64(out, "certgate_bytes_sent_total", labels, NUM(labels),
                          cg_counter_get(&sums[i].bytes_sent));
     }
+    metrics_text_family(out, "certgate_h2_no_progress_goaways_total", "counter",
+                        "HTTP/2 connections ended with GOAWAY ENHANCE_YOUR_CALM for frames "
+                        "without progress (limits.h2_max_no_progress_frames).");
+    for (size_t i = 0; i < n; i++) {
+        struct metrics_label labels[] = {L("listener", rt->listeners[i].cfg->name)};
+        metrics_text_u64(out, "certgate_h2_no_progress_goaways_total", labels, NUM(labels),
+                         cg_counter_get(&sums[i].h2_no_progress_goaways));
+    }
     free(sums);
 }
 
@@ -210,15 +222,24 @@ void metrics_scrape_requests(const struct runtime *rt, uint64_t *out_total,
 static void write_upstreams(struct runtime *rt, struct evbuffer *out)
 {
     const struct config *cfg = rt->cfg;
+    const struct upstream_sets *us = rt->upstream_control;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     uint64_t now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    struct upstream_server_report **reports =
-        cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*reports));
+    /* The servers are the current set's (main thread: it replaces them): a server that
+     * stays across a DNS change keeps its counters, one that left is no longer listed. */
+    size_t total = 0;
+    for (size_t u = 0; u < cfg->num_upstreams; u++) {
+        total += rt->upstream_sets[u]->num_servers;
+    }
+    struct upstream_server_report *reports = cg_xcalloc(total ? total : 1, sizeof(*reports));
     struct cg_latency_sum *times =
         cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*times));
-    for (size_t u = 0; u < cfg->num_upstreams; u++) {
-        reports[u] = cg_xcalloc(cfg->upstreams[u].num_servers, sizeof(**reports));
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++) {
+            upstream_server_report(set->servers[s], now_ms, &reports[k++]);
+        }
         for (unsigned w = 0; w < rt->num_workers; w++) {
             /* The pools of the current snapshot: a worker that has not installed it yet
              * is left out of this one scrape (the pools of older snapshots serve only
@@ -226,7 +247,7 @@ static void write_upstreams(struct runtime *rt, struct evbuffer *out)
             struct worker *wk = rt->workers[w];
             worker_lock_snapshots(wk);
             if (wk->cur->snap == rt->snap) {
-                upstream_pool_report(wk->cur->pools[u], now_ms, reports[u], &times[u]);
+                upstream_pool_report(wk->cur->pools[u], &times[u]);
             }
             worker_unlock_snapshots(wk);
         }
@@ -239,44 +260,100 @@ static void write_upstreams(struct runtime *rt, struct evbuffer *out)
         metrics_text_histogram(out, "certgate_upstream_response_seconds", labels, NUM(labels),
                                &times[u]);
     }
-    metrics_text_family(out, "certgate_upstream_server_up", "gauge",
-                        "1 unless a worker has the server marked down after a failed connect "
-                        "(for timeouts.upstream_down).");
+    metrics_text_family(out, "certgate_upstream_servers", "gauge",
+                        "Servers an upstream has now: its IP literals and what its names "
+                        "resolved to.");
     for (size_t u = 0; u < cfg->num_upstreams; u++) {
-        for (size_t s = 0; s < cfg->upstreams[u].num_servers; s++) {
+        struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name)};
+        metrics_text_u64(out, "certgate_upstream_servers", labels, NUM(labels),
+                         rt->upstream_sets[u]->num_servers);
+    }
+    metrics_text_family(out, "certgate_upstream_server_up", "gauge",
+                        "1 when the server takes requests: it passes its health checks and "
+                        "no connect to it failed within timeouts.upstream_down.");
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++, k++) {
             struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                             L("server", cfg->upstreams[u].servers[s].text)};
+                                             L("server", set->servers[s]->addr.text)};
             metrics_text_u64(out, "certgate_upstream_server_up", labels, NUM(labels),
-                             reports[u][s].down ? 0 : 1);
+                             reports[k].up ? 1 : 0);
+        }
+    }
+    metrics_text_family(out, "certgate_upstream_server_health_up", "gauge",
+                        "1 unless the server failed health_check.fall checks in a row and "
+                        "has not passed health_check.rise since (1 without health checks).");
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++, k++) {
+            struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
+                                             L("server", set->servers[s]->addr.text)};
+            metrics_text_u64(out, "certgate_upstream_server_health_up", labels, NUM(labels),
+                             reports[k].health_down ? 0 : 1);
         }
     }
     metrics_text_family(out, "certgate_upstream_connect_errors_total", "counter",
                         "Connections to a server that failed before carrying a request "
                         "(refused, unreachable, timed out, TLS handshake or certificate).");
-    for (size_t u = 0; u < cfg->num_upstreams; u++) {
-        for (size_t s = 0; s < cfg->upstreams[u].num_servers; s++) {
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++, k++) {
             struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                             L("server", cfg->upstreams[u].servers[s].text)};
+                                             L("server", set->servers[s]->addr.text)};
             metrics_text_u64(out, "certgate_upstream_connect_errors_total", labels, NUM(labels),
-                             reports[u][s].connect_errors);
+                             reports[k].connect_errors);
         }
     }
     metrics_text_family(out, "certgate_upstream_requests_total", "counter",
                         "Responses a server sent, by status. Series appear once counted.");
-    for (size_t u = 0; u < cfg->num_upstreams; u++) {
-        for (size_t s = 0; s < cfg->upstreams[u].num_servers; s++) {
-            for (unsigned k = 0; k < CG_HTTP_STATUS_NUM_SLOTS; k++) {
-                if (reports[u][s].responses[k] == 0) {
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++, k++) {
+            for (unsigned c = 0; c < CG_HTTP_STATUS_NUM_SLOTS; c++) {
+                if (reports[k].responses[c] == 0) {
                     continue;
                 }
                 struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                                 L("server", cfg->upstreams[u].servers[s].text),
-                                                 L("code", cg_http_status_label(k))};
+                                                 L("server", set->servers[s]->addr.text),
+                                                 L("code", cg_http_status_label(c))};
                 metrics_text_u64(out, "certgate_upstream_requests_total", labels, NUM(labels),
-                                 reports[u][s].responses[k]);
+                                 reports[k].responses[c]);
             }
         }
-        free(reports[u]);
+    }
+    metrics_text_family(out, "certgate_upstream_resolve_total", "counter",
+                        "Resolutions of an upstream's server names, by result (ok, failed: "
+                        "the last addresses stayed).");
+    for (size_t u = 0; u < cfg->num_upstreams && us != NULL; u++) {
+        if (cfg->upstreams[u].num_hosts == 0) {
+            continue;
+        }
+        uint64_t ok, failed;
+        upstream_sets_resolve_counts(us, u, &ok, &failed);
+        struct metrics_label ok_labels[] = {L("upstream", cfg->upstreams[u].name),
+                                            L("result", "ok")};
+        struct metrics_label failed_labels[] = {L("upstream", cfg->upstreams[u].name),
+                                                L("result", "failed")};
+        metrics_text_u64(out, "certgate_upstream_resolve_total", ok_labels, NUM(ok_labels), ok);
+        metrics_text_u64(out, "certgate_upstream_resolve_total", failed_labels,
+                         NUM(failed_labels), failed);
+    }
+    metrics_text_family(out, "certgate_upstream_health_checks_total", "counter",
+                        "Active health checks of an upstream's servers, by result.");
+    for (size_t u = 0; u < cfg->num_upstreams && us != NULL; u++) {
+        if (!cfg->upstreams[u].health.enabled) {
+            continue;
+        }
+        uint64_t passed, failed;
+        upstream_sets_health_counts(us, u, &passed, &failed);
+        struct metrics_label p_labels[] = {L("upstream", cfg->upstreams[u].name),
+                                           L("result", "passed")};
+        struct metrics_label f_labels[] = {L("upstream", cfg->upstreams[u].name),
+                                           L("result", "failed")};
+        metrics_text_u64(out, "certgate_upstream_health_checks_total", p_labels, NUM(p_labels),
+                         passed);
+        metrics_text_u64(out, "certgate_upstream_health_checks_total", f_labels, NUM(f_labels),
+                         failed);
     }
     free(reports);
     free(times);
@@ -589,6 +666,19 @@ void metrics_scrape_write(struct runtime *rt, struct evbuffer *out)
                   atomic_load(&rt->cert_reloads));
     write_counter(out, "certgate_cert_reload_failures_total", "counter",
                   "Serving certificate reloads refused.", atomic_load(&rt->cert_reload_failures));
+    write_counter(out, "certgate_cert_renewals_total", "counter",
+                  "Serving certificates renewed from the CA in state_dir.",
+                  atomic_load(&rt->cert_renewals));
+    write_counter(out, "certgate_cert_renewal_failures_total", "counter",
+                  "Serving certificate renewals that failed (retried a minute later).",
+                  atomic_load(&rt->cert_renewal_failures));
+    metrics_text_family(out, "certgate_upgrade_requests_total", "counter",
+                        "Binary-upgrade requests this process received, by result.");
+    for (unsigned u = 0; u < UPGRADE_NUM_RESULTS; u++) {
+        struct metrics_label labels[] = {L("result", upgrade_result_str((enum upgrade_result)u))};
+        metrics_text_u64(out, "certgate_upgrade_requests_total", labels, NUM(labels),
+                         atomic_load(&rt->upgrade_requests[u]));
+    }
     write_counter(out, "certgate_admin_connections", "gauge", "Open admin API connections.",
                   rt->admin_connections);
     write_counter(out, "certgate_access_log_dropped_total", "counter",

@@ -34,6 +34,7 @@
 #include "control/sd_notify.h"
 #include "control/status_server.h"
 #include "control/upgrade.h"
+#include "control/upstream_sets.h"
 #include "policy/policy.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/host_table.h"
@@ -64,6 +65,8 @@ struct main_loop {
     struct status_server *status_port; /* NULL without "status", and once draining */
     struct upgrade_server *upgrade;
     bool accept_upgrades; /* serving: |upgrade| answers on the claims of now */
+    struct upstream_sets *upstreams; /* servers of every upstream of the current snapshot:
+                                        DNS, health checks */
     struct upgrade_socket *offer; /* every socket this process serves on, for a hand-over:
                                      the workers' (theirs until they drain), admin_dup and
                                      the claims (the listen set's and rt->claims) */
@@ -178,7 +181,7 @@ static void set_offer(struct main_loop *m)
     if (m->phase == PHASE_SERVING && m->accept_upgrades) {
         upgrade_server_free(m->upgrade);
         m->upgrade = upgrade_server_new(m->base, claims, num_claims, m->offer, m->num_offer,
-                                        on_taken, m);
+                                        on_taken, m, rt->upgrade_requests);
     }
     free(claims);
 }
@@ -251,20 +254,26 @@ static void *join_workers(void *arg)
 }
 
 /* begin_drain stops accepting (the workers close their listening sockets), lets requests
- * in flight finish, and ends the main loop once every worker is done. The admin API, the
- * status port, renewal and file watching stop now: nothing on the main thread touches
- * the workers from here on (a scrape reads their counters). */
-static void begin_drain(struct main_loop *m)
+ * in flight finish, and ends the main loop once every worker is done. The admin API,
+ * renewal and file watching stop now: nothing on the main thread changes the workers
+ * from here on. The status port keeps answering (/readyz 503, /healthz, /metrics reading
+ * the workers' counters) until the process exits, so that a probe or a scraper sees the
+ * drain, unless another process serves it from now on (|keep_status| false: a binary
+ * upgrade handed it over). */
+static void begin_drain(struct main_loop *m, bool keep_status)
 {
     m->phase = PHASE_DRAINING;
     admin_server_free(m->admin);
     m->admin = NULL;
-    status_server_free(m->status_port);
-    m->status_port = NULL;
+    if (!keep_status) {
+        status_server_free(m->status_port);
+        m->status_port = NULL;
+    }
     renewer_free(m->renewer);
     m->renewer = NULL;
     reloader_free(m->reloader);
     m->reloader = NULL;
+    upstream_sets_stop(m->upstreams);
     for (unsigned i = 0; i < m->rt->num_workers; i++) {
         worker_post(m->rt->workers[i], worker_begin_drain, NULL);
     }
@@ -281,7 +290,7 @@ static void on_delay_over(evutil_socket_t fd, short what, void *arg)
     struct main_loop *m = arg;
     CG_LOG_INFO("timeouts.shutdown_delay is over: draining (up to %llu ms)",
                 (unsigned long long)m->rt->cfg->timeouts.drain);
-    begin_drain(m);
+    begin_drain(m, true);
 }
 
 /* on_stop_signal moves the process one step towards its end: serving -> not ready but
@@ -307,14 +316,14 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
             return;
         }
         CG_LOG_INFO("%s: draining (up to %llu ms); not ready", name, (unsigned long long)t->drain);
-        begin_drain(m);
+        begin_drain(m, true);
         return;
     case PHASE_DELAY:
         CG_LOG_INFO("second %s: skipping the rest of timeouts.shutdown_delay; draining (up to "
                     "%llu ms)",
                     name, (unsigned long long)t->drain);
         evtimer_del(m->ev_delay);
-        begin_drain(m);
+        begin_drain(m, true);
         return;
     case PHASE_DRAINING:
         if (m->handed_over && !m->stop_seen) {
@@ -349,7 +358,7 @@ static void on_taken(void *arg, pid_t pid)
     }
     rt->num_claims = 0;
     listen_set_cleanup(&m->listen);
-    begin_drain(m);
+    begin_drain(m, false);
 }
 
 /* restart_only_keys are the top-level keys a running process cannot change: a reload
@@ -454,7 +463,14 @@ static void publish(struct main_loop *m, struct snapshot *snap)
 {
     struct runtime *rt = m->rt;
     bool sockets = update_sockets(m, snap->cfg);
+    upstream_sets_stop(m->upstreams); /* its checks read the configuration being replaced */
     config_reload_set_current(rt, snap);
+    struct cg_errbuf err = {0};
+    if (upstream_sets_new(rt, m->base, m->upstreams, &m->upstreams, &err) != CG_OK) {
+        /* config_reload_load set the same resolvers up already: not expected. */
+        CG_LOG_ERROR("upstream names of the new configuration will not resolve: %s", err.msg);
+    }
+    snapshot_take_upstream_sets(snap, rt->upstream_sets);
     for (unsigned w = 0; w < rt->num_workers; w++) {
         int *fds;
         size_t *owners;
@@ -712,6 +728,15 @@ int process_run(struct config *cfg, const struct process_options *opts)
     if (rc == CG_OK) {
         rc = config_reload_load(rt, rt->snap, &err);
     }
+    if (rc == CG_OK) {
+        rc = upstream_sets_new(rt, m.base, NULL, &m.upstreams, &err);
+    }
+    if (rc == CG_OK) {
+        /* Names resolve before the first request, within a bound: one that does not
+         * leaves its upstream answering 503 until it does (docs/operations.md). */
+        upstream_sets_wait(m.upstreams, m.base, UPSTREAM_SETS_START_WAIT_MS);
+        snapshot_take_upstream_sets(rt->snap, rt->upstream_sets);
+    }
     if (rc == CG_OK && cfg->log.access_log != NULL) {
         rc = access_log_open(cfg->log.access_log, cfg->workers, &rt->access_log, &err);
     }
@@ -732,6 +757,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
         }
         upgrade_client_free(uc);
         reloader_free(m.reloader);
+        if (rt->workers == NULL) {
+            upstream_sets_free(m.upstreams);
+        }
         event_base_free(m.base);
         if (m.admin_dup >= 0) {
             close(m.admin_dup);
@@ -792,7 +820,7 @@ int process_run(struct config *cfg, const struct process_options *opts)
      * process closes its own copies as it drains). */
     upgrade_client_free(uc);
     if (m.status != 0) {
-        begin_drain(&m);
+        begin_drain(&m, true);
     } else {
         for (size_t i = 0; i < cfg->num_listeners; i++) {
             const struct config_listener *l = &cfg->listeners[i];
@@ -803,6 +831,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
                             l->num_hosts == 1 ? "y" : "ies", cfg->workers);
             }
         }
+        _Static_assert(sizeof(rt->upgrade_requests) / sizeof(rt->upgrade_requests[0]) ==
+                           UPGRADE_NUM_RESULTS,
+                       "struct runtime counts every upgrade result");
         m.accept_upgrades = true;
         set_offer(&m);
         if (running_config_write(cfg, m.doc, rt->snap->generation, &err) != CG_OK) {
@@ -825,6 +856,11 @@ int process_run(struct config *cfg, const struct process_options *opts)
     status_server_free(m.status_port);
     renewer_free(m.renewer);
     reloader_free(m.reloader);
+    /* Joined by join_workers; freed only now that nothing scrapes them. */
+    for (unsigned i = 0; i < rt->num_workers; i++) {
+        worker_free(rt->workers[i]);
+    }
+    upstream_sets_free(m.upstreams); /* the workers are gone */
     event_base_free(m.base);
     if (m.admin_dup >= 0) {
         close(m.admin_dup);

@@ -71,10 +71,12 @@ static bool renew_list(struct renewer *r, const char *what, const struct config_
         if (pki_renew_files(&r->ca, c->cert, c->key, &err) != CG_OK) {
             CG_LOG_ERROR("%s: renewing %s failed, retrying in a minute: %s", what, c->cert,
                          err.msg);
+            atomic_fetch_add(&r->rt->cert_renewal_failures, 1);
             *next = now + 60 < *next ? now + 60 : *next;
             continue;
         }
         renewed = true;
+        atomic_fetch_add(&r->rt->cert_renewals, 1);
         X509 *fresh = read_leaf(c->cert);
         if (fresh != NULL) {
             time_t fdue = pki_renew_due(fresh);

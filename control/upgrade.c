@@ -213,7 +213,28 @@ struct upgrade_server {
     int conn;       /* the request being served, or -1 */
     pid_t peer_pid; /* its process */
     struct event *ev_conn;
+    atomic_uint_fast64_t *counts; /* by enum upgrade_result (borrowed) */
 };
+
+const char *upgrade_result_str(enum upgrade_result r)
+{
+    switch (r) {
+    case UPGRADE_HANDED_OVER:
+        return "handed_over";
+    case UPGRADE_ABANDONED:
+        return "abandoned";
+    case UPGRADE_REFUSED:
+        return "refused";
+    case UPGRADE_NUM_RESULTS:
+        break;
+    }
+    return "unknown";
+}
+
+static void count(struct upgrade_server *s, enum upgrade_result r)
+{
+    atomic_fetch_add(&s->counts[r], 1);
+}
 
 static void end_request(struct upgrade_server *s)
 {
@@ -235,6 +256,7 @@ static void end_request(struct upgrade_server *s)
 static void give_up(struct upgrade_server *s, const char *what)
 {
     CG_LOG_WARN("upgrade: pid %ld %s before taking over: still serving", (long)s->peer_pid, what);
+    count(s, UPGRADE_ABANDONED);
     end_request(s);
 }
 
@@ -285,6 +307,7 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
         for (size_t i = 0; i < s->num_claims; i++) {
             event_del(s->ev_claims[i]);
         }
+        count(s, UPGRADE_HANDED_OVER);
         s->on_taken(s->arg, pid);
         if (send_wire(s->conn, WIRE_BYE, 0, 0, NULL, -1) != 0) {
             CG_LOG_WARN("upgrade: telling pid %ld that this process drains: %s", (long)pid,
@@ -322,11 +345,13 @@ static void on_claim(evutil_socket_t fd, short what, void *arg)
          * have our sockets. */
         CG_LOG_WARN("upgrade: refused a request from pid %ld, uid %lu: certgate runs as uid %lu",
                     (long)cred.pid, (unsigned long)cred.uid, (unsigned long)geteuid());
+        count(s, UPGRADE_REFUSED); /* before the refusal: the peer may look at once */
         refuse(conn, "the running certgate belongs to another user");
         return;
     }
     if (s->state == SERVER_REFUSING) {
         CG_LOG_WARN("upgrade: refused a request from pid %ld: %s", (long)cred.pid, s->refuse_why);
+        count(s, UPGRADE_REFUSED); /* before the refusal: the peer may look at once */
         refuse(conn, s->refuse_why);
         return;
     }
@@ -334,6 +359,7 @@ static void on_claim(evutil_socket_t fd, short what, void *arg)
         char why[96];
         snprintf(why, sizeof(why), "another upgrade (pid %ld) is in progress", (long)s->peer_pid);
         CG_LOG_WARN("upgrade: refused a request from pid %ld: %s", (long)cred.pid, why);
+        count(s, UPGRADE_REFUSED); /* before the refusal: the peer may look at once */
         refuse(conn, why);
         return;
     }
@@ -351,9 +377,11 @@ static void on_claim(evutil_socket_t fd, short what, void *arg)
 
 struct upgrade_server *upgrade_server_new(struct event_base *base, const int *claims,
                                           size_t num_claims, const struct upgrade_socket *socks,
-                                          size_t num_socks, upgrade_taken_fn on_taken, void *arg)
+                                          size_t num_socks, upgrade_taken_fn on_taken, void *arg,
+                                          atomic_uint_fast64_t *counts)
 {
     struct upgrade_server *s = cg_xcalloc(1, sizeof(*s));
+    s->counts = counts;
     s->base = base;
     s->socks = socks;
     s->num_socks = num_socks;
@@ -376,6 +404,7 @@ void upgrade_server_refuse_all(struct upgrade_server *s, const char *why)
     }
     if (s->state == SERVER_WAIT_HELLO || s->state == SERVER_WAIT_TAKEN) {
         CG_LOG_WARN("upgrade: abandoning the hand-over to pid %ld: %s", (long)s->peer_pid, why);
+        count(s, UPGRADE_ABANDONED);
     }
     s->state = SERVER_REFUSING;
     snprintf(s->refuse_why, sizeof(s->refuse_why), "%s", why);

@@ -21,6 +21,7 @@
 #ifndef CG_CONTROL_UPGRADE_H
 #define CG_CONTROL_UPGRADE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -52,6 +53,19 @@ struct upgrade_socket {
 
 struct upgrade_server;
 
+/* What the running process did with an upgrade request it received (the metric
+ * certgate_upgrade_requests_total, docs/operations.md). */
+enum upgrade_result {
+    UPGRADE_HANDED_OVER = 0, /* the new process took the sockets over: this one drains */
+    UPGRADE_ABANDONED,       /* the new process did not finish (went silent, closed, broke
+                                the protocol, or this process began to stop): serving on */
+    UPGRADE_REFUSED,         /* another user, another upgrade in progress, shutting down */
+    UPGRADE_NUM_RESULTS
+};
+
+/* upgrade_result_str returns the metric label of |r| ("handed_over"); static storage. */
+const char *upgrade_result_str(enum upgrade_result r);
+
 /* upgrade_taken_fn is called on the main loop once the new process |pid| serves on the
  * sockets: the old process stops accepting and drains. The BYE that tells the new
  * process so is sent right after it returns. */
@@ -60,10 +74,13 @@ typedef void (*upgrade_taken_fn)(void *arg, pid_t pid);
 /* upgrade_server_new accepts upgrade requests on the claim sockets |claims| (listening,
  * from listen_claim; the caller keeps them) from |base|, and offers |socks| (borrowed:
  * they must stay valid and open while the server exists). One request is served at a
- * time; requests from another user are refused and logged. */
+ * time; requests from another user are refused and logged. Each request's outcome is
+ * added to |counts| (UPGRADE_NUM_RESULTS counters indexed by enum upgrade_result,
+ * borrowed like |socks|). */
 struct upgrade_server *upgrade_server_new(struct event_base *base, const int *claims,
                                           size_t num_claims, const struct upgrade_socket *socks,
-                                          size_t num_socks, upgrade_taken_fn on_taken, void *arg);
+                                          size_t num_socks, upgrade_taken_fn on_taken, void *arg,
+                                          atomic_uint_fast64_t *counts);
 
 /* upgrade_server_refuse_all makes the server refuse every further request with |why|
  * (the process is shutting down), and abandons one in progress. NULL is a no-op. */

@@ -88,6 +88,7 @@ void admin_server_cert_renew(struct admin_server *a, const struct admin_request 
             continue;
         }
         if (pki_renew_files(&ca, c->cert, c->key, &err) != CG_OK) {
+            atomic_fetch_add(&a->rt->cert_renewal_failures, 1);
             admin_resp_error(resp, req, 500, "internal", "renewing %s: %s", c->cert, err.msg);
             json_decref(renewed);
             pki_identity_cleanup(&ca);
@@ -95,6 +96,7 @@ void admin_server_cert_renew(struct admin_server *a, const struct admin_request 
             reloader_reload(a->rl, false);
             return;
         }
+        atomic_fetch_add(&a->rt->cert_renewals, 1);
         CG_LOG_INFO("admin: renewed %s from the CA in %s", c->cert, ca_dir);
         json_array_append_new(renewed, json_pack("{ss}", "file", c->cert));
     }

@@ -83,6 +83,10 @@ void admin_status(struct admin_server *a, const struct admin_request *req,
                                 json_integer((json_int_t)denied[r]));
         }
     }
+    json_object_set_new(out, "cert_renewals",
+                        json_integer((json_int_t)atomic_load(&rt->cert_renewals)));
+    json_object_set_new(out, "cert_renewal_failures",
+                        json_integer((json_int_t)atomic_load(&rt->cert_renewal_failures)));
     json_object_set_new(out, "requests_total", json_integer((json_int_t)total));
     json_object_set_new(out, "config",
                         json_pack("{ss sI sI sI}", "file", rt->cfg->source, "generation",

@@ -81,6 +81,9 @@ struct metrics_listener {
     atomic_uint_fast64_t handshake_errors[METRICS_NUM_HS_ERRORS];
     atomic_uint_fast64_t bytes_received; /* from clients, on the wire (TLS included) */
     atomic_uint_fast64_t bytes_sent;
+    atomic_uint_fast64_t h2_no_progress_goaways; /* HTTP/2 connections ended with GOAWAY
+                                                    ENHANCE_YOUR_CALM: frames without
+                                                    progress over the budget */
 };
 
 /* struct worker_metrics is a worker's counters, one block per listener name the process

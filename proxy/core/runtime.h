@@ -17,6 +17,8 @@
 #include "proxy/core/snapshot.h"
 
 struct access_log;
+struct upstream_set;
+struct upstream_sets;
 struct worker;
 struct worker_module;
 
@@ -34,6 +36,13 @@ struct runtime {
     char **listener_names; /* main thread: every listener name any snapshot had, indexed by
                               listener_rt.metrics_index (never shrinks) */
     size_t num_listener_names;
+    struct upstream_set **upstream_sets; /* per upstream of the current snapshot: the main
+                                            thread's reference to its current servers
+                                            (control/upstream_sets.c replaces it and posts
+                                            it to the workers' state of that snapshot) */
+    struct upstream_sets *upstream_control; /* main thread: the DNS names and health checks
+                                               behind them, for the current snapshot
+                                               (control/upstream_sets.h) */
     struct worker **workers;
     unsigned num_workers;
     struct access_log *access_log;              /* NULL when off */
@@ -64,6 +73,12 @@ struct runtime {
     atomic_uint_fast64_t config_reloads;         /* configuration reloads accepted */
     atomic_uint_fast64_t config_reload_failures; /* refused (the running one stayed) */
     atomic_uint_fast64_t config_generation;      /* snap->generation, for readers */
+    atomic_uint_fast64_t cert_renewals;         /* serving certificates renewed from the
+                                                   CA in state_dir (automatic or admin) */
+    atomic_uint_fast64_t cert_renewal_failures; /* renewals that failed (retried) */
+    atomic_uint_fast64_t upgrade_requests[3];   /* binary-upgrade requests this process
+                                                   received, by enum upgrade_result
+                                                   (control/upgrade.h) */
 };
 
 #endif

@@ -8,6 +8,7 @@
 #include "proxy/core/host_table.h"
 #include "proxy/tls/tls_client.h"
 #include "proxy/tls/tls_server.h"
+#include "proxy/upstream/upstream_set.h"
 
 struct snapshot *snapshot_new(struct config *cfg, uint64_t generation)
 {
@@ -37,6 +38,8 @@ struct snapshot *snapshot_new(struct config *cfg, uint64_t generation)
     s->num_metrics = cfg->num_listeners;
     s->upstream_tls =
         cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*s->upstream_tls));
+    s->upstream_sets =
+        cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*s->upstream_sets));
     return s;
 }
 
@@ -63,10 +66,20 @@ void snapshot_unref(struct snapshot *s)
     free(s->policy_slots);
     for (size_t i = 0; i < s->cfg->num_upstreams; i++) {
         tls_client_free(s->upstream_tls[i]);
+        upstream_set_unref(s->upstream_sets[i]);
     }
     free(s->upstream_tls);
+    free(s->upstream_sets);
     config_free(s->cfg);
     free(s);
+}
+
+void snapshot_take_upstream_sets(struct snapshot *s, struct upstream_set *const *sets)
+{
+    for (size_t i = 0; i < s->cfg->num_upstreams; i++) {
+        upstream_set_unref(s->upstream_sets[i]);
+        s->upstream_sets[i] = upstream_set_ref(sets[i]);
+    }
 }
 
 const struct listener_rt *snapshot_find_listener(const struct snapshot *s, const char *name)

@@ -27,6 +27,7 @@ struct host_table;
 struct policy;
 struct tls_client;
 struct tls_server;
+struct upstream_set;
 
 /* struct listener_rt is the run-time side of one configured listener. */
 struct listener_rt {
@@ -69,6 +70,10 @@ struct snapshot {
     size_t num_policy_slots;
     struct tls_client **upstream_tls; /* per config upstream: its TLS client, NULL without
                                          "tls"; shared by all workers */
+    struct upstream_set **upstream_sets; /* per config upstream: its servers when the snapshot
+                                            was published (a reference each); the workers'
+                                            pools start from them, later sets come as
+                                            messages (proxy/core/worker_upstreams.h) */
     size_t num_metrics;               /* 1 + the largest listener metrics_index */
 };
 
@@ -83,6 +88,10 @@ struct snapshot *snapshot_new(struct config *cfg, uint64_t generation);
  * Thread-safe. */
 struct snapshot *snapshot_ref(struct snapshot *s);
 void snapshot_unref(struct snapshot *s);
+
+/* snapshot_take_upstream_sets gives |s| a reference to each upstream's current set
+ * |sets| (main thread, before |s| is published to the workers). */
+void snapshot_take_upstream_sets(struct snapshot *s, struct upstream_set *const *sets);
 
 /* snapshot_find_listener returns the listener named |name| in |s|, or NULL. */
 const struct listener_rt *snapshot_find_listener(const struct snapshot *s, const char *name);

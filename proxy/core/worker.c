@@ -114,7 +114,8 @@ static struct worker_snapshot *snapshot_state_new(struct worker *w, struct snaps
     ws->policies = policies;
     ws->pools = cg_xcalloc(cfg->num_upstreams ? cfg->num_upstreams : 1, sizeof(*ws->pools));
     for (size_t i = 0; i < cfg->num_upstreams; i++) {
-        ws->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg, snap->upstream_tls[i]);
+        ws->pools[i] = upstream_pool_new(w->base, &cfg->upstreams[i], cfg, snap->upstream_tls[i],
+                                      snap->upstream_sets[i], w->id);
     }
     ws->module_states =
         cg_xcalloc(rt->num_modules ? rt->num_modules : 1, sizeof(*ws->module_states));
@@ -288,6 +289,13 @@ void worker_join(struct worker *w)
         if (w->conns == c) {
             break; /* cannot happen: conn_abort frees from the loop */
         }
+    }
+}
+
+void worker_free(struct worker *w)
+{
+    if (w == NULL) {
+        return;
     }
     while (w->retiring != NULL) {
         struct worker_snapshot *ws = w->retiring;

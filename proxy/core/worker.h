@@ -159,8 +159,13 @@ void worker_unlock_snapshots(struct worker *w);
 /* worker_start runs the worker's loop in a new thread. */
 int worker_start(struct worker *w);
 
-/* worker_join waits for the thread to end and frees the worker. */
+/* worker_join waits for the thread to end and closes whatever survived the drain
+ * deadline. The worker's counters and pools stay readable (a scrape of the status
+ * port may come until the process exits) until worker_free. */
 void worker_join(struct worker *w);
+
+/* worker_free frees a joined worker. NULL is a no-op. */
+void worker_free(struct worker *w);
 
 /* worker_post queues |fn|(w, arg) to run on the worker's thread. Thread-safe. */
 void worker_post(struct worker *w, void (*fn)(struct worker *w, void *arg), void *arg);

@@ -229,7 +229,8 @@ static void acquire(struct h1_client *cl)
         int rc = upstream_acquire(cl->pool, &up_cbs, cl, &uc, &reused);
         if (rc == CG_ERR_NOT_FOUND) {
             fail(cl, cl->attempts > 1 ? 502 : 503,
-                 cl->attempts > 1 ? upstream_pool_last_failure(cl->pool) : CG_REASON_NO_HEALTHY_SERVER);
+                 cl->attempts > 1 ? upstream_pool_last_failure(cl->pool)
+                                  : upstream_pool_unavailable(cl->pool));
             return;
         }
         if (rc != CG_OK) {

@@ -3,9 +3,9 @@
  * reaches an HTTP/1.1 upstream: the HTTP/1.1 server (proxy/http1/h1_to_h1.c) and HTTP/2
  * streams (proxy/http2/h2_to_h1.c).
  *
- * The client takes a connection (round robin, passive health), tries the next server
- * when a connect fails, and sends the request again on a fresh connection when a pooled
- * one turns out closed before anything but the head went (at most 3 attempts). It
+ * The client takes a connection (to the server the upstream's balance picks among the
+ * usable ones), tries the next server when a connect fails, and sends the request again
+ * on a fresh connection when a pooled one turns out closed before anything but the head went (at most 3 attempts). It
  * asks its user to write the request head on each connection it sends it on, times
  * the database (timeouts.upstream_response from the end of the request until the
  * response head, timeouts.upstream_idle between reads after it), parses the response
@@ -104,7 +104,7 @@ struct evbuffer *h1_client_head(struct h1_client *cl);
 /* h1_client_start sends the request to a server of the upstream |req| names.
  * Callbacks may run before it returns: on_writable when a pooled
  * connection is ready at once, on_error when no server can be reached (503
- * no_healthy_server, 502 upstream_connect_failed). */
+ * no_healthy_server or upstream_unresolved, 502 upstream_connect_failed). */
 void h1_client_start(struct h1_client *cl, const struct h1_client_request *req);
 
 /* h1_client_free ends the exchange early: a connection still held is closed (never
@@ -146,7 +146,7 @@ void h1_client_set_input_max(struct h1_client *cl, size_t max);
 uint64_t h1_client_response_us(const struct h1_client *cl);
 
 /* h1_client_server returns the "ip:port" of the server the request went to (valid as
- * long as the configuration), or "" before a connection was taken. */
+ * long as the process: see upstream_server_new), or "" before a connection was taken. */
 const char *h1_client_server(const struct h1_client *cl);
 
 /* The worker's clients: spares, the response-header array and the buffer a chunked body

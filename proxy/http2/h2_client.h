@@ -4,10 +4,12 @@
  * (proxy/http2/h2_to_h2.c) and HTTP/1.1 exchanges (proxy/http2/h1_to_h2.c) each open a
  * struct h2_client_stream.
  *
- * A stream joins a session of the next healthy server that has room under the
- * server's SETTINGS_MAX_CONCURRENT_STREAMS (else a new session is opened). Connect
- * failures mark the server down through the worker's struct upstream_pool (the same
- * health as HTTP/1.1). After a GOAWAY from the database a session takes no new
+ * A stream goes to the server the upstream's balance picks among the usable ones
+ * (upstream_pool_pick: round robin, or the fewest streams in flight), on a session to
+ * it that has room under the server's SETTINGS_MAX_CONCURRENT_STREAMS (else a new
+ * session is opened; proxy/http2/h2_client_session.c). Connect failures mark the server
+ * down through the worker's struct upstream_pool (the same health as HTTP/1.1); a
+ * server that leaves the upstream gets no new stream and its idle sessions close. After a GOAWAY from the database a session takes no new
  * streams; streams it refused (above last-stream-id, or REFUSED_STREAM) that sent no
  * body yet are retried on another session, others fail with 502. Flow control is end
  * to end: the database's window for a response opens only as the front reports that
@@ -47,7 +49,7 @@ struct h2_client_stream_callbacks {
     size_t (*read_body)(void *arg, uint8_t *buf, size_t len, bool *out_end,
                         const struct h2_fields **out_trailers);
     /* on_server: the stream goes to a session of |server| ("ip:port", valid as long as
-     * the configuration), for the log; again if it is retried elsewhere. */
+     * the process: upstream_server_new), for the log; again if it is retried elsewhere. */
     void (*on_server)(void *arg, const char *server);
     /* on_head: the final response head: :status and the regular fields (interim 1xx
      * heads are skipped). With |end| the response has no body and this is the final

@@ -67,6 +67,7 @@ static int spend(struct h2_server *h, const char *what)
     CG_LOG_INFO("w%uc%" PRIu64 ": h2: more than %" PRIu32
                 " frames without progress (last: %s): GOAWAY ENHANCE_YOUR_CALM",
                 h->c->w->id, h->c->id, max, what);
+    cg_counter_add(&h->c->w->metrics->listeners[h->c->lrt->metrics_index]->h2_no_progress_goaways, 1);
     nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
     h->failed = true;
     return NGHTTP2_ERR_CALLBACK_FAILURE;

@@ -21,7 +21,7 @@
 
 /* The sessions one server gave us, newest last. Workers share them: the lock is taken
  * once per new connection and once per session the server sends, never per request. */
-struct server_sessions {
+struct tls_client_sessions {
     pthread_mutex_t lock;
     SSL_SESSION *sessions[SESSIONS_PER_SERVER]; /* owned references */
     size_t num_sessions;
@@ -30,7 +30,6 @@ struct server_sessions {
 struct tls_client {
     SSL_CTX *ctx;
     const struct config_upstream *up;
-    struct server_sessions *servers; /* one per up->servers entry */
 };
 
 /* Each client SSL points at the sessions of its server, for on_new_session. */
@@ -48,7 +47,7 @@ static void ex_index_init(void)
  * when full. Returning 1 takes the caller's reference. */
 static int on_new_session(SSL *ssl, SSL_SESSION *session)
 {
-    struct server_sessions *ss = SSL_get_ex_data(ssl, ex_index);
+    struct tls_client_sessions *ss = SSL_get_ex_data(ssl, ex_index);
     if (ss == NULL || !SSL_SESSION_is_resumable(session)) {
         return 0;
     }
@@ -67,7 +66,7 @@ static int on_new_session(SSL *ssl, SSL_SESSION *session)
 /* take_session returns a reference to the newest session of |ss|, or NULL. A TLS 1.3
  * session leaves the cache (a ticket is used once: reusing it would let an observer link
  * the connections); a TLS 1.2 one stays for the next connection too. */
-static SSL_SESSION *take_session(struct server_sessions *ss)
+static SSL_SESSION *take_session(struct tls_client_sessions *ss)
 {
     SSL_SESSION *s = NULL;
     pthread_mutex_lock(&ss->lock);
@@ -147,10 +146,6 @@ int tls_client_new(const struct config_upstream *up, const char *alpn, struct tl
     CG_BUG_ON(!up->tls.enabled || alpn_len == 0 || alpn_len > 255);
     struct tls_client *cl = cg_xcalloc(1, sizeof(*cl));
     cl->up = up;
-    cl->servers = cg_xcalloc(up->num_servers, sizeof(*cl->servers));
-    for (size_t i = 0; i < up->num_servers; i++) {
-        pthread_mutex_init(&cl->servers[i].lock, NULL);
-    }
     int rc;
     /* TLS_method (not the buffers method): the built-in verifier needs X509 objects. */
     cl->ctx = SSL_CTX_new(TLS_method());
@@ -197,16 +192,27 @@ void tls_client_free(struct tls_client *cl)
     if (cl == NULL) {
         return;
     }
-    for (size_t i = 0; i < cl->up->num_servers; i++) {
-        struct server_sessions *ss = &cl->servers[i];
-        for (size_t k = 0; k < ss->num_sessions; k++) {
-            SSL_SESSION_free(ss->sessions[k]);
-        }
-        pthread_mutex_destroy(&ss->lock);
-    }
-    free(cl->servers);
     SSL_CTX_free(cl->ctx);
     free(cl);
+}
+
+struct tls_client_sessions *tls_client_sessions_new(void)
+{
+    struct tls_client_sessions *ss = cg_xcalloc(1, sizeof(*ss));
+    pthread_mutex_init(&ss->lock, NULL);
+    return ss;
+}
+
+void tls_client_sessions_free(struct tls_client_sessions *ss)
+{
+    if (ss == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < ss->num_sessions; k++) {
+        SSL_SESSION_free(ss->sessions[k]);
+    }
+    pthread_mutex_destroy(&ss->lock);
+    free(ss);
 }
 
 /* set_peer_ip makes the certificate's IP address SANs name the server's address. */
@@ -220,16 +226,15 @@ static int set_peer_ip(X509_VERIFY_PARAM *param, const struct config_address *a)
     return X509_VERIFY_PARAM_set1_ip(param, (const uint8_t *)&sin6->sin6_addr, 16);
 }
 
-SSL *tls_client_new_ssl(struct tls_client *cl, size_t server)
+SSL *tls_client_new_ssl(struct tls_client *cl, const struct config_address *server,
+                       struct tls_client_sessions *ss)
 {
-    CG_BUG_ON(server >= cl->up->num_servers);
     SSL *ssl = SSL_new(cl->ctx);
     if (ssl == NULL) {
         ERR_clear_error();
         return NULL;
     }
     SSL_set_connect_state(ssl);
-    struct server_sessions *ss = &cl->servers[server];
     const char *sni = cl->up->tls.sni;
     X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
     /* Names come from subjectAltName only (RFC 6125 §6.4.4): a subject CN is not
@@ -241,7 +246,7 @@ SSL *tls_client_new_ssl(struct tls_client *cl, size_t server)
              X509_VERIFY_PARAM_set1_host(param, sni, strlen(sni)) == 1;
     } else {
         /* No SNI (RFC 6066 forbids IP literals in it): the address is what we know. */
-        ok = ok && set_peer_ip(param, &cl->up->servers[server]) == 1;
+        ok = ok && set_peer_ip(param, server) == 1;
     }
     if (!ok) {
         ERR_clear_error();

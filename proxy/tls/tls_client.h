@@ -11,9 +11,12 @@
  * handshake whose certificate does not verify fails; tls_client_failure says why.
  *
  * Sessions are resumed per server: each server of the upstream keeps the last few
- * sessions it gave us (TLS 1.3 tickets are used once, RFC 8446 appendix C.4), so a new
- * connection to the database costs an abbreviated handshake. A resumed session was
- * verified against the same CAs and name when it was made. */
+ * sessions it gave us (TLS 1.3 tickets are used once, RFC 8446 appendix C.4) in a
+ * struct tls_client_sessions that the server's shared state owns
+ * (proxy/upstream/upstream_server.h), so a new connection to the database costs an
+ * abbreviated handshake, and a server that stays in the upstream across a DNS change
+ * keeps them. A resumed session was verified against the same CAs and name when it was
+ * made. */
 #ifndef CG_PROXY_TLS_TLS_CLIENT_H
 #define CG_PROXY_TLS_TLS_CLIENT_H
 
@@ -29,6 +32,7 @@
 #include <openssl/ssl.h>
 
 struct tls_client;
+struct tls_client_sessions;
 
 /* tls_client_new loads the client TLS of upstream |up| (up->tls.enabled): the CAs of
  * tls.ca, and tls.cert / tls.key when given (the key must match the certificate), and
@@ -42,11 +46,19 @@ int tls_client_new(const struct config_upstream *up, const char *alpn, struct tl
  * hold SSL objects keep their own reference to the SSL_CTX. NULL is a no-op. */
 void tls_client_free(struct tls_client *cl);
 
-/* tls_client_new_ssl creates the SSL of a new connection to server |server| (an index
- * in the upstream's servers): client mode, SNI and the name or address to verify set,
- * a cached session of that server offered. Returns NULL when out of resources. The
- * caller owns it (tls_conn_init takes it). Thread-safe. */
-SSL *tls_client_new_ssl(struct tls_client *cl, size_t server);
+/* tls_client_sessions_new creates an empty session cache for one server; any thread.
+ * tls_client_sessions_free frees it with its sessions, once no SSL made with it is left
+ * (NULL is a no-op). */
+struct tls_client_sessions *tls_client_sessions_new(void);
+void tls_client_sessions_free(struct tls_client_sessions *ss);
+
+/* tls_client_new_ssl creates the SSL of a new connection to |server|: client mode, SNI
+ * and the name or address to verify set, a session from |sessions| (that server's
+ * cache, which must outlive the SSL and receives the sessions the server sends)
+ * offered. Returns NULL when out of resources. The caller owns it (tls_conn_init takes
+ * it). Thread-safe. */
+SSL *tls_client_new_ssl(struct tls_client *cl, const struct config_address *server,
+                        struct tls_client_sessions *sessions);
 
 /* Why a client handshake failed. */
 enum tls_client_failure {

@@ -15,6 +15,8 @@
 #include "proxy/net/sock.h"
 #include "proxy/tls/tls_client.h"
 #include "proxy/tls/tls_conn.h"
+#include "proxy/upstream/upstream_pool_internal.h"
+#include "proxy/upstream/upstream_set.h"
 
 /* Plaintext encrypted per SSL_write: one full TLS record. */
 #define TLS_RECORD 16384
@@ -23,35 +25,6 @@ enum conn_state {
     CONN_CONNECTING, /* TCP connect (then TLS handshake) in progress, owned by a request */
     CONN_BUSY,       /* carrying a request */
     CONN_IDLE,       /* in the pool, watched for close */
-};
-
-struct upstream_server {
-    const struct config_address *addr;
-    struct upstream_conn *idle; /* most recently used first */
-    unsigned num_idle;
-    /* Written by the worker only, read by the main thread for the metrics
-     * (common/counter.h). */
-    atomic_uint_fast64_t down_until_ms; /* the loop's clock, ms; 0 = healthy */
-    atomic_uint_fast64_t connect_errors;
-    atomic_uint_fast64_t responses[CG_HTTP_STATUS_NUM_SLOTS]; /* by status slot */
-};
-
-struct upstream_tls;
-
-struct upstream_pool {
-    struct event_base *base;
-    const struct config_upstream *up;
-    const struct config *cfg;
-    struct tls_client *tls; /* the upstream's TLS client (shared, not owned); NULL:
-                               cleartext */
-    struct upstream_server *servers;
-    size_t num_servers;
-    size_t next;              /* round robin cursor */
-    struct event *ev_sweep;   /* closes pooled connections idle for keepalive_idle */
-    enum cg_reason last_failure; /* reason of the last connect that failed */
-    struct cg_latency response_time; /* request head sent to response head, every server */
-    struct upstream_tls *dying; /* TLS transports closed, freed from the loop (ev_reap) */
-    struct event *ev_reap;      /* TLS upstreams only */
 };
 
 /* The transport of a connection to a server of a tls upstream: the TLS glue over the
@@ -70,7 +43,7 @@ struct upstream_tls {
 
 struct upstream_conn {
     struct upstream_pool *pool;
-    struct upstream_server *server;
+    struct upstream_target *server; /* held (holds) for the connection's life */
     struct sock sock;         /* the transport of a cleartext connection; for TLS only its
                                  TCP connect, then the socket moves to tls->tc */
     struct upstream_tls *tls; /* TLS transport (tls upstreams), else NULL */
@@ -106,22 +79,7 @@ const char *upstream_end_str(enum upstream_end end)
     return "?";
 }
 
-static void set_down_until(struct upstream_server *s, uint64_t ms)
-{
-    atomic_store_explicit(&s->down_until_ms, ms, memory_order_relaxed);
-}
 
-static uint64_t down_until(const struct upstream_server *s)
-{
-    return cg_counter_get(&s->down_until_ms);
-}
-
-static uint64_t now_ms(struct event_base *base)
-{
-    struct timeval tv;
-    event_base_gettimeofday_cached(base, &tv);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 static void conn_free(struct upstream_conn *uc);
 
@@ -132,8 +90,8 @@ static void arm_sweep(struct upstream_pool *pool, uint64_t now)
 {
     uint64_t ttl = pool->cfg->timeouts.keepalive_idle;
     uint64_t next = UINT64_MAX;
-    for (size_t i = 0; i < pool->num_servers; i++) {
-        for (struct upstream_conn *uc = pool->servers[i].idle; uc != NULL; uc = uc->next_idle) {
+    for (size_t i = 0; i < pool->num_targets; i++) {
+        for (struct upstream_conn *uc = pool->targets[i]->idle; uc != NULL; uc = uc->next_idle) {
             if (uc->next_idle == NULL && uc->idle_since_ms + ttl < next) {
                 next = uc->idle_since_ms + ttl;
             }
@@ -150,10 +108,10 @@ static void arm_sweep(struct upstream_pool *pool, uint64_t now)
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream_pool *pool = arg;
-    uint64_t now = now_ms(pool->base);
+    uint64_t now = upstream_now_ms(pool->base);
     uint64_t ttl = pool->cfg->timeouts.keepalive_idle;
-    for (size_t i = 0; i < pool->num_servers; i++) {
-        struct upstream_server *s = &pool->servers[i];
+    for (size_t i = 0; i < pool->num_targets; i++) {
+        struct upstream_target *s = pool->targets[i];
         struct upstream_conn **pp = &s->idle;
         while (*pp != NULL && (*pp)->idle_since_ms + ttl > now) {
             pp = &(*pp)->next_idle;
@@ -172,8 +130,12 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 static void on_reap(evutil_socket_t fd, short what, void *arg);
 
+
+
+
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
-                                        const struct config *cfg, struct tls_client *tls)
+                                        const struct config *cfg, struct tls_client *tls,
+                                        struct upstream_set *set, unsigned worker)
 {
     struct upstream_pool *pool = cg_xcalloc(1, sizeof(*pool));
     pool->base = base;
@@ -185,10 +147,12 @@ struct upstream_pool *upstream_pool_new(struct event_base *base, const struct co
         pool->ev_reap = event_new(base, -1, 0, on_reap, pool);
         CG_BUG_ON(pool->ev_reap == NULL);
     }
-    pool->num_servers = up->num_servers;
-    pool->servers = cg_xcalloc(up->num_servers, sizeof(*pool->servers));
-    for (size_t i = 0; i < up->num_servers; i++) {
-        pool->servers[i].addr = &up->servers[i];
+    pool->worker = worker;
+    pool->set = upstream_set_ref(set);
+    pool->num_targets = set->num_servers;
+    pool->targets = cg_xcalloc(set->num_servers ? set->num_servers : 1, sizeof(*pool->targets));
+    for (size_t i = 0; i < set->num_servers; i++) {
+        pool->targets[i] = upstream_target_new(pool, set->servers[i]);
     }
     pool->ev_sweep = evtimer_new(base, on_sweep, pool);
     CG_BUG_ON(pool->ev_sweep == NULL);
@@ -228,10 +192,15 @@ static void conn_free(struct upstream_conn *uc)
 {
     sock_cleanup(&uc->sock);
     if (uc->tls != NULL) {
-        tls_free(uc->pool, uc->tls); /* uc->in was the TLS connection's */
+        tls_free(uc->pool, uc->tls); /* uc->in was the TLS connection's (its SSL, which
+                                        points at the server's sessions, is gone) */
     } else if (uc->in != NULL) {
         evbuffer_free(uc->in);
     }
+    if (uc->state != CONN_IDLE) {
+        uc->server->inflight--;
+    }
+    upstream_target_drop(uc->server);
     free(uc);
 }
 
@@ -248,17 +217,30 @@ static void unlink_idle(struct upstream_conn *uc)
     uc->next_idle = NULL;
 }
 
+void upstream_target_close_idle(struct upstream_target *t)
+{
+    struct upstream_conn *uc = t->idle;
+    t->idle = NULL;
+    t->num_idle = 0;
+    while (uc != NULL) {
+        struct upstream_conn *next = uc->next_idle;
+        conn_free(uc);
+        uc = next;
+    }
+}
+
 void upstream_pool_free(struct upstream_pool *pool)
 {
     if (pool == NULL) {
         return;
     }
-    for (size_t i = 0; i < pool->num_servers; i++) {
-        struct upstream_conn *uc = pool->servers[i].idle;
-        while (uc != NULL) {
-            struct upstream_conn *next = uc->next_idle;
-            conn_free(uc);
-            uc = next;
+    for (size_t i = 0; i < pool->num_targets; i++) {
+        struct upstream_target *t = pool->targets[i];
+        upstream_target_close_idle(t);
+        /* Every connection was released before: nothing else holds it. */
+        t->retired = true;
+        if (t->holds == 0) {
+            upstream_target_free(t);
         }
     }
     event_free(pool->ev_sweep);
@@ -266,17 +248,11 @@ void upstream_pool_free(struct upstream_pool *pool)
         reap(pool);
         event_free(pool->ev_reap);
     }
-    free(pool->servers);
+    free(pool->targets);
+    upstream_set_unref(pool->set);
     free(pool);
 }
 
-static void mark_down(struct upstream_pool *pool, struct upstream_server *s, const char *why)
-{
-    set_down_until(s, now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
-    cg_counter_add(&s->connect_errors, 1);
-    CG_LOG_WARN("upstream %s: server %s %s, marked down for %llu ms", pool->up->name, s->addr->text,
-                why, (unsigned long long)pool->cfg->timeouts.upstream_down);
-}
 
 /* connect_failed ends a connection that never carried anything (|end| is
  * UPSTREAM_END_CONNECT_FAILED or _TIMEOUT): the server is marked down (|detail| is
@@ -287,7 +263,7 @@ static void connect_failed(struct upstream_conn *uc, enum upstream_end end, enum
     const struct upstream_callbacks *cbs = uc->cbs;
     void *arg = uc->arg;
     uc->pool->last_failure = reason;
-    mark_down(uc->pool, uc->server, detail);
+    upstream_target_mark_down(uc->server, detail);
     conn_free(uc);
     cbs->on_close(arg, end);
 }
@@ -424,7 +400,7 @@ static void on_event(void *arg, enum sock_event ev)
             return;
         }
         uc->state = CONN_BUSY;
-        set_down_until(uc->server, 0);
+        upstream_target_set_down_until(uc->server, 0);
         sock_read_start(&uc->sock);
         uc->in_cb++;
         uc->cbs->on_connected(uc->arg);
@@ -507,7 +483,7 @@ static void on_tls_handshake(void *arg)
     struct upstream_tls *t = uc->tls;
     evtimer_del(&t->ev_deadline);
     uc->state = CONN_BUSY;
-    set_down_until(uc->server, 0);
+    upstream_target_set_down_until(uc->server, 0);
     if (uc->paused) {
         tls_conn_pause_read(&t->tc); /* the handshake itself had to read */
     }
@@ -572,7 +548,7 @@ static void on_tls_close(void *arg, enum tls_conn_end end)
             char detail[240];
             snprintf(detail, sizeof(detail), "refused the TLS connection (%s)", why);
             uc->pool->last_failure = CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED;
-            mark_down(uc->pool, uc->server, detail);
+            upstream_target_mark_down(uc->server, detail);
         }
         end_conn(uc, end == TLS_END_EOF ? UPSTREAM_END_EOF : UPSTREAM_END_ERROR);
         return;
@@ -609,7 +585,8 @@ static void start_tls(struct upstream_conn *uc)
     struct upstream_pool *pool = uc->pool;
     struct upstream_tls *t = uc->tls;
     int fd = sock_detach(&uc->sock);
-    SSL *ssl = tls_client_new_ssl(pool->tls, (size_t)(uc->server - pool->servers));
+    SSL *ssl = tls_client_new_ssl(pool->tls, &uc->server->shared->addr,
+                                  uc->server->shared->tls_sessions);
     if (ssl == NULL) {
         close(fd);
         connect_failed(uc, UPSTREAM_END_CONNECT_FAILED, CG_REASON_UPSTREAM_TLS_HANDSHAKE_FAILED,
@@ -635,30 +612,18 @@ static bool tls_reusable(const struct upstream_tls *t)
 
 /* ---- pool -------------------------------------------------------------------------- */
 
-static struct upstream_server *pick(struct upstream_pool *pool)
-{
-    uint64_t now = now_ms(pool->base);
-    for (size_t i = 0; i < pool->num_servers; i++) {
-        struct upstream_server *s = &pool->servers[(pool->next + i) % pool->num_servers];
-        uint64_t until = down_until(s);
-        if (until == 0 || until <= now) {
-            pool->next = (pool->next + i + 1) % pool->num_servers;
-            return s;
-        }
-    }
-    return NULL;
-}
 
 int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks *cbs, void *arg,
                      struct upstream_conn **out, bool *out_reused)
 {
-    struct upstream_server *s = pick(pool);
+    struct upstream_target *s = upstream_pool_pick(pool);
     if (s == NULL) {
         return CG_ERR_NOT_FOUND;
     }
     struct upstream_conn *uc = s->idle;
     if (uc != NULL) {
         unlink_idle(uc);
+        s->inflight++;
         uc->state = CONN_BUSY;
         uc->cbs = cbs;
         uc->arg = arg;
@@ -674,6 +639,8 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
     uc = cg_xcalloc(1, sizeof(*uc));
     uc->pool = pool;
     uc->server = s;
+    s->holds++;
+    s->inflight++;
     uc->cbs = cbs;
     uc->arg = arg;
     uc->state = CONN_CONNECTING;
@@ -686,11 +653,12 @@ int upstream_acquire(struct upstream_pool *pool, const struct upstream_callbacks
         uc->in = evbuffer_new();
         CG_BUG_ON(uc->in == NULL);
     }
-    if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->addr->addr,
-                     (socklen_t)s->addr->addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
+    if (sock_connect(&uc->sock, pool->base, (const struct sockaddr *)&s->shared->addr.addr,
+                     (socklen_t)s->shared->addr.addr_len, connect_ms, &sock_cbs, uc) != CG_OK) {
         /* Immediate failure (e.g. no route): the caller answers at once. */
-        set_down_until(s, now_ms(pool->base) + pool->cfg->timeouts.upstream_down);
-        cg_counter_add(&s->connect_errors, 1);
+        upstream_target_set_down_until(s, upstream_now_ms(pool->base) +
+                                              pool->cfg->timeouts.upstream_down);
+        cg_counter_add(&s->counters->connect_errors, 1);
         pool->last_failure = CG_REASON_UPSTREAM_CONNECT_FAILED;
         conn_free(uc);
         return CG_ERR_IO;
@@ -716,8 +684,8 @@ void upstream_release(struct upstream_conn *uc, bool reusable)
 
 static void do_release(struct upstream_conn *uc, bool reusable)
 {
-    struct upstream_server *s = uc->server;
-    if (!reusable || uc->state != CONN_BUSY || uc->eof ||
+    struct upstream_target *s = uc->server;
+    if (!reusable || uc->state != CONN_BUSY || uc->eof || s->retired ||
         s->num_idle >= uc->pool->cfg->limits.upstream_pool_max_idle ||
         evbuffer_get_length(uc->in) > 0 || evbuffer_get_length(uc->out) > 0 ||
         (uc->tls != NULL && !tls_reusable(uc->tls))) {
@@ -725,6 +693,7 @@ static void do_release(struct upstream_conn *uc, bool reusable)
         return;
     }
     uc->state = CONN_IDLE;
+    s->inflight--;
     uc->cbs = NULL;
     uc->arg = NULL;
     uc->paused = false;
@@ -738,7 +707,7 @@ static void do_release(struct upstream_conn *uc, bool reusable)
         sock_unpark(&uc->sock);
         sock_read_start(&uc->sock);
     }
-    uc->idle_since_ms = now_ms(uc->pool->base);
+    uc->idle_since_ms = upstream_now_ms(uc->pool->base);
     uc->next_idle = s->idle;
     s->idle = uc;
     s->num_idle++;
@@ -759,7 +728,7 @@ struct evbuffer *upstream_conn_output(struct upstream_conn *uc)
 
 const char *upstream_conn_server(const struct upstream_conn *uc)
 {
-    return uc->server->addr->text;
+    return uc->server->shared->addr.text;
 }
 
 void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max)
@@ -798,62 +767,9 @@ void upstream_conn_resume_read(struct upstream_conn *uc)
     }
 }
 
-int upstream_pool_pick_server(struct upstream_pool *pool)
-{
-    struct upstream_server *s = pick(pool);
-    return s == NULL ? -1 : (int)(s - pool->servers);
-}
-
-const struct config_address *upstream_pool_server_addr(struct upstream_pool *pool, size_t index)
-{
-    return pool->servers[index].addr;
-}
-
-void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why)
-{
-    mark_down(pool, &pool->servers[index], why);
-}
-
-void upstream_pool_mark_up(struct upstream_pool *pool, size_t index)
-{
-    set_down_until(&pool->servers[index], 0);
-}
-
-static void count_response(struct upstream_pool *pool, struct upstream_server *s, int status,
-                           uint64_t response_us)
-{
-    cg_counter_add(&s->responses[cg_http_status_slot(status)], 1);
-    cg_latency_observe(&pool->response_time, response_us);
-}
-
 void upstream_conn_count_response(struct upstream_conn *uc, int status, uint64_t response_us)
 {
-    count_response(uc->pool, uc->server, status, response_us);
-}
-
-void upstream_pool_count_response(struct upstream_pool *pool, size_t index, int status,
-                                  uint64_t response_us)
-{
-    count_response(pool, &pool->servers[index], status, response_us);
-}
-
-void upstream_pool_report(const struct upstream_pool *pool, uint64_t now_ms,
-                          struct upstream_server_report *servers,
-                          struct cg_latency_sum *response_time)
-{
-    for (size_t i = 0; i < pool->num_servers; i++) {
-        const struct upstream_server *s = &pool->servers[i];
-        struct upstream_server_report *r = &servers[i];
-        uint64_t until = down_until(s);
-        if (until != 0 && until > now_ms) {
-            r->down = true;
-        }
-        r->connect_errors += cg_counter_get(&s->connect_errors);
-        for (size_t k = 0; k < CG_HTTP_STATUS_NUM_SLOTS; k++) {
-            r->responses[k] += cg_counter_get(&s->responses[k]);
-        }
-    }
-    cg_latency_add_to(&pool->response_time, response_time);
+    upstream_target_count_response(uc->server, status, response_us);
 }
 
 enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool)

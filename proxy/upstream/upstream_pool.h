@@ -1,10 +1,19 @@
-/* Upstream servers of one worker: round robin, passive health and a keep-alive pool
- * of HTTP/1.1 connections, cleartext or TLS.
+/* Upstream servers of one worker: the choice of a server (round robin or least
+ * requests), passive health and a keep-alive pool of HTTP/1.1 connections, cleartext
+ * or TLS.
  *
- * Each worker owns one struct upstream_pool per configured upstream; nothing here is
- * shared between threads but the upstream's struct tls_client. A server whose connect
- * fails is skipped for timeouts.upstream_down; when every server is down,
- * upstream_acquire fails with CG_ERR_NOT_FOUND and the caller answers 503.
+ * Each worker owns one struct upstream_pool per configured upstream. Its servers are
+ * the upstream's current struct upstream_set (proxy/upstream/upstream_set.h), which
+ * the main thread replaces when DNS answers change (upstream_pool_set_servers); what
+ * the workers share is in each struct upstream_server (health, counters, TLS sessions)
+ * and the upstream's struct tls_client. A server is usable unless its health checks
+ * failed or a connect to it failed less than timeouts.upstream_down ago (passive
+ * marking, seen by every worker); when no server is usable, upstream_acquire fails with
+ * CG_ERR_NOT_FOUND and the caller answers 503 with upstream_pool_unavailable.
+ *
+ * This worker's side of one server is a struct upstream_target: its idle connections
+ * and requests in flight. When a server leaves the set, its target is retired: idle
+ * connections close at once, busy ones when released, and it takes no new request.
  *
  * For an upstream with "tls" a connection is ready (on_connected) once the TLS
  * handshake, with the server's certificate verified (proxy/tls/tls_client.h), is done;
@@ -30,6 +39,9 @@
 struct tls_client;
 struct upstream_pool;
 struct upstream_conn;
+struct upstream_server;
+struct upstream_set;
+struct upstream_target;
 
 /* Why an upstream connection ended. */
 enum upstream_end {
@@ -49,17 +61,24 @@ struct upstream_callbacks {
                                                         already freed: forget it */
 };
 
-/* upstream_pool_new creates the pool of |up| for the worker running |base|. |tls| is
- * the upstream's TLS client when it has "tls" (it must outlive the pool), else NULL:
- * connections are cleartext. */
+/* upstream_pool_new creates the pool of |up| for worker number |worker| (its counter
+ * slot in each server) running |base|, with the servers of |set| (a reference is
+ * taken). |tls| is the upstream's TLS client when it has "tls" (it must outlive the
+ * pool), else NULL: connections are cleartext. */
 struct upstream_pool *upstream_pool_new(struct event_base *base, const struct config_upstream *up,
-                                        const struct config *cfg, struct tls_client *tls);
+                                        const struct config *cfg, struct tls_client *tls,
+                                        struct upstream_set *set, unsigned worker);
+
+/* upstream_pool_set_servers makes |set| the pool's servers (a reference is taken; the
+ * old set's is dropped). Servers in both keep their idle connections; the others are
+ * retired (see above). On the worker's thread. */
+void upstream_pool_set_servers(struct upstream_pool *pool, struct upstream_set *set);
 
 /* upstream_pool_free closes idle connections and frees the pool. Busy connections
  * must have been released before. */
 void upstream_pool_free(struct upstream_pool *pool);
 
-/* upstream_acquire gets a connection to the next healthy server for a new request:
+/* upstream_acquire gets a connection to the next usable server for a new request:
  * an idle pooled one (*out_reused = true: usable at once, on_connected is not called)
  * or a new one (*out_reused = false: on_connected or on_close follows). Returns 0, or
  * CG_ERR_NOT_FOUND when every server is marked down, or CG_ERR_IO. */
@@ -88,17 +107,48 @@ void upstream_conn_set_input_max(struct upstream_conn *uc, size_t max);
 void upstream_conn_pause_read(struct upstream_conn *uc);
 void upstream_conn_resume_read(struct upstream_conn *uc);
 
-/* Shared passive health for other kinds of upstream connections (proxy/http2/h2_client.c
- * keeps its own multiplexed sessions but the same round robin and "down" marks).
- * upstream_pool_pick_server returns the index of the next healthy server, or -1 when
- * every server is marked down. */
-int upstream_pool_pick_server(struct upstream_pool *pool);
-/* upstream_pool_server_addr returns the address of server |index|. */
-const struct config_address *upstream_pool_server_addr(struct upstream_pool *pool, size_t index);
-/* upstream_pool_mark_down marks server |index| down for timeouts.upstream_down (|why| is
- * logged); upstream_pool_mark_up clears the mark after a successful connect. */
-void upstream_pool_mark_down(struct upstream_pool *pool, size_t index, const char *why);
-void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
+/* upstream_pool_unavailable is the reason of the 503 when upstream_acquire or
+ * upstream_pool_pick finds no usable server: CG_REASON_UPSTREAM_UNRESOLVED when the set
+ * is empty (its names never resolved), else CG_REASON_NO_HEALTHY_SERVER. */
+enum cg_reason upstream_pool_unavailable(const struct upstream_pool *pool);
+
+/* ---- the servers, for other kinds of connections ------------------------------------ *
+ * proxy/http2/h2_client.c keeps its own multiplexed sessions but the same choice of
+ * server, health and counters. */
+
+/* upstream_pool_pick returns the server for a new request as upstream_acquire chooses
+ * it, or NULL when none is usable. The target is valid until the worker returns to its
+ * loop, unless held. */
+struct upstream_target *upstream_pool_pick(struct upstream_pool *pool);
+
+/* upstream_pool_on_retire registers |fn|, called with |arg| for each target that
+ * leaves the set (after its idle connections closed), so that the owner of other
+ * connections to it (HTTP/2 sessions) closes the idle ones. */
+void upstream_pool_on_retire(struct upstream_pool *pool,
+                             void (*fn)(void *arg, struct upstream_target *t), void *arg);
+
+/* upstream_target_hold keeps |t| valid (a session to it); upstream_target_drop lets go
+ * (a retired target is freed with the last hold). */
+void upstream_target_hold(struct upstream_target *t);
+void upstream_target_drop(struct upstream_target *t);
+
+/* upstream_target_begin_request / _end_request count a request in flight on |t|, what
+ * least_requests compares. */
+void upstream_target_begin_request(struct upstream_target *t);
+void upstream_target_end_request(struct upstream_target *t);
+
+/* upstream_target_retired reports whether |t| left the set: take no new request there. */
+bool upstream_target_retired(const struct upstream_target *t);
+
+/* upstream_target_server returns the shared server of |t| (its address, its TLS
+ * sessions), valid while |t| is. */
+struct upstream_server *upstream_target_server(const struct upstream_target *t);
+
+/* upstream_target_mark_down marks the server of |t| down for timeouts.upstream_down
+ * (|why| is logged, a connect error counted); upstream_target_mark_up clears the mark
+ * after a successful connect. */
+void upstream_target_mark_down(struct upstream_target *t, const char *why);
+void upstream_target_mark_up(struct upstream_target *t);
 
 /* upstream_pool_last_failure returns why the last connection of |pool| that failed
  * before carrying anything failed, as the reason of the 502 an owner answers when no
@@ -110,37 +160,21 @@ void upstream_pool_mark_up(struct upstream_pool *pool, size_t index);
 enum cg_reason upstream_pool_last_failure(const struct upstream_pool *pool);
 
 /* ---- metrics ---------------------------------------------------------------------- *
- * Each pool counts, per server, its connect failures (every mark down: refused,
- * unreachable, timed out, a failed TLS handshake) and the responses it sent by status
- * slot (common/http_status.h), and for the upstream the time from a request head sent
- * to its response head. Only the worker writes; the main thread sums the pools of every
- * worker on a scrape (control/metrics.c) through upstream_pool_report. Whatever keeps
- * the state of a server (these counters, its health) reports it there, so that
- * certgate_upstream_* follow it. */
+ * Per server, this worker counts in its slot of the shared struct upstream_server (the
+ * metrics read them there, proxy/upstream/upstream_server.h); per upstream, the pool
+ * keeps the time from a request head sent to its response head. */
 
 /* upstream_conn_count_response counts a response head from the server of |uc|:
  * |status| and |response_us| microseconds since the request head went to it. */
 void upstream_conn_count_response(struct upstream_conn *uc, int status, uint64_t response_us);
 
-/* upstream_pool_count_response is upstream_conn_count_response for server |index| of
- * |pool| (HTTP/2 sessions). */
-void upstream_pool_count_response(struct upstream_pool *pool, size_t index, int status,
-                                  uint64_t response_us);
+/* upstream_target_count_response is upstream_conn_count_response for |t| (HTTP/2
+ * sessions). */
+void upstream_target_count_response(struct upstream_target *t, int status,
+                                    uint64_t response_us);
 
-/* struct upstream_server_report is what the metrics say about one server, summed over
- * the workers' pools. All-zero is the start of a sum. */
-struct upstream_server_report {
-    bool down;               /* some worker has it marked down now (passive health) */
-    uint64_t connect_errors; /* connects that failed */
-    uint64_t responses[CG_HTTP_STATUS_NUM_SLOTS]; /* response heads by status slot */
-};
-
-/* upstream_pool_report adds what |pool| counted to |servers| (one entry per server of
- * the upstream, in configuration order) and its response times to |response_time|.
- * |now_ms| is the wall clock in milliseconds, against which "marked down" is judged.
- * Any thread, while the pool exists; values are a moment old. */
-void upstream_pool_report(const struct upstream_pool *pool, uint64_t now_ms,
-                          struct upstream_server_report *servers,
-                          struct cg_latency_sum *response_time);
+/* upstream_pool_report adds the response times of |pool| to |response_time|. Any
+ * thread, while the pool exists; values are a moment old. */
+void upstream_pool_report(const struct upstream_pool *pool, struct cg_latency_sum *response_time);
 
 #endif

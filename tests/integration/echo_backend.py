@@ -29,6 +29,8 @@ Endpoints (any method; HEAD answers the GET headers without a body):
   /ws             WebSocket echo (RFC 6455): text, binary, continuation, ping -> pong, close
   /_requests      JSON list of the targets of every complete request received so far
                   (a request counts once its whole body has arrived)
+  /_health        the status written in the --health-file (200 when it is missing or
+                  empty), for health-check tests
   /close          the echo JSON with "Connection: close", then the connection is closed
 
 The download pattern is reproducible so the client can hash what it expects locally:
@@ -152,7 +154,16 @@ class State:
         self.lock = threading.Lock()
         self.next_conn_id = 0
         self.targets = []
+        self.health_file = None  # --health-file
+        self.delay_ms = 0  # --delay-ms
         self.log = open(log_path, "a", buffering=1) if log_path else None
+
+    def health_status(self):
+        try:
+            with open(self.health_file) as f:
+                return int(f.read().strip() or "200")
+        except (TypeError, FileNotFoundError, ValueError):
+            return 200
 
     def new_conn_id(self):
         with self.lock:
@@ -369,6 +380,10 @@ def handle(state, sock, tls=None):
             time.sleep(ms / 1000.0)
         if path == "/close":
             keep = False
+        if path == "/_health":
+            status = state.health_status()
+        elif state.delay_ms and not path.startswith("/_"):
+            time.sleep(state.delay_ms / 1000.0)  # a slow server (--delay-ms)
 
         if path == "/_requests":
             with state.lock:
@@ -455,6 +470,9 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log")
+    ap.add_argument("--health-file", help="/_health answers the status written here")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="answer every request but /_* this much later (a slow server)")
     ap.add_argument("--port-file", help="write the bound port here (for --port 0)")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
     ap.add_argument("--tls-key", help="the key of --tls-cert")
@@ -489,6 +507,8 @@ def main():
         os.rename(tmp, args.port_file)
     print("echo_backend listening on %s:%d" % (args.host, port), flush=True)
     state = State(args.log)
+    state.health_file = args.health_file
+    state.delay_ms = args.delay_ms
     while True:
         sock, _ = ls.accept()
         t = threading.Thread(target=serve_conn, args=(state, sock, ctx), daemon=True)

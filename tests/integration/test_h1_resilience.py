@@ -23,13 +23,7 @@ class ResilienceBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls)
 
     def workdir(self):
         d = os.path.join(self.tmp, self.id().rsplit(".", 1)[-1])

@@ -31,10 +31,7 @@ PRESET = os.path.join(ROOT, "conf", "policies", "etcd.json")
 class EtcdThroughCertgate(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cport, pport = H.free_port(), H.free_port()
         cls.etcd = H.Process([
             "etcd", "--name", "t", "--data-dir", os.path.join(cls.tmp, "etcd-data"),
@@ -58,7 +55,7 @@ class EtcdThroughCertgate(unittest.TestCase):
         ]
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cport], policy=cls.policy,
                                   listener={"alpn": ["h2", "http/1.1"]},
-                                  upstream={"protocol": "h2c"})
+                                  upstream={"protocol": "h2c"}, status=True)
         cls.addClassCleanup(cls.cg.kill)
         cls.endpoint = "https://127.0.0.1:%d" % cls.cg.port
 
@@ -129,9 +126,9 @@ class EtcdThroughCertgate(unittest.TestCase):
         # Reload: a changed policy file (one more route) and SIGHUP.
         self.policy["routes"].insert(0, {"path": "/reload-marker", "require": "Deny"})
         H.write_json(os.path.join(self.tmp, "policy.json"), self.policy)
+        g = H.policy_generation(self.cg)
         self.cg.hup()
-        H.wait_until(lambda: "generation 2" in H.tail(self.cg.stderr_path, 100000), 10,
-                     what="policy generation 2 in force")
+        H.wait_generation_above(self.cg, g, timeout=10)
         self.assertEqual(self.ctl("writer", "put", "wkey", "after")[0], 0)
         self.assertTrue(wait_for("after"), "watch stopped delivering after the reload")
         self.assertIsNone(w.poll(), "etcdctl watch exited")
@@ -140,13 +137,12 @@ class EtcdThroughCertgate(unittest.TestCase):
         # Runs last (it changes the class's policy): deleting the reader's entry denies
         # its next call without a restart, the writer is unaffected.
         self.assertEqual(self.ctl("reader", "get", "rkey")[0], 0)
-        gen_before = H.tail(self.cg.stderr_path, 100000).count("in force (generation")
+        gen_before = H.policy_generation(self.cg)
         self.policy["certificates"] = [e for e in self.policy["certificates"]
                                        if e["name"] != "reader"]
         H.write_json(os.path.join(self.tmp, "policy.json"), self.policy)
         self.cg.hup()
-        H.wait_until(lambda: H.tail(self.cg.stderr_path, 100000).count("in force (generation")
-                     > gen_before, 10, what="reload with the reader deleted")
+        H.wait_generation_above(self.cg, gen_before, timeout=10)
         rc, out, err = self.ctl("reader", "get", "rkey")
         self.assertNotEqual(rc, 0, out)
         self.assertIn("Unauthenticated", err)

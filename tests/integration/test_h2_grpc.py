@@ -96,11 +96,6 @@ class Servicer:
         })
 
 
-def rd(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def grpc_policy(pki):
     p = H.default_policy(pki)
     p["routes"] = [
@@ -115,10 +110,7 @@ def grpc_policy(pki):
 class GrpcThroughCertgate(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.svc = Servicer()
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=[
             ("grpc.max_receive_message_length", MAX_MSG),
@@ -255,16 +247,13 @@ class GrpcOverTlsUpstream(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.svc = Servicer()
         cls.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         cls.server.add_generic_rpc_handlers((cls.svc.handler(),))
         creds = grpc.ssl_server_credentials(
-            [(rd(cls.pki.server.key), rd(cls.pki.server.cert))],
-            root_certificates=rd(cls.pki.ca.cert), require_client_auth=True)
+            [(H.read_bytes(cls.pki.server.key), H.read_bytes(cls.pki.server.cert))],
+            root_certificates=H.read_bytes(cls.pki.ca.cert), require_client_auth=True)
         cls.gport = cls.server.add_secure_port("127.0.0.1:0", creds)
         cls.server.start()
         cls.addClassCleanup(cls.server.stop, None)

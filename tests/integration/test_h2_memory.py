@@ -135,13 +135,7 @@ class ZeroWindowHttp1Database(ZeroWindowMemory, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
                                   policy=h2_policy(cls.pki), listener={"alpn": ["h2"]},
                                   overrides={"workers": WORKERS})
@@ -153,10 +147,7 @@ class ZeroWindowH2cDatabase(ZeroWindowMemory, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.db = H2cBackend()
         cls.addClassCleanup(cls.db.close)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.db.port], policy=h2_policy(cls.pki),

@@ -11,9 +11,7 @@ client on another connection keeps getting answers during the attacks.
 import hashlib
 import json
 import os
-import re
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -153,13 +151,7 @@ def h2_request(port, pki, path, client="admin", method="GET", headers=(), body=b
 class H2Proxy(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port], policy=h2_policy(cls.pki),
                                   listener={"alpn": ["h2", "http/1.1"]},
                                   limits={"h2_max_concurrent_streams": 100})
@@ -208,38 +200,26 @@ class H2Proxy(unittest.TestCase):
             self.assertEqual(hashlib.sha256(r.body).hexdigest(), H.pattern_sha256(size))
 
     def test_nghttp_upload_download(self):
-        c = self.pki.clients["writer"]
         up = os.path.join(self.tmp, "ng-up.bin")
         data = os.urandom(3 * 1024 * 1024)
         with open(up, "wb") as f:
             f.write(data)
-        out = subprocess.run(["nghttp", "--cert", c.cert, "--key", c.key, "-d", up,
-                              self.url("/databases/db1/docs")],
-                             capture_output=True, timeout=60)
+        out = H.nghttp(self.pki, self.url("/databases/db1/docs"), client="writer", data=up)
         self.assertEqual(out.returncode, 0, out.stderr)
         j = json.loads(out.stdout)
         self.assertEqual(j["body_sha256"], hashlib.sha256(data).hexdigest())
         size = 4 * 1024 * 1024 + 5
-        out = subprocess.run(["nghttp", "--cert", c.cert, "--key", c.key,
-                              self.url("/download?size=%d&chunked=1" % size)],
-                             capture_output=True, timeout=60)
+        out = H.nghttp(self.pki, self.url("/download?size=%d&chunked=1" % size), client="writer")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(hashlib.sha256(out.stdout).hexdigest(), H.pattern_sha256(size))
 
     def test_h2load_many_streams(self):
         # h2load cannot present a client certificate: a Public route.
-        t0 = time.monotonic()
-        out = subprocess.run(["timeout", "120", "h2load", "-n", "2000", "-c", "4", "-m", "10",
-                              "https://127.0.0.1:%d/public/load" % self.port],
-                             capture_output=True, timeout=130)
-        text = out.stdout.decode(errors="replace")
-        self.assertEqual(out.returncode, 0, text + out.stderr.decode(errors="replace"))
-        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded", text)
-        self.assertIsNotNone(m, text)
-        self.assertEqual(int(m.group(4)), 2000, text)
-        rps = re.search(r"finished in [^,]+, ([\d.]+) req/s", text)
+        r = H.h2load("https://127.0.0.1:%d/public/load" % self.port, 2000, 4, 10)
+        self.assertEqual(r.rc, 0, r.text)
+        self.assertEqual(r.succeeded, 2000, r.text)
         sys.stderr.write("\n[h2load] %s req/s (2000 requests, -c 4 -m 10, %.1f s)\n" % (
-            rps.group(1) if rps else "?", time.monotonic() - t0))
+            r.rps, r.seconds))
 
     # ---- denials ---------------------------------------------------------------
 
@@ -502,10 +482,7 @@ class H2Timeouts(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.be = H.Backend(cls.tmp)
         cls.addClassCleanup(cls.be.kill)
         cls.be.start()

@@ -24,13 +24,7 @@ import hyperframe.frame as hf  # noqa: E402
 class H2ToHttp1Translation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
                                   policy=h2_policy(cls.pki), listener={"alpn": ["h2"]})
         cls.addClassCleanup(cls.cg.kill)

@@ -35,7 +35,6 @@ import unittest
 import urllib.parse
 
 import certgate_harness as H
-from test_hosts import issue_server, served_subject
 
 ROOT = os.path.normpath(os.path.join(H.HERE, "..", ".."))
 PRESETS = os.path.join(ROOT, "conf", "policies")
@@ -81,8 +80,8 @@ class EdgeGatewayTest(unittest.TestCase):
         cls.pki = H.make_pki(pki_dir)
         cls.start_etcd()
         cls.start_influxd()
-        etcd_cert = issue_server(cls.pki, pki_dir, "etcd-server", "etcd.test", ["DNS:etcd.test"])
-        influx_cert = issue_server(cls.pki, pki_dir, "influx-server", "influx.test",
+        etcd_cert = H.issue_server(cls.pki, pki_dir, "etcd-server", "etcd.test", ["DNS:etcd.test"])
+        influx_cert = H.issue_server(cls.pki, pki_dir, "influx-server", "influx.test",
                                    ["DNS:influx.test"])
         c = cls.pki.clients
         policies = {
@@ -192,13 +191,13 @@ class EdgeGatewayTest(unittest.TestCase):
     # ---- tests ---------------------------------------------------------------------
 
     def test_each_name_serves_its_own_certificate(self):
-        self.assertEqual(served_subject(self.port, "etcd.test", self.pki),
+        self.assertEqual(H.served_subject(self.port, "etcd.test", self.pki),
                          "CN=etcd.test,O=certgate-tests")
-        self.assertEqual(served_subject(self.port, "influx.test", self.pki),
+        self.assertEqual(H.served_subject(self.port, "influx.test", self.pki),
                          "CN=influx.test,O=certgate-tests")
         # strict_sni and no default: another name, or none, is refused at the handshake.
-        self.assertIsNone(served_subject(self.port, "localhost", self.pki))
-        self.assertIsNone(served_subject(self.port, None, self.pki))
+        self.assertIsNone(H.served_subject(self.port, "localhost", self.pki))
+        self.assertIsNone(H.served_subject(self.port, None, self.pki))
 
     def test_influx_and_etcd_at_the_same_time(self):
         # etcdctl works on etcd.test while the InfluxDB calls run on influx.test.

@@ -24,13 +24,7 @@ class ListenExclusiveTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls)
 
     def config(self, name, port, **kw):
         """config writes NAME.json for a certgate on 127.0.0.1:port and [::1]:port with
@@ -133,8 +127,6 @@ class ListenExclusiveTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("certgate: admin listen 127.0.0.1:%d: Address already in use" % admin_port,
                       p.stderr)
-        # It never listened on its own proxy port either.
-        self.assertNotIn("listener db on", p.stderr)
         self.assertTrue(first.running())
 
 

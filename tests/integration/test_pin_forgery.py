@@ -27,7 +27,6 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import unittest
 
 from cryptography import x509
@@ -36,14 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import certgate_harness as h
-
-
-def run_certgate(*args, ok=True):
-    p = subprocess.run([h.certgate_bin(), *args], capture_output=True, text=True, timeout=60)
-    if ok and p.returncode != 0:
-        raise AssertionError("certgate %s failed (%d): %s%s" % (
-            " ".join(args), p.returncode, p.stdout, p.stderr))
-    return p
+from certgate_harness import run_certgate
 
 
 def load_cert(path):
@@ -90,11 +82,6 @@ def leaf_builder(subject, issuer_name, public_key, aki, start, end, sans=()):
     if sans:
         b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
     return b
-
-
-def echo_headers(resp, name):
-    n = name.lower()
-    return [v for k, v in json.loads(resp.body)["headers"] if k.lower() == n]
 
 
 PKI = None
@@ -249,7 +236,7 @@ class PinForgeryTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         for name in ("X-Client-Name", "X-Client-Clearance", "X-Client-Cert-Thumbprint",
                      "X-Forwarded-Client-Cert", "Client-Cert"):
-            self.assertEqual(echo_headers(r, name), [], name)
+            self.assertEqual(h.echoed_headers(r.json(), name), [], name)
         seen = self.backend.requests()
         self.assertEqual([t for t in seen if "forged-" in t and "forged-4" not in t], [],
                          "a forged request reached the database")
@@ -266,22 +253,22 @@ class PinForgeryTest(unittest.TestCase):
         renewed = self.pki.clients["renewed"]
         r, sess, _ = self.request("renewed", "/databases/hr/docs/renewed-1")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(echo_headers(r, "X-Client-Name"), ["Mallory"])
-        self.assertEqual(echo_headers(r, "X-Client-Clearance"), ["ValidUser"])
-        self.assertEqual(echo_headers(r, "X-Client-Cert-Thumbprint"), [renewed.sha1])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Name"), ["Mallory"])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Clearance"), ["ValidUser"])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Cert-Thumbprint"), [renewed.sha1])
         # The identity forwarded is the renewed certificate's own, which certgate
         # verified: its hash and subject, and its DER in Client-Cert.
-        xfcc = echo_headers(r, "X-Forwarded-Client-Cert")
+        xfcc = h.echoed_headers(r.json(), "X-Forwarded-Client-Cert")
         self.assertEqual(len(xfcc), 1, xfcc)
         self.assertIn("Hash=%s" % renewed.sha256.lower(), xfcc[0])
         self.assertIn('Subject="CN=Mallory"', xfcc[0])
-        self.assertEqual(echo_headers(r, "Client-Cert"),
+        self.assertEqual(h.echoed_headers(r.json(), "Client-Cert"),
                          [":%s:" % base64.b64encode(renewed.der).decode()])
         # Resumed: the same.
         r, _, resumed = self.request("renewed", "/databases/hr/docs/renewed-2", session=sess)
         self.assertTrue(resumed, "the session was not resumed: the test proves nothing")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(echo_headers(r, "X-Client-Name"), ["Mallory"])
+        self.assertEqual(h.echoed_headers(r.json(), "X-Client-Name"), ["Mallory"])
         entries = self.cg.wait_access_log(
             lambda es: [e for e in es if e.get("thumbprint") == renewed.sha1 and
                         e.get("decision") == "allow"], 5.0, "the renewed certificate allowed")

@@ -21,15 +21,8 @@ import unittest
 
 import certgate_harness as h
 
-BIN = os.environ.get("CERTGATE_BIN", "certgate")
+BIN = h.certgate_bin()
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "pki")
-
-
-def run(*args, ok=True):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60)
-    if ok and p.returncode != 0:
-        raise AssertionError(f"certgate {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p
 
 
 def read(path):
@@ -63,7 +56,7 @@ def spki_b64(path):
 
 
 def thumbprint_fields(path, *extra):
-    out = run("cert", "thumbprint", path, *extra).stdout
+    out = h.run_certgate("cert", "thumbprint", path, *extra).stdout
     blocks = []
     for block in out.strip().split("\n\n"):
         fields = {}
@@ -83,7 +76,7 @@ class PkiCliTest(unittest.TestCase):
                                  "(app/main.c)")
         cls.tmp = tempfile.mkdtemp(prefix="cg-pki-cli-")
         cls.ca = os.path.join(cls.tmp, "ca")
-        run("ca", "init", "--dir", cls.ca, "--name", "Integration CA", "--days", "400")
+        h.run_certgate("ca", "init", "--dir", cls.ca, "--name", "Integration CA", "--days", "400")
 
     @classmethod
     def tearDownClass(cls):
@@ -93,7 +86,7 @@ class PkiCliTest(unittest.TestCase):
         return os.path.join(self.tmp, *parts)
 
     def assertFails(self, args, code=1, contains=None):
-        p = run(*args, ok=False)
+        p = h.run_certgate(*args, ok=False)
         self.assertEqual(p.returncode, code, f"{args}: {p.stdout} {p.stderr}")
         lines = p.stderr.splitlines()
         self.assertEqual(len(lines), 1, f"{args}: expected one line, got {p.stderr!r}")
@@ -107,7 +100,7 @@ class PkiCliTest(unittest.TestCase):
                 "--out", out, *extra]
         if password:
             args += ["--password", password]
-        return out, run(*args)
+        return out, h.run_certgate(*args)
 
     # ---- CA and server ----
 
@@ -125,7 +118,7 @@ class PkiCliTest(unittest.TestCase):
 
     def test_server_certificate(self):
         out = self.path("server")
-        run("cert", "server", "--ca", self.ca, "--san", "localhost,127.0.0.1", "--san", "::1",
+        h.run_certgate("cert", "server", "--ca", self.ca, "--san", "localhost,127.0.0.1", "--san", "::1",
             "--san", "db.example.com", "--out", out, "--days", "30")
         self.assertEqual(sorted(os.listdir(out)), ["ca.crt", "tls.crt", "tls.key"])
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, "tls.key")).st_mode), 0o600)
@@ -197,7 +190,7 @@ class PkiCliTest(unittest.TestCase):
 
     def test_mutual_tls_with_python_ssl(self):
         server = self.path("tls-server")
-        run("cert", "server", "--ca", self.ca, "--san", "localhost,127.0.0.1", "--out", server)
+        h.run_certgate("cert", "server", "--ca", self.ca, "--san", "localhost,127.0.0.1", "--out", server)
         client, _ = self.client("tls-client")
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(os.path.join(server, "tls.crt"), os.path.join(server, "tls.key"))
@@ -245,14 +238,14 @@ class PkiCliTest(unittest.TestCase):
         sha256_a = fingerprint(os.path.join(a, "tls.crt"), "sha256")
         sha256_b = fingerprint(os.path.join(b, "tls.crt"), "sha256")
         sha256_c = fingerprint(os.path.join(c, "tls.crt"), "sha256")
-        run("cert", "import", multi, "--name", "pair", "--clearance", "Operator",
+        h.run_certgate("cert", "import", multi, "--name", "pair", "--clearance", "Operator",
             "--policy", policy)
-        run("cert", "import", os.path.join(c, "bundle.p12"), "--password", "pc", "--name", "pfx",
+        h.run_certgate("cert", "import", os.path.join(c, "bundle.p12"), "--password", "pc", "--name", "pfx",
             "--clearance", "ValidUser", "--db", "orders=ReadOnly", "--policy", policy)
         # an OpenSSL 3 default (AES/PBKDF2) PKCS#12 and a DER file
-        run("cert", "import", os.path.join(DATA, "client-openssl3.p12"), "--password",
+        h.run_certgate("cert", "import", os.path.join(DATA, "client-openssl3.p12"), "--password",
             "vector-pw", "--name", "vector", "--clearance", "ValidUser", "--policy", policy)
-        listed = json.loads(run("cert", "list", "--policy", policy, "--json").stdout)
+        listed = json.loads(h.run_certgate("cert", "list", "--policy", policy, "--json").stdout)
         self.assertEqual([e["name"] for e in listed], ["pair", "pfx", "vector"])
         self.assertEqual(listed[0]["thumbprints"], [sha_a, sha_b, sha256_a, sha256_b])
         self.assertEqual(listed[1]["thumbprints"], [sha_c, sha256_c])
@@ -266,7 +259,7 @@ class PkiCliTest(unittest.TestCase):
         self.assertEqual([p["issuer_spki"] for p in listed[1]["pins"]], [ca_key])
         self.assertEqual([p["issuer_spki"] for p in listed[2]["pins"]],
                          [spki_b64(os.path.join(DATA, "ca.pem"))])
-        table = run("cert", "list", "--policy", policy).stdout.splitlines()
+        table = h.run_certgate("cert", "list", "--policy", policy).stdout.splitlines()
         self.assertEqual(table[0].split(), ["NAME", "CLEARANCE", "DATABASES", "THUMBPRINTS",
                                             "EXPIRES"])
         self.assertIn(f"{sha_a},{sha_b}", table[1])
@@ -277,15 +270,15 @@ class PkiCliTest(unittest.TestCase):
                          "already registered as 'vector'")
         # edit by SHA-1 with colons, lower case
         colons = ":".join(sha_b[i:i + 2] for i in range(0, 40, 2)).lower()
-        run("cert", "edit", colons, "--policy", policy, "--name", "pair2", "--clearance",
+        h.run_certgate("cert", "edit", colons, "--policy", policy, "--name", "pair2", "--clearance",
             "ValidUser", "--db", "hr=Admin")
-        entry = json.loads(run("cert", "list", "--policy", policy, "--json").stdout)[0]
+        entry = json.loads(h.run_certgate("cert", "list", "--policy", policy, "--json").stdout)[0]
         self.assertEqual((entry["name"], entry["clearance"], entry["databases"]),
                          ("pair2", "ValidUser", {"hr": "Admin"}))
         self.assertEqual(entry["thumbprints"], [sha_a, sha_b, sha256_a, sha256_b])
         # delete removes the whole entry
-        run("cert", "delete", sha_a, "--policy", policy)
-        names = [e["name"] for e in json.loads(run("cert", "list", "--policy", policy,
+        h.run_certgate("cert", "delete", sha_a, "--policy", policy)
+        names = [e["name"] for e in json.loads(h.run_certgate("cert", "list", "--policy", policy,
                                                    "--json").stdout)]
         self.assertEqual(names, ["pfx", "vector"])
         before = read(policy)
@@ -358,10 +351,10 @@ class PkiCliTest(unittest.TestCase):
         policy = self.path("issuer-policy.json")
         a, _ = self.client("iss-a")
         b, _ = self.client("iss-b")
-        p = run("cert", "import", os.path.join(a, "tls.crt"), "--name", "no-chain",
+        p = h.run_certgate("cert", "import", os.path.join(a, "tls.crt"), "--name", "no-chain",
                 "--clearance", "ValidUser", "--policy", policy)
         self.assertIn("has no pin", p.stdout)
-        run("cert", "import", os.path.join(b, "tls.crt"), "--name", "with-ca",
+        h.run_certgate("cert", "import", os.path.join(b, "tls.crt"), "--name", "with-ca",
             "--clearance", "ValidUser", "--ca", self.ca, "--policy", policy)
         entries = json.loads(read(policy))["certificates"]
         self.assertEqual(entries[0]["pins"], [])
@@ -439,7 +432,7 @@ class PkiCliTest(unittest.TestCase):
         self.assertFails(["cert", "import", os.path.join(other, "tls.crt"), "--name", "dup",
                           "--clearance", "ValidUser", "--policy", policy], 1,
                          "an entry named 'dup' is already registered")
-        run("cert", "import", os.path.join(other, "tls.crt"), "--name", "dup-2",
+        h.run_certgate("cert", "import", os.path.join(other, "tls.crt"), "--name", "dup-2",
             "--clearance", "ValidUser", "--policy", policy)
         self.assertFails(["cert", "edit", fingerprint(os.path.join(other, "tls.crt"), "sha1"),
                           "--name", "dup", "--policy", policy], 1,
@@ -458,7 +451,7 @@ class PkiCliTest(unittest.TestCase):
                          ["in-new-dir"])
         src, _ = self.client("imp-new-dir")
         other = self.path("newconf2", "policy.json")
-        run("cert", "import", os.path.join(src, "tls.crt"), "--name", "imp", "--clearance",
+        h.run_certgate("cert", "import", os.path.join(src, "tls.crt"), "--name", "imp", "--clearance",
             "ValidUser", "--policy", other)
         self.assertTrue(os.path.isfile(other))
 
@@ -468,12 +461,12 @@ class PkiCliTest(unittest.TestCase):
         out, _ = self.client("by-sha256", "--policy", policy)
         fields = thumbprint_fields(os.path.join(out, "tls.crt"))[0]
         sha256 = fields["sha256"]  # as `cert thumbprint` prints it
-        run("cert", "edit", sha256, "--policy", policy, "--clearance", "Operator")
+        h.run_certgate("cert", "edit", sha256, "--policy", policy, "--clearance", "Operator")
         colons = ":".join(sha256[i:i + 2] for i in range(0, 64, 2)).lower()
-        run("cert", "edit", colons, "--policy", policy, "--name", "renamed")
+        h.run_certgate("cert", "edit", colons, "--policy", policy, "--name", "renamed")
         entry = json.loads(read(policy))["certificates"][0]
         self.assertEqual((entry["name"], entry["clearance"]), ("renamed", "Operator"))
-        run("cert", "delete", sha256.lower(), "--policy", policy)
+        h.run_certgate("cert", "delete", sha256.lower(), "--policy", policy)
         self.assertEqual(json.loads(read(policy))["certificates"], [])
 
     def test_san_must_be_an_address_or_a_host_name(self):
@@ -489,7 +482,7 @@ class PkiCliTest(unittest.TestCase):
                                  1, message)
                 self.assertFalse(os.path.exists(out))
         out = self.path("san-good")
-        run("cert", "server", "--ca", self.ca, "--san", "10.0.0.30,db-1.example.com,*.a.b",
+        h.run_certgate("cert", "server", "--ca", self.ca, "--san", "10.0.0.30,db-1.example.com,*.a.b",
             "--out", out)
         text = openssl("x509", "-in", os.path.join(out, "tls.crt"), "-noout", "-text").stdout
         self.assertIn("IP Address:10.0.0.30, DNS:db-1.example.com, DNS:*.a.b", text)
@@ -499,7 +492,7 @@ class PkiCliTest(unittest.TestCase):
         policy = self.path("edit-policy.json")
         out, _ = self.client("edit-me", "--policy", policy)
         tp = fingerprint(os.path.join(out, "tls.crt"), "sha1")
-        run("cert", "edit", tp, "--policy", policy, "--allow-ips", "10.1.0.0/16, ::1",
+        h.run_certgate("cert", "edit", tp, "--policy", policy, "--allow-ips", "10.1.0.0/16, ::1",
             "--expires", "2030-01-02T03:04:05Z")
         entry = json.loads(read(policy))["certificates"][0]
         self.assertEqual(entry["allow_ips"], ["10.1.0.0/16", "::1"])
@@ -514,7 +507,7 @@ class PkiCliTest(unittest.TestCase):
                          "$.certificates[0].expires: expected an RFC 3339 time")
         self.assertEqual(read(policy), before)
         # '' clears them
-        run("cert", "edit", tp, "--policy", policy, "--allow-ips", "", "--expires", "")
+        h.run_certgate("cert", "edit", tp, "--policy", policy, "--allow-ips", "", "--expires", "")
         entry = json.loads(read(policy))["certificates"][0]
         self.assertNotIn("allow_ips", entry)
         self.assertNotIn("expires", entry)
@@ -562,7 +555,7 @@ class PkiCliTest(unittest.TestCase):
                 self.assertFails(args, 1, message)
         self.assertFalse(os.path.exists(self.path("e1")))
         self.assertFalse(os.path.exists(policy))
-        run("cert", "import", crt, "--name", "n", "--clearance", "Operator", "--policy", policy)
+        h.run_certgate("cert", "import", crt, "--name", "n", "--clearance", "Operator", "--policy", policy)
         self.assertFails(["cert", "delete", "XYZ", "--policy", policy], 1, "not a thumbprint")
         self.assertFails(["cert", "delete", "AB" * 32, "--policy", policy], 1, "no certificate")
         self.assertFails(["cert", "edit", fingerprint(crt, "sha1"), "--policy", policy,
@@ -599,7 +592,7 @@ class PkiCliTest(unittest.TestCase):
                      ["cert", "edit", "--help"], ["cert", "delete", "--help"],
                      ["cert", "thumbprint", "--help"], ["cert", "upgrade-pins", "--help"]):
             with self.subTest(args=args):
-                p = run(*args)
+                p = h.run_certgate(*args)
                 self.assertIn("usage: certgate", p.stdout)
 
 
@@ -609,15 +602,12 @@ class PkiCliProxyTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir("cg-pki-cli-proxy-")
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
+        h.set_up_testbed(cls, backend=False, prefix="cg-pki-cli-proxy-")
         ca = os.path.join(cls.tmp, "ca")
-        run("ca", "init", "--dir", ca)
+        h.run_certgate("ca", "init", "--dir", ca)
         cls.policy = os.path.join(cls.tmp, "conf", "policy.json")
         out = os.path.join(cls.tmp, "client")
-        run("cert", "client", "--ca", ca, "--name", "app", "--clearance", "ValidUser",
+        h.run_certgate("cert", "client", "--ca", ca, "--name", "app", "--clearance", "ValidUser",
             "--password", "pw-12345678", "--out", out, "--policy", cls.policy)
         cls.pki.clients["app"] = h.Cert("app", os.path.join(out, "tls.crt"),
                                         os.path.join(out, "tls.key"))
@@ -640,17 +630,17 @@ class PkiCliProxyTest(unittest.TestCase):
     def test_edits_apply_to_the_running_proxy(self):
         sha256 = self.pki.clients["app"].sha256
         self.wait_for((200, None))
-        run("cert", "edit", sha256, "--policy", self.policy, "--expires", "2020-01-01T00:00:00Z")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--expires", "2020-01-01T00:00:00Z")
         self.wait_for((403, "certificate_expired"))
-        run("cert", "edit", sha256, "--policy", self.policy, "--expires", "")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--expires", "")
         self.wait_for((200, None))
-        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
         self.wait_for((403, "ip_not_allowed"))
-        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "127.0.0.0/8,::1")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "127.0.0.0/8,::1")
         self.wait_for((200, None))
-        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "10.9.0.0/16")
         self.wait_for((403, "ip_not_allowed"))
-        run("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "")
+        h.run_certgate("cert", "edit", sha256, "--policy", self.policy, "--allow-ips", "")
         self.wait_for((200, None))
 
 

@@ -31,13 +31,13 @@ class ProxyProtocolTest(h.CertgateTestCase, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.CONFIG = {"listener": {"proxy_protocol": {"from": ["127.0.0.1/32"]}},
-                      "policy": None}
+                      "policy": None, "status": True}
         super().setUpClass()
         pol = h.default_policy(cls.pki)
         pol["allow_ips"] = ["10.0.0.0/8"]
         h.write_json(cls.cg_policy_path(), pol)
         cls.cg.hup()
-        h.wait_until(lambda: "generation 2" in cls.cg.logs(), 10, what="policy reload")
+        h.wait_generation_above(cls.cg, 1, timeout=10)
 
     @classmethod
     def cg_policy_path(cls):

@@ -1,6 +1,6 @@
-"""Regression tests for three request-normalization holes of the trust-hardening issue,
-each of which let a client make the database read something other than what certgate
-authorized. Every test here failed on the binary before the fix:
+"""Regression tests for three request-normalization holes, each of which let a client
+make the database read something other than what certgate authorized. Every test here
+failed on the binary before the fix:
 
 - underscore spellings: X_Client_Clearance, X-Client_Clearance and x_forwarded_for
   reached the database, where CGI, WSGI, PHP and Rack read them as the real identity
@@ -62,11 +62,6 @@ def influxdb_policy(pki):
     return p
 
 
-def headers_of(echo, name):
-    n = name.lower()
-    return [v for k, v in echo["headers"] if k.lower() == n]
-
-
 def names_of(echo):
     return [k for k, _ in echo["headers"]]
 
@@ -78,13 +73,7 @@ class _Base(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir("certgate-%s-" % cls.NAME)
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls, prefix="certgate-%s-" % cls.NAME)
         listener = {"alpn": ["h2", "http/1.1"]}
         listener.update(cls.LISTENER)
         cls.cg = h.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
@@ -148,10 +137,10 @@ class UnderscoreHeadersDropped(_Base):
 
     def check_identity(self, echo):
         # The reader's own identity, once each; nothing the client sent.
-        self.assertEqual(headers_of(echo, "X-Client-Clearance"), ["ValidUser"], echo["headers"])
-        self.assertEqual(headers_of(echo, "X-Client-Name"), ["reader"], echo["headers"])
-        self.assertEqual(headers_of(echo, "X-Forwarded-For"), ["127.0.0.1"], echo["headers"])
-        self.assertEqual(headers_of(echo, "X-Forwarded-Proto"), ["https"], echo["headers"])
+        self.assertEqual(h.echoed_headers(echo, "X-Client-Clearance"), ["ValidUser"], echo["headers"])
+        self.assertEqual(h.echoed_headers(echo, "X-Client-Name"), ["reader"], echo["headers"])
+        self.assertEqual(h.echoed_headers(echo, "X-Forwarded-For"), ["127.0.0.1"], echo["headers"])
+        self.assertEqual(h.echoed_headers(echo, "X-Forwarded-Proto"), ["https"], echo["headers"])
         under = [n for n in names_of(echo) if "_" in n]
         self.assertEqual(under, [], "fields with '_' reached the database: %r" % under)
         for name, value in SPOOF_H1:
@@ -165,7 +154,7 @@ class UnderscoreHeadersDropped(_Base):
         self.assertEqual(r.status, 200, r)
         echo = r.json()
         self.check_identity(echo)
-        self.assertEqual(headers_of(echo, "X-Custom-Dash"), ["kept"])
+        self.assertEqual(h.echoed_headers(echo, "X-Custom-Dash"), ["kept"])
 
     def test_h1_curl(self):
         r = self.curl("/whoami-curl", client="reader", extra=[
@@ -181,7 +170,7 @@ class UnderscoreHeadersDropped(_Base):
         self.assertEqual(status, 200, body)
         echo = json.loads(body)
         self.check_identity(echo)
-        self.assertEqual(headers_of(echo, "x-custom-dash"), ["kept"])
+        self.assertEqual(h.echoed_headers(echo, "x-custom-dash"), ["kept"])
 
 
 # '_' spellings of framing and hop-by-hop fields: dropped even with "keep".
@@ -201,10 +190,10 @@ class UnderscoreHeadersKept(_Base):
                     headers=SPOOF_H1 + FRAMING_H1 + [("X_Custom", "kept")])
         self.assertEqual(r.status, 200, r)
         echo = r.json()
-        self.assertEqual(headers_of(echo, "X_Custom"), ["kept"], echo["headers"])
+        self.assertEqual(h.echoed_headers(echo, "X_Custom"), ["kept"], echo["headers"])
         self.assertEqual([n for n in names_of(echo) if "_" in n], ["X_Custom"], echo["headers"])
-        self.assertEqual(headers_of(echo, "X-Client-Clearance"), ["ValidUser"])
-        self.assertEqual(headers_of(echo, "X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(h.echoed_headers(echo, "X-Client-Clearance"), ["ValidUser"])
+        self.assertEqual(h.echoed_headers(echo, "X-Forwarded-For"), ["127.0.0.1"])
 
     def test_h2_keeps_others_strips_owned(self):
         framing = [(n.lower(), v) for n, v in FRAMING_H1]
@@ -213,8 +202,8 @@ class UnderscoreHeadersKept(_Base):
         self.assertEqual(status, 200, body)
         echo = json.loads(body)
         self.assertEqual([n for n in names_of(echo) if "_" in n], ["x_custom"], echo["headers"])
-        self.assertEqual(headers_of(echo, "x-client-clearance"), ["ValidUser"])
-        self.assertEqual(headers_of(echo, "x-forwarded-for"), ["127.0.0.1"])
+        self.assertEqual(h.echoed_headers(echo, "x-client-clearance"), ["ValidUser"])
+        self.assertEqual(h.echoed_headers(echo, "x-forwarded-for"), ["127.0.0.1"])
 
 
 # --------------------------------------------------------------------------------------
@@ -277,7 +266,7 @@ class QueryDatabaseSpellings(_Base):
             r = self.h1("GET", target, client="reader")
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json()["target"], target)
-            self.assertEqual(headers_of(r.json(), "X-Client-Database-Access"), ["ReadOnly"])
+            self.assertEqual(h.echoed_headers(r.json(), "X-Client-Database-Access"), ["ReadOnly"])
         status, _, body = self.h2("/query?Db=db1&m=%s" % m, client="reader")
         self.assertEqual(status, 200, body)
 

@@ -13,45 +13,33 @@ writing in place) and "k8s.test" (a Kubernetes Secret: `tls.crt -> ..data/tls.cr
 - sessions made before a rotation still resume after it (TLS 1.2 and 1.3), the resumed
   connection is authorized with the same identity, and a session never resumes under
   another SNI name;
-- a broken certificate (garbage, or a key that does not match) is refused with one log
-  line and the previous certificate keeps serving;
+- a broken certificate (garbage, or a key that does not match) is refused (counted in
+  certgate_cert_reload_failures_total, `certgate check` names the file) and the previous
+  certificate keeps serving;
 - `certgate check` prints the days left and warns under 30;
-- with the CA in state_dir, a 90-second certificate is renewed before it expires.
+- with the CA in state_dir, a 90-second certificate is renewed before it expires
+  (certgate_cert_renewals_total counts it).
 
 Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_rotation
 """
 
-import glob
-import json
 import os
 import re
 import socket
 import ssl
-import subprocess
 import threading
-import time
 import unittest
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import certgate_harness as h
-from certgate_harness import run_certgate, stderr_text
+from certgate_harness import cert_serial, run_certgate
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ROTATE_TIMEOUT = 5.0
 
 
-def cert_serial(path):
-    return ssl._ssl._test_decode_cert(path)["serialNumber"]
-
-
-def cert_refusals(proc):
-    return [l for l in stderr_text(proc).splitlines() if "certificate reload refused" in l]
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
+def cert_refusals(cg):
+    """cert_refusals returns how many certificate reloads certgate refused."""
+    return cg.metrics().value("certgate_cert_reload_failures_total")
 
 
 class FileRef:
@@ -89,14 +77,19 @@ class RenameSlot:
         self.key = os.path.join(dir, "tls.key")
 
     def install(self, crt, key):
-        # Key first, then certificate, back to back (a tool writing both files).
-        h.write_atomic(self.key, read_bytes(key))
-        h.write_atomic(self.cert, read_bytes(crt))
+        self.install_bytes(h.read_bytes(crt), h.read_bytes(key))
 
     def install_bytes(self, crt_data, key_data=None):
-        if key_data is not None:
-            h.write_atomic(self.key, key_data)
-        h.write_atomic(self.cert, crt_data)
+        # Both files written and synced first, then renamed key first, certificate
+        # second, back to back (a tool replacing both): no reload falls in between.
+        files = ([(self.key, key_data)] if key_data is not None else []) + [(self.cert, crt_data)]
+        for path, data in files:
+            with open(path + ".new", "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, _ in files:
+            os.rename(path + ".new", path)
 
 
 class SecretSlot:
@@ -108,7 +101,7 @@ class SecretSlot:
         self.key = self.volume.path("tls.key")
 
     def install(self, crt, key):
-        self.volume.publish({"tls.crt": read_bytes(crt), "tls.key": read_bytes(key)})
+        self.volume.publish({"tls.crt": h.read_bytes(crt), "tls.key": h.read_bytes(key)})
 
 
 # --------------------------------------------------------------------------------------
@@ -180,7 +173,8 @@ class RotationTest(unittest.TestCase):
         cls.cg = h.start_certgate(cls.work, PKI, [cls.backend.port], policy=policy_for(PKI),
                                   tls={"certificates": [
                                       {"cert": cls.local.cert, "key": cls.local.key},
-                                      {"cert": cls.secret.cert, "key": cls.secret.key}]})
+                                      {"cert": cls.secret.cert, "key": cls.secret.key}]},
+                                  status=True)
         cls.addClassCleanup(cls.cg.kill)
         cls.port = cls.cg.port
 
@@ -299,18 +293,13 @@ class RotationTest(unittest.TestCase):
             r = ka.get("/ka/final")
             self.assertEqual(r.status, 200, r)
             self.assertEqual(peer_serial(ka.sock), serial)
-        self.assertEqual(cert_refusals(self.cg), [])
+        self.assertEqual(cert_refusals(self.cg), 0)
         # openssl s_client sees the latest certificates too.
         for sni, want in (("localhost", self.local_serial), ("k8s.test", self.secret_serial)):
-            p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
-                                "-servername", sni, "-CAfile", PKI.ca.cert,
-                                "-verify_return_error", "-cert", PKI.clients["loader"].cert,
-                                "-key", PKI.clients["loader"].key],
-                               input=b"", capture_output=True, timeout=20)
-            x = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=p.stdout,
-                               capture_output=True, timeout=20)
-            self.assertEqual(x.stdout.decode().strip().split("=")[-1].upper(), want,
-                             p.stdout.decode(errors="replace")[-2000:])
+            p = h.s_client(self.port, PKI, sni, "loader", ["-verify_return_error"])
+            pems = h.pem_certificates(p.stdout)
+            self.assertTrue(pems, p.stdout.decode(errors="replace")[-2000:])
+            self.assertEqual(h.pem_serial(pems[0]), want)
         print("\n    20 rotations under load: %d requests ok, %d new connections, %d "
               "serials seen by new connections, %d failed, %d closed" % (
                   stats["ok"], stats["new_conns"], len(stats["serials"]),
@@ -373,23 +362,25 @@ class RotationTest(unittest.TestCase):
         self.addCleanup(ka.close)
 
         def expect_refused(what, crt_data, key_data=None):
-            n = len(cert_refusals(self.cg))
+            n = cert_refusals(self.cg)
             self.local.install_bytes(crt_data, key_data)
-            h.wait_until(lambda: len(cert_refusals(self.cg)) > n, ROTATE_TIMEOUT, 0.02,
+            h.wait_until(lambda: cert_refusals(self.cg) > n, ROTATE_TIMEOUT, 0.02,
                          "the refusal of %s" % what)
-            lines = cert_refusals(self.cg)[n:]
-            self.assertEqual(len(lines), 1, lines)
+            self.assertEqual(cert_refusals(self.cg), n + 1, what)
             self.assertEqual(handshake_serial(self.port, "localhost"), serial, what)
             self.assertEqual(ka.get("/broken").status, 200)
-            return lines[0]
+            # What the operator runs to see why.
+            p = run_certgate("check", "-c", self.cg.config_path, ok=False)
+            self.assertEqual(p.returncode, 1, "%s: %s%s" % (what, p.stdout, p.stderr))
+            return p.stderr
 
         line = expect_refused("garbage", b"-----BEGIN CERTIFICATE-----\ngarbage\n"
                                          b"-----END CERTIFICATE-----\n")
         self.assertIn(self.local.cert, line)
         crt, _, _ = CERTS.issue("localhost,127.0.0.1,::1")
         _, other_key, _ = CERTS.issue("localhost,127.0.0.1,::1")
-        line = expect_refused("a key that does not match", read_bytes(crt),
-                              read_bytes(other_key))
+        line = expect_refused("a key that does not match", h.read_bytes(crt),
+                              h.read_bytes(other_key))
         self.assertRegex(line.lower(), r"match|key")
         # Empty file (a writer that crashed half-way).
         expect_refused("an empty certificate", b"")
@@ -428,23 +419,6 @@ class RotationTest(unittest.TestCase):
         self.assertNotIn("WARNING", p.stdout)
 
 
-def renewal_implemented():
-    """Automatic renewal (docs/certificates.md) lives in proxy/ (renew.c); when the sources are
-    not next to the tests, assume it is there."""
-    src = os.path.normpath(os.path.join(HERE, "..", "..", "proxy"))
-    files = glob.glob(os.path.join(src, "*.c"))
-    if not files:
-        return True
-    for f in files:
-        with open(f, errors="replace") as fh:
-            if re.search(r"renew", fh.read(), re.I):
-                return True
-    return False
-
-
-@unittest.skipUnless(renewal_implemented(),
-                     "automatic renewal of the serving certificate (docs/certificates.md) "
-                     "is not implemented: no 'renew' in proxy/*.c")
 class RenewalTest(unittest.TestCase):
     """A 90-second certificate issued by the CA in state_dir is renewed before it
     expires. It is issued 55 s in the past (notBefore now-55 s, notAfter now+35 s) so
@@ -456,19 +430,9 @@ class RenewalTest(unittest.TestCase):
         os.makedirs(state)
         ca = os.path.join(state, "ca")
         run_certgate("ca", "init", "--dir", ca, "--name", "renewal test CA")
-        cnf = h.openssl_ca_dir(os.path.join(work, "ossl"), serial=uuid.uuid4().hex)
         srv = os.path.join(work, "server")
         os.makedirs(srv)
-        key, csr, crt = (os.path.join(srv, n) for n in ("tls.key", "tls.csr", "tls.crt"))
-        h.genkey(key)
-        h.make_csr(key, "/CN=localhost", csr)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        not_before, not_after = now - timedelta(seconds=55), now + timedelta(seconds=35)
-        fmt = "%Y%m%d%H%M%SZ"
-        h._openssl("ca", "-batch", "-config", cnf, "-cert", os.path.join(ca, "ca.crt"),
-                   "-keyfile", os.path.join(ca, "ca.key"), "-in", csr, "-out", crt,
-                   "-extensions", "server_ecdsa_ext", "-notext",
-                   "-startdate", not_before.strftime(fmt), "-enddate", not_after.strftime(fmt))
+        crt, key, not_after = h.issue_short_lived(ca, srv, "tls")
         old_serial = cert_serial(crt)
 
         pki = h.PKI(work)
@@ -480,7 +444,7 @@ class RenewalTest(unittest.TestCase):
         backend.start()
         cg = h.start_certgate(work, pki, [backend.port], policy=policy_for(pki),
                               tls={"certificates": [{"cert": crt, "key": key}]},
-                              overrides={"state_dir": state})
+                              overrides={"state_dir": state}, status=True)
         self.addCleanup(cg.kill)
         ctx = h.client_context(pki, "loader")
 
@@ -513,7 +477,9 @@ class RenewalTest(unittest.TestCase):
         r = ka.get("/after-renewal")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(peer_serial(ka.sock), old_serial)
-        self.assertRegex(stderr_text(cg), r"renewed .*tls\.crt")
+        m = cg.metrics()
+        self.assertEqual((m.value("certgate_cert_renewals_total"),
+                          m.value("certgate_cert_renewal_failures_total")), (1, 0))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_status_met
 import calendar
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,48 +24,11 @@ import unittest
 
 import certgate_harness as h
 
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+]+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def scrape(port):
-    """scrape GETs /metrics over plain HTTP and returns {(name, frozenset(labels)): value}
-    plus the TYPE of every family."""
-    status, headers, body = h.http_plain("127.0.0.1", port, "GET", "/metrics")
-    assert status == 200, (status, body)
-    samples, types = {}, {}
-    for line in body.decode().splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            types[name] = kind
-            continue
-        if not line or line.startswith("#"):
-            continue
-        m = SAMPLE.match(line)
-        assert m, "not Prometheus text: %r" % line
-        labels = frozenset(LABEL.findall(m.group(2) or ""))
-        samples[(m.group(1), labels)] = float(m.group(3))
-    return samples, types
-
-
-def value(samples, metric, **labels):
-    return samples.get((metric, frozenset(labels.items())), 0)
-
-
-def family(samples, name):
-    return {k[1]: v for k, v in samples.items() if k[0] == name}
-
-
 class StatusMetricsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = h.make_tempdir()
-        cls.addClassCleanup(h.remove_tree, cls.tmp)
-        cls.pki = h.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = h.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        h.set_up_testbed(cls)
 
     def certgate(self, name, upstream_ports=None, timeouts=None, log=None, workers=2):
         work = os.path.join(self.tmp, name)
@@ -79,7 +41,6 @@ class StatusMetricsTest(unittest.TestCase):
                               timeouts=timeouts, listener={"alpn": ["h2", "http/1.1"]},
                               overrides=over)
         self.addCleanup(cg.kill)
-        cg.status_port = status_port
         return cg
 
     def curl_h2(self, cg, path, client="admin"):
@@ -145,11 +106,11 @@ class StatusMetricsTest(unittest.TestCase):
             except OSError:
                 pass
         cg.wait_access_log(lambda e: sum(1 for x in e if "stream" in x) >= 9)
-        s, types = scrape(cg.status_port)
+        s = cg.metrics()
 
         req = "certgate_requests_total"
         base = {"listener": "db"}
-        self.assertEqual(family(s, req), {
+        self.assertEqual(s.family(req), {
             frozenset(dict(base, protocol="http/1.1", decision="allow", reason="ok",
                            code="200").items()): 4,
             frozenset(dict(base, protocol="http/1.1", decision="deny",
@@ -159,54 +120,53 @@ class StatusMetricsTest(unittest.TestCase):
             frozenset(dict(base, protocol="h2", decision="allow", reason="ok",
                            code="200").items()): 2,
         })
-        self.assertEqual(types[req], "counter")
+        self.assertEqual(s.types[req], "counter")
         # Histograms: buckets cumulative, +Inf = _count = requests counted.
-        self.assertEqual(types["certgate_request_duration_seconds"], "histogram")
+        self.assertEqual(s.types["certgate_request_duration_seconds"], "histogram")
         for proto, n in (("http/1.1", 7), ("h2", 2)):
             buckets = sorted(
                 ((float("inf") if dict(k)["le"] == "+Inf" else float(dict(k)["le"])), v)
-                for k, v in family(s, "certgate_request_duration_seconds_bucket").items()
+                for k, v in s.family("certgate_request_duration_seconds_bucket").items()
                 if dict(k)["protocol"] == proto)
             counts = [v for _, v in buckets]
             self.assertEqual(counts, sorted(counts), proto)
             self.assertEqual(counts[-1], n, proto)
-            self.assertEqual(value(s, "certgate_request_duration_seconds_count", listener="db",
+            self.assertEqual(s.value("certgate_request_duration_seconds_count", listener="db",
                                    protocol=proto), n)
-            self.assertGreater(value(s, "certgate_request_duration_seconds_sum",
+            self.assertGreater(s.value("certgate_request_duration_seconds_sum",
                                      listener="db", protocol=proto), 0)
         server = "127.0.0.1:%d" % self.backend.port
-        self.assertEqual(family(s, "certgate_upstream_requests_total"), {
+        self.assertEqual(s.family("certgate_upstream_requests_total"), {
             frozenset({"upstream": "db", "server": server, "code": "200"}.items()): 6})
-        self.assertEqual(value(s, "certgate_upstream_response_seconds_count", upstream="db"), 6)
-        self.assertEqual(value(s, "certgate_upstream_server_up", upstream="db", server=server), 1)
-        self.assertEqual(value(s, "certgate_upstream_connect_errors_total", upstream="db",
+        self.assertEqual(s.value("certgate_upstream_response_seconds_count", upstream="db"), 6)
+        self.assertEqual(s.value("certgate_upstream_server_up", upstream="db", server=server), 1)
+        self.assertEqual(s.value("certgate_upstream_connect_errors_total", upstream="db",
                                server=server), 0)
         # Connections: 9 TLS handshakes (TLS 1.3), one plain-HTTP client refused.
-        self.assertEqual(value(s, "certgate_tls_handshakes_total", listener="db",
+        self.assertEqual(s.value("certgate_tls_handshakes_total", listener="db",
                                version="TLSv1.3"), 9)
         errors = {dict(k)["reason"]: v
-                  for k, v in family(s, "certgate_tls_handshake_errors_total").items()}
+                  for k, v in s.family("certgate_tls_handshake_errors_total").items()}
         # The harness's own check that the port listens connects and closes: client_closed.
         self.assertLessEqual(errors.pop("client_closed"), 2)
         self.assertEqual({k: v for k, v in errors.items() if v}, {"http_request": 1})
-        h.wait_until(lambda: sum(family(scrape(cg.status_port)[0],
-                                        "certgate_connections").values()) == 0, 5,
-                     what="connections gauge back to 0")
-        self.assertGreater(value(s, "certgate_bytes_received_total", listener="db"), 2000)
-        self.assertGreater(value(s, "certgate_bytes_sent_total", listener="db"), 2000)
-        self.assertEqual(value(s, "certgate_policy_generation", listener="db"), 1)
-        self.assertEqual(value(s, "certgate_policy_reloads_total", listener="db", result="ok"), 0)
+        h.wait_metric(cg, lambda v: v == 0, "certgate_connections",
+                      what="connections gauge back to 0")
+        self.assertGreater(s.value("certgate_bytes_received_total", listener="db"), 2000)
+        self.assertGreater(s.value("certgate_bytes_sent_total", listener="db"), 2000)
+        self.assertEqual(s.value("certgate_policy_generation", listener="db"), 1)
+        self.assertEqual(s.value("certgate_policy_reloads_total", listener="db", result="ok"), 0)
         # Certificates: both served ones, and every client entry (none has "expires").
-        expiry = family(s, "certgate_certificate_expiry_timestamp_seconds")
+        expiry = s.family("certgate_certificate_expiry_timestamp_seconds")
         kinds = sorted(dict(k)["kind"] for k in expiry)
         self.assertEqual(kinds, ["server", "server"])
-        build = family(s, "certgate_build_info")
+        build = s.family("certgate_build_info")
         self.assertEqual(list(build.values()), [1])
         self.assertEqual({k for k, _ in next(iter(build))}, {"version", "commit", "boringssl"})
         for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
                      "process_open_fds", "process_max_fds", "process_start_time_seconds"):
-            self.assertIn(name, types)
-            self.assertGreater(value(s, name), 0, name)
+            self.assertIn(name, s.types)
+            self.assertGreater(s.value(name), 0, name)
 
     def test_reload_and_client_expiry(self):
         cg = self.certgate("reload")
@@ -214,19 +174,18 @@ class StatusMetricsTest(unittest.TestCase):
         policy["certificates"][1]["expires"] = "2031-11-24T00:00:00Z"
         h.write_json(os.path.join(cg.workdir, "policy.json"), policy)
         cg.hup()
-        h.wait_until(lambda: value(scrape(cg.status_port)[0], "certgate_policy_reloads_total",
-                                   listener="db", result="ok") == 1, 5, what="reload counted")
+        h.wait_metric(cg, lambda v: v == 1, "certgate_policy_reloads_total", listener="db",
+                      result="ok", what="reload counted")
         with open(os.path.join(cg.workdir, "policy.json"), "w") as f:
             f.write("{ not json")
         cg.hup()
-        h.wait_until(lambda: value(scrape(cg.status_port)[0], "certgate_policy_reloads_total",
-                                   listener="db", result="failed") == 1, 5,
-                     what="refused reload counted")
-        s, _ = scrape(cg.status_port)
-        self.assertEqual(value(s, "certgate_certificate_expiry_timestamp_seconds", kind="client",
+        h.wait_metric(cg, lambda v: v == 1, "certgate_policy_reloads_total", listener="db",
+                      result="failed", what="refused reload counted")
+        s = cg.metrics()
+        self.assertEqual(s.value("certgate_certificate_expiry_timestamp_seconds", kind="client",
                                name="reader", thumbprint=self.pki.client("reader").sha1),
                          calendar.timegm((2031, 11, 24, 0, 0, 0)))
-        self.assertEqual(value(s, "certgate_policy_generation", listener="db"), 2)
+        self.assertEqual(s.value("certgate_policy_generation", listener="db"), 2)
 
     def test_upstream_down(self):
         dead = h.free_port()
@@ -236,17 +195,17 @@ class StatusMetricsTest(unittest.TestCase):
         r = h.https_request(cg.port, self.pki, "GET", "/b")
         self.assertEqual(r.status, 503)
         cg.wait_access_log(lambda e: sum(1 for x in e if "stream" in x) >= 2)
-        s, _ = scrape(cg.status_port)
+        s = cg.metrics()
         base = {"listener": "db", "protocol": "http/1.1", "decision": "allow"}
-        self.assertEqual(value(s, "certgate_requests_total", reason="upstream_connect_failed",
+        self.assertEqual(s.value("certgate_requests_total", reason="upstream_connect_failed",
                                code="502", **base), 1)
-        self.assertEqual(value(s, "certgate_requests_total", reason="no_healthy_server",
+        self.assertEqual(s.value("certgate_requests_total", reason="no_healthy_server",
                                code="503", **base), 1)
         server = "127.0.0.1:%d" % dead
-        self.assertEqual(value(s, "certgate_upstream_server_up", upstream="db", server=server), 0)
-        self.assertEqual(value(s, "certgate_upstream_connect_errors_total", upstream="db",
+        self.assertEqual(s.value("certgate_upstream_server_up", upstream="db", server=server), 0)
+        self.assertEqual(s.value("certgate_upstream_connect_errors_total", upstream="db",
                                server=server), 1)
-        self.assertEqual(family(s, "certgate_upstream_requests_total"), {})
+        self.assertEqual(s.family("certgate_upstream_requests_total"), {})
 
     # -- readiness during the stop ------------------------------------------------------
 

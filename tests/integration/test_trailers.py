@@ -90,19 +90,12 @@ def send_with_trailers(port, pki, path, trailers, client="reader", content_lengt
         c.close()
 
 
-def lower_pairs(pairs):
-    return [(k.lower(), v) for k, v in pairs]
-
-
 class TrailersToH2c(unittest.TestCase):
     """HTTP/2 client -> h2c database: trailers are forwarded, filtered."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         cls.db = H2cBackend()
         cls.addClassCleanup(cls.db.close)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.db.port], policy=h2_policy(cls.pki),
@@ -119,10 +112,10 @@ class TrailersToH2c(unittest.TestCase):
         status, _ = send_with_trailers(self.cg.port, self.pki, "/smuggle/h2c", FORGED + KEPT)
         self.assertEqual(status, "200")
         r = self.received("/smuggle/h2c")
-        trailers = lower_pairs(r["trailers"])
+        trailers = H.lower_names(r["trailers"])
         self.assertEqual(trailers, KEPT, "only harmless trailers may reach the database")
         # The head carries certgate's identity, once, and nothing forged.
-        heads = lower_pairs(r["headers"])
+        heads = H.lower_names(r["headers"])
         self.assertEqual([v for k, v in heads if k == "x-client-clearance"], ["ValidUser"])
         self.assertEqual([v for k, v in heads if k == "x-client-name"], ["reader"])
         self.assertEqual([v for k, v in heads if k == "x-forwarded-for"], ["127.0.0.1"])
@@ -176,13 +169,7 @@ class TrailersToHttp1(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
-        cls.backend = H.Backend(cls.tmp)
-        cls.addClassCleanup(cls.backend.kill)
-        cls.backend.start()
+        H.set_up_testbed(cls)
         cls.cg = H.start_certgate(cls.tmp, cls.pki, [cls.backend.port],
                                   policy=h2_policy(cls.pki),
                                   listener={"alpn": ["h2", "http/1.1"]})
@@ -190,7 +177,7 @@ class TrailersToHttp1(unittest.TestCase):
 
     def check_echo(self, echo):
         self.assertEqual(echo["trailers"], [])
-        heads = lower_pairs(echo["headers"])
+        heads = H.lower_names(echo["headers"])
         self.assertEqual([v for k, v in heads if k == "x-client-clearance"], ["ValidUser"])
         self.assertEqual([v for k, v in heads if k == "x-forwarded-for"], ["127.0.0.1"])
 

@@ -70,10 +70,7 @@ class UpstreamTlsBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = H.make_tempdir()
-        cls.addClassCleanup(H.remove_tree, cls.tmp)
-        os.makedirs(os.path.join(cls.tmp, "pki"))
-        cls.pki = H.make_pki(os.path.join(cls.tmp, "pki"))
+        H.set_up_testbed(cls, backend=False)
         os.makedirs(os.path.join(cls.tmp, "rogue"))
         cls.rogue = H.make_pki(os.path.join(cls.tmp, "rogue"))
         cls.n = 0

@@ -281,7 +281,9 @@ START_TEST(test_full)
     fclose(f);
     ck_assert_ptr_nonnull(strstr(buf, "3 workers"));
     ck_assert_ptr_nonnull(strstr(buf, "listener edge: 0.0.0.0:443 [::]:443 -> upstream grpc"));
-    ck_assert_ptr_nonnull(strstr(buf, "upstream grpc: 10.1.2.3:2379\n  protocol h2\n"
+    ck_assert_ptr_nonnull(strstr(buf, "upstream grpc: 10.1.2.3:2379\n  protocol h2, "
+                                      "balance round_robin, resolve_interval 5s,"));
+    ck_assert_ptr_nonnull(strstr(buf, "  health_check off (passive only)\n"
                                       "  tls: ca /etc/certgate/up/ca.crt, client cert "
                                       "/etc/certgate/up/c.crt, sni etcd.internal\n"));
     ck_assert_ptr_nonnull(strstr(buf, "  tls.min_version 1.3, tls.strict_sni true, "
@@ -573,10 +575,12 @@ START_TEST(test_upstream_errors)
     expect_err(UP_DOC("5"), "$.upstreams.db: expected an object");
     expect_err(UP_DOC("{}"), "$.upstreams.db.servers: required");
     expect_err(UP_DOC("{'servers':[]}"), "$.upstreams.db.servers: expected at least one");
-    expect_err(UP_DOC("{'servers':['db.local:8080']}"),
-               "$.upstreams.db.servers[0]: expected \"IPv4:port\" or \"[IPv6]:port\"");
+    expect_err(UP_DOC("{'servers':['db.local']}"),
+               "$.upstreams.db.servers[0]: expected \"IPv4:port\", \"[IPv6]:port\" or "
+               "\"host.name:port\" (port 1-65535), got \"db.local\"");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1','*:80']}"), "$.upstreams.db.servers[1]: expected");
-    expect_err(UP_DOC("{'servers':['0.0.0.0:80']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['0.0.0.0:80']}"),
+               "$.upstreams.db.servers[0]: \"0.0.0.0:80\" is a wildcard");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'protocol':'http/2'}"),
                "$.upstreams.db.protocol: expected \"http/1.1\" (the default), \"h2c\" or "
                "\"h2\"");
@@ -606,6 +610,116 @@ START_TEST(test_upstream_errors)
                "$.upstreams.db.tls.sni: expected a DNS name");
     expect_err(UP_DOC("{'servers':['127.0.0.1:1'],'tls':5}"),
                "$.upstreams.db.tls: expected an object");
+}
+END_TEST
+
+/* Servers by name, balance, resolve_interval, health_check and resolvers. */
+START_TEST(test_upstream_names)
+{
+    struct config *cfg = load_ok(UP_DOC("{'servers':['127.0.0.1:1','db.test:8080','[::1]:2',"
+                                        "'Db_2.example.com:65535']}"));
+    const struct config_upstream *up = &cfg->upstreams[0];
+    ck_assert_uint_eq(up->num_servers, 2);
+    ck_assert_uint_eq(up->num_hosts, 2);
+    ck_assert_str_eq(up->hosts[0].name, "db.test");
+    ck_assert_uint_eq(up->hosts[0].port, 8080);
+    ck_assert_str_eq(up->hosts[0].text, "db.test:8080");
+    ck_assert_str_eq(up->hosts[1].name, "Db_2.example.com");
+    ck_assert_uint_eq(up->hosts[1].port, 65535);
+    /* Defaults. */
+    ck_assert_uint_eq(up->balance, CONFIG_BALANCE_ROUND_ROBIN);
+    ck_assert_uint_eq(up->resolve_interval, 5000);
+    ck_assert(!up->health.enabled);
+    ck_assert_uint_eq(cfg->num_resolvers, 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print_summary(cfg, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "upstream db: 127.0.0.1:1 [::1]:2 db.test:8080 (resolved "
+                                      "at run time)"));
+    free(buf);
+    config_free(cfg);
+
+    expect_err(UP_DOC("{'servers':['db.test:0']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['db.test:65536']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['db.test:']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['db.test.:80']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['10.0.0.300:80']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['::1:80']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['db test:80']}"), "$.upstreams.db.servers[0]: expected");
+    expect_err(UP_DOC("{'servers':['db.test:8x']}"), "$.upstreams.db.servers[0]: expected");
+
+    cfg = load_ok(UP_DOC("{'servers':['db.test:1'],'balance':'least_requests',"
+                         "'resolve_interval':'250ms'}"));
+    ck_assert_uint_eq(cfg->upstreams[0].balance, CONFIG_BALANCE_LEAST_REQUESTS);
+    ck_assert_uint_eq(cfg->upstreams[0].resolve_interval, 250);
+    config_free(cfg);
+    expect_err(UP_DOC("{'servers':['db.test:1'],'balance':'random'}"),
+               "$.upstreams.db.balance: expected \"round_robin\" (the default) or "
+               "\"least_requests\"");
+    expect_err(UP_DOC("{'servers':['db.test:1'],'resolve_interval':'50ms'}"),
+               "$.upstreams.db.resolve_interval:");
+
+    /* health_check: defaults, values, refusals naming the path. */
+    cfg = load_ok(UP_DOC("{'servers':['127.0.0.1:1'],'health_check':{}}"));
+    const struct config_health_check *hc = &cfg->upstreams[0].health;
+    ck_assert(hc->enabled);
+    ck_assert_str_eq(hc->path, "/health");
+    ck_assert_uint_eq(hc->interval, 2000);
+    ck_assert_uint_eq(hc->timeout, 1000);
+    ck_assert_uint_eq(hc->rise, 2);
+    ck_assert_uint_eq(hc->fall, 2);
+    ck_assert_uint_eq(hc->num_expect, 1);
+    ck_assert_int_eq(hc->expect[0], 200);
+    config_free(cfg);
+    cfg = load_ok(UP_DOC("{'servers':['127.0.0.1:1'],'health_check':{'path':'/ping?deep=1',"
+                         "'interval':'500ms','timeout':'500ms','rise':1,'fall':5,"
+                         "'expect':[200,204]}}"));
+    hc = &cfg->upstreams[0].health;
+    ck_assert_str_eq(hc->path, "/ping?deep=1");
+    ck_assert_uint_eq(hc->interval, 500);
+    ck_assert_uint_eq(hc->timeout, 500);
+    ck_assert_uint_eq(hc->rise, 1);
+    ck_assert_uint_eq(hc->fall, 5);
+    ck_assert_uint_eq(hc->num_expect, 2);
+    ck_assert_int_eq(hc->expect[1], 204);
+    config_free(cfg);
+    cfg = load_ok(UP_DOC("{'servers':['127.0.0.1:1'],'health_check':null}"));
+    ck_assert(!cfg->upstreams[0].health.enabled);
+    config_free(cfg);
+#define HC(x) UP_DOC("{'servers':['127.0.0.1:1'],'health_check':" x "}")
+    expect_err(HC("5"), "$.upstreams.db.health_check: expected an object");
+    expect_err(HC("{'path':'health'}"), "$.upstreams.db.health_check.path: expected a request");
+    expect_err(HC("{'path':'/a b'}"), "$.upstreams.db.health_check.path: expected a request");
+    expect_err(HC("{'path':5}"), "$.upstreams.db.health_check.path:");
+    expect_err(HC("{'interval':'1s','timeout':'2s'}"),
+               "$.upstreams.db.health_check.timeout: must not exceed interval (1000 ms)");
+    expect_err(HC("{'interval':'10ms'}"), "$.upstreams.db.health_check.interval:");
+    expect_err(HC("{'rise':0}"), "$.upstreams.db.health_check.rise:");
+    expect_err(HC("{'fall':101}"), "$.upstreams.db.health_check.fall:");
+    expect_err(HC("{'expect':[]}"), "$.upstreams.db.health_check.expect: expected at least one");
+    expect_err(HC("{'expect':[200,99]}"),
+               "$.upstreams.db.health_check.expect[1]: expected an HTTP status from 200 to 599");
+    expect_err(HC("{'expect':['200']}"), "$.upstreams.db.health_check.expect[0]: expected");
+    expect_err(HC("{'intervall':'1s'}"), "$.upstreams.db.health_check.intervall: unknown key");
+#undef HC
+
+    /* resolvers */
+    cfg = load_ok("{'listeners':[" LISTENER("") "],'upstreams':{'db':{'servers':['db.test:1']}},"
+                  "'resolvers':['127.0.0.1:5353','[::1]:53']}");
+    ck_assert_uint_eq(cfg->num_resolvers, 2);
+    ck_assert_str_eq(cfg->resolvers[1].text, "[::1]:53");
+    config_free(cfg);
+#define RES(x) "{'listeners':[" LISTENER("") "],'upstreams':{'db':{'servers':['db.test:1']}}," \
+               "'resolvers':" x "}"
+    expect_err(RES("'127.0.0.1:53'"), "$.resolvers: expected an array");
+    expect_err(RES("[]"), "$.resolvers: expected at least one");
+    expect_err(RES("['127.0.0.1']"),
+               "$.resolvers[0]: expected \"IPv4:port\" or \"[IPv6]:port\" of a DNS server");
+    expect_err(RES("['127.0.0.1:53','dns.test:53']"), "$.resolvers[1]: expected");
+    expect_err(RES("['0.0.0.0:53']"), "$.resolvers[0]: expected");
+#undef RES
 }
 END_TEST
 
@@ -731,6 +845,7 @@ Suite *cg_test_suite(void)
     tcase_add_test(tc, test_listener_errors);
     tcase_add_test(tc, test_listen_addresses);
     tcase_add_test(tc, test_upstream_errors);
+    tcase_add_test(tc, test_upstream_names);
     tcase_add_test(tc, test_limits_and_timeouts);
     tcase_add_test(tc, test_protocol_str);
     tcase_add_test(tc, test_request_options);

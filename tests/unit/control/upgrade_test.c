@@ -46,6 +46,7 @@ static int claim = -1, tcp = -1;
 static struct upgrade_socket offer[2];
 static struct event_base *base;
 static struct upgrade_server *server;
+static atomic_uint_fast64_t counts[UPGRADE_NUM_RESULTS];
 static pthread_t loop_thread;
 static atomic_long taken_pid;
 
@@ -81,7 +82,8 @@ static void setup(void)
     offer[1] = (struct upgrade_socket){UPGRADE_SOCKET_CLAIM, claim};
     atomic_store(&taken_pid, 0);
     base = event_base_new();
-    server = upgrade_server_new(base, &claim, 1, offer, 2, on_taken, NULL);
+    memset(counts, 0, sizeof(counts));
+    server = upgrade_server_new(base, &claim, 1, offer, 2, on_taken, NULL, counts);
 }
 
 static void start_loop(void)
@@ -130,6 +132,8 @@ START_TEST(test_hand_over)
     ck_assert_int_eq(atomic_load(&taken_pid), 0);
     ck_assert_msg(upgrade_client_commit(c, &err) == CG_OK, "%s", err.msg);
     ck_assert_int_eq(atomic_load(&taken_pid), getpid());
+    ck_assert_uint_eq(atomic_load(&counts[UPGRADE_HANDED_OVER]), 1);
+    ck_assert_uint_eq(atomic_load(&counts[UPGRADE_REFUSED]), 0);
     upgrade_client_free(c);
     close(fd);
     close(cl);
@@ -146,6 +150,8 @@ START_TEST(test_refused_when_shutting_down)
     ck_assert_ptr_null(c);
     ck_assert_ptr_nonnull(strstr(err.msg, "refused: it is shutting down"));
     ck_assert_int_eq(atomic_load(&taken_pid), 0);
+    ck_assert_uint_eq(atomic_load(&counts[UPGRADE_REFUSED]), 1);
+    ck_assert_uint_eq(atomic_load(&counts[UPGRADE_HANDED_OVER]), 0);
 }
 END_TEST
 
@@ -157,6 +163,7 @@ START_TEST(test_one_upgrade_at_a_time)
     ck_assert_msg(upgrade_client_connect(&cfg, &first, &err) == CG_OK, "%s", err.msg);
     ck_assert_int_eq(upgrade_client_connect(&cfg, &second, &err), CG_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "is in progress"));
+    ck_assert_uint_eq(atomic_load(&counts[UPGRADE_REFUSED]), 1);
     /* The first one gives up (a bad configuration, a crash): the old process goes on
      * as if nothing happened. */
     upgrade_client_free(first);

@@ -215,7 +215,7 @@ START_TEST(test_owned)
 }
 END_TEST
 
-/* Regression (trust-hardening issue): "X_Client_Clearance", "X-Client_Clearance" and
+/* Regression: "X_Client_Clearance", "X-Client_Clearance" and
  * "x_forwarded_for" were forwarded, and CGI, WSGI, PHP and Rack read them as the real
  * headers (HTTP_X_CLIENT_CLEARANCE). Every '_' / '-' spelling of an owned name is owned. */
 START_TEST(test_owned_underscore_spellings)

@@ -1,6 +1,6 @@
 /* Tests for policy/path_normalize.c: what is normalized, what is rejected, what the
  * listener options (';' and "%25") let through, and how other servers read a path
- * (policy_path_view). The ambiguous forms of the trust-hardening issue are here by
+ * (policy_path_view). The ambiguous forms that servers read differently are here by
  * name: "/secret;x/y", "/public/..;/secret/x", "/secret./x", "/secret%20/x",
  * "/public/%252e%252e/secret/x", "/%2573ecret/x". */
 #include "check_main.h"

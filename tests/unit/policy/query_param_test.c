@@ -1,5 +1,5 @@
 /* Tests for policy/query_param.c: which query keys name the database parameter.
- * Regression for the trust-hardening issue: "?db=allowed&DB=forbidden",
+ * Regression: "?db=allowed&DB=forbidden",
  * "?db=allowed&+db=forbidden", "?db[]=forbidden&db=allowed" and
  * "?db+=forbidden&db=allowed" were authorized as "allowed" while a database reading
  * the other key used "forbidden"; every such spelling must count, and two are refused. */
@@ -74,7 +74,7 @@ static const struct found_case found_cases[] = {
 };
 
 static const struct found_case bad_cases[] = {
-    /* The four spellings of the issue, and more: two keys name the parameter. */
+    /* The four spellings of the regression, and more: two keys name the parameter. */
     {"db", "db=allowed&DB=forbidden", NULL},
     {"db", "db=allowed&+db=forbidden", NULL},
     {"db", "db[]=forbidden&db=allowed", NULL},

@@ -21,6 +21,7 @@
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
 #include "proxy/upstream/upstream_pool.h"
+#include "proxy/upstream/upstream_set.h"
 
 /* ---- the scripted database -------------------------------------------------------- */
 
@@ -176,7 +177,10 @@ static void setup(struct fixture *f, uint16_t port)
     f->rt.num_modules = 1;
     f->w.rt = &f->rt;
     f->w.base = f->base;
-    f->pool = upstream_pool_new(f->base, &f->cfg->upstreams[0], f->cfg, NULL);
+    const struct config_upstream *up = &f->cfg->upstreams[0];
+    struct upstream_set *set = upstream_set_new(NULL, up->servers, up->num_servers, false, 1);
+    f->pool = upstream_pool_new(f->base, up, f->cfg, NULL, set, 0);
+    upstream_set_unref(set); /* the pool holds its own */
     f->snap.cfg = f->cfg;
     f->ws.w = &f->w;
     f->ws.snap = &f->snap;

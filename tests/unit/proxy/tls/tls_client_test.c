@@ -99,7 +99,11 @@ static void teardown(void)
 struct upstream {
     struct config_upstream up;
     struct config_address servers[3];
+    struct tls_client_sessions *sessions[3]; /* each server's cache */
 };
+
+/* The upstream of the client client_new made last: handshake connects to its servers. */
+static struct upstream *current;
 
 static void upstream_init(struct upstream *u, const char *sni)
 {
@@ -134,7 +138,21 @@ static struct tls_client *client_new(struct upstream *u, const char *alpn)
     struct cg_errbuf err = {{0}};
     struct tls_client *cl = NULL;
     ck_assert_msg(tls_client_new(&u->up, alpn, &cl, &err) == CG_OK, "%s", err.msg);
+    for (size_t i = 0; i < 3; i++) {
+        u->sessions[i] = tls_client_sessions_new();
+    }
+    current = u;
     return cl;
+}
+
+/* client_free frees |cl| and the session caches of its upstream's servers. */
+static void client_free(struct tls_client *cl)
+{
+    tls_client_free(cl);
+    for (size_t i = 0; i < 3; i++) {
+        tls_client_sessions_free(current->sessions[i]);
+        current->sessions[i] = NULL;
+    }
 }
 
 /* ---- a server ---------------------------------------------------------------------- */
@@ -191,7 +209,7 @@ static void handshake(struct pair *p, struct tls_client *cl, size_t index, SSL_C
 {
     memset(p, 0, sizeof(*p));
     ERR_clear_error();
-    p->c = tls_client_new_ssl(cl, index);
+    p->c = tls_client_new_ssl(cl, &current->servers[index], current->sessions[index]);
     ck_assert_ptr_nonnull(p->c);
     p->s = SSL_new(sctx);
     ck_assert_ptr_nonnull(p->s);
@@ -258,7 +276,7 @@ START_TEST(test_sni_alpn_and_verified_name)
     ck_assert_int_eq(SSL_get_verify_result(p.c), X509_V_OK);
     pair_free(&p);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
 }
 END_TEST
 
@@ -279,7 +297,7 @@ START_TEST(test_wrong_name_fails_verification)
                      "upstream_tls_verify_failed");
     pair_free(&p);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
 }
 END_TEST
 
@@ -307,7 +325,7 @@ START_TEST(test_without_sni_the_address_is_verified)
     ck_assert_msg(strstr(why, "IP address mismatch") != NULL, "%s", why);
     pair_free(&p);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
 }
 END_TEST
 
@@ -334,7 +352,7 @@ START_TEST(test_subject_cn_is_not_a_name)
     ck_assert_msg(strstr(why, "Hostname mismatch") != NULL, "%s", why);
     pair_free(&p);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
     X509_free(cn_only);
 }
 END_TEST
@@ -354,7 +372,7 @@ START_TEST(test_other_ca_fails_verification)
     ck_assert_msg(strstr(why, "unable to get local issuer certificate") != NULL, "%s", why);
     pair_free(&p);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
 }
 END_TEST
 
@@ -375,7 +393,7 @@ START_TEST(test_client_certificate)
     ck_assert_int_eq(X509_cmp(peer, client.cert), 0);
     X509_free(peer);
     pair_free(&p);
-    tls_client_free(cl);
+    client_free(cl);
 
     /* Without one, a TLS 1.2 server refuses in the handshake; a TLS 1.3 server after
      * our side is done, with an alert that tls_client_server_alert recognizes. */
@@ -403,7 +421,7 @@ START_TEST(test_client_certificate)
     pair_free(&p);
     SSL_CTX_free(sctx12);
     SSL_CTX_free(sctx);
-    tls_client_free(cl);
+    client_free(cl);
 }
 END_TEST
 
@@ -436,7 +454,7 @@ START_TEST(test_session_resumption_per_server)
         ck_assert(!SSL_session_reused(p.c));
         pair_free(&p);
         SSL_CTX_free(sctx);
-        tls_client_free(cl);
+        client_free(cl);
     }
 }
 END_TEST
