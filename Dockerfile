@@ -39,7 +39,7 @@ ARG VERSION=0.1.0
 # Android's build, libevent, nghttp2, jansson.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       android-libboringssl libevent-core-2.1-7 libevent-extra-2.1-7 libevent-pthreads-2.1-7 libnghttp2-14 \
+       android-libboringssl libevent-2.1-7 libevent-core-2.1-7 libevent-pthreads-2.1-7 libnghttp2-14 \
        libjansson4 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --system --gid 65532 certgate \

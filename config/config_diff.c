@@ -247,6 +247,21 @@ static void listener(struct config_diff *d, const struct config_listener *a,
     hosts(d, a, b, prefix);
 }
 
+/* servers_text lists the servers of |u| as written: IP literals, then names. */
+static void servers_text(const struct config_upstream *u, struct text *t)
+{
+    size_t n = u->num_servers + u->num_hosts;
+    const char **items = cg_xcalloc(n ? n : 1, sizeof(*items));
+    for (size_t i = 0; i < u->num_servers; i++) {
+        items[i] = u->servers[i].text;
+    }
+    for (size_t i = 0; i < u->num_hosts; i++) {
+        items[u->num_servers + i] = u->hosts[i].text;
+    }
+    text_list(t, items, n);
+    free(items);
+}
+
 static void health_check(struct config_diff *d, const struct config_health_check *a,
                          const struct config_health_check *b, const char *prefix)
 {
@@ -269,24 +284,8 @@ static void upstream(struct config_diff *d, const struct config_upstream *a,
     char prefix[256];
     snprintf(prefix, sizeof(prefix), "upstreams.%s.", a->name);
     struct text ta = {0}, tb = {0};
-    addresses_text(a->servers, a->num_servers, &ta);
-    addresses_text(b->servers, b->num_servers, &tb);
-    {
-        const char **na = cg_xcalloc(a->num_hosts ? a->num_hosts : 1, sizeof(*na));
-        const char **nb = cg_xcalloc(b->num_hosts ? b->num_hosts : 1, sizeof(*nb));
-        for (size_t i = 0; i < a->num_hosts; i++) {
-            na[i] = a->hosts[i].text;
-        }
-        for (size_t i = 0; i < b->num_hosts; i++) {
-            nb[i] = b->hosts[i].text;
-        }
-        text_add(&ta, " ");
-        text_list(&ta, na, a->num_hosts);
-        text_add(&tb, " ");
-        text_list(&tb, nb, b->num_hosts);
-        free(na);
-        free(nb);
-    }
+    servers_text(a, &ta);
+    servers_text(b, &tb);
     changed_text(d, true, &ta, &tb, prefix, "servers");
     keys(d, CONFIG_SCOPE_UPSTREAM, a, b, prefix);
     health_check(d, &a->health, &b->health, prefix);

@@ -30,7 +30,7 @@ import unittest
 import packaging_env as env
 
 DEB_GLOB = os.path.join(env.BUILD_DIR, "package", "certgate_*.deb")
-RUNTIME = ["android-libboringssl", "libevent-core-2.1-7", "libevent-extra-2.1-7",
+RUNTIME = ["android-libboringssl", "libevent-2.1-7", "libevent-core-2.1-7",
            "libevent-pthreads-2.1-7",
            "libnghttp2-14", "libjansson4"]
 

@@ -16,6 +16,7 @@
 #include "proxy/core/metrics.h"
 #include "proxy/core/runtime.h"
 #include "proxy/core/worker.h"
+#include "proxy/upstream/upstream_set.h"
 
 /* config_with returns a configuration with a listener for each of the |n| names of
  * |names| (on ports 8443, 8444, ...), each with a policy. */
@@ -36,6 +37,19 @@ static struct config *config_with(const char *names[], size_t n)
     struct cg_errbuf err = {{0}};
     ck_assert_msg(config_load_string("t.json", json, len, "/etc", &cfg, &err) == 0, "%s", err.msg);
     return cfg;
+}
+
+/* with_sets gives |s| a set of the literal servers of each upstream, as the main thread
+ * does before publishing it (control/upstream_sets.c). */
+static struct snapshot *with_sets(struct snapshot *s)
+{
+    for (size_t i = 0; i < s->cfg->num_upstreams; i++) {
+        const struct config_upstream *up = &s->cfg->upstreams[i];
+        struct upstream_set *set = upstream_set_new(NULL, up->servers, up->num_servers, false, 1);
+        snapshot_take_upstream_sets(s, &set);
+        upstream_set_unref(set);
+    }
+    return s;
 }
 
 static struct policy *a_policy(void)
@@ -87,7 +101,7 @@ START_TEST(test_worker_retires_a_snapshot_with_its_last_connection)
     struct runtime rt = {0};
     const char *one[] = {"a"};
     const char *two[] = {"a", "b"};
-    struct snapshot *s1 = snapshot_new(config_with(one, 1), 1);
+    struct snapshot *s1 = with_sets(snapshot_new(config_with(one, 1), 1));
     s1->policy_slots[0].policy = a_policy();
     struct worker *w = worker_new(&rt, s1, 0, NULL, NULL, 0);
     ck_assert_int_eq(refs(s1), 2);
@@ -96,7 +110,7 @@ START_TEST(test_worker_retires_a_snapshot_with_its_last_connection)
     ck_assert_ptr_nonnull(ws1->policies[0]);
     worker_conn_opened(ws1); /* a connection of generation 1 stays open */
 
-    struct snapshot *s2 = snapshot_new(config_with(two, 2), 2);
+    struct snapshot *s2 = with_sets(snapshot_new(config_with(two, 2), 2));
     s2->listeners[1].metrics_index = 1;
     s2->num_metrics = 2;
     worker_install(w, worker_install_msg_new(s2, NULL, NULL, 0));
@@ -123,7 +137,7 @@ START_TEST(test_worker_retires_a_snapshot_with_its_last_connection)
     snapshot_unref(s1);
 
     /* No connection on the current snapshot: replaced and freed at once. */
-    struct snapshot *s3 = snapshot_new(config_with(one, 1), 3);
+    struct snapshot *s3 = with_sets(snapshot_new(config_with(one, 1), 3));
     worker_install(w, worker_install_msg_new(s3, NULL, NULL, 0));
     run_loop(w);
     ck_assert_ptr_null(w->retiring);
@@ -133,6 +147,8 @@ START_TEST(test_worker_retires_a_snapshot_with_its_last_connection)
     ck_assert_int_eq(worker_start(w), 0);
     worker_post(w, worker_begin_drain, NULL);
     worker_join(w);
+    ck_assert_int_eq(refs(s3), 2); /* joined: its state stays readable until worker_free */
+    worker_free(w);
     ck_assert_int_eq(refs(s3), 1);
     snapshot_unref(s3);
 }
