@@ -12,6 +12,7 @@ stays across a change keeps its counters. The transition times are printed.
 Run: CERTGATE_BIN=build/certgate /usr/bin/python3 -m unittest -v test_upstream_dns
 """
 
+import json
 import os
 import shutil
 import signal
@@ -227,6 +228,43 @@ class UpstreamDnsTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         cg.stop()
         self.assertIn("upstream db has no server yet", cg.logs())
+
+    def test_reload_keeps_the_servers_of_a_name(self):
+        """A configuration reload that leaves an upstream's servers as written keeps what
+        its names resolved to (and the servers' state): without that, the new
+        configuration's named upstream would answer 503 until DNS answered again, and
+        not at all while DNS is down, as it is here."""
+        port = h.free_port()
+        backends = [h.Backend(self.tmp, port=port, name="r2", host="127.0.0.2"),
+                    h.Backend(self.tmp, port=port, name="r3", host="127.0.0.3")]
+        for b in backends:
+            self.addCleanup(b.kill)
+            b.start()
+        self.dns.write([("127.0.0.2", "db.test"), ("127.0.0.3", "db.test")])
+        self.dns.reload()
+        cg = self.start_certgate("cg_reload", port)
+        self.get(cg, 4)
+        # DNS loses the name; the running set stays (a failed answer keeps the last).
+        self.dns.write([("127.0.0.9", "other.test")])
+        self.dns.reload()
+        self.addCleanup(lambda: (self.dns.write([("127.0.0.2", "db.test"),
+                                                 ("127.0.0.3", "db.test")]),
+                                 self.dns.reload()))
+        with open(cg.config_path) as f:
+            doc = json.load(f)
+        doc.setdefault("limits", {})["max_headers"] = 77
+        tmp = cg.config_path + ".new"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, cg.config_path)
+        cg.hup()
+        h.wait_until(lambda: self.metrics().value("certgate_config_generation") == 2, 10,
+                     what="the configuration reload")
+        zero = per_backend(backends, [0, 0])
+        self.get(cg, 20)
+        spread = per_backend(backends, zero)
+        self.assertTrue(all(n >= 5 for n in spread), spread)
+        self.assertEqual(self.metrics().value("certgate_upstream_servers", upstream="db"), 2)
 
     def test_check_validates_names_without_resolving(self):
         work = os.path.join(self.tmp, "check")
