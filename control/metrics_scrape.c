@@ -219,6 +219,59 @@ void metrics_scrape_requests(const struct runtime *rt, uint64_t *out_total,
 
 /* ---- upstreams ----------------------------------------------------------------------- */
 
+/* The one-value-per-server families, in the order they are written. */
+enum server_value {
+    SERVER_UP,
+    SERVER_HEALTH_UP,
+    SERVER_CONNECT_ERRORS,
+};
+
+static const struct {
+    const char *name, *type, *help;
+} server_families[] = {
+    [SERVER_UP] = {"certgate_upstream_server_up", "gauge",
+                   "1 when the server takes requests: it passes its health checks and "
+                   "no connect to it failed within timeouts.upstream_down."},
+    [SERVER_HEALTH_UP] = {"certgate_upstream_server_health_up", "gauge",
+                          "1 unless the server failed health_check.fall checks in a row and "
+                          "has not passed health_check.rise since (1 without health checks)."},
+    [SERVER_CONNECT_ERRORS] = {"certgate_upstream_connect_errors_total", "counter",
+                               "Connections to a server that failed before carrying a request "
+                               "(refused, unreachable, timed out, TLS handshake or certificate)."},
+};
+
+static uint64_t server_value_of(const struct upstream_server_report *r, enum server_value v)
+{
+    switch (v) {
+    case SERVER_UP:
+        return r->up ? 1 : 0;
+    case SERVER_HEALTH_UP:
+        return r->health_down ? 0 : 1;
+    case SERVER_CONNECT_ERRORS:
+        return r->connect_errors;
+    }
+    return 0;
+}
+
+/* write_per_server writes family |v| for every server of every upstream's current set;
+ * |reports| holds one report per server in that order. */
+static void write_per_server(const struct runtime *rt, const struct upstream_server_report *reports,
+                             enum server_value v, struct evbuffer *out)
+{
+    const struct config *cfg = rt->cfg;
+    metrics_text_family(out, server_families[v].name, server_families[v].type,
+                        server_families[v].help);
+    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
+        const struct upstream_set *set = rt->upstream_sets[u];
+        for (size_t s = 0; s < set->num_servers; s++, k++) {
+            struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
+                                             L("server", set->servers[s]->addr.text)};
+            metrics_text_u64(out, server_families[v].name, labels, NUM(labels),
+                             server_value_of(&reports[k], v));
+        }
+    }
+}
+
 static void write_upstreams(struct runtime *rt, struct evbuffer *out)
 {
     const struct config *cfg = rt->cfg;
@@ -268,42 +321,9 @@ static void write_upstreams(struct runtime *rt, struct evbuffer *out)
         metrics_text_u64(out, "certgate_upstream_servers", labels, NUM(labels),
                          rt->upstream_sets[u]->num_servers);
     }
-    metrics_text_family(out, "certgate_upstream_server_up", "gauge",
-                        "1 when the server takes requests: it passes its health checks and "
-                        "no connect to it failed within timeouts.upstream_down.");
-    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
-        const struct upstream_set *set = rt->upstream_sets[u];
-        for (size_t s = 0; s < set->num_servers; s++, k++) {
-            struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                             L("server", set->servers[s]->addr.text)};
-            metrics_text_u64(out, "certgate_upstream_server_up", labels, NUM(labels),
-                             reports[k].up ? 1 : 0);
-        }
-    }
-    metrics_text_family(out, "certgate_upstream_server_health_up", "gauge",
-                        "1 unless the server failed health_check.fall checks in a row and "
-                        "has not passed health_check.rise since (1 without health checks).");
-    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
-        const struct upstream_set *set = rt->upstream_sets[u];
-        for (size_t s = 0; s < set->num_servers; s++, k++) {
-            struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                             L("server", set->servers[s]->addr.text)};
-            metrics_text_u64(out, "certgate_upstream_server_health_up", labels, NUM(labels),
-                             reports[k].health_down ? 0 : 1);
-        }
-    }
-    metrics_text_family(out, "certgate_upstream_connect_errors_total", "counter",
-                        "Connections to a server that failed before carrying a request "
-                        "(refused, unreachable, timed out, TLS handshake or certificate).");
-    for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
-        const struct upstream_set *set = rt->upstream_sets[u];
-        for (size_t s = 0; s < set->num_servers; s++, k++) {
-            struct metrics_label labels[] = {L("upstream", cfg->upstreams[u].name),
-                                             L("server", set->servers[s]->addr.text)};
-            metrics_text_u64(out, "certgate_upstream_connect_errors_total", labels, NUM(labels),
-                             reports[k].connect_errors);
-        }
-    }
+    write_per_server(rt, reports, SERVER_UP, out);
+    write_per_server(rt, reports, SERVER_HEALTH_UP, out);
+    write_per_server(rt, reports, SERVER_CONNECT_ERRORS, out);
     metrics_text_family(out, "certgate_upstream_requests_total", "counter",
                         "Responses a server sent, by status. Series appear once counted.");
     for (size_t u = 0, k = 0; u < cfg->num_upstreams; u++) {
