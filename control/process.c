@@ -757,7 +757,9 @@ int process_run(struct config *cfg, const struct process_options *opts)
         }
         upgrade_client_free(uc);
         reloader_free(m.reloader);
-        if (rt->workers == NULL) {
+        if (rt->workers == NULL || rt->workers[0] == NULL) {
+            /* No worker was made (an address could not be claimed or bound): nothing
+             * points at the sets' servers. */
             upstream_sets_free(m.upstreams);
         }
         event_base_free(m.base);
