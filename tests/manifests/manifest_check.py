@@ -29,18 +29,6 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "pylib"))
 import manifest_rules  # noqa: E402
 from certgate_testkit.pki import genkey, make_ca, openssl  # noqa: E402
 
-# certgate on main accepts only numeric upstream servers; the edge base routes by DNS
-# name ("host:port", the form issue 13's DNS upstreams add). Until certgate accepts names,
-# `certgate check` refuses exactly these entries with this message, and the check below
-# replaces each refused name by 127.0.0.1 with the same port and checks again, saying
-# so: everything else in the configuration is still checked. Once names are accepted
-# the first check passes and this is never used.
-NAME_SERVER_REFUSED = re.compile(
-    r'\$\.upstreams\.([A-Za-z0-9._-]+)\.servers\[(\d+)\]: expected "IPv4:port" or '
-    r'"\[IPv6\]:port" \(numeric, port 1-65535\), got "([A-Za-z0-9._-]+):(\d+)"')
-DNS_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
-
-
 def image_user():
     """image_user returns (uid, gid) of the Dockerfile's USER line."""
     with open(os.path.join(SOURCE_DIR, "Dockerfile")) as f:
@@ -147,48 +135,31 @@ def rewrite_paths(config, root, config_path):
 
 
 def certgate_check(certgate, config_file):
-    """certgate_check runs `certgate check` until it passes or fails for another
-    reason than a server given by name (NAME_SERVER_REFUSED); returns (problem or None,
-    notes)."""
-    notes = []
-    for _ in range(64):
-        r = subprocess.run([certgate, "check", "-c", config_file], capture_output=True,
-                           text=True, timeout=60)
-        if r.returncode == 0:
-            return None, notes
-        m = NAME_SERVER_REFUSED.search(r.stderr)
-        if not m or not DNS_NAME.fullmatch(m.group(3)):
-            return "certgate check failed:\n%s%s" % (r.stdout[-2000:], r.stderr), notes
-        with open(config_file) as f:
-            config = json.load(f)
-        servers = config["upstreams"][m.group(1)]["servers"]
-        servers[int(m.group(2))] = "127.0.0.1:" + m.group(4)
-        with open(config_file, "w") as f:
-            json.dump(config, f, indent=2)
-        notes.append("upstreams.%s.servers[%s]: this certgate takes no names yet: %s:%s "
-                     "checked as 127.0.0.1:%s" % (m.group(1), m.group(2), m.group(3),
-                                                 m.group(4), m.group(4)))
-    return "certgate check: too many upstream names", notes
+    """certgate_check runs `certgate check` (which validates upstream names without
+    resolving them); returns the problem or None."""
+    r = subprocess.run([certgate, "check", "-c", config_file], capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode == 0:
+        return None
+    return "certgate check failed:\n%s%s" % (r.stdout[-2000:], r.stderr)
 
 
 def check_base(base_dir, certgate, docs=None):
-    """check_base returns (problems, notes) for one base; docs replaces the rendering
-    (the self-test passes broken copies)."""
+    """check_base returns the problems of one base; docs replaces the rendering (the
+    self-test passes broken copies)."""
     docs = render(base_dir) if docs is None else docs
     problems = manifest_rules.check(docs, load_config, image_user())
-    notes = []
     if problems:
-        return problems, notes
+        return problems
     base = manifest_rules.Base(docs)
     with tempfile.TemporaryDirectory(prefix="certgate-manifests-") as tmp:
         pki = Pki(tmp)
         for w in base.workloads():
             root = os.path.join(tmp, w["metadata"]["name"])
-            problem, n = certgate_check(certgate, materialize(base, w, root, pki))
-            notes += ["%s: %s" % (manifest_rules.doc_id(w), x) for x in n]
+            problem = certgate_check(certgate, materialize(base, w, root, pki))
             if problem:
                 problems.append("%s: %s" % (manifest_rules.doc_id(w), problem))
-    return problems, notes
+    return problems
 
 
 def main():
@@ -199,9 +170,7 @@ def main():
     args = ap.parse_args()
     failed = False
     for b in args.bases:
-        problems, notes = check_base(b, args.certgate)
-        for n in notes:
-            print("%s: note: %s" % (b, n))
+        problems = check_base(b, args.certgate)
         for p in problems:
             print("%s: %s" % (b, p))
         print("%s: %s" % (b, "FAILED" if problems else "ok"))

@@ -62,7 +62,7 @@ class ManifestsTest(unittest.TestCase):
                         for b in cls.bases}
 
     def problems(self, base, docs):
-        return manifest_check.check_base(os.path.join(BASES_DIR, base), CERTGATE, docs)[0]
+        return manifest_check.check_base(os.path.join(BASES_DIR, base), CERTGATE, docs)
 
     def broken(self, base, breaker, expect):
         """broken checks a copy of the rendered base changed by breaker(docs): it must
@@ -254,8 +254,7 @@ class ManifestsTest(unittest.TestCase):
             cm["data"]["policy.json"] = cm["data"]["policy.json"].replace('"Deny"', '"Nobody"')
         self.broken("sidecar", bad_policy, "certgate check failed")
 
-        # Only a server given as a DNS name is tolerated (until certgate takes names):
-        # any other refusal of a server still fails.
+        # A server without a port is refused by certgate check, name or not.
         def bad_server(docs):
             edit_config(docs, "edge", lambda c: c["upstreams"]["etcd"].update(
                 servers=["etcd.db.svc.cluster.local"]))
