@@ -42,6 +42,19 @@ static int setup_tls(struct listener_rt *lrt, struct cg_errbuf *err)
 
 /* load_policy loads the file of |snap|'s policy slot |slot|, validated for its listener,
  * into the slot (nothing is published: the workers get the snapshot with it). */
+int config_reload_read_policy(struct runtime *rt, const struct snapshot *snap, size_t slot,
+                              struct policy **out, struct cg_errbuf *err)
+{
+    const struct policy_slot *ps = &snap->policy_slots[slot];
+    const struct config_listener *l = snap->listeners[ps->listener].cfg;
+    struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
+    int rc = policy_load_file(ps->file, &opts, out, err);
+    if (rc == CG_OK) {
+        policy_set_generation(*out, atomic_fetch_add(&rt->policy_generation, 1) + 1);
+    }
+    return rc;
+}
+
 static int load_policy(struct runtime *rt, struct snapshot *snap, size_t slot,
                        struct cg_errbuf *err)
 {
@@ -52,14 +65,12 @@ static int load_policy(struct runtime *rt, struct snapshot *snap, size_t slot,
                     ps->host[0] ? " host " : "", ps->host);
         return CG_OK;
     }
-    struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
     struct policy *p;
-    int rc = policy_load_file(ps->file, &opts, &p, err);
+    int rc = config_reload_read_policy(rt, snap, slot, &p, err);
     if (rc != CG_OK) {
         return rc;
     }
-    uint64_t gen = atomic_fetch_add(&rt->policy_generation, 1) + 1;
-    policy_set_generation(p, gen);
+    uint64_t gen = policy_generation(p);
     ps->policy = p;
     /* A reload's snapshot is not in force before it is published (or refused). */
     CG_LOG_INFO("listener %s%s%s: policy %s %s (generation %" PRIu64 ", %zu certificates, "

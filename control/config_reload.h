@@ -42,6 +42,13 @@ void config_reload_set_current(struct runtime *rt, struct snapshot *snap);
  * dropped here). */
 size_t config_reload_num_live(struct runtime *rt);
 
+/* config_reload_read_policy loads policy slot |slot| of |snap| from its file (checked
+ * against the listener's client CA when it has one) and gives it the next policy
+ * generation; the one loader for a snapshot being built and for a policy file that
+ * changed. */
+int config_reload_read_policy(struct runtime *rt, const struct snapshot *snap, size_t slot,
+                              struct policy **out, struct cg_errbuf *err);
+
 /* config_reload_publish_policy makes |p| the policy of every slot whose file is |file|
  * and whose listener validates it the same way (|client_ca|), in the current snapshot
  * and in every retired one still in use: connections opened before a configuration

@@ -96,15 +96,13 @@ int reload_load_policy(struct runtime *rt, struct snapshot *snap, size_t slot,
 {
     struct policy_slot *ps = &snap->policy_slots[slot];
     const struct config_listener *l = snap->listeners[ps->listener].cfg;
-    struct policy_load_opts opts = {.client_ca = l->tls.client_ca != NULL};
     struct policy *p;
-    int rc = policy_load_file(ps->file, &opts, &p, err);
+    int rc = config_reload_read_policy(rt, snap, slot, &p, err);
     if (rc != CG_OK) {
         return rc;
     }
-    uint64_t gen = atomic_fetch_add(&rt->policy_generation, 1) + 1;
-    policy_set_generation(p, gen);
-    config_reload_publish_policy(rt, ps->file, opts.client_ca, p);
+    uint64_t gen = policy_generation(p);
+    config_reload_publish_policy(rt, ps->file, l->tls.client_ca != NULL, p);
     policy_unref(p);
     CG_LOG_INFO("listener %s%s%s: policy %s in force (generation %" PRIu64 ", %zu certificates, "
                 "%zu routes)",
